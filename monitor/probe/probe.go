@@ -1,0 +1,329 @@
+// Package probe performs one WebSocket opening handshake the way a browser
+// would and keeps everything that came back as evidence: status, reason,
+// headers, the start of the body, timings, the close code. It never decides
+// why an attempt failed (that is package diagnose); it makes sure the
+// evidence is complete, bounded and free of secrets.
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/wscanary/wscanary/monitor/redact"
+	"github.com/wscanary/wscanary/monitor/report"
+)
+
+// Limits on what a target can make us read. A monitor must never be the
+// thing that falls over.
+const (
+	// MaxBody is how much of a non-101 body is kept.
+	MaxBody = 1024
+	// MaxResponseHeaderBytes bounds the status line plus headers.
+	MaxResponseHeaderBytes = 64 << 10
+	// MaxReply bounds the first message read after open.
+	MaxReply = 64 << 10
+	// DefaultTimeout applies when Request.Timeout is 0.
+	DefaultTimeout = 10 * time.Second
+	// sendGrace is how long an exchange without expect waits for the server
+	// to answer or close after our message: long enough to catch a
+	// first-message auth rejection, short enough to keep healthy runs cheap.
+	sendGrace = time.Second
+)
+
+// Egress is where an attempt leaves from. The zero value is this daemon with
+// the system's default route.
+type Egress struct {
+	// Name is the vantage name recorded in the attempt.
+	Name string
+	// Proxy is an http:// (CONNECT) or socks5:// / socks5h:// proxy.
+	Proxy *url.URL
+	// SourceAddress is a local IP to bind before dialing.
+	SourceAddress string
+}
+
+// Credential is a resolved token and where it goes.
+type Credential struct {
+	Value string
+	// In is query, header, cookie or message.
+	In string
+	// Name is the parameter, header or cookie name. For a header named
+	// Authorization the value is sent as "Bearer <value>".
+	Name string
+}
+
+// Request is one fully resolved attempt. The monitor builds it from a check;
+// `wscanary probe` builds it from flags.
+type Request struct {
+	// Check names the check for spans; "" for ad-hoc probes.
+	Check   string
+	URL     *url.URL
+	Route   report.Route
+	Variant report.Variant
+	Vantage Egress
+	// DirectAddress is host:port to dial on the direct route. The Host
+	// header and TLS SNI stay those of URL.
+	DirectAddress string
+	// TLS is the client configuration (roots, server name); nil means
+	// system roots and the URL's host as server name. It is cloned.
+	TLS          *tls.Config
+	Origin       string
+	Header       http.Header
+	Subprotocols []string
+	Credential   *Credential
+	// Send is written after open; "{token}" is replaced by the credential
+	// when Credential.In is "message".
+	Send string
+	// Expect must match the first message after open.
+	Expect  *regexp.Regexp
+	Timeout time.Duration
+}
+
+// Prober makes attempts. The zero value works: no tracing, system dialer.
+// A Prober is safe for concurrent use.
+type Prober struct {
+	// Tracer records a websocket.handshake span per attempt with children
+	// for its phases. nil means no spans (and no trace id).
+	Tracer trace.Tracer
+	// Propagator injects traceparent into the upgrade request so the
+	// server's logs carry the trace id. nil means W3C TraceContext.
+	Propagator propagation.TextMapPropagator
+	// UserAgent is sent on every upgrade; "" means "wscanary".
+	UserAgent string
+	// Cause, when set, names the cause of a single attempt for its span's
+	// wscanary.cause attribute (the run's diagnosis weighs all attempts).
+	Cause func(report.Attempt) report.Cause
+}
+
+// Attempt performs one handshake and returns its evidence. It never returns
+// an error: every failure is evidence, classified in Attempt.Error.
+func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	u, header, send := shape(req)
+	secrets, tokenNames := secretsOf(req)
+	att := report.Attempt{
+		Vantage: req.Vantage.Name,
+		Route:   req.Route,
+		Variant: req.Variant,
+		URL:     redact.URLValue(u, tokenNames...),
+		Origin:  req.Origin,
+	}
+	if req.Credential != nil && req.Credential.Value != "" {
+		att.Credential = req.Credential.In
+	}
+
+	tracer := p.Tracer
+	if tracer == nil {
+		tracer = noop.NewTracerProvider().Tracer("")
+	}
+	ctx, span := tracer.Start(ctx, "websocket.handshake", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attemptAttrs(req, att.URL)...))
+	defer span.End()
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		att.TraceID = sc.TraceID().String()
+		prop := p.Propagator
+		if prop == nil {
+			prop = propagation.TraceContext{}
+		}
+		prop.Inject(ctx, propagation.HeaderCarrier(header))
+	}
+
+	rec := newRecorder()
+	ctx = rec.withTrace(ctx)
+	client := &http.Client{
+		Transport: p.transport(req, rec),
+		// A monitor reports a redirect; it does not follow it.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	ua := p.UserAgent
+	if ua == "" {
+		ua = "wscanary"
+	}
+	header.Set("User-Agent", ua)
+
+	conn, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
+		HTTPClient:   client,
+		HTTPHeader:   header,
+		Subprotocols: req.Subprotocols,
+	})
+	rec.done = time.Now()
+	rec.mu.Lock()
+	att.Peer = rec.peer
+	rec.mu.Unlock()
+	if resp != nil {
+		fillResponse(&att, resp, tokenNames, secrets)
+	}
+	att.CertNotAfter = rec.certNotAfter(err)
+
+	switch {
+	case err == nil:
+		att.Status = http.StatusSwitchingProtocols
+		att.Subprotocol = conn.Subprotocol()
+		exchange(ctx, conn, req, send, &att, secrets)
+		rec.done = time.Now()
+		// The evidence is complete; how the close goes says nothing new,
+		// and a close handshake would let a silent server hold us.
+		_ = conn.CloseNow()
+	case resp != nil && resp.StatusCode != http.StatusSwitchingProtocols:
+		// The server answered, just not with an upgrade: that is the
+		// evidence, not an error of ours.
+	default:
+		// No usable answer: classify why. A 101 that failed verification
+		// counts as no answer (the handshake did not complete).
+		att.Status = 0
+		att.Error = redact.Secrets(classify(ctx, err, rec, resp), secrets...)
+	}
+	att.OK = att.Status == http.StatusSwitchingProtocols && att.Error == ""
+	att.DurationMS = ms(rec.done.Sub(rec.start))
+	att.TimingsMS = rec.timings()
+	rec.spans(ctx, tracer, req)
+
+	finishSpan(span, att, p.Cause)
+	return att
+}
+
+// shape applies the credential and returns the URL, headers and message to
+// send. The request's own fields are not modified.
+func shape(req Request) (*url.URL, http.Header, string) {
+	u := *req.URL
+	header := http.Header{}
+	for k, vs := range req.Header {
+		header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+	if req.Origin != "" {
+		header.Set("Origin", req.Origin)
+	}
+	send := req.Send
+	c := req.Credential
+	if c == nil || c.Value == "" {
+		return &u, header, strings.ReplaceAll(send, "{token}", "")
+	}
+	switch c.In {
+	case "query":
+		q := u.Query()
+		q.Set(nameOr(c.Name, "token"), c.Value)
+		u.RawQuery = q.Encode()
+	case "header":
+		name := nameOr(c.Name, "Authorization")
+		if strings.EqualFold(name, "Authorization") {
+			header.Set(name, "Bearer "+c.Value)
+		} else {
+			header.Set(name, c.Value)
+		}
+	case "cookie":
+		header.Add("Cookie", (&http.Cookie{Name: nameOr(c.Name, "token"), Value: c.Value}).String())
+	case "message":
+		send = strings.ReplaceAll(send, "{token}", c.Value)
+	}
+	return &u, header, send
+}
+
+func nameOr(name, def string) string {
+	if name == "" {
+		return def
+	}
+	return name
+}
+
+// secretsOf lists the literal values and names that must never be shown.
+func secretsOf(req Request) (values, names []string) {
+	if c := req.Credential; c != nil {
+		if c.Value != "" {
+			values = append(values, c.Value)
+		}
+		if c.Name != "" {
+			names = append(names, c.Name)
+		}
+	}
+	return values, names
+}
+
+// exchange runs the optional send/expect after open and records the reply
+// and any close code.
+func exchange(ctx context.Context, conn *websocket.Conn, req Request, send string, att *report.Attempt, secrets []string) {
+	if send == "" && req.Expect == nil {
+		return
+	}
+	conn.SetReadLimit(MaxReply)
+	if send != "" {
+		if err := conn.Write(ctx, websocket.MessageText, []byte(send)); err != nil {
+			recordReadErr(ctx, err, att, "send")
+			return
+		}
+	}
+	readCtx := ctx
+	if req.Expect == nil {
+		var cancel context.CancelFunc
+		readCtx, cancel = context.WithTimeout(ctx, sendGrace)
+		defer cancel()
+	}
+	_, msg, err := conn.Read(readCtx)
+	if err != nil {
+		if req.Expect == nil && readCtx.Err() != nil && ctx.Err() == nil {
+			return // no answer within the grace period: fine when nothing is expected
+		}
+		recordReadErr(ctx, err, att, "waiting for the first message")
+		return
+	}
+	reply := string(msg)
+	if len(reply) > MaxBody {
+		reply = reply[:MaxBody]
+	}
+	att.Reply = redact.Secrets(strings.ToValidUTF8(reply, "?"), secrets...)
+	if req.Expect != nil && !req.Expect.Match(msg) {
+		att.Error = fmt.Sprintf("%s: first message did not match %q", report.ErrExpect, req.Expect.String())
+	}
+}
+
+func recordReadErr(ctx context.Context, err error, att *report.Attempt, doing string) {
+	if code := websocket.CloseStatus(err); code != -1 {
+		att.CloseCode = int(code)
+		if code != websocket.StatusNormalClosure {
+			att.Error = fmt.Sprintf("%s: server closed with %d while %s", report.ErrExpect, code, doing)
+		} else if att.Error == "" {
+			att.Error = fmt.Sprintf("%s: server closed normally while %s", report.ErrExpect, doing)
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		att.Error = fmt.Sprintf("%s: no message within the timeout while %s", report.ErrExpect, doing)
+		return
+	}
+	att.Error = fmt.Sprintf("%s: %s: %v", report.ErrExpect, doing, trimWS(err))
+}
+
+func finishSpan(span trace.Span, att report.Attempt, cause func(report.Attempt) report.Cause) {
+	span.SetAttributes(resultAttrs(att)...)
+	if cause != nil && span.IsRecording() {
+		span.SetAttributes(attribute.String("wscanary.cause", string(cause(att))))
+	}
+	if !att.OK {
+		msg := att.Error
+		if msg == "" {
+			msg = fmt.Sprintf("status %d", att.Status)
+		}
+		span.SetStatus(codes.Error, msg)
+	}
+}
+
+func ms(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}

@@ -1,0 +1,147 @@
+// Package redact keeps credentials out of everything wscanary emits: logs,
+// spans, metrics, Slack, /status and reports all see URLs and headers only
+// after they went through here.
+package redact
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Placeholder replaces every redacted value.
+const Placeholder = "REDACTED"
+
+// credentialParams are query parameter names that carry secrets often enough
+// that we never print them, whatever the check says.
+var credentialParams = map[string]bool{
+	"token": true, "access_token": true, "auth": true, "key": true, "jwt": true,
+	"signature": true, "sig": true, "password": true, "secret": true,
+	"api_key": true, "apikey": true, "id_token": true, "refresh_token": true,
+	"x-amz-signature": true, "x-amz-security-token": true, "x-amz-credential": true,
+	"code": true, "session": true,
+}
+
+// IsCredentialParam reports whether a query parameter of this name is
+// replaced by URL. extra are names a check configured (its token.name).
+func IsCredentialParam(name string, extra ...string) bool {
+	n := strings.ToLower(name)
+	if credentialParams[n] {
+		return true
+	}
+	for _, e := range extra {
+		if e != "" && strings.EqualFold(e, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// URL returns u as a string with credential-like query values and any
+// userinfo password replaced. It never fails: an unparsable string is
+// returned with its whole query redacted.
+func URL(raw string, extra ...string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.IndexByte(raw, '?'); i >= 0 {
+			return raw[:i] + "?" + Placeholder
+		}
+		return raw
+	}
+	return URLValue(u, extra...)
+}
+
+// URLValue is URL for a parsed URL; u is not modified.
+func URLValue(u *url.URL, extra ...string) string {
+	c := *u
+	if c.User != nil {
+		if _, ok := c.User.Password(); ok {
+			c.User = url.UserPassword(c.User.Username(), Placeholder)
+		}
+	}
+	if c.RawQuery != "" {
+		c.RawQuery = query(c.RawQuery, extra)
+	}
+	return c.String()
+}
+
+// query redacts values in a raw query while keeping the order and encoding
+// of everything else, so a redacted URL still reads like the one sent.
+func query(raw string, extra []string) string {
+	parts := strings.Split(raw, "&")
+	for i, p := range parts {
+		k, _, hasValue := strings.Cut(p, "=")
+		name, err := url.QueryUnescape(k)
+		if err != nil {
+			name = k
+		}
+		if hasValue && IsCredentialParam(name, extra...) {
+			parts[i] = k + "=" + Placeholder
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+// sensitiveHeaders carry credentials in requests or set them in responses.
+var sensitiveHeaders = map[string]bool{
+	"Authorization":       true,
+	"Proxy-Authorization": true,
+	"Cookie":              true,
+	"Set-Cookie":          true,
+	"X-Api-Key":           true,
+	"X-Auth-Token":        true,
+	"X-Csrf-Token":        true,
+	"X-Xsrf-Token":        true,
+}
+
+// IsSensitiveHeader reports whether a header's value is never shown.
+// extra are header names a check put its token in.
+func IsSensitiveHeader(name string, extra ...string) bool {
+	if sensitiveHeaders[http.CanonicalHeaderKey(name)] {
+		return true
+	}
+	for _, e := range extra {
+		if e != "" && strings.EqualFold(e, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Headers flattens h into one value per name (joined by ", ") with sensitive
+// values replaced. Set-Cookie keeps the cookie names, which help diagnose
+// (a WAF's "__cf_bm" tells who answered), but not their values.
+func Headers(h http.Header, extra ...string) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k, vs := range h {
+		switch {
+		case http.CanonicalHeaderKey(k) == "Set-Cookie":
+			names := make([]string, 0, len(vs))
+			for _, v := range vs {
+				name, _, _ := strings.Cut(v, "=")
+				names = append(names, strings.TrimSpace(name)+"="+Placeholder)
+			}
+			out[k] = strings.Join(names, ", ")
+		case IsSensitiveHeader(k, extra...):
+			out[k] = Placeholder
+		default:
+			out[k] = strings.Join(vs, ", ")
+		}
+	}
+	return out
+}
+
+// Secrets replaces every occurrence of each non-empty secret in s. It is the
+// last line of defence for free text (bodies, error messages) that might echo
+// a credential back.
+func Secrets(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 && strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, Placeholder)
+		}
+	}
+	return s
+}

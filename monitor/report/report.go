@@ -1,0 +1,167 @@
+// Package report holds the evidence of handshake attempts and the verdict drawn
+// from them. It is the one vocabulary every stage shares: the prober fills
+// Attempts, the diagnosis reads them, state, notifier and the CLI print them.
+// The JSON shape is a public contract (DESIGN.md, Report); add fields, never
+// rename them.
+package report
+
+import "time"
+
+// Route says how an attempt reached the server.
+type Route string
+
+const (
+	// RouteCDN dials the URL's host as DNS resolves it: what users do.
+	RouteCDN Route = "cdn"
+	// RouteDirect dials the configured origin address but keeps the URL's Host
+	// header and TLS SNI, so the origin answers as if the CDN had asked.
+	RouteDirect Route = "direct"
+)
+
+// Variant says how the request was shaped.
+type Variant string
+
+const (
+	// VariantConfigured is the request as the check describes it. Only these
+	// attempts feed alert series.
+	VariantConfigured Variant = "configured"
+	// VariantNoOrigin drops the Origin header, as curl or a server would.
+	VariantNoOrigin Variant = "no-origin"
+	// VariantSameOrigin sends the URL's own scheme and host as Origin.
+	VariantSameOrigin Variant = "same-origin"
+	// VariantNoToken drops the configured credential.
+	VariantNoToken Variant = "no-token"
+)
+
+// Error classes: the prefix of Attempt.Error, before ": detail".
+const (
+	ErrDNS      = "dns"
+	ErrConnect  = "connect"
+	ErrTLS      = "tls"
+	ErrTimeout  = "timeout"
+	ErrProtocol = "protocol"
+	// ErrExpect marks a handshake that opened but whose send/expect exchange
+	// failed; Status stays 101.
+	ErrExpect = "expect"
+)
+
+// Timings are the phases of one attempt in milliseconds. A phase that did not
+// happen (no DNS for an IP literal, no TLS for ws://) stays 0.
+type Timings struct {
+	DNS       float64 `json:"dns"`
+	Connect   float64 `json:"connect"`
+	TLS       float64 `json:"tls"`
+	FirstByte float64 `json:"first_byte"`
+}
+
+// Attempt is the evidence of one handshake: check x vantage x route x variant.
+// Everything in it has been redacted and bounded by the prober; it is safe to
+// log, post and serve.
+type Attempt struct {
+	Vantage string  `json:"vantage"`
+	Route   Route   `json:"route"`
+	Variant Variant `json:"variant"`
+	// URL is redacted: credential-like query parameters read REDACTED.
+	URL string `json:"url"`
+	// Status is the HTTP status of the upgrade answer, 0 when none came back.
+	Status int `json:"status"`
+	// OK is true for a 101 whose send/expect exchange (if any) passed.
+	OK bool `json:"ok"`
+	// Error is "" or "class: detail" with class one of the Err* constants.
+	Error string `json:"error"`
+	// CloseCode is the WebSocket close code the server sent after opening, 0
+	// when it did not close or never opened.
+	CloseCode  int     `json:"close_code"`
+	DurationMS float64 `json:"duration_ms"`
+	TimingsMS  Timings `json:"timings_ms"`
+	// Headers are the response headers (multi-valued ones joined by ", "),
+	// with cookies and credentials redacted.
+	Headers map[string]string `json:"headers"`
+	// Body is the first 1 KiB of the response body of a non-101 answer.
+	Body    string `json:"body"`
+	TraceID string `json:"trace_id"`
+
+	// Reason is the reason phrase of the status line ("Forbidden"), which
+	// some servers use to say why.
+	Reason string `json:"reason,omitempty"`
+	// Origin is the Origin header that was sent ("" for none).
+	Origin string `json:"origin,omitempty"`
+	// Credential says where a credential was sent (query, header, cookie,
+	// message), "" when none was. Never the credential itself.
+	Credential string `json:"credential,omitempty"`
+	// Subprotocol is the one the server selected.
+	Subprotocol string `json:"subprotocol,omitempty"`
+	// CertNotAfter is the expiry of the server's leaf certificate when TLS
+	// completed (or failed on an expired certificate).
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
+	// Reply is the start of the first message after open when the check
+	// sends or expects one, bounded like Body.
+	Reply string `json:"reply,omitempty"`
+	// Peer is the address the connection went to (the proxy's for a proxy
+	// vantage).
+	Peer string `json:"peer,omitempty"`
+}
+
+// ErrorClass returns the class of a.Error ("dns", "tls", ...) or "".
+func (a Attempt) ErrorClass() string {
+	for i := 0; i < len(a.Error); i++ {
+		if a.Error[i] == ':' {
+			return a.Error[:i]
+		}
+	}
+	return a.Error
+}
+
+// Cause is a stable identifier of why a run looks the way it does
+// (DESIGN.md, Causes). Scripts and alert routing match on it.
+type Cause string
+
+const (
+	CauseOK                    Cause = "ok"
+	CauseCDNBlocked            Cause = "cdn_blocked"
+	CauseProxyStrippedUpgrade  Cause = "proxy_stripped_upgrade"
+	CauseVantageBlocked        Cause = "vantage_blocked"
+	CauseOriginRejected        Cause = "origin_rejected"
+	CauseOriginRequired        Cause = "origin_required"
+	CauseTokenExpired          Cause = "token_expired"
+	CauseAuthMissing           Cause = "auth_missing"
+	CauseAuthRejected          Cause = "auth_rejected"
+	CauseCSRFRejected          Cause = "csrf_rejected"
+	CausePostHandshakeRejected Cause = "post_handshake_rejected"
+	CauseNotFound              Cause = "not_found"
+	CauseRedirect              Cause = "redirect"
+	CauseServerError           Cause = "server_error"
+	CauseUnexpectedStatus      Cause = "unexpected_status"
+	CauseDNSError              Cause = "dns_error"
+	CauseConnectError          Cause = "connect_error"
+	CauseTLSError              Cause = "tls_error"
+	CauseTimeout               Cause = "timeout"
+	// CauseRunError: the run could not start its attempts (the token command
+	// failed, say). Report.Error says why.
+	CauseRunError Cause = "run_error"
+)
+
+// Diagnosis is the verdict on one run: the most likely cause, where it shows,
+// and what to change.
+type Diagnosis struct {
+	Cause   Cause    `json:"cause"`
+	Route   Route    `json:"route"`
+	Vantage string   `json:"vantage"`
+	Vendor  string   `json:"vendor"`
+	Summary string   `json:"summary"`
+	Hints   []string `json:"hints"`
+}
+
+// Report is one run of one check: its attempts and the diagnosis.
+type Report struct {
+	Check     string    `json:"check"`
+	OK        bool      `json:"ok"`
+	Diagnosis Diagnosis `json:"diagnosis"`
+	Attempts  []Attempt `json:"attempts"`
+	// Error is set when the run failed before any attempt (token command,
+	// unreadable token file).
+	Error string `json:"error,omitempty"`
+	// TraceID is the run's trace (every attempt's span is its child).
+	TraceID string    `json:"trace_id,omitempty"`
+	Started time.Time `json:"started,omitzero"`
+}
