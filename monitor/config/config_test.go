@@ -1,0 +1,261 @@
+package config_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wscanary/wscanary/monitor/config"
+)
+
+// env is a fixed environment for tests: nothing leaks in from the machine.
+func env(vars map[string]string) config.Options {
+	return config.Options{Lookup: func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}}
+}
+
+func TestInvalid(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		dir  string
+		want []string
+	}{
+		{"unknown-key", []string{
+			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, send, expect, vantages, alert)`,
+		}},
+		{"many", []string{
+			`testdata/invalid-many/checks.d/a.yaml:3: url: "https://chat.example.com/ws" must be a ws:// or wss:// URL with a host`,
+			`testdata/invalid-many/checks.d/a.yaml:7: schedule: "every thirty seconds": expected exactly 5 fields, found 3: [every thirty seconds] (use 5 cron fields or a descriptor like "@every 30s")`,
+			`testdata/invalid-many/checks.d/a.yaml:9: direct.address: "203.0.113.10" must be host:port`,
+			`testdata/invalid-many/checks.d/a.yaml:13: vantages: "mars" is neither this daemon's vantage (test) nor one under vantages:`,
+			`testdata/invalid-many/checks.d/a.yaml:15: token: set exactly one of value, file or command`,
+			`testdata/invalid-many/checks.d/a.yaml:17: check "four": token in: message needs send with {token} in it`,
+			`testdata/invalid-many/checks.d/a.yaml:18: url: environment variable WSCANARY_TEST_UNSET_VAR is not set`,
+			"testdata/invalid-many/checks.d/a.yaml:23: expect: error parsing regexp: missing closing ): `pong(`",
+			`testdata/invalid-many/checks.d/a.yaml:27: timeout: expected a positive duration like 10s or 4h, got "soon"`,
+			`testdata/invalid-many/checks.d/a.yaml:29: ca_file: cannot read /nonexistent/ca.pem: no such file or directory`,
+			`testdata/invalid-many/checks.d/a.yaml:31: alert.on: 99 is not an HTTP status`,
+			`testdata/invalid-many/checks.d/a.yaml:32: alert.after: must be 1 or more`,
+		}},
+		{"duplicate", []string{
+			`testdata/invalid-duplicate/checks.d/b.yaml:3: check "chat" is already defined at testdata/invalid-duplicate/checks.d/a.yaml:2`,
+		}},
+		{"main", []string{
+			`testdata/invalid-main/wscanary.yaml:2: listen: "9464" is not host:port`,
+			`testdata/invalid-main/wscanary.yaml:5: proxy: "ftp://10.0.0.1:21" must be http://host:port (CONNECT) or socks5://host:port`,
+			`testdata/invalid-main/wscanary.yaml:7: source_address: "not-an-ip" is not an IP address`,
+			`testdata/invalid-main/wscanary.yaml:8: slack: set webhook_url or token, not both`,
+			`testdata/invalid-main/wscanary.yaml:10: webhook_url: not an http(s) URL`,
+			`testdata/invalid-main/wscanary.yaml:11: checks_dir testdata/invalid-main/nowhere: no such file or directory`,
+		}},
+		{"types", []string{
+			`testdata/invalid-types/checks.d/a.yaml:3: url: expected a string`,
+			`testdata/invalid-types/checks.d/a.yaml:5: headers: expected a mapping`,
+			`testdata/invalid-types/checks.d/a.yaml:7: alert.after: expected a whole number, got "two"`,
+		}},
+		{"yaml", []string{
+			`testdata/invalid-yaml/checks.d/a.yaml:3: invalid YAML: found unexpected end of stream`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dir, func(t *testing.T) {
+			cfg, err := config.LoadWith("testdata/invalid-"+tt.dir+"/wscanary.yaml", env(nil))
+			if cfg != nil {
+				t.Fatal("an invalid configuration was returned")
+			}
+			var es config.Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("error %v is not config.Errors", err)
+			}
+			var got []string
+			for _, e := range es {
+				got = append(got, e.Error())
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestSecretsNotEchoed(t *testing.T) {
+	t.Parallel()
+	_, err := config.LoadWith("testdata/invalid-main/wscanary.yaml", env(nil))
+	if err == nil || strings.Contains(err.Error(), "xoxb-not-a-real-token") {
+		t.Fatalf("a Slack token appears in the errors: %v", err)
+	}
+}
+
+func TestValid(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.LoadWith("testdata/valid/wscanary.yaml", env(map[string]string{
+		"WSCANARY_TEST_SLACK": "xoxb-test", "WSCANARY_TEST_TOKEN": "tok-123", "STATE_DIRECTORY": "/run/state/wscanary:/x",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Vantage != "us-east-1" || cfg.Listen != "127.0.0.1:9464" || cfg.StateDir != "/run/state/wscanary" {
+		t.Errorf("main defaults: vantage %q listen %q state %q", cfg.Vantage, cfg.Listen, cfg.StateDir)
+	}
+	if want, _ := filepath.Abs("testdata/valid/checks.d"); cfg.ChecksDir != "testdata/valid/checks.d" && cfg.ChecksDir != want {
+		t.Errorf("checks dir %q", cfg.ChecksDir)
+	}
+	if cfg.Slack.Token != "xoxb-test" || cfg.Slack.Channel != "#ws-alerts" {
+		t.Errorf("slack %+v", cfg.Slack)
+	}
+	if v := cfg.Vantages["eu-west-1"]; v.Proxy == nil || v.Proxy.Host != "127.0.0.1:1080" {
+		t.Errorf("vantage eu-west-1 %+v", v)
+	}
+	if len(cfg.Checks) != 2 {
+		t.Fatalf("%d checks", len(cfg.Checks))
+	}
+	chat, feed := cfg.Checks[0], cfg.Checks[1]
+	if chat.Token.Value != "tok-123" || chat.Token.In != config.TokenInHeader || chat.Token.Name != "Authorization" {
+		t.Errorf("token %+v", chat.Token)
+	}
+	if chat.Direct == nil || chat.Direct.Address != "203.0.113.10:443" || chat.Alert.After != 2 ||
+		chat.Alert.MinVantages != 2 || chat.Alert.Remind != 4*time.Hour || !chat.Expect.MatchString("pong") {
+		t.Errorf("chat %+v", chat)
+	}
+	if chat.Sched == nil || chat.Sched.Next(time.Unix(0, 0)).Sub(time.Unix(0, 0)) != 30*time.Second {
+		t.Errorf("schedule not parsed")
+	}
+	if feed.Timeout != 10*time.Second || !reflect.DeepEqual(feed.Alert.On, []int{401, 403}) || feed.Alert.After != 1 ||
+		feed.Token != nil || feed.Direct != nil || feed.File == "" || feed.Line != 20 {
+		t.Errorf("feed defaults %+v", feed)
+	}
+}
+
+func TestVantageFromEnv(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.LoadWith("testdata/valid/wscanary.yaml", env(map[string]string{
+		"WSCANARY_TEST_SLACK": "x", "WSCANARY_TEST_TOKEN": "y", "WSCANARY_VANTAGE": "eu-central-1"}))
+	if err == nil {
+		t.Fatalf("chat names us-east-1, which is no longer a vantage; got %q", cfg.Vantage)
+	}
+	if !strings.Contains(err.Error(), `"us-east-1" is neither this daemon's vantage (eu-central-1)`) {
+		t.Fatal(err)
+	}
+}
+
+func TestMissingMainFile(t *testing.T) {
+	t.Parallel()
+	_, err := config.LoadWith(filepath.Join(t.TempDir(), "none.yaml"), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "none.yaml: cannot read: no such file or directory") {
+		t.Fatal(err)
+	}
+}
+
+// The shipped example checks must load, and the JSON Schema must know every
+// key the loader accepts in them.
+func TestShippedExamples(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	main := filepath.Join(dir, "wscanary.yaml")
+	abs, _ := filepath.Abs("../../checks.d")
+	os.WriteFile(main, []byte("vantage: us-east-1\nchecks_dir: "+abs+"\n"), 0o600)
+	cfg, err := config.LoadWith(main, env(map[string]string{"CHAT_TOKEN": "x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Checks) == 0 {
+		t.Fatal("checks.d ships no example check")
+	}
+}
+
+func TestLoadBytes(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.LoadBytes("demo.yaml", []byte("vantage: demo\nlisten: \"\"\n"), map[string][]byte{
+		"b.yaml": []byte("checks:\n  - {name: b, url: ws://127.0.0.1:1/ws, schedule: \"@every 5s\"}\n"),
+		"a.yaml": []byte("checks:\n  - {name: a, url: ws://127.0.0.1:1/ws, schedule: \"@every 5s\"}\n"),
+	}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "" || len(cfg.Checks) != 2 || cfg.Checks[0].Name != "a" {
+		t.Fatalf("%+v", cfg)
+	}
+}
+
+// FuzzLoad: any bytes as a check file give a config or errors, never a panic.
+func FuzzLoad(f *testing.F) {
+	for _, p := range []string{"testdata/valid/checks.d/chat.yaml", "testdata/invalid-many/checks.d/a.yaml"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("checks: [{name: x, url: 'ws://h/', schedule: '@every 1s', alert: {on: [1e9]}}]"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := config.LoadBytes("m.yaml", []byte("vantage: v\n"), map[string][]byte{"c.yaml": b}, env(nil))
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("config %v and error %v", cfg, err)
+		}
+		var es config.Errors
+		if err != nil && !errors.As(err, &es) {
+			t.Fatalf("error of type %T", err)
+		}
+	})
+}
+
+// TestSchemaMatchesLoader keeps the JSON Schema and the loader in sync: every
+// key the loader accepts is in the schema and the other way round.
+func TestSchemaMatchesLoader(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../checks.d/wscanary-checks.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Defs map[string]struct {
+			Properties map[string]struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"properties"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(m map[string]any) []string {
+		var out []string
+		for k := range m {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	check := schema.Defs["check"].Properties
+	var checkKeys []string
+	for k := range check {
+		checkKeys = append(checkKeys, k)
+	}
+	sort.Strings(checkKeys)
+	want := []string{"alert", "direct", "expect", "headers", "name", "origin", "schedule", "send", "subprotocols", "timeout", "tls", "token", "url", "vantages"}
+	if !reflect.DeepEqual(checkKeys, want) {
+		t.Errorf("schema check keys %v, loader %v", checkKeys, want)
+	}
+	for field, sub := range map[string][]string{
+		"token":  {"command", "file", "in", "name", "value"},
+		"alert":  {"after", "channel", "min_vantages", "on", "remind"},
+		"direct": {"address", "tls"},
+	} {
+		if got := keys(check[field].Properties); !reflect.DeepEqual(got, sub) {
+			t.Errorf("schema %s keys %v, loader %v", field, got, sub)
+		}
+	}
+	// And the loader rejects a key the schema does not have.
+	_, err = config.LoadBytes("m.yaml", []byte("vantage: v\n"), map[string][]byte{
+		"c.yaml": []byte("checks:\n  - {name: a, url: ws://h/ws, schedule: '@every 1s', token: {value: x, scope: y}}\n")}, env(nil))
+	if err == nil || !strings.Contains(err.Error(), `unknown key "scope"`) {
+		t.Fatal(err)
+	}
+}

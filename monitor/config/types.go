@@ -1,0 +1,142 @@
+// Package config loads wscanary.yaml and checks.d/*.yaml strictly: unknown
+// keys, bad values and unset ${VAR}s are errors that name file and line, and
+// every error is reported, not just the first. Defaults are set in one place
+// (defaults.go) so the rest of the program never guesses.
+package config
+
+import (
+	"crypto/x509"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Config is the loaded, validated, defaulted configuration. Treat it as
+// immutable: a reload builds a new one.
+type Config struct {
+	// Path is the main file this was loaded from ("" for an embedded one).
+	Path string
+	// Vantage names this daemon in alerts and telemetry. WSCANARY_VANTAGE
+	// overrides the file; the default is the hostname.
+	Vantage string
+	// ChecksDir is absolute (resolved against the main file's directory).
+	ChecksDir string
+	// StateDir defaults to $STATE_DIRECTORY, else /var/lib/wscanary.
+	StateDir string
+	// Listen is the address of /healthz, /metrics and /status; "" disables.
+	// Default 127.0.0.1:9464.
+	Listen string
+	// Vantages are the extra egress points, by name.
+	Vantages map[string]Vantage
+	Slack    Slack
+	// TraceURL contains {trace_id}; "" means alerts show the bare id.
+	TraceURL string
+	Checks   []Check
+}
+
+// Vantage is an egress point other than the daemon itself.
+type Vantage struct {
+	Name string
+	// Proxy is socks5://, socks5h:// or http:// (CONNECT); nil if unset.
+	Proxy *url.URL
+	// SourceAddress is the local IP to bind; "" if unset.
+	SourceAddress string
+}
+
+// Slack is where alerts go. Either WebhookURL, or Token with Channel.
+type Slack struct {
+	WebhookURL string
+	Token      string
+	Channel    string
+	// APIURL is the Slack API base ending in "/", "" for slack-go's default.
+	APIURL string
+}
+
+// Enabled reports whether any Slack destination is configured.
+func (s Slack) Enabled() bool { return s.WebhookURL != "" || s.Token != "" }
+
+// TLS is the client TLS configuration of a route.
+type TLS struct {
+	// CAFile is the path it came from, Roots its certificates (read at
+	// load); both empty means the system roots.
+	CAFile     string
+	Roots      *x509.CertPool
+	ServerName string
+	// InsecureSkipVerify is never the default.
+	InsecureSkipVerify bool
+}
+
+// Direct is the route around the CDN.
+type Direct struct {
+	// Address is host:port to dial; Host and SNI stay the URL's.
+	Address string
+	// TLS overrides the check's TLS for this route when non-nil.
+	TLS *TLS
+}
+
+// TokenIn says where the credential goes.
+type TokenIn string
+
+const (
+	TokenInQuery   TokenIn = "query"
+	TokenInHeader  TokenIn = "header"
+	TokenInCookie  TokenIn = "cookie"
+	TokenInMessage TokenIn = "message"
+)
+
+// Token is how a check gets its credential. Exactly one of Value, File,
+// Command is set. File and Command are read at every run: tokens rotate.
+type Token struct {
+	Value   string
+	File    string
+	Command []string
+	In      TokenIn
+	// Name is the query parameter, cookie or header name. Defaults: query
+	// "token", cookie "token", header "Authorization" (sent as "Bearer X").
+	Name string
+}
+
+// Alert is the check's alert rule.
+type Alert struct {
+	// On are the statuses that alert; default [401, 403].
+	On []int
+	// After is the number of consecutive runs before alerting; default 1.
+	After int
+	// MinVantages is how many vantages must agree on a route; default 1.
+	MinVantages int
+	// Remind repeats an open alert this often; 0 = never.
+	Remind time.Duration
+	// Channel overrides Slack.Channel.
+	Channel string
+}
+
+// Check is one configured endpoint.
+type Check struct {
+	Name string
+	// URL is ws:// or wss://.
+	URL *url.URL
+	TLS TLS
+	// Direct is nil when the check has no route around the CDN.
+	Direct *Direct
+	// Schedule is the text as written; Sched the parsed schedule.
+	Schedule string
+	Sched    cron.Schedule
+	// Timeout bounds a whole attempt; default 10s.
+	Timeout      time.Duration
+	Origin       string
+	Headers      map[string]string
+	Token        *Token
+	Subprotocols []string
+	Send         string
+	// Expect is nil when the check expects nothing.
+	Expect *regexp.Regexp
+	// Vantages are names: the daemon's own (Config.Vantage) or keys of
+	// Config.Vantages. Default: the daemon's own only.
+	Vantages []string
+	Alert    Alert
+	// File and Line locate the check's definition for messages.
+	File string
+	Line int
+}
