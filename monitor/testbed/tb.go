@@ -1,0 +1,146 @@
+package testbed
+
+import (
+	"errors"
+	"os"
+	"strings"
+)
+
+// TB is the part of testing.TB the *T helpers use. *testing.T and
+// *testing.B satisfy it; declaring it here keeps package testing (and its
+// flags) out of binaries that import testbed, such as `wscanary demo`.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+	Logf(format string, args ...any)
+	TempDir() string
+}
+
+// RequireToolsEnv names the environment variable that turns a missing nginx
+// or tinyproxy from a skip into a failure; scripts/test sets it to 1 when it
+// has installed them.
+const RequireToolsEnv = "WSCANARY_REQUIRE_TOOLS"
+
+// MissingTool skips the test, or fails it when RequireToolsEnv is "1",
+// because err (ErrNoNginx, ErrNoHeadersMore, ErrNoTinyproxy) says a tool is
+// not installed.
+func MissingTool(t TB, err error) {
+	t.Helper()
+	if os.Getenv(RequireToolsEnv) == "1" {
+		t.Fatalf("%v; %s=1 requires it", err, RequireToolsEnv)
+		return
+	}
+	t.Skipf("%v; skipping (install it, or set %s=1 to fail instead)", err, RequireToolsEnv)
+}
+
+func missing(err error) bool {
+	return errors.Is(err, ErrNoNginx) || errors.Is(err, ErrNoHeadersMore) || errors.Is(err, ErrNoTinyproxy)
+}
+
+// NewOriginT starts an Origin closed at the end of the test.
+func NewOriginT(t TB, opts OriginOptions) *Origin {
+	t.Helper()
+	o, err := NewOrigin(opts)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() { _ = o.Close() })
+	return o
+}
+
+// NewEdgeT starts a Go Edge closed at the end of the test.
+func NewEdgeT(t TB, upstream string, mode EdgeMode) *Edge {
+	t.Helper()
+	e, err := NewEdge(upstream, mode)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+// NewCAT makes a CA or fails the test.
+func NewCAT(t TB) *CA {
+	t.Helper()
+	ca, err := NewCA()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return ca
+}
+
+// StartNginxT runs nginx with conf in a fresh temporary directory and stops
+// it at the end of the test. Without nginx it calls MissingTool.
+func StartNginxT(t TB, conf string) *Nginx {
+	t.Helper()
+	n, err := StartNginx(t.TempDir(), conf)
+	if missing(err) {
+		MissingTool(t, err)
+	}
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() { _ = n.Stop() })
+	return n
+}
+
+// StartNginxEdgeT renders c (picking a free Listen address when empty) and
+// runs it like StartNginxT, retrying with another port if the picked one was
+// taken meanwhile. It returns nginx and c as started (Listen filled in).
+func StartNginxEdgeT(t TB, c EdgeConfig) (*Nginx, EdgeConfig) {
+	t.Helper()
+	pick := c.Listen == ""
+	for attempt := 0; ; attempt++ {
+		if pick {
+			addr, err := FreeAddr()
+			if err != nil {
+				t.Fatalf("%v", err)
+			}
+			c.Listen = addr
+		}
+		conf, err := c.Conf()
+		if missing(err) {
+			MissingTool(t, err)
+		}
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		n, err := StartNginx(t.TempDir(), conf)
+		if missing(err) {
+			MissingTool(t, err)
+		}
+		if err != nil && pick && attempt < 3 && strings.Contains(err.Error(), "bind() to "+c.Listen) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		t.Cleanup(func() { _ = n.Stop() })
+		return n, c
+	}
+}
+
+// ReloadT reloads n with conf or fails the test.
+func ReloadT(t TB, n *Nginx, conf string) {
+	t.Helper()
+	if err := n.Reload(conf); err != nil {
+		t.Fatalf("%v", err)
+	}
+}
+
+// StartTinyproxyT runs tinyproxy in a temporary directory and stops it at
+// the end of the test. Without tinyproxy it calls MissingTool.
+func StartTinyproxyT(t TB) *Tinyproxy {
+	t.Helper()
+	tp, err := StartTinyproxy(t.TempDir())
+	if missing(err) {
+		MissingTool(t, err)
+	}
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(tp.Stop)
+	return tp
+}
