@@ -81,7 +81,9 @@ func classify(ctx context.Context, err error, rec *recorder, resp *http.Response
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
-		return report.ErrConnect + ": " + opErr.Err.Error() + " (" + addrOf(opErr) + ")"
+		// The inner error is a syscall's ("connect: connection refused"):
+		// drop its name, the class already says it.
+		return report.ErrConnect + ": " + strings.TrimPrefix(opErr.Err.Error(), "connect: ") + " (" + addrOf(opErr) + ")"
 	}
 	rec.mu.Lock()
 	connected := !rec.connDone.IsZero()

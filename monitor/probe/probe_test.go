@@ -293,7 +293,7 @@ func TestSubprotocolOriginAndTraceparent(t *testing.T) {
 			root = s.SpanContext().SpanID().String()
 			attrs := map[string]string{}
 			for _, kv := range s.Attributes() {
-				attrs[string(kv.Key)] = kv.Value.Emit()
+				attrs[string(kv.Key)] = kv.Value.String()
 			}
 			for k, want := range map[string]string{"wscanary.check": "chat", "wscanary.route": "cdn",
 				"wscanary.variant": "configured", "http.response.status_code": "101", "wscanary.cause": "ok", "server.address": "127.0.0.1"} {

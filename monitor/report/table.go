@@ -1,0 +1,148 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteJSON prints reports as one JSON array: the `--output json` contract.
+func WriteJSON(w io.Writer, reps []Report) error {
+	if reps == nil {
+		reps = []Report{}
+	}
+	for i := range reps {
+		if reps[i].Attempts == nil {
+			reps[i].Attempts = []Attempt{}
+		}
+		if reps[i].Diagnosis.Hints == nil {
+			reps[i].Diagnosis.Hints = []string{}
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(reps)
+}
+
+// TableOptions shape the table for people.
+type TableOptions struct {
+	// Color adds ANSI colors (only when writing to a terminal).
+	Color bool
+	// AllHints prints every hint instead of the first.
+	AllHints bool
+}
+
+const (
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiDim    = "\x1b[2m"
+	ansiBold   = "\x1b[1m"
+	ansiReset  = "\x1b[0m"
+)
+
+// WriteTable prints one row per attempt and, under each run, its diagnosis
+// and first hint.
+func WriteTable(w io.Writer, reps []Report, opts TableOptions) error {
+	paint := func(code, s string) string {
+		if !opts.Color || s == "" {
+			return s
+		}
+		return code + s + ansiReset
+	}
+	for i, rep := range reps {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		verdict := paint(ansiGreen, "OK")
+		if !rep.OK {
+			verdict = paint(ansiRed, "FAIL")
+		}
+		fmt.Fprintf(w, "%s %s\n", paint(ansiBold, rep.Check), verdict)
+		if rep.Error != "" {
+			fmt.Fprintf(w, "  error: %s\n", rep.Error)
+		}
+		if len(rep.Attempts) > 0 {
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "  VANTAGE\tROUTE\tVARIANT\tSTATUS\tTIME\tRESULT\tTRACE")
+			for _, a := range rep.Attempts {
+				// Pad before painting so escape codes do not skew columns.
+				status := fmt.Sprintf("%-6s", statusText(a))
+				switch {
+				case a.OK:
+					status = paint(ansiGreen, status)
+				case a.Status == 401 || a.Status == 403:
+					status = paint(ansiRed, status)
+				default:
+					status = paint(ansiYellow, status)
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Vantage, a.Route, a.Variant, status,
+					fmt.Sprintf("%.1fms", a.DurationMS), result(a), paint(ansiDim, a.TraceID))
+			}
+			tw.Flush()
+		}
+		d := rep.Diagnosis
+		if d.Cause != "" {
+			cause := string(d.Cause)
+			if d.Vendor != "" {
+				cause += " (" + d.Vendor + ")"
+			}
+			if d.Cause == CauseOK {
+				cause = paint(ansiGreen, cause)
+			} else {
+				cause = paint(ansiRed, cause)
+			}
+			fmt.Fprintf(w, "  cause: %s", cause)
+			if d.Summary != "" {
+				fmt.Fprintf(w, ": %s", d.Summary)
+			}
+			fmt.Fprintln(w)
+			hints := d.Hints
+			if !opts.AllHints && len(hints) > 1 {
+				hints = hints[:1]
+			}
+			for _, h := range hints {
+				fmt.Fprintf(w, "  hint:  %s\n", h)
+			}
+		}
+	}
+	return nil
+}
+
+func statusText(a Attempt) string {
+	if a.Status == 0 {
+		return "-"
+	}
+	return fmt.Sprint(a.Status)
+}
+
+// result is the attempt's one-line outcome: the error, the close code, or
+// the reason phrase and the most telling header.
+func result(a Attempt) string {
+	switch {
+	case a.Error != "":
+		return oneLine(a.Error, 70)
+	case a.CloseCode != 0:
+		return fmt.Sprintf("closed %d", a.CloseCode)
+	case a.OK:
+		return "upgraded"
+	}
+	s := a.Reason
+	for _, h := range []string{"Cf-Mitigated", "Server", "Location", "Www-Authenticate"} {
+		if v := a.Headers[h]; v != "" {
+			s += " " + h + ": " + v
+			break
+		}
+	}
+	return oneLine(strings.TrimSpace(s), 70)
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n-1] + "…"
+	}
+	return s
+}
