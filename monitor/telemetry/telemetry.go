@@ -1,0 +1,155 @@
+// Package telemetry sets up OpenTelemetry for wscanary from the standard
+// OTEL_* environment variables only, and owns the daemon's metrics. With no
+// exporter configured nothing is exported and nothing waits on the
+// network, but spans still get real trace ids: the trace id in a report, in
+// /status and in a Slack alert is always the one the server saw in
+// traceparent.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel/attribute"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Options configure Setup.
+type Options struct {
+	ServiceVersion string
+	// Vantage becomes the resource attribute wscanary.vantage.
+	Vantage string
+	Logger  *slog.Logger
+	// Env reads the environment; nil means os.Getenv. (autoexport itself
+	// reads the process environment; Env decides whether it is asked.)
+	Env func(string) string
+	// SpanProcessors are added to the tracer provider (tests pass an
+	// in-memory recorder).
+	SpanProcessors []sdktrace.SpanProcessor
+}
+
+// Telemetry holds the providers wscanary's packages are given.
+type Telemetry struct {
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
+	// Propagator injects traceparent (W3C trace context and baggage).
+	Propagator propagation.TextMapPropagator
+	Metrics    *Metrics
+	// Handler serves /metrics in Prometheus text format.
+	Handler http.Handler
+
+	tp *sdktrace.TracerProvider
+	mp *sdkmetric.MeterProvider
+}
+
+// Setup builds the providers. Traces are exported when OTEL_TRACES_EXPORTER
+// is set (otlp, console, none) or an OTLP endpoint is; metrics likewise
+// with OTEL_METRICS_EXPORTER, and always to /metrics.
+func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
+	env := opts.Env
+	if env == nil {
+		env = os.Getenv
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
+		semconv.ServiceName("wscanary"),
+		semconv.ServiceVersion(opts.ServiceVersion),
+		attribute.String("wscanary.vantage", opts.Vantage),
+	))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry resource: %w", err)
+	}
+	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over our defaults.
+	if fromEnv, err := resource.New(ctx, resource.WithFromEnv()); err == nil {
+		if merged, err := resource.Merge(res, fromEnv); err == nil {
+			res = merged
+		}
+	}
+
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sdktrace.AlwaysSample())}
+	for _, p := range opts.SpanProcessors {
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(p))
+	}
+	if wants(env, "OTEL_TRACES_EXPORTER", "TRACES") {
+		exp, err := autoexport.NewSpanExporter(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("trace exporter: %w", err)
+		}
+		if !autoexport.IsNoneSpanExporter(exp) {
+			tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+			opts.Logger.Info("exporting traces", "exporter", fmt.Sprintf("%T", exp))
+		}
+	}
+	tp := sdktrace.NewTracerProvider(tpOpts...)
+
+	reg := prometheus.NewRegistry()
+	promExp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	if err != nil {
+		return nil, fmt.Errorf("prometheus exporter: %w", err)
+	}
+	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promExp)}
+	if me := strings.TrimSpace(env("OTEL_METRICS_EXPORTER")); me != "prometheus" && wants(env, "OTEL_METRICS_EXPORTER", "METRICS") {
+		reader, err := autoexport.NewMetricReader(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("metric exporter: %w", err)
+		}
+		if !autoexport.IsNoneMetricReader(reader) {
+			mpOpts = append(mpOpts, sdkmetric.WithReader(reader))
+		}
+	}
+	mp := sdkmetric.NewMeterProvider(mpOpts...)
+	m, err := NewMetrics(mp)
+	if err != nil {
+		return nil, err
+	}
+	return &Telemetry{
+		TracerProvider: tp, MeterProvider: mp, Metrics: m,
+		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		Handler:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		tp:         tp, mp: mp,
+	}, nil
+}
+
+// wants reports whether a signal should be exported: its *_EXPORTER
+// variable is set, or an OTLP endpoint is. autoexport alone would default
+// to OTLP on localhost, which would make a plain `wscanary check` try to
+// reach a collector that is not there.
+func wants(env func(string) string, exporterVar, signal string) bool {
+	if strings.TrimSpace(env(exporterVar)) != "" {
+		return true
+	}
+	return env("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || env("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") != ""
+}
+
+// ForceFlush exports what is buffered.
+func (t *Telemetry) ForceFlush(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
+	return errors.Join(t.tp.ForceFlush(ctx), t.mp.ForceFlush(ctx))
+}
+
+// Shutdown flushes and stops the providers.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
+	return errors.Join(t.tp.Shutdown(ctx), t.mp.Shutdown(ctx))
+}
