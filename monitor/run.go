@@ -1,0 +1,266 @@
+// Package monitor is wscanary's engine: it turns a check into attempts
+// (every vantage x route, variants after a failure), diagnoses the run,
+// and, as a daemon, schedules runs, tracks series and delivers alerts.
+package monitor
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/diagnose"
+	"github.com/wscanary/wscanary/monitor/probe"
+	"github.com/wscanary/wscanary/monitor/redact"
+	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/telemetry"
+)
+
+// Runner performs runs. It holds no per-run state and is safe for
+// concurrent use; the daemon and `wscanary check` share it.
+type Runner struct {
+	Prober *probe.Prober
+	// Tracer records the wscanary.run span; nil means none.
+	Tracer trace.Tracer
+	// Metrics may be nil.
+	Metrics *telemetry.Metrics
+	// Self is this daemon's vantage name; Vantages the extra egress points.
+	Self     string
+	Vantages map[string]config.Vantage
+	Logger   *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Limit, when set, bounds concurrent attempts across all runs that
+	// share it (a token per attempt).
+	Limit chan struct{}
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Run performs one run of a check: the configured request from every
+// vantage on every route, then, only for the attempts that failed with an
+// HTTP answer, the diagnostic variants. A healthy check therefore costs one
+// handshake per vantage and route.
+func (r *Runner) Run(ctx context.Context, c *config.Check) report.Report {
+	tracer := r.Tracer
+	if tracer == nil {
+		tracer = noop.NewTracerProvider().Tracer("")
+	}
+	start := r.now()
+	ctx, span := tracer.Start(ctx, "wscanary.run", trace.WithAttributes(
+		attribute.String("wscanary.check", c.Name),
+		attribute.String("wscanary.vantage", r.Self),
+		attribute.String("url.full", redact.URLValue(c.URL, tokenName(c))),
+	))
+	defer span.End()
+	rep := report.Report{Check: c.Name, Started: start}
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		rep.TraceID = sc.TraceID().String()
+	}
+
+	value, err := fetchToken(ctx, c.Token)
+	if err != nil {
+		rep.Error = err.Error()
+		rep.Diagnosis = report.Diagnosis{Cause: report.CauseRunError, Summary: "The run could not start: " + err.Error(),
+			Hints: []string{"Fix the token source of check " + c.Name + " (file permissions, command exit status)."}}
+		span.SetStatus(codes.Error, rep.Error)
+		span.SetAttributes(attribute.String("wscanary.cause", string(report.CauseRunError)))
+		return rep
+	}
+	var cred *probe.Credential
+	var tok *diagnose.Token
+	if c.Token != nil {
+		cred = &probe.Credential{Value: value, In: string(c.Token.In), Name: c.Token.Name}
+		tok = tokenFacts(string(c.Token.In), value)
+	}
+
+	base := r.requests(c, cred)
+	configured := r.attemptAll(ctx, base)
+	var variants []probe.Request
+	for i, att := range configured {
+		if att.OK || att.Status == 0 {
+			continue // variants explain HTTP refusals, not network failures
+		}
+		variants = append(variants, variantsOf(base[i], c)...)
+	}
+	rep.Attempts = append(configured, r.attemptAll(ctx, variants)...)
+
+	rep.Diagnosis = diagnose.Diagnose(diagnose.Input{
+		Attempts: rep.Attempts, Token: tok, Timeout: c.Timeout, Now: r.now(),
+		ExpectConfigured: c.Expect != nil || c.Send != "",
+	})
+	rep.OK = true
+	for _, a := range configured {
+		rep.OK = rep.OK && a.OK
+	}
+	span.SetAttributes(attribute.String("wscanary.cause", string(rep.Diagnosis.Cause)))
+	if !rep.OK {
+		span.SetStatus(codes.Error, rep.Diagnosis.Summary)
+	}
+	return rep
+}
+
+// attemptAll runs requests concurrently and returns their attempts in the
+// same order. Each attempt is bounded by its own timeout.
+func (r *Runner) attemptAll(ctx context.Context, reqs []probe.Request) []report.Attempt {
+	out := make([]report.Attempt, len(reqs))
+	var wg sync.WaitGroup
+	for i := range reqs {
+		wg.Go(func() {
+			if r.Limit != nil {
+				select {
+				case r.Limit <- struct{}{}:
+					defer func() { <-r.Limit }()
+				case <-ctx.Done():
+				}
+			}
+			out[i] = r.Prober.Attempt(ctx, reqs[i])
+			if r.Metrics != nil {
+				a := out[i]
+				r.Metrics.Attempt(ctx, reqs[i].Check, a.Vantage, string(a.Route), string(a.Variant), a.Status, a.DurationMS/1000)
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// requests builds the configured request for every vantage and route, in
+// the order the report lists them.
+func (r *Runner) requests(c *config.Check, cred *probe.Credential) []probe.Request {
+	vantages := c.Vantages
+	if len(vantages) == 0 {
+		vantages = []string{r.Self}
+	}
+	var out []probe.Request
+	for _, name := range vantages {
+		eg := probe.Egress{Name: name}
+		if v, ok := r.Vantages[name]; ok && name != r.Self {
+			eg.Proxy, eg.SourceAddress = v.Proxy, v.SourceAddress
+		}
+		req := probe.Request{
+			Check: c.Name, URL: c.URL, Route: report.RouteCDN, Variant: report.VariantConfigured,
+			Vantage: eg, TLS: tlsConfig(c.TLS), Origin: c.Origin, Header: headerOf(c.Headers),
+			Subprotocols: c.Subprotocols, Credential: cred, Send: c.Send, Expect: c.Expect, Timeout: c.Timeout,
+		}
+		out = append(out, req)
+		if c.Direct != nil {
+			d := req
+			d.Route = report.RouteDirect
+			d.DirectAddress = c.Direct.Address
+			if c.Direct.TLS != nil {
+				d.TLS = tlsConfig(*c.Direct.TLS)
+			}
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// variantsOf derives the diagnostic requests for a failed configured one:
+// each changes one thing, so the one that succeeds names the culprit.
+func variantsOf(req probe.Request, c *config.Check) []probe.Request {
+	var out []probe.Request
+	if req.Origin != "" {
+		v := req
+		v.Variant, v.Origin = report.VariantNoOrigin, ""
+		out = append(out, v)
+	}
+	if so := sameOrigin(c.URL); req.Origin != so {
+		v := req
+		v.Variant, v.Origin = report.VariantSameOrigin, so
+		out = append(out, v)
+	}
+	if req.Credential != nil {
+		v := req
+		v.Variant, v.Credential = report.VariantNoToken, nil
+		out = append(out, v)
+	}
+	return out
+}
+
+// sameOrigin is the Origin a page served from the WebSocket's own host
+// would send.
+func sameOrigin(u *url.URL) string {
+	scheme := "http"
+	if u.Scheme == "wss" {
+		scheme = "https"
+	}
+	return scheme + "://" + u.Host
+}
+
+func tlsConfig(t config.TLS) *tls.Config {
+	if t.Roots == nil && t.ServerName == "" && !t.InsecureSkipVerify {
+		return nil
+	}
+	return &tls.Config{RootCAs: t.Roots, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+}
+
+func headerOf(h map[string]string) map[string][]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(h))
+	for k, v := range h {
+		out[k] = []string{v}
+	}
+	return out
+}
+
+func tokenName(c *config.Check) string {
+	if c.Token == nil {
+		return ""
+	}
+	return c.Token.Name
+}
+
+// NewRunner wires a Runner for a configuration. tel may be nil (no spans,
+// no metrics).
+func NewRunner(cfg *config.Config, tel *telemetry.Telemetry, logger *slog.Logger) *Runner {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Runner{Prober: &probe.Prober{}, Self: cfg.Vantage, Vantages: cfg.Vantages, Logger: logger}
+	if tel != nil {
+		tr := tel.TracerProvider.Tracer("github.com/wscanary/wscanary")
+		r.Tracer, r.Prober.Tracer, r.Prober.Propagator = tr, tr, tel.Propagator
+		r.Metrics = tel.Metrics
+	}
+	r.Prober.Cause = func(a report.Attempt) report.Cause {
+		return diagnose.Diagnose(diagnose.Input{Attempts: []report.Attempt{a}, Now: r.now()}).Cause
+	}
+	return r
+}
+
+// RunAll runs checks once each, at most parallel at a time, and returns
+// their reports in the order given.
+func (r *Runner) RunAll(ctx context.Context, checks []*config.Check, parallel int) []report.Report {
+	if parallel < 1 {
+		parallel = 1
+	}
+	out := make([]report.Report, len(checks))
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i] = r.Run(ctx, c)
+		})
+	}
+	wg.Wait()
+	return out
+}
