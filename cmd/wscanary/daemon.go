@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/wscanary/wscanary/monitor"
+	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/state"
+	"github.com/wscanary/wscanary/monitor/telemetry"
+	"github.com/wscanary/wscanary/notifier"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", "[--config FILE]\n\nRun the daemon: schedule every check, alert on transitions, serve /healthz /status /metrics.\nSIGHUP reloads the configuration; SIGTERM drains and exits.", stderr)
+	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+defaultConfig+")")
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	logger := newLogger(stderr, slog.LevelInfo)
+	path := configPath(*cfgFlag)
+	opts := config.Options{Lookup: credentialLookup(os.LookupEnv, os.Getenv("CREDENTIALS_DIRECTORY"))}
+	cfg, err := config.LoadWith(path, opts)
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return exitUsage
+	}
+	n, err := buildNotifier(cfg, logger, stdout)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return exitUsage
+	}
+	d, cleanup, err := startDaemonWith(ctx, cfg, logger, n)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return exitUsage
+	}
+	defer cleanup()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	notify(logger, daemon.SdNotifyReady)
+	logger.Info("wscanary running", "version", versionString(), "vantage", cfg.Vantage, "checks", len(cfg.Checks),
+		"state_dir", cfg.StateDir, "listen", cfg.Listen)
+	for {
+		select {
+		case <-hup:
+			notify(logger, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
+			next, err := config.LoadWith(path, opts)
+			if err != nil {
+				var errs config.Errors
+				if errors.As(err, &errs) {
+					for _, e := range errs {
+						logger.Error("reload rejected, keeping the running configuration", "error", e.Error())
+					}
+				} else {
+					logger.Error("reload rejected, keeping the running configuration", "err", err)
+				}
+			} else {
+				if next.Listen != cfg.Listen || next.StateDir != cfg.StateDir || next.Slack != cfg.Slack {
+					logger.Warn("listen, state_dir and slack changes take effect at the next restart")
+				}
+				d.Reload(next)
+			}
+			notify(logger, daemon.SdNotifyReady)
+		case <-ctx.Done():
+			notify(logger, daemon.SdNotifyStopping)
+			logger.Info("stopping: letting runs in flight finish")
+			return exitOK
+		}
+	}
+}
+
+// startDaemonWith builds and starts the daemon with its listener and
+// watchdog; cleanup drains it. The demo uses it too, so both run the same
+// code.
+func startDaemonWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, n notifier.Notifier) (*monitor.Daemon, func(), error) {
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceVersion: versionString(), Vantage: cfg.Vantage, Logger: logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("telemetry: %w", err)
+	}
+	store, err := state.Open(cfg.StateDir, state.Options{Logger: logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("state: %w", err)
+	}
+	d, err := monitor.NewDaemon(monitor.DaemonOptions{Config: cfg, Store: store, Notifier: n, Telemetry: tel, Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	var srv *http.Server
+	if cfg.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+		}
+		srv = &http.Server{Handler: d.Handler(tel.Handler), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("listener stopped", "err", err)
+			}
+		}()
+	}
+	d.Start()
+	wdCtx, stopWatchdog := context.WithCancel(context.Background())
+	go watchdog(wdCtx, d, logger)
+	cleanup := func() {
+		stopWatchdog()
+		// In-flight attempts are bounded by their check's timeout.
+		stopCtx, cancel := context.WithTimeout(context.Background(), maxTimeout(cfg)+5*time.Second)
+		defer cancel()
+		if err := d.Stop(stopCtx); err != nil {
+			logger.Error("stop", "err", err)
+		}
+		if srv != nil {
+			srv.Shutdown(stopCtx)
+		}
+		if err := tel.Shutdown(stopCtx); err != nil {
+			logger.Warn("telemetry flush failed", "err", err)
+		}
+		logger.Info("stopped")
+	}
+	return d, cleanup, nil
+}
+
+func maxTimeout(cfg *config.Config) time.Duration {
+	m := config.DefaultTimeout
+	for _, c := range cfg.Checks {
+		m = max(m, c.Timeout)
+	}
+	return m
+}
+
+// buildNotifier picks Slack when configured; the console otherwise, so a
+// daemon without Slack still says what it would have posted.
+func buildNotifier(cfg *config.Config, logger *slog.Logger, consoleOut io.Writer) (notifier.Notifier, error) {
+	console := notifier.NewConsole(consoleOut, notifier.ConsoleOptions{Color: isTerminal(consoleOut)})
+	if !cfg.Slack.Enabled() {
+		return console, nil
+	}
+	s, err := notifier.NewSlack(notifier.SlackOptions{WebhookURL: cfg.Slack.WebhookURL, Token: cfg.Slack.Token,
+		Channel: cfg.Slack.Channel, APIURL: cfg.Slack.APIURL, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("slack: %w", err)
+	}
+	return s, nil
+}
+
+// watchdog pets systemd's watchdog only while the scheduler ticks, so a
+// wedged daemon is restarted rather than reported healthy.
+func watchdog(ctx context.Context, d *monitor.Daemon, logger *slog.Logger) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if d.Healthy() {
+				notify(logger, daemon.SdNotifyWatchdog)
+			} else {
+				logger.Warn("scheduler not ticking: withholding the watchdog ping")
+			}
+		}
+	}
+}
+
+func notify(logger *slog.Logger, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		logger.Warn("sd_notify failed", "err", err)
+	}
+}
+
+// credentialLookup resolves ${NAME} from the environment, then from
+// systemd credentials (LoadCredential=NAME:path) so secrets need not sit in
+// the environment at all.
+func credentialLookup(env func(string) (string, bool), credDir string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		if v, ok := env(name); ok {
+			return v, true
+		}
+		if credDir == "" || strings.ContainsAny(name, "/.") {
+			return "", false
+		}
+		b, err := os.ReadFile(filepath.Join(credDir, name))
+		if err != nil {
+			return "", false
+		}
+		return strings.TrimRight(string(b), "\r\n"), true
+	}
+}
+
+// cmdHealth is the container HEALTHCHECK: distroless images have no curl.
+func cmdHealth(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("health", "[--url URL]\n\nExit 0 when the daemon's /healthz answers 200.", stderr)
+	u := fs.String("url", "http://127.0.0.1:9464/healthz", "health endpoint")
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(*u)
+	if err != nil {
+		fmt.Fprintln(stderr, "unhealthy:", err)
+		return exitFailed
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(stderr, "unhealthy:", resp.Status)
+		return exitFailed
+	}
+	fmt.Fprintln(stdout, "healthy")
+	return exitOK
+}

@@ -1,0 +1,158 @@
+// Command wscanary watches WebSocket opening handshakes through the CDN and
+// around it, says why they fail, and alerts when they start to.
+//
+// This package only parses flags and wires the packages under monitor/ and
+// notifier/ together; behaviour lives there.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	_ "time/tzdata" // cron time zones work in a minimal image
+)
+
+// version is set by the build: -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+// Exit codes are a contract (DESIGN.md, Command line).
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+const defaultConfig = "/etc/wscanary/wscanary.yaml"
+
+const usage = `wscanary watches WebSocket handshakes and explains their 401s and 403s.
+
+Usage:
+  wscanary run      [--config FILE]           run the daemon (schedules, alerts, /metrics)
+  wscanary check    [--config FILE] [--check NAME]... [--output table|json]
+                                              run the configured checks once and print reports
+  wscanary probe    URL [flags]               probe one URL ad hoc: both routes, variants, diagnosis
+  wscanary validate [--config FILE]           check the configuration and print every error
+  wscanary demo                               a self-contained showcase, no setup needed
+  wscanary version                            print the version
+
+Exit codes: 0 all attempts as expected, 1 a check failed, 2 usage or config error.
+Run 'wscanary COMMAND --help' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches a command line; it is main without the process, so tests
+// call it directly.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "check":
+		return cmdCheck(ctx, rest, stdout, stderr)
+	case "probe":
+		return cmdProbe(ctx, rest, stdout, stderr)
+	case "validate":
+		return cmdValidate(rest, stdout, stderr)
+	case "run":
+		return cmdRun(ctx, rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr)
+	case "health":
+		return cmdHealth(rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "wscanary", versionString())
+		return exitOK
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "wscanary: unknown command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// newFlags makes a FlagSet whose --help prints the command's synopsis.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: wscanary %s %s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args and maps errors to exit codes: --help is success.
+func parseFlags(fs *flag.FlagSet, args []string) (ok bool, code int) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, exitOK
+		}
+		return false, exitUsage
+	}
+	return true, 0
+}
+
+// multiFlag collects a repeatable flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// isTerminal reports whether w is a character device (a person is reading).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// newLogger logs to stderr: text for a person, JSON for a journal or a
+// collector (DESIGN.md, Operations).
+func newLogger(stderr io.Writer, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if isTerminal(stderr) {
+		return slog.New(slog.NewTextHandler(stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(stderr, opts))
+}
+
+// configPath picks --config, then $WSCANARY_CONFIG, then the default.
+func configPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if p := os.Getenv("WSCANARY_CONFIG"); p != "" {
+		return p
+	}
+	return defaultConfig
+}
