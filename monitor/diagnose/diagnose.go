@@ -91,7 +91,9 @@ func isAuthStatus(s int) bool { return s == 401 || s == 403 }
 
 // explain finds the cause of a failed run, most specific place first.
 func explain(in Input, configured []report.Attempt, f report.Attempt) report.Diagnosis {
-	d := report.Diagnosis{Route: f.Route, Vantage: f.Vantage, Vendor: Vendor(f.Headers, f.Body)}
+	// Vendor is only named where the edge is the culprit: an origin's 403
+	// relayed by a CDN carries the CDN's headers but is not its doing.
+	d := report.Diagnosis{Route: f.Route, Vantage: f.Vantage}
 
 	// 1. Place: the CDN route fails where the direct route from the same
 	// vantage upgrades.
