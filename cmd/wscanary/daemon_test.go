@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,87 +20,6 @@ import (
 )
 
 const canarySlackToken = "xoxb-CANARY-e2e-77aa"
-
-// slackCall is one request slack-go made to the fake Slack API.
-type slackCall struct {
-	At       time.Time
-	Method   string // chat.postMessage, chat.update
-	Channel  string
-	TS       string // chat.update: the message updated
-	ThreadTS string
-	Text     string
-	Blocks   string
-	Raw      string // the whole form, token field removed
-	Answered string // ts we answered with
-}
-
-// fakeSlack decodes what slack-go sends and answers like Slack.
-type fakeSlack struct {
-	*httptest.Server
-	mu    sync.Mutex
-	calls []slackCall
-	n     int
-	// fail answers the next requests with these statuses first.
-	fail []int
-}
-
-func newFakeSlack(t *testing.T) *fakeSlack {
-	t.Helper()
-	f := &fakeSlack{}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.ParseForm()
-		token := r.Form.Get("token")
-		r.Form.Del("token")
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if token != canarySlackToken && r.Header.Get("Authorization") != "Bearer "+canarySlackToken {
-			w.Write([]byte(`{"ok":false,"error":"invalid_auth"}`))
-			return
-		}
-		if len(f.fail) > 0 {
-			code := f.fail[0]
-			f.fail = f.fail[1:]
-			if code == 429 {
-				w.Header().Set("Retry-After", "1")
-			}
-			w.WriteHeader(code)
-			return
-		}
-		f.n++
-		c := slackCall{At: time.Now(), Method: strings.TrimPrefix(r.URL.Path, "/api/"), Channel: r.Form.Get("channel"),
-			TS: r.Form.Get("ts"), ThreadTS: r.Form.Get("thread_ts"), Text: r.Form.Get("text"), Blocks: r.Form.Get("blocks"),
-			Raw: r.Form.Encode(), Answered: fmt.Sprintf("1700000000.%06d", f.n)}
-		f.calls = append(f.calls, c)
-		ts := c.Answered
-		if c.Method == "chat.update" {
-			ts = c.TS
-		}
-		json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": "C0ALERTS", "ts": ts})
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeSlack) snapshot() []slackCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]slackCall(nil), f.calls...)
-}
-
-// posts are chat.postMessage calls: roots (alerts) and thread replies.
-func (f *fakeSlack) posts() (roots, replies []slackCall) {
-	for _, c := range f.snapshot() {
-		if c.Method != "chat.postMessage" {
-			continue
-		}
-		if c.ThreadTS == "" {
-			roots = append(roots, c)
-		} else {
-			replies = append(replies, c)
-		}
-	}
-	return roots, replies
-}
 
 // buildBinary compiles wscanary once per test binary run.
 var buildOnce = sync.OnceValues(func() (string, error) {
@@ -246,12 +164,13 @@ func logLines(stderr, msg string) []map[string]any {
 func TestDaemonFlipEndToEnd(t *testing.T) {
 	origin := startOrigin(t, testbed.Behavior{Token: canaryToken}, nil)
 	n, ec := startEdge(t, origin.Addr(), testbed.EdgePass)
-	slack := newFakeSlack(t)
+	slack := testbed.NewFakeSlack(canarySlackToken)
+	t.Cleanup(slack.Close)
 	listen, _ := testbed.FreeAddr()
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "checks.d"), 0o755)
-	main := fmt.Sprintf("vantage: e2e\nlisten: %s\nstate_dir: %s\nslack:\n  token: ${SLACK_BOT_TOKEN}\n  channel: \"#ws-alerts\"\n  api_url: %s/api/\n",
-		listen, filepath.Join(dir, "state"), slack.URL)
+	main := fmt.Sprintf("vantage: e2e\nlisten: %s\nstate_dir: %s\nslack:\n  token: ${SLACK_BOT_TOKEN}\n  channel: \"#ws-alerts\"\n  api_url: %s\n",
+		listen, filepath.Join(dir, "state"), slack.APIURL())
 	check := fmt.Sprintf("checks:\n  - name: chat\n    url: ws://%s/ws?room=1\n    direct: {address: \"%s\"}\n    schedule: \"@every 1s\"\n    timeout: 2s\n    token: {value: \"${CHAT_TOKEN}\"}\n",
 		ec.Listen, origin.Addr())
 	os.WriteFile(filepath.Join(dir, "wscanary.yaml"), []byte(main), 0o600)
@@ -269,8 +188,8 @@ func TestDaemonFlipEndToEnd(t *testing.T) {
 	// Incident: the edge starts refusing upgrades.
 	setMode(t, n, ec, testbed.EdgeWAF403CloudflareLike)
 	flipped := time.Now()
-	waitFor(t, "the alert", 15*time.Second, func() bool { r, _ := slack.posts(); return len(r) >= 1 })
-	roots, _ := slack.posts()
+	waitFor(t, "the alert", 15*time.Second, func() bool { r, _ := slack.Posts(); return len(r) >= 1 })
+	roots, _ := slack.Posts()
 	alert := roots[0]
 	if alert.Channel != "#ws-alerts" || !strings.Contains(alert.Text, "101") || !strings.Contains(alert.Text, "403") ||
 		!strings.Contains(alert.Blocks, "cdn_blocked") || !strings.Contains(alert.Blocks, "cloudflare") {
@@ -289,7 +208,7 @@ func TestDaemonFlipEndToEnd(t *testing.T) {
 	p = startRun(t, cfgPath, env...)
 	waitFor(t, "/healthz after restart", 10*time.Second, func() bool { return healthy(listen) })
 	time.Sleep(3 * time.Second) // three more runs at 403
-	if r, rep := slack.posts(); len(r) != 1 || len(rep) != 0 {
+	if r, rep := slack.Posts(); len(r) != 1 || len(rep) != 0 {
 		t.Fatalf("after restart: %d alerts, %d replies (want 1, 0)", len(r), len(rep))
 	}
 
@@ -307,9 +226,9 @@ func TestDaemonFlipEndToEnd(t *testing.T) {
 
 	// Recovery: in the alert's thread, and the alert updated.
 	setMode(t, n, ec, testbed.EdgePass)
-	waitFor(t, "the recovery", 15*time.Second, func() bool { _, rep := slack.posts(); return len(rep) >= 1 })
+	waitFor(t, "the recovery", 15*time.Second, func() bool { _, rep := slack.Posts(); return len(rep) >= 1 })
 	time.Sleep(2 * time.Second) // nothing else must follow
-	roots, replies := slack.posts()
+	roots, replies := slack.Posts()
 	if len(roots) != 1 || len(replies) != 1 {
 		t.Fatalf("%d alerts and %d replies, want exactly 1 and 1", len(roots), len(replies))
 	}
@@ -317,20 +236,20 @@ func TestDaemonFlipEndToEnd(t *testing.T) {
 		t.Errorf("recovery thread_ts %q, want the alert's ts %q", replies[0].ThreadTS, alert.Answered)
 	}
 	var updated bool
-	for _, c := range slack.snapshot() {
+	for _, c := range slack.Calls() {
 		if c.Method == "chat.update" && c.TS == alert.Answered && strings.Contains(strings.ToLower(c.Blocks+c.Text), "resolved") {
 			updated = true
 		}
 	}
 	if !updated {
-		t.Errorf("the alert message was not updated to resolved: %+v", slack.snapshot())
+		t.Errorf("the alert message was not updated to resolved: %+v", slack.Calls())
 	}
 
 	// No secret anywhere: logs, /status, Slack posts.
 	_, status := getStatus(t, listen)
 	everything := firstLogs + p.stderr.String() + p.stdout.String() + status
-	for _, c := range slack.snapshot() {
-		everything += c.Raw
+	for _, c := range slack.Calls() {
+		everything += c.Form
 	}
 	for _, secret := range []string{canaryToken, canarySlackToken} {
 		if strings.Contains(everything, secret) {

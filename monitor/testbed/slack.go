@@ -1,0 +1,115 @@
+package testbed
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SlackCall is one request slack-go made to a FakeSlack.
+type SlackCall struct {
+	At       time.Time
+	Method   string // "chat.postMessage", "chat.update"
+	Channel  string
+	TS       string // chat.update: the message updated
+	ThreadTS string
+	Text     string
+	Blocks   string
+	// Form is the whole request form without the token field.
+	Form string
+	// Answered is the ts the fake answered with.
+	Answered string
+}
+
+// FakeSlack is a Slack Web API server for tests: it decodes what slack-go
+// really sends (form posts to /api/METHOD) and answers like Slack, after
+// failing the first requests with the statuses in Fail.
+type FakeSlack struct {
+	*httptest.Server
+	// Token is the bot token it accepts; others get invalid_auth.
+	Token string
+
+	mu    sync.Mutex
+	calls []SlackCall
+	fail  []int
+	n     int
+}
+
+// NewFakeSlack starts a FakeSlack on 127.0.0.1. Point slack-go at
+// APIURL().
+func NewFakeSlack(token string) *FakeSlack {
+	f := &FakeSlack{Token: token}
+	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
+	return f
+}
+
+// APIURL is the base to give slack.OptionAPIURL (with its trailing slash).
+func (f *FakeSlack) APIURL() string { return f.URL + "/api/" }
+
+// FailNext makes the next requests fail with these HTTP statuses, in order
+// (429 carries Retry-After: 1).
+func (f *FakeSlack) FailNext(statuses ...int) {
+	f.mu.Lock()
+	f.fail = append(f.fail, statuses...)
+	f.mu.Unlock()
+}
+
+// Calls returns the successful calls in order.
+func (f *FakeSlack) Calls() []SlackCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]SlackCall(nil), f.calls...)
+}
+
+// Posts splits chat.postMessage calls into thread roots and replies.
+func (f *FakeSlack) Posts() (roots, replies []SlackCall) {
+	for _, c := range f.Calls() {
+		if c.Method != "chat.postMessage" {
+			continue
+		}
+		if c.ThreadTS == "" {
+			roots = append(roots, c)
+		} else {
+			replies = append(replies, c)
+		}
+	}
+	return roots, replies
+}
+
+func (f *FakeSlack) serve(w http.ResponseWriter, r *http.Request) {
+	r.ParseForm()
+	token := r.Form.Get("token")
+	if token == "" {
+		token = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	}
+	r.Form.Del("token")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.fail) > 0 {
+		code := f.fail[0]
+		f.fail = f.fail[1:]
+		if code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		w.WriteHeader(code)
+		return
+	}
+	if token != f.Token {
+		json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "invalid_auth"})
+		return
+	}
+	f.n++
+	c := SlackCall{At: time.Now(), Method: strings.TrimPrefix(r.URL.Path, "/api/"), Channel: r.Form.Get("channel"),
+		TS: r.Form.Get("ts"), ThreadTS: r.Form.Get("thread_ts"), Text: r.Form.Get("text"), Blocks: r.Form.Get("blocks"),
+		Form: r.Form.Encode(), Answered: fmt.Sprintf("1700000000.%06d", f.n)}
+	f.calls = append(f.calls, c)
+	ts := c.Answered
+	if c.Method == "chat.update" {
+		ts = c.TS
+	}
+	json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": "C0ALERTS", "ts": ts})
+}
