@@ -1,0 +1,101 @@
+package telemetry_test
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wscanary/wscanary/monitor/telemetry"
+)
+
+func noEnv(string) string { return "" }
+
+func TestSetupWithoutExportersIsQuietAndTraces(t *testing.T) {
+	t.Setenv("OTEL_TRACES_EXPORTER", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	start := time.Now()
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{ServiceVersion: "test", Vantage: "us", Env: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Setup took %v with nothing to connect to", d)
+	}
+	_, span := tel.TracerProvider.Tracer("t").Start(context.Background(), "x")
+	defer span.End()
+	if !span.SpanContext().HasTraceID() || !span.IsRecording() {
+		t.Fatal("spans must carry trace ids even without an exporter")
+	}
+}
+
+// scrape returns the /metrics text.
+func scrape(t *testing.T, tel *telemetry.Telemetry) string {
+	t.Helper()
+	srv := httptest.NewServer(tel.Handler)
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestMetricsOnPrometheusEndpoint(t *testing.T) {
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "us", Env: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	ctx := context.Background()
+	m := tel.Metrics
+	m.Attempt(ctx, "chat", "us", "cdn", "configured", 403, 0.041)
+	m.Attempt(ctx, "chat", "us", "cdn", "configured", 403, 0.043)
+	m.Attempt(ctx, "chat", "us", "cdn", "no-origin", 101, 0.02)
+	m.SeriesStatus("chat", "us", "cdn", 403)
+	m.SeriesStatus("gone", "us", "cdn", 101)
+	m.ForgetSeries("gone")
+	m.AlertSent(ctx, "chat", "alert")
+	m.SlackError(ctx)
+	m.RunSkipped(ctx, "chat")
+	m.Lateness(ctx, 0.012)
+	text := scrape(t, tel)
+	for _, re := range []string{
+		`wscanary_attempts_total\{check="chat",route="cdn",status_class="4xx",vantage="us",variant="configured"\} 2`,
+		`wscanary_attempts_total\{check="chat",route="cdn",status_class="1xx",vantage="us",variant="no-origin"\} 1`,
+		`wscanary_handshake_duration_seconds_count\{check="chat",route="cdn",status="403",vantage="us"\} 2`,
+		`wscanary_series_status\{check="chat",route="cdn",vantage="us"\} 403`,
+		`wscanary_alerts_sent_total\{check="chat",kind="alert"\} 1`,
+		`wscanary_slack_errors_total(\{\})? 1`,
+		`wscanary_runs_skipped_total\{check="chat"\} 1`,
+		`wscanary_schedule_lateness_seconds_count(\{\})? 1`,
+	} {
+		if !regexp.MustCompile(`(?m)^` + re).MatchString(text) {
+			t.Errorf("/metrics lacks %s", re)
+		}
+	}
+	if strings.Contains(text, `check="gone"`) {
+		t.Error("a forgotten series is still exported")
+	}
+	for _, bad := range []string{"url=", "error=", "ws://", "wss://"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("unbounded label %q in /metrics", bad)
+		}
+	}
+}
+
+func TestNilMetricsRecordNothing(t *testing.T) {
+	var m *telemetry.Metrics
+	m.Attempt(context.Background(), "c", "v", "cdn", "configured", 101, 0.1)
+	m.SeriesStatus("c", "v", "cdn", 101)
+	var tel *telemetry.Telemetry
+	if err := tel.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
