@@ -51,8 +51,11 @@ type DaemonOptions struct {
 	MaxAttempts int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// OnReport, when set, sees every run's report (the demo prints them).
+	// OnReport, when set, sees every run's report.
 	OnReport func(report.Report)
+	// OnTick, when set, sees every scheduled tick of a check with how late
+	// it started (the benchmark measures the scheduler with it).
+	OnTick func(check string, late time.Duration)
 }
 
 // Daemon is `wscanary run`: it schedules every check, feeds the configured
@@ -232,8 +235,13 @@ func (d *Daemon) tick(runner *Runner, c *config.Check, sched *jittered, running 
 	}
 	start := d.now()
 	m := d.metrics()
-	if late, ok := sched.lateness(start); ok && m != nil {
-		m.Lateness(d.ctx, late.Seconds())
+	if late, ok := sched.lateness(start); ok {
+		if m != nil {
+			m.Lateness(d.ctx, late.Seconds())
+		}
+		if d.opts.OnTick != nil {
+			d.opts.OnTick(c.Name, late)
+		}
 	}
 	if !running.CompareAndSwap(false, true) {
 		if m != nil {
