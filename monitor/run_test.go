@@ -120,3 +120,39 @@ func attr(s sdktrace.ReadOnlySpan, key string) string {
 	}
 	return ""
 }
+
+// TestDNSErrorAndResolution: a name the (local, real) DNS server does not
+// know is a dns_error; one it knows resolves and upgrades, with the DNS
+// phase timed.
+func TestDNSErrorAndResolution(t *testing.T) {
+	t.Parallel()
+	o, err := testbed.NewOrigin(testbed.OriginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	dns, err := testbed.NewDNS(map[string]string{"chat.test": "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dns.Close()
+	_, port, _ := strings.Cut(o.Addr(), ":")
+	cfg, err := config.LoadBytes("m.yaml", []byte("vantage: us\n"), map[string][]byte{"c.yaml": []byte(
+		"checks:\n  - {name: known, url: \"ws://chat.test:" + port + "/ws\", schedule: \"@every 1m\"}\n" +
+			"  - {name: unknown, url: \"ws://nowhere.test:" + port + "/ws\", schedule: \"@every 1m\"}\n")},
+		config.Options{Lookup: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := monitor.NewRunner(cfg, nil, nil)
+	r.Prober.Resolver = dns.Resolver()
+	known := r.Run(context.Background(), &cfg.Checks[0])
+	if !known.OK || known.Attempts[0].TimingsMS.DNS <= 0 {
+		t.Fatalf("known name: %+v", known.Attempts[0])
+	}
+	unknown := r.Run(context.Background(), &cfg.Checks[1])
+	if unknown.Diagnosis.Cause != report.CauseDNSError || unknown.Attempts[0].ErrorClass() != report.ErrDNS ||
+		!strings.Contains(unknown.Attempts[0].Error, "nowhere.test") {
+		t.Fatalf("unknown name: %+v %+v", unknown.Diagnosis, unknown.Attempts[0])
+	}
+}

@@ -43,7 +43,7 @@ type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 // TLS, when the URL is wss, is layered on top by the Transport, so a proxy
 // tunnel carries TLS end to end exactly as a browser's would.
 func (p *Prober) dialer(req Request, rec *recorder) dialFunc {
-	base := &net.Dialer{KeepAlive: -1}
+	base := &net.Dialer{KeepAlive: -1, Resolver: p.Resolver}
 	if req.Vantage.SourceAddress != "" {
 		base.LocalAddr = &net.TCPAddr{IP: net.ParseIP(req.Vantage.SourceAddress)}
 	}

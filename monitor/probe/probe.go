@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -102,6 +103,9 @@ type Prober struct {
 	Propagator propagation.TextMapPropagator
 	// UserAgent is sent on every upgrade; "" means "wscanary".
 	UserAgent string
+	// Resolver, when set, replaces the system resolver (a vantage with its
+	// own DNS view; tests point it at a local DNS server).
+	Resolver *net.Resolver
 	// Cause, when set, names the cause of a single attempt for its span's
 	// wscanary.cause attribute (the run's diagnosis weighs all attempts).
 	Cause func(report.Attempt) report.Cause
