@@ -122,14 +122,17 @@ service:
 `, recv, sinkSrv.URL)
 	os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(colCfg), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	cmd := exec.CommandContext(ctx, col, "--config", filepath.Join(dir, "otelcol.yaml"))
 	colLog := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = colLog, colLog
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
+	defer func() {
+		cancel()
+		cmd.Wait()
+	}()
 	if err := testbed.WaitListening(recv, 30*time.Second); err != nil {
 		t.Fatalf("collector did not listen: %v\n%s", err, colLog.String())
 	}
