@@ -71,17 +71,6 @@ func stop(t *testing.T, d *monitor.Daemon) {
 	}
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(timeout)
-	for time.Now().Before(end) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
-}
 
 func forbid(o *testbed.Origin) {
 	o.Set(testbed.Behavior{Status: http.StatusForbidden, Body: "forbidden"})
@@ -165,4 +154,9 @@ func TestOverlapSkipped(t *testing.T) {
 	if n < 1 || n > 3 {
 		t.Fatalf("%d runs started", n)
 	}
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	testbed.WaitFor(t, what, timeout, cond)
 }

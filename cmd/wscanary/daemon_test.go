@@ -111,18 +111,6 @@ func (p *daemonProc) alive() bool {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(timeout)
-	for time.Now().Before(end) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
-}
 
 func getStatus(t *testing.T, listen string) (int, string) {
 	t.Helper()
@@ -259,4 +247,9 @@ func TestDaemonFlipEndToEnd(t *testing.T) {
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("SIGTERM exit %d", code)
 	}
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	testbed.WaitFor(t, what, timeout, cond)
 }

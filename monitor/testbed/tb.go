@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"time"
 )
 
 // TB is the part of testing.TB the *T helpers use. *testing.T and
@@ -143,4 +144,18 @@ func StartTinyproxyT(t TB) *Tinyproxy {
 	}
 	t.Cleanup(tp.Stop)
 	return tp
+}
+
+// WaitFor polls cond every 50ms until it holds, failing the test with what
+// was awaited when timeout passes first.
+func WaitFor(t TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(timeout)
+	for time.Now().Before(end) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
