@@ -71,7 +71,6 @@ func stop(t *testing.T, d *monitor.Daemon) {
 	}
 }
 
-
 func forbid(o *testbed.Origin) {
 	o.Set(testbed.Behavior{Status: http.StatusForbidden, Body: "forbidden"})
 }

@@ -111,7 +111,6 @@ func (p *daemonProc) alive() bool {
 	}
 }
 
-
 func getStatus(t *testing.T, listen string) (int, string) {
 	t.Helper()
 	resp, err := http.Get("http://" + listen + "/status")
