@@ -6,13 +6,15 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/wscanary ./cmd/wscanary
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/wscanary ./cmd/wscanary \
+ && mkdir -p /out/checks.d /out/state
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/wscanary /usr/local/bin/wscanary
 COPY --chown=65532:65532 docker/wscanary.yaml /etc/wscanary/wscanary.yaml
-# Mount your checks here: -v $PWD/checks.d:/etc/wscanary/checks.d:ro
-COPY --chown=65532:65532 checks.d/ /etc/wscanary/checks.d/
+# An empty checks.d: mount yours over it (-v $PWD/checks.d:/etc/wscanary/checks.d:ro).
+COPY --from=build --chown=65532:65532 /out/checks.d /etc/wscanary/checks.d
+COPY --from=build --chown=65532:65532 /out/state /var/lib/wscanary
 USER 65532:65532
 ENV WSCANARY_CONFIG=/etc/wscanary/wscanary.yaml STATE_DIRECTORY=/var/lib/wscanary
 VOLUME ["/var/lib/wscanary"]

@@ -43,6 +43,7 @@ Usage:
   wscanary validate [--config FILE]           check the configuration and print every error
   wscanary demo                               a self-contained showcase, no setup needed
   wscanary version                            print the version
+  wscanary health   [--url URL]               exit 0 when a daemon's /healthz answers 200 (container HEALTHCHECK)
 
 Exit codes: 0 all attempts as expected, 1 a check failed, 2 usage or config error.
 Run 'wscanary COMMAND --help' for a command's flags.
