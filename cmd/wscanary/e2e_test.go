@@ -158,6 +158,11 @@ func TestProbeThroughNginx(t *testing.T) {
 			t.Errorf("%s: %+v", route, a)
 		}
 	}
+	passTable, _, _ := wscanary(t, "probe", url, "--direct", origin.Addr(), "--origin", "https://app.test")
+	if !strings.Contains(passTable, "probe OK") {
+		t.Errorf("pass table:\n%s", passTable)
+	}
+	t.Logf("wscanary probe %s --direct %s --origin https://app.test\n%s", url, origin.Addr(), passTable)
 	// The direct route reached the origin itself with the edge's Host.
 	last, _ := origin.Last()
 	if last.Host != ec.Listen {
