@@ -373,3 +373,19 @@ func closedAddr(t *testing.T) string {
 	}
 	return addr
 }
+
+// TestProbeThroughTinyproxy: a real HTTP proxy as the vantage; ws:// goes
+// through a CONNECT tunnel, as a browser's would.
+func TestProbeThroughTinyproxy(t *testing.T) {
+	origin := startOrigin(t, testbed.Behavior{}, nil)
+	px := testbed.StartTinyproxyT(t)
+	out, _, code := wscanary(t, "probe", origin.URL()+"?room=1", "--proxy", px.URL().String(), "--output", "json")
+	r := reports(t, out)[0]
+	a := attempt(t, r, report.RouteCDN, report.VariantConfigured, "proxy")
+	if code != exitOK || !a.OK || a.Peer != px.Addr {
+		t.Fatalf("exit %d attempt %+v (proxy %s)", code, a, px.Addr)
+	}
+	if !strings.Contains(px.Log(), "CONNECT") {
+		t.Errorf("tinyproxy logged no CONNECT:\n%s", px.Log())
+	}
+}

@@ -416,9 +416,18 @@ func TestConnectProxyForPlainWS(t *testing.T) {
 	t.Parallel()
 	srv := newServer(t, false)
 	px, targets := connectProxy(t)
-	att := (&probe.Prober{}).Attempt(context.Background(), probe.Request{
+	rec := tracetest.NewSpanRecorder()
+	tp := trace.NewTracerProvider(trace.WithSpanProcessor(rec))
+	att := (&probe.Prober{Tracer: tp.Tracer("t")}).Attempt(context.Background(), probe.Request{
 		URL: wsURL(t, srv.URL, "/ws"), Vantage: probe.Egress{Name: "eu", Proxy: px},
 	})
+	var proxySpan bool
+	for _, s := range rec.Ended() {
+		proxySpan = proxySpan || s.Name() == "proxy.connect"
+	}
+	if !proxySpan {
+		t.Error("no proxy.connect span for a proxy vantage")
+	}
 	if !att.OK {
 		t.Fatalf("%+v", att)
 	}
