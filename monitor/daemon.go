@@ -76,6 +76,10 @@ type Daemon struct {
 	cron    *cron.Cron
 	running map[string]*atomic.Bool // per check name: overlap guard
 	threads map[state.Key]notifier.Delivery
+	// alerts remembers each open alert's event, so the recovery's update
+	// of the alert message keeps the alert's facts (lost on restart: the
+	// update then shows what the recovery knows).
+	alerts map[state.Key]notifier.Event
 
 	lastTick atomic.Int64
 	started  atomic.Bool
@@ -101,6 +105,7 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 		limit: make(chan struct{}, opts.MaxAttempts), wake: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel,
 		running: map[string]*atomic.Bool{}, threads: map[state.Key]notifier.Delivery{},
+		alerts: map[state.Key]notifier.Event{}, cfg: opts.Config,
 	}
 	// Open alerts from before a restart keep their threads.
 	for _, s := range d.store.Snapshot() {
@@ -345,6 +350,20 @@ func (d *Daemon) event(c *config.Check, rep report.Report, a report.Attempt, tr 
 	if tr.Alert.TS != "" {
 		ev.Thread = &notifier.Delivery{Channel: tr.Alert.Channel, TS: tr.Alert.TS}
 	}
+	key := state.Key{Check: c.Name, Vantage: a.Vantage, Route: a.Route}
+	d.mu.Lock()
+	switch ev.Kind {
+	case notifier.KindAlert:
+		d.alerts[key] = ev
+	case notifier.KindRecovery, notifier.KindChange:
+		if orig, ok := d.alerts[key]; ok {
+			ev.Alert = &orig
+		}
+		if ev.Kind == notifier.KindRecovery {
+			delete(d.alerts, key)
+		}
+	}
+	d.mu.Unlock()
 	return ev
 }
 
