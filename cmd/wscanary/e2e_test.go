@@ -274,6 +274,10 @@ func TestCausesEndToEnd(t *testing.T) {
 			if tt.variant != "" {
 				attempt(t, r, report.RouteCDN, tt.variant, "")
 			}
+			if testing.Verbose() {
+				table, _, _ := wscanary(t, "check", "--config", path)
+				t.Logf("wscanary check (%s)\n%s", tt.name, table)
+			}
 			if tt.cause == report.CauseOK && len(r.Attempts) != countConfigured(r) {
 				t.Errorf("a healthy check made variant attempts: %+v", r.Attempts)
 			}
