@@ -393,3 +393,22 @@ func TestProbeThroughTinyproxy(t *testing.T) {
 		t.Errorf("tinyproxy logged no CONNECT:\n%s", px.Log())
 	}
 }
+
+// TestProbeThroughSOCKS5: a socks5:// vantage reaches the origin through
+// the proxy, which sees the target.
+func TestProbeThroughSOCKS5(t *testing.T) {
+	origin := startOrigin(t, testbed.Behavior{}, nil)
+	px, err := testbed.NewSOCKS5()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	out, _, code := wscanary(t, "probe", origin.URL(), "--proxy", "socks5://"+px.Addr(), "--output", "json")
+	a := attempt(t, reports(t, out)[0], report.RouteCDN, report.VariantConfigured, "proxy")
+	if code != exitOK || !a.OK || a.Peer != px.Addr() {
+		t.Fatalf("exit %d attempt %+v", code, a)
+	}
+	if got := px.Targets(); len(got) != 1 || got[0] != origin.Addr() {
+		t.Fatalf("proxy targets %v, want [%s]", got, origin.Addr())
+	}
+}
