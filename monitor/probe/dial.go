@@ -3,12 +3,16 @@ package probe
 import (
 	"bufio"
 	"context"
+	"crypto/sha1"
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/net/proxy"
@@ -38,6 +42,59 @@ func (p *Prober) transport(req Request, rec *recorder) *http.Transport {
 }
 
 type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// upgradeGuard checks a 101 the way coder/websocket will, before it does.
+// On a 101 it rejects, coder/websocket reads up to 1 KiB of the body with
+// a 3 s timer, and the body of a 101 is the raw connection, which a silent
+// server never ends: a broken 101 would cost 3 s. Ending that body at once
+// keeps the verdict instant; the connection is closed with it.
+type upgradeGuard struct {
+	base      http.RoundTripper
+	protocols []string
+}
+
+func (g upgradeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := g.base.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		return resp, err
+	}
+	if !validUpgrade(req, resp, g.protocols) {
+		resp.Body = eofBody{resp.Body}
+	}
+	return resp, nil
+}
+
+func validUpgrade(req *http.Request, resp *http.Response, protocols []string) bool {
+	h := resp.Header
+	if !headerHasToken(h, "Connection", "upgrade") || !headerHasToken(h, "Upgrade", "websocket") {
+		return false
+	}
+	sum := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	if h.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) {
+		return false
+	}
+	if p := h.Get("Sec-WebSocket-Protocol"); p != "" && !slices.Contains(protocols, p) {
+		return false
+	}
+	return h.Get("Sec-WebSocket-Extensions") == "" // we offer none
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// eofBody ends a rejected 101's body immediately and closes the connection
+// under it.
+type eofBody struct{ io.ReadCloser }
+
+func (eofBody) Read([]byte) (int, error) { return 0, io.EOF }
 
 // dialer returns the dial function for the request's route and vantage.
 // TLS, when the URL is wss, is layered on top by the Transport, so a proxy

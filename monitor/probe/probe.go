@@ -153,7 +153,7 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 	rec := newRecorder()
 	ctx = rec.withTrace(ctx)
 	client := &http.Client{
-		Transport: p.transport(req, rec),
+		Transport: upgradeGuard{base: p.transport(req, rec), protocols: req.Subprotocols},
 		// A monitor reports a redirect; it does not follow it.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
