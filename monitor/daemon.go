@@ -35,6 +35,11 @@ const (
 	// healthyWithin: /healthz and the watchdog need a scheduler tick this
 	// recent.
 	healthyWithin = 5 * time.Second
+	// saveEvery bounds how stale the state file gets between transitions.
+	// Transitions and deliveries are saved at once; plain runs only move
+	// counters, and writing 10,000 series after every run would cost more
+	// than the runs.
+	saveEvery = 5 * time.Second
 )
 
 // DaemonOptions are the daemon's dependencies; cmd/wscanary builds them.
@@ -129,8 +134,9 @@ func (d *Daemon) Start() {
 	d.install(d.opts.Config)
 	d.mu.Unlock()
 	d.started.Store(true)
-	d.delivery.Add(1)
+	d.delivery.Add(2)
 	go d.deliverLoop()
+	go d.saveLoop()
 	d.kick() // deliver what a previous process left in the outbox
 }
 
@@ -314,9 +320,24 @@ func (d *Daemon) observe(c *config.Check, rep report.Report) {
 			"kind", ev.Kind, "old", tr.Old, "new", tr.New, "cause", rep.Diagnosis.Cause, "trace_id", a.TraceID)
 		queued = true
 	}
-	d.save()
 	if queued {
+		d.save()
 		d.kick()
+	}
+}
+
+// saveLoop writes the state file periodically when runs changed it.
+func (d *Daemon) saveLoop() {
+	defer d.delivery.Done()
+	t := time.NewTicker(saveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+			d.save()
+		}
 	}
 }
 

@@ -18,9 +18,9 @@ import (
 	"golang.org/x/net/proxy"
 )
 
-// transport builds a fresh single-use Transport for one attempt: every
-// attempt must pay its own DNS, connect and TLS, or the timings lie.
-func (p *Prober) transport(req Request, rec *recorder) *http.Transport {
+// transport builds the one-shot round tripper for one attempt: every
+// attempt pays its own DNS, connect and TLS, or the timings lie.
+func (p *Prober) transport(req Request, rec *recorder) http.RoundTripper {
 	tlsConf := &tls.Config{}
 	if req.TLS != nil {
 		tlsConf = req.TLS.Clone()
@@ -30,15 +30,7 @@ func (p *Prober) transport(req Request, rec *recorder) *http.Transport {
 	}
 	// The upgrade is HTTP/1.1 only; never negotiate h2.
 	tlsConf.NextProtos = []string{"http/1.1"}
-	return &http.Transport{
-		DialContext:            p.dialer(req, rec),
-		TLSClientConfig:        tlsConf,
-		DisableKeepAlives:      true,
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
-		ForceAttemptHTTP2:      false,
-		Proxy:                  nil,
-	}
+	return &oneShot{dial: p.dialer(req, rec), tls: tlsConf, rec: rec}
 }
 
 type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)

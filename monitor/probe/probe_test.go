@@ -50,7 +50,7 @@ func (s *server) last(t *testing.T) seen {
 // newServer answers by path: /ws upgrades (echo, "ping" -> "pong"),
 // /401 /403 /500 answer like real servers do, /slow waits, /hang never answers,
 // /close4003 opens and closes with 4003 after the first message.
-func newServer(t *testing.T, tlsOn bool) *server {
+func newServer(t testing.TB, tlsOn bool) *server {
 	t.Helper()
 	s := &server{}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -114,7 +114,7 @@ func newServer(t *testing.T, tlsOn bool) *server {
 	return s
 }
 
-func wsURL(t *testing.T, base, path string) *url.URL {
+func wsURL(t testing.TB, base, path string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(strings.Replace(base, "http", "ws", 1) + path)
 	if err != nil {

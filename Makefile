@@ -1,0 +1,14 @@
+# make test            every test (installs nginx etc. when root): scripts/test
+# make bench           the performance figures of DESIGN.md at full size (~6 min)
+# make bench QUICK=1   the same figures at a smaller scale (< 2 min)
+.PHONY: test bench build
+
+build:
+	go build -o wscanary ./cmd/wscanary
+
+test:
+	scripts/test
+
+bench:
+	go build -o /tmp/wscanary-bench ./cmd/wscanary-bench
+	/tmp/wscanary-bench $(if $(QUICK),-quick)

@@ -1,0 +1,460 @@
+// Command wscanary-bench measures wscanary against the targets of
+// DESIGN.md (Performance) in one run, on this machine: CPU per attempt
+// against a raw-socket floor, a daemon with thousands of checks, duration
+// accuracy, and transition-to-Slack latency. The WebSocket server runs in
+// a separate process so its CPU is not billed to wscanary.
+//
+//	go run ./cmd/wscanary-bench          # full size (make bench)
+//	go run ./cmd/wscanary-bench -quick   # smaller, under 2 minutes (make bench QUICK=1)
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wscanary/wscanary/monitor"
+	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/state"
+	"github.com/wscanary/wscanary/monitor/telemetry"
+	"github.com/wscanary/wscanary/monitor/testbed"
+	"github.com/wscanary/wscanary/notifier"
+)
+
+// Results is the JSON written to $BENCH_OUT; the keys are a contract so
+// runs can be compared.
+type Results struct {
+	AttemptCPUus   float64 `json:"attempt_cpu_us"`
+	RawFloorCPUus  float64 `json:"raw_floor_cpu_us"`
+	Ratio          float64 `json:"ratio"`
+	LatenessP50ms  float64 `json:"lateness_p50_ms"`
+	LatenessP99ms  float64 `json:"lateness_p99_ms"`
+	CPUCorePct     float64 `json:"cpu_core_pct"`
+	RSSMB          float64 `json:"rss_mb"`
+	AccuracyMS     float64 `json:"accuracy_ms"`
+	AlertLatencyMS float64 `json:"alert_latency_ms"`
+	Checks         int     `json:"checks"`
+	DurationS      float64 `json:"duration_s"`
+}
+
+type sizes struct {
+	attempts, checks, slow, flips int
+	interval, window              time.Duration
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		serve()
+		return
+	}
+	quick := flag.Bool("quick", false, "smaller scale, same figures (under 2 minutes)")
+	only := flag.String("only", "", "run one part: cpu, daemon, accuracy or alert (for investigating a figure)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
+	sz := sizes{attempts: 3000, checks: 10000, interval: 60 * time.Second, window: 180 * time.Second, slow: 50, flips: 5}
+	if *quick {
+		sz = sizes{attempts: 1000, checks: 2000, interval: 20 * time.Second, window: 45 * time.Second, slow: 20, flips: 3}
+	}
+	if err := run(sz, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "wscanary-bench:", err)
+		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+}
+
+func run(sz sizes, only string) error {
+	raiseNoFile()
+	srv, addr, err := startServer()
+	if err != nil {
+		return err
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	var r Results
+	fmt.Fprintf(os.Stderr, "server on %s (separate process)\n", addr)
+
+	part := func(name string) bool { return only == "" || only == name }
+	if part("cpu") {
+		fmt.Fprintf(os.Stderr, "1/4 CPU per attempt: %d attempts each\n", sz.attempts)
+		if r.AttemptCPUus, err = attemptCPU(addr, sz.attempts); err != nil {
+			return err
+		}
+		if r.RawFloorCPUus, err = rawCPU(addr, sz.attempts); err != nil {
+			return err
+		}
+		r.Ratio = r.AttemptCPUus / r.RawFloorCPUus
+	}
+	if part("daemon") {
+		fmt.Fprintf(os.Stderr, "2/4 daemon: %d checks on @every %s for %s\n", sz.checks, sz.interval, sz.window)
+		if err := daemonScale(addr, sz, &r); err != nil {
+			return err
+		}
+	}
+	if part("accuracy") {
+		fmt.Fprintf(os.Stderr, "3/4 accuracy against a 200 ms server delay: %d attempts\n", sz.slow)
+		if r.AccuracyMS, err = accuracy(addr, sz.slow); err != nil {
+			return err
+		}
+	}
+	if part("alert") {
+		fmt.Fprintf(os.Stderr, "4/4 transition to Slack request: %d flips\n", sz.flips)
+		if r.AlertLatencyMS, err = alertLatency(sz.flips); err != nil {
+			return err
+		}
+	}
+	printTable(os.Stdout, r)
+	out := os.Getenv("BENCH_OUT")
+	if out == "" {
+		out = "bench-results.json"
+	}
+	b, _ := json.MarshalIndent(r, "", "  ")
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("\nwrote %s\n", out)
+	return nil
+}
+
+// serve is the WebSocket server process: / upgrades and closes at once,
+// /slow waits 200 ms first.
+func serve() {
+	raiseNoFile()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr().String())
+	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			// Sleep most of it, then spin: a sleeping Go process wakes up
+			// to a millisecond late, and the injected delay must be 200 ms,
+			// not "200 ms or so".
+			until := time.Now().Add(200 * time.Millisecond)
+			time.Sleep(198 * time.Millisecond)
+			for time.Now().Before(until) {
+			}
+		}
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+		if err != nil {
+			return
+		}
+		c.CloseNow()
+	}))
+}
+
+func startServer() (*exec.Cmd, string, error) {
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return nil, "", fmt.Errorf("server: %w", err)
+	}
+	return cmd, strings.TrimSpace(line), nil
+}
+
+func raiseNoFile() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// cpu is this process's user+system CPU time.
+func cpu() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func peakRSSMB() float64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func noEnv(string) string { return "" }
+
+func load(checks string) (*config.Config, error) {
+	return config.LoadBytes("bench.yaml", []byte("vantage: bench\nlisten: \"\"\n"), map[string][]byte{"bench.yaml": []byte(checks)},
+		config.Options{Lookup: func(string) (string, bool) { return "", false }})
+}
+
+// attemptCPU runs n successful runs of one check, tracing and metrics on,
+// and returns the CPU per attempt in microseconds.
+func attemptCPU(addr string, n int) (float64, error) {
+	cfg, err := load(fmt.Sprintf("checks:\n  - {name: bench, url: \"ws://%s/\", schedule: \"@every 1m\"}\n", addr))
+	if err != nil {
+		return 0, err
+	}
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "bench", Env: noEnv})
+	if err != nil {
+		return 0, err
+	}
+	defer tel.Shutdown(context.Background())
+	r := monitor.NewRunner(cfg, tel, nil)
+	c := &cfg.Checks[0]
+	for range n / 10 { // warm up
+		r.Run(context.Background(), c)
+	}
+	start := cpu()
+	for range n {
+		if rep := r.Run(context.Background(), c); !rep.OK {
+			return 0, fmt.Errorf("attempt failed: %+v", rep.Attempts)
+		}
+	}
+	return float64((cpu() - start).Microseconds()) / float64(n), nil
+}
+
+// rawCPU is the floor: write the upgrade request on a raw TCP connection
+// and read the 101, nothing else.
+func rawCPU(addr string, n int) (float64, error) {
+	req := "GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	buf := make([]byte, 4096)
+	one := func() error {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, req); err != nil {
+			return err
+		}
+		got := 0
+		for !strings.Contains(string(buf[:got]), "\r\n\r\n") {
+			k, err := c.Read(buf[got:])
+			if err != nil {
+				return err
+			}
+			got += k
+		}
+		if !strings.HasPrefix(string(buf[:got]), "HTTP/1.1 101") {
+			return fmt.Errorf("raw: %q", buf[:got])
+		}
+		return nil
+	}
+	for range n / 10 {
+		one()
+	}
+	start := cpu()
+	for range n {
+		if err := one(); err != nil {
+			return 0, err
+		}
+	}
+	return float64((cpu() - start).Microseconds()) / float64(n), nil
+}
+
+func daemonScale(addr string, sz sizes, r *Results) error {
+	var b strings.Builder
+	b.WriteString("checks:\n")
+	for i := range sz.checks {
+		fmt.Fprintf(&b, "  - {name: c%05d, url: \"ws://%s/?c=%d\", schedule: \"@every %s\"}\n", i, addr, i, sz.interval)
+	}
+	cfg, err := load(b.String())
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "wscanary-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg.StateDir = dir
+	st, err := state.Open(dir, state.Options{})
+	if err != nil {
+		return err
+	}
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "bench", Env: noEnv})
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.Background())
+	var mu sync.Mutex
+	var late []time.Duration
+	failed := 0
+	d, err := monitor.NewDaemon(monitor.DaemonOptions{Config: cfg, Store: st, Telemetry: tel,
+		Notifier: notifier.NewConsole(io.Discard, notifier.ConsoleOptions{}),
+		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		OnTick: func(_ string, l time.Duration) {
+			mu.Lock()
+			late = append(late, l)
+			mu.Unlock()
+		},
+		OnReport: func(rep report.Report) {
+			if !rep.OK {
+				mu.Lock()
+				failed++
+				mu.Unlock()
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	startWall, startCPU := time.Now(), cpu()
+	d.Start()
+	time.Sleep(sz.window)
+	elapsed, used := time.Since(startWall), cpu()-startCPU
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d.Stop(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(late) == 0 {
+		return fmt.Errorf("no tick in %s", sz.window)
+	}
+	sort.Slice(late, func(i, j int) bool { return late[i] < late[j] })
+	pct := func(p float64) float64 { return float64(late[int(p*float64(len(late)-1))].Microseconds()) / 1000 }
+	r.LatenessP50ms, r.LatenessP99ms = pct(0.50), pct(0.99)
+	r.CPUCorePct = 100 * used.Seconds() / elapsed.Seconds()
+	r.RSSMB = peakRSSMB()
+	r.Checks, r.DurationS = sz.checks, elapsed.Seconds()
+	fmt.Fprintf(os.Stderr, "   %d ticks, %d failed runs\n", len(late), failed)
+	return nil
+}
+
+func accuracy(addr string, n int) (float64, error) {
+	cfg, err := load(fmt.Sprintf("checks:\n  - {name: slow, url: \"ws://%s/slow\", schedule: \"@every 1m\"}\n", addr))
+	if err != nil {
+		return 0, err
+	}
+	r := monitor.NewRunner(cfg, nil, nil)
+	var ds []float64
+	for range n {
+		rep := r.Run(context.Background(), &cfg.Checks[0])
+		if !rep.OK {
+			return 0, fmt.Errorf("slow attempt failed: %+v", rep.Attempts)
+		}
+		ds = append(ds, rep.Attempts[0].DurationMS)
+	}
+	sort.Float64s(ds)
+	return ds[len(ds)/2] - 200, nil
+}
+
+// alertLatency: from the run that completes a transition (OnReport) to the
+// Slack request (the fake Slack's clock), median over flips.
+func alertLatency(flips int) (float64, error) {
+	origin, err := testbed.NewOrigin(testbed.OriginOptions{})
+	if err != nil {
+		return 0, err
+	}
+	defer origin.Close()
+	slack := testbed.NewFakeSlack("xoxb-bench")
+	defer slack.Close()
+	cfg, err := load(fmt.Sprintf("checks:\n  - {name: flip, url: \"ws://%s/ws\", schedule: \"@every 1s\"}\n", origin.Addr()))
+	if err != nil {
+		return 0, err
+	}
+	dir, _ := os.MkdirTemp("", "wscanary-bench-")
+	defer os.RemoveAll(dir)
+	st, _ := state.Open(dir, state.Options{})
+	n, err := notifier.NewSlack(notifier.SlackOptions{Token: "xoxb-bench", Channel: "#b", APIURL: slack.APIURL()})
+	if err != nil {
+		return 0, err
+	}
+	var mu sync.Mutex
+	var firstBad time.Time
+	d, err := monitor.NewDaemon(monitor.DaemonOptions{Config: cfg, Store: st, Notifier: n,
+		OnReport: func(rep report.Report) {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(rep.Attempts) > 0 && rep.Attempts[0].Status == 403 && firstBad.IsZero() {
+				firstBad = time.Now()
+			}
+		}})
+	if err != nil {
+		return 0, err
+	}
+	d.Start()
+	defer d.Stop(context.Background())
+	var lat []float64
+	waitFor := func(cond func() bool) error {
+		for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			if cond() {
+				return nil
+			}
+		}
+		return fmt.Errorf("alert latency: timed out")
+	}
+	for i := range flips {
+		time.Sleep(1500 * time.Millisecond)
+		mu.Lock()
+		firstBad = time.Time{}
+		mu.Unlock()
+		origin.Set(testbed.Behavior{Status: 403})
+		if err := waitFor(func() bool { r, _ := slack.Posts(); return len(r) == i+1 }); err != nil {
+			return 0, err
+		}
+		roots, _ := slack.Posts()
+		mu.Lock()
+		lat = append(lat, float64(roots[i].At.Sub(firstBad).Microseconds())/1000)
+		mu.Unlock()
+		origin.Set(testbed.Behavior{})
+		if err := waitFor(func() bool { _, rep := slack.Posts(); return len(rep) == i+1 }); err != nil {
+			return 0, err
+		}
+	}
+	sort.Float64s(lat)
+	return lat[len(lat)/2], nil
+}
+
+func printTable(w io.Writer, r Results) {
+	verdict := func(ok bool) string {
+		if ok {
+			return "PASS"
+		}
+		return "MISS"
+	}
+	fmt.Fprintf(w, "\n%-44s %12s %14s  %s\n", "figure", "measured", "target", "")
+	row := func(name string, v float64, unit, target string, ok bool) {
+		fmt.Fprintf(w, "%-44s %9.2f %-3s %14s  %s\n", name, v, unit, target, verdict(ok))
+	}
+	fmt.Fprintf(w, "%-44s %9.1f us\n", "CPU per attempt, wscanary (traces+metrics)", r.AttemptCPUus)
+	fmt.Fprintf(w, "%-44s %9.1f us\n", "CPU per attempt, raw socket floor", r.RawFloorCPUus)
+	row("ratio", r.Ratio, "x", "<= 1.5", r.Ratio <= 1.5)
+	row(fmt.Sprintf("lateness p50 (%d checks)", r.Checks), r.LatenessP50ms, "ms", "", true)
+	row(fmt.Sprintf("lateness p99 (%d checks)", r.Checks), r.LatenessP99ms, "ms", "< 250 ms", r.LatenessP99ms < 250)
+	row(fmt.Sprintf("average CPU over %.0f s", r.DurationS), r.CPUCorePct, "%", "< 30% core", r.CPUCorePct < 30)
+	row("peak RSS", r.RSSMB, "MB", "< 200 MB", r.RSSMB < 200)
+	row("reported - injected 200 ms delay", r.AccuracyMS, "ms", "within 2 ms", r.AccuracyMS >= -2 && r.AccuracyMS <= 2)
+	row("transition to Slack request", r.AlertLatencyMS, "ms", "< 500 ms", r.AlertLatencyMS < 500)
+}
