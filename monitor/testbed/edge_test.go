@@ -3,7 +3,6 @@ package testbed_test
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -81,29 +80,7 @@ func TestEdgeSwitchesUnderLoad(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	var mu sync.Mutex
-	seen := map[int]int{}
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				c, err := net.DialTimeout("tcp", e.Addr(), time.Second)
-				if err != nil {
-					continue
-				}
-				a, err := tryExchange(c, upgradeRequest("chat.test", "/ws"))
-				c.Close()
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				seen[a.status]++
-				mu.Unlock()
-			}
-		}()
-	}
+	seen := hammer(t, ctx, e.Addr())
 	wg.Wait()
 	for status := range seen {
 		if status != 101 && status != 403 && status != 426 {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,4 +150,34 @@ func within(t *testing.T, d time.Duration, what string, f func()) {
 	case <-time.After(d):
 		t.Fatalf("%s did not return within %v", what, d)
 	}
+}
+
+// hammer runs WebSocket upgrades against addr from four workers until ctx
+// ends and counts the statuses answered.
+func hammer(t *testing.T, ctx context.Context, addr string) map[int]int {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	seen := map[int]int{}
+	for range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				c, err := net.DialTimeout("tcp", addr, time.Second)
+				if err != nil {
+					continue
+				}
+				a, err := tryExchange(c, upgradeRequest("chat.test", "/ws"))
+				c.Close()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				seen[a.status]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return seen
 }

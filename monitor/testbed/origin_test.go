@@ -364,29 +364,7 @@ func TestOriginSwitchesUnderLoad(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	seen := map[int]int{}
-	var mu sync.Mutex
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				c, err := net.DialTimeout("tcp", o.Addr(), time.Second)
-				if err != nil {
-					continue
-				}
-				a, err := tryExchange(c, upgradeRequest("chat.test", "/ws"))
-				c.Close()
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				seen[a.status]++
-				mu.Unlock()
-			}
-		}()
-	}
+	seen := hammer(t, ctx, o.Addr())
 	wg.Wait()
 	for status := range seen {
 		if status != 101 && status != 401 {
