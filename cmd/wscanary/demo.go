@@ -163,12 +163,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(out, "The daemon runs check %q every %s through the edge (route cdn) and around it (route direct).\n", "chat", interval)
 	fmt.Fprintf(out, "Every %s the script breaks or mends something; alerts print as they would read in Slack.\n\n", *pace)
 
-	d, cleanup, err := startDaemonWith(ctx, cfg, logger, tee)
+	_, cleanup, err := startDaemonWith(ctx, cfg, logger, tee)
 	if err != nil {
 		fmt.Fprintln(stderr, "wscanary demo:", err)
 		return exitFailed
 	}
-	_ = d
 	stop := sync.OnceFunc(cleanup)
 	defer stop()
 
