@@ -45,7 +45,9 @@ type Results struct {
 	AttemptCPUus  float64 `json:"attempt_cpu_us"`
 	RawFloorCPUus float64 `json:"raw_floor_cpu_us"`
 	// StdlibCPUus is informational, not a target: see stdlibAttempt.
-	StdlibCPUus    float64 `json:"stdlib_cpu_us"`
+	StdlibCPUus float64 `json:"stdlib_cpu_us"`
+	// LibraryCPUus is informational, not a target: see libraryAttempt.
+	LibraryCPUus   float64 `json:"library_cpu_us"`
 	Ratio          float64 `json:"ratio"`
 	LatenessP50ms  float64 `json:"lateness_p50_ms"`
 	LatenessP99ms  float64 `json:"lateness_p99_ms"`
@@ -102,17 +104,17 @@ func run(sz sizes, only string) error {
 	part := func(name string) bool { return only == "" || only == name }
 	if part("cpu") {
 		fmt.Fprintf(os.Stderr, "1/4 CPU per attempt: %d attempts each\n", sz.attempts)
-		fmt.Fprintf(os.Stderr, "    in %d alternating turns: wscanary, raw socket, net/http\n", rounds)
+		fmt.Fprintf(os.Stderr, "    in %d alternating turns: wscanary, raw socket, net/http, coder/websocket\n", rounds)
 		wsc, stop, err := wscanaryAttempt(addr)
 		if err != nil {
 			return err
 		}
-		us, err := cpuPerAttempt(sz.attempts, wsc, rawAttempt(addr), stdlibAttempt(addr))
+		us, err := cpuPerAttempt(sz.attempts, wsc, rawAttempt(addr), stdlibAttempt(addr), libraryAttempt(addr))
 		stop()
 		if err != nil {
 			return err
 		}
-		r.AttemptCPUus, r.RawFloorCPUus, r.StdlibCPUus = us[0], us[1], us[2]
+		r.AttemptCPUus, r.RawFloorCPUus, r.StdlibCPUus, r.LibraryCPUus = us[0], us[1], us[2], us[3]
 		r.Ratio = r.AttemptCPUus / r.RawFloorCPUus
 	}
 	if part("daemon") {
@@ -352,6 +354,22 @@ func stdlibAttempt(addr string) func() error {
 	}
 }
 
+// libraryAttempt is coder/websocket's Dial with its defaults (net/http's
+// Transport) and a deadline: what a hand-rolled Go canary would pay. Not
+// a target; it shows what wscanary's own round tripper saves.
+func libraryAttempt(addr string) func() error {
+	u := "ws://" + addr + "/"
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, u, nil)
+		if err != nil {
+			return err
+		}
+		return c.CloseNow()
+	}
+}
+
 func daemonScale(addr string, sz sizes, r *Results) error {
 	var b strings.Builder
 	b.WriteString("checks:\n")
@@ -519,7 +537,11 @@ func printTable(w io.Writer, r Results) {
 	}
 	fmt.Fprintf(w, "%-44s %9.1f us\n", "CPU per attempt, wscanary (traces+metrics)", r.AttemptCPUus)
 	fmt.Fprintf(w, "%-44s %9.1f us\n", "CPU per attempt, raw socket floor", r.RawFloorCPUus)
-	fmt.Fprintf(w, "%-44s %9.1f us %14s  (%.2f x raw)\n", "  for reference: net/http with a deadline", r.StdlibCPUus, "", r.StdlibCPUus/r.RawFloorCPUus)
+	ref := func(name string, v float64) {
+		fmt.Fprintf(w, "%-44s %9.1f us %14s  (%.2f x raw)\n", name, v, "", v/r.RawFloorCPUus)
+	}
+	ref("  for reference: net/http with a deadline", r.StdlibCPUus)
+	ref("  for reference: websocket.Dial, defaults", r.LibraryCPUus)
 	row("ratio", r.Ratio, "x", "<= 1.5", r.Ratio <= 1.5)
 	row(fmt.Sprintf("lateness p50 (%d checks)", r.Checks), r.LatenessP50ms, "ms", "", true)
 	row(fmt.Sprintf("lateness p99 (%d checks)", r.Checks), r.LatenessP99ms, "ms", "< 250 ms", r.LatenessP99ms < 250)
