@@ -117,6 +117,9 @@ func (r *Runner) Run(ctx context.Context, c *config.Check) report.Report {
 // same order. Each attempt is bounded by its own timeout.
 func (r *Runner) attemptAll(ctx context.Context, reqs []probe.Request) []report.Attempt {
 	out := make([]report.Attempt, len(reqs))
+	if len(reqs) == 0 {
+		return out
+	}
 	one := func(i int) {
 		if r.Limit != nil {
 			select {
@@ -130,9 +133,6 @@ func (r *Runner) attemptAll(ctx context.Context, reqs []probe.Request) []report.
 			a := out[i]
 			r.Metrics.Attempt(ctx, reqs[i].Check, a.Vantage, string(a.Route), string(a.Variant), a.Status, a.DurationMS/1000)
 		}
-	}
-	if len(reqs) == 0 {
-		return out
 	}
 	// The last attempt runs on this goroutine: a check with one vantage and
 	// one route, the common case, then costs no goroutine hand-off at all.
