@@ -39,13 +39,18 @@ func newJittered(name string, inner cron.Schedule, from time.Time) *jittered {
 	return &jittered{inner: inner, offset: off}
 }
 
-// period estimates the interval of a schedule from two consecutive ticks.
+// period estimates the interval of a schedule from two consecutive ticks;
+// 0 for a schedule that does not fire twice.
 func period(s cron.Schedule, from time.Time) time.Duration {
 	if d, ok := s.(cron.ConstantDelaySchedule); ok {
 		return d.Delay
 	}
 	a := s.Next(from)
-	return s.Next(a).Sub(a)
+	b := s.Next(a)
+	if a.IsZero() || b.IsZero() {
+		return 0
+	}
+	return b.Sub(a)
 }
 
 // Next implements cron.Schedule.
@@ -60,10 +65,18 @@ func (j *jittered) Next(t time.Time) time.Time {
 			n = n.Add(d.Delay)
 		}
 	} else {
-		n = j.inner.Next(t.Add(-j.offset)).Add(j.offset)
-		for !n.After(t) {
-			n = j.inner.Next(n.Add(-j.offset).Add(time.Second)).Add(j.offset)
+		// The zero time is cron's "never": keep it, never loop on it.
+		n = j.inner.Next(t.Add(-j.offset))
+		for i := 0; !n.IsZero() && !n.Add(j.offset).After(t); i++ {
+			if i == 1000 {
+				return time.Time{}
+			}
+			n = j.inner.Next(n.Add(time.Second))
 		}
+		if n.IsZero() {
+			return n
+		}
+		n = n.Add(j.offset)
 	}
 	j.mu.Lock()
 	j.planned = append(j.planned, n)

@@ -55,3 +55,25 @@ func TestLateness(t *testing.T) {
 		t.Fatal("a planned time was used twice")
 	}
 }
+
+// TestNeverFiringScheduleCannotSpin: config refuses such schedules, but the
+// scheduler must not depend on that: a schedule with no next time is
+// "never", not a busy loop that starves every other check.
+func TestNeverFiringScheduleCannotSpin(t *testing.T) {
+	t.Parallel()
+	from := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	feb30, err := cron.ParseStandard("0 0 30 2 *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan time.Time, 1)
+	go func() { done <- newJittered("x", feb30, from).Next(from) }()
+	select {
+	case n := <-done:
+		if !n.IsZero() {
+			t.Fatalf("next %v, want the zero time (never)", n)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Next spins on a schedule that never fires")
+	}
+}

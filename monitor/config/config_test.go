@@ -61,6 +61,18 @@ func TestInvalid(t *testing.T) {
 			`testdata/invalid-types/checks.d/a.yaml:5: headers: expected a mapping`,
 			`testdata/invalid-types/checks.d/a.yaml:7: alert.after: expected a whole number, got "two"`,
 		}},
+		{"limits", []string{
+			`testdata/invalid-limits/wscanary.yaml:5: slack.api_url: "ftp://slack.example/api/" is not an http(s) URL`,
+			`testdata/invalid-limits/wscanary.yaml:8: proxy: "http://user:REDACTED@proxy.example" needs a port`,
+			`testdata/invalid-limits/checks.d/a.yaml:4: schedule: "0 0 30 2 *" never fires: no date in the next five years matches it`,
+			`testdata/invalid-limits/checks.d/a.yaml:7: schedule: "@every 1ns": the interval must be at least 1s`,
+			`testdata/invalid-limits/checks.d/a.yaml:10: schedule: "@every 1500ms": the interval must be a whole number of seconds`,
+			`testdata/invalid-limits/checks.d/a.yaml:13: schedule: "TZ=": not a valid schedule (use 5 cron fields or a descriptor like "@every 30s")`,
+			`testdata/invalid-limits/checks.d/a.yaml:15: url: "ws://chat.example.com:99999/ws": port must be 1-65535`,
+			`testdata/invalid-limits/checks.d/a.yaml:18: url: "ws://chat.example.com:0/ws?token=REDACTED": port must be 1-65535`,
+			`testdata/invalid-limits/checks.d/a.yaml:20: timeout: 1000000h is more than the maximum of 1m0s`,
+			`testdata/invalid-limits/checks.d/a.yaml:22: url: "https://user:REDACTED@chat.example.com/ws?access_key=REDACTED&apitoken=REDACTED" must be a ws:// or wss:// URL with a host`,
+		}},
 		{"yaml", []string{
 			`testdata/invalid-yaml/checks.d/a.yaml:3: invalid YAML: found unexpected end of stream`,
 		}},

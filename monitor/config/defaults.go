@@ -12,8 +12,12 @@ const (
 	DefaultStateDir  = "/var/lib/wscanary"
 	DefaultListen    = "127.0.0.1:9464"
 	DefaultTimeout   = 10 * time.Second
-	DefaultAfter     = 1
-	DefaultMinVant   = 1
+	// MaxTimeout bounds a check's timeout: a stop must finish within the
+	// unit's TimeoutStopSec, and an attempt slower than this is down for
+	// any user anyway.
+	MaxTimeout     = time.Minute
+	DefaultAfter   = 1
+	DefaultMinVant = 1
 )
 
 // DefaultAlertOn are the statuses that alert unless a check says otherwise.

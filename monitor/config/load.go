@@ -15,8 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/wscanary/wscanary/monitor/redact"
 )
 
 // Options change how a configuration is loaded; the zero value reads the
@@ -24,6 +25,8 @@ import (
 type Options struct {
 	// Lookup resolves ${VAR}; nil means os.LookupEnv.
 	Lookup func(string) (string, bool)
+	// Now is the clock schedules are judged by; nil means time.Now.
+	Now func() time.Time
 }
 
 // Load reads the main file at path and every checks.d/*.yaml beside it.
@@ -118,6 +121,7 @@ func pathErr(err error) string {
 
 type loader struct {
 	lookup        func(string) (string, bool)
+	now           func() time.Time
 	errs          Errors
 	checksDirLine int
 	// where each check and vantage reference was defined, for messages
@@ -133,9 +137,12 @@ type vantageRef struct {
 }
 
 func newLoader(opts Options) *loader {
-	l := &loader{lookup: opts.Lookup, checkAt: map[string]string{}}
+	l := &loader{lookup: opts.Lookup, now: opts.Now, checkAt: map[string]string{}}
 	if l.lookup == nil {
 		l.lookup = os.LookupEnv
+	}
+	if l.now == nil {
+		l.now = time.Now
 	}
 	return l
 }
@@ -357,11 +364,11 @@ func (l *loader) vantages(file string, v *yaml.Node, cfg *Config) {
 				proxy, _ = l.str(file, key, val)
 				u, err := url.Parse(proxy)
 				if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "socks5" && u.Scheme != "socks5h") {
-					l.add(file, val.Line, "proxy: %q must be http://host:port (CONNECT) or socks5://host:port", proxy)
+					l.add(file, val.Line, "proxy: %q must be http://host:port (CONNECT) or socks5://host:port", redact.URL(proxy))
 					return
 				}
 				if _, _, err := net.SplitHostPort(u.Host); err != nil {
-					l.add(file, val.Line, "proxy: %q needs a port", proxy)
+					l.add(file, val.Line, "proxy: %q needs a port", redact.URL(proxy))
 					return
 				}
 				vt.Proxy = u
@@ -405,7 +412,14 @@ func (l *loader) slack(file string, v *yaml.Node, s *Slack) {
 			s.Channel, _ = l.str(file, key, val)
 		case "api_url":
 			s.APIURL, _ = l.str(file, key, val)
-			if s.APIURL != "" && !strings.HasSuffix(s.APIURL, "/") {
+			if s.APIURL == "" {
+				return
+			}
+			if u, err := url.Parse(s.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				l.add(file, val.Line, "slack.api_url: %q is not an http(s) URL", redact.URL(s.APIURL))
+				return
+			}
+			if !strings.HasSuffix(s.APIURL, "/") {
 				s.APIURL += "/"
 			}
 		}
@@ -435,8 +449,6 @@ func (l *loader) checks(file string, b []byte) []Check {
 
 var checkName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
 func (l *loader) check(file string, n *yaml.Node) (Check, bool) {
 	c := Check{File: file, Line: n.Line, Timeout: DefaultTimeout,
 		Alert: Alert{On: DefaultAlertOn(), After: DefaultAfter, MinVantages: DefaultMinVant}}
@@ -458,8 +470,12 @@ func (l *loader) check(file string, n *yaml.Node) (Check, bool) {
 				return
 			}
 			u, err := url.Parse(s)
-			if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-				l.add(file, v.Line, "url: %q must be a ws:// or wss:// URL with a host", s)
+			if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Hostname() == "" {
+				l.add(file, v.Line, "url: %q must be a ws:// or wss:// URL with a host", redact.URL(s))
+				return
+			}
+			if p := u.Port(); p != "" && !validPort(p) {
+				l.add(file, v.Line, "url: %q: port must be 1-65535", redact.URL(s))
 				return
 			}
 			c.URL = u
@@ -469,14 +485,23 @@ func (l *loader) check(file string, n *yaml.Node) (Check, bool) {
 			c.Direct = l.direct(file, v)
 		case "schedule":
 			c.Schedule, _ = l.str(file, key, v)
-			sched, err := cronParser.Parse(c.Schedule)
-			if err != nil {
+			sched, err := ParseSchedule(c.Schedule, l.now())
+			switch {
+			case errors.Is(err, ErrNeverFires):
+				l.add(file, v.Line, "schedule: %q %v", c.Schedule, err)
+			case errors.As(err, new(SyntaxError)):
 				l.add(file, v.Line, "schedule: %q: %v (use 5 cron fields or a descriptor like \"@every 30s\")", c.Schedule, err)
-				return
+			case err != nil:
+				l.add(file, v.Line, "schedule: %q: %v", c.Schedule, err)
+			default:
+				c.Sched = sched
 			}
-			c.Sched = sched
 		case "timeout":
 			if d, ok := l.duration(file, key, v); ok {
+				if d > MaxTimeout {
+					l.add(file, v.Line, "timeout: %s is more than the maximum of %s", v.Value, MaxTimeout)
+					return
+				}
 				c.Timeout = d
 			}
 		case "origin":
@@ -588,8 +613,7 @@ func (l *loader) direct(file string, v *yaml.Node) *Direct {
 		case "address":
 			d.Address, _ = l.str(file, key, val)
 			host, port, err := net.SplitHostPort(d.Address)
-			p, perr := strconv.Atoi(port)
-			if err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
+			if err != nil || host == "" || !validPort(port) {
 				l.add(file, val.Line, "direct.address: %q must be host:port", d.Address)
 			}
 		case "tls":
@@ -601,6 +625,12 @@ func (l *loader) direct(file string, v *yaml.Node) *Direct {
 		l.add(file, v.Line, "direct: address is required")
 	}
 	return d
+}
+
+// validPort is a TCP port a connection can go to.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 func (l *loader) token(file string, v *yaml.Node) *Token {

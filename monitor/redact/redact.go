@@ -6,6 +6,7 @@ package redact
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -22,11 +23,36 @@ var credentialParams = map[string]bool{
 	"code": true, "session": true,
 }
 
+// credentialParts are pieces of a name that mark it as a credential
+// wherever they appear: "apitoken", "access_key", "client_secret",
+// "X-Api-Key". Names are many; the words in them are few.
+var credentialParts = []string{"token", "secret", "passw", "pwd", "auth", "signature", "credential", "session", "jwt", "cookie", "private"}
+
+// IsCredentialName reports whether a query parameter or header of this name
+// carries a credential by its look alone.
+func IsCredentialName(name string) bool {
+	n := strings.ToLower(name)
+	if credentialParams[n] {
+		return true
+	}
+	for _, p := range credentialParts {
+		if strings.Contains(n, p) {
+			return true
+		}
+	}
+	// access_key, apikey, x-api-key, secretkey; not "keyword" or "monkey".
+	for _, sfx := range []string{"_key", "-key", "apikey", "accesskey", "_keys"} {
+		if strings.HasSuffix(n, sfx) {
+			return true
+		}
+	}
+	return false
+}
+
 // IsCredentialParam reports whether a query parameter of this name is
 // replaced by URL. extra are names a check configured (its token.name).
 func IsCredentialParam(name string, extra ...string) bool {
-	n := strings.ToLower(name)
-	if credentialParams[n] {
+	if IsCredentialName(name) {
 		return true
 	}
 	for _, e := range extra {
@@ -97,7 +123,7 @@ var sensitiveHeaders = map[string]bool{
 // IsSensitiveHeader reports whether a header's value is never shown.
 // extra are header names a check put its token in.
 func IsSensitiveHeader(name string, extra ...string) bool {
-	if sensitiveHeaders[http.CanonicalHeaderKey(name)] {
+	if sensitiveHeaders[http.CanonicalHeaderKey(name)] || IsCredentialName(name) {
 		return true
 	}
 	for _, e := range extra {
@@ -144,4 +170,46 @@ func Secrets(s string, secrets ...string) string {
 		}
 	}
 	return s
+}
+
+var (
+	// jwtLike is three base64url segments, the first starting like a JSON
+	// object ("eyJ"): a JWT, whoever printed it.
+	jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
+	// schemeCred is the credential after an HTTP auth scheme.
+	schemeCred = regexp.MustCompile(`(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{4,}`)
+	// assignment is name=value, name: value or "name":"value".
+	assignment = regexp.MustCompile(`(?i)"?([A-Za-z0-9_.-]{2,40})"?\s*[:=]\s*"?([^\s",;&]{4,})`)
+	// opaque is a long run of base64 or hex: a key, a signature, a token.
+	opaque = regexp.MustCompile(`[A-Za-z0-9+/_-]{32,}={0,2}`)
+)
+
+// Text scrubs free text whose secrets are not known by value, such as what
+// a token command wrote to stderr: JWTs, the credential after Bearer or
+// Basic, values assigned to credential-like names and long opaque strings
+// are replaced. It keeps enough of the text to say what went wrong.
+func Text(s string) string {
+	s = jwtLike.ReplaceAllString(s, Placeholder)
+	s = schemeCred.ReplaceAllStringFunc(s, func(m string) string {
+		scheme, _, _ := strings.Cut(m, " ")
+		return scheme + " " + Placeholder
+	})
+	s = assignment.ReplaceAllStringFunc(s, func(m string) string {
+		sub := assignment.FindStringSubmatch(m)
+		if !IsCredentialName(sub[1]) || sub[2] == Placeholder || schemeWord(sub[2]) {
+			return m
+		}
+		return strings.Replace(m, sub[2], Placeholder, 1)
+	})
+	return opaque.ReplaceAllStringFunc(s, func(m string) string {
+		if m == Placeholder || !strings.ContainsAny(m, "0123456789") {
+			return m // a long word, a path: not a secret
+		}
+		return Placeholder
+	})
+}
+
+// schemeWord is an HTTP auth scheme, which schemeCred already handled.
+func schemeWord(s string) bool {
+	return strings.EqualFold(s, "bearer") || strings.EqualFold(s, "basic") || strings.EqualFold(s, "token")
 }

@@ -91,3 +91,35 @@ func FuzzURL(f *testing.F) {
 		}
 	})
 }
+
+func TestText(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"error: token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl expired", "error: token REDACTED expired"},
+		{"got 401 for Authorization: Bearer s3cr3t-value-1", "got 401 for Authorization: Bearer REDACTED"},
+		{`{"client_secret":"hunter2-xyz","user":"bob"}`, `{"client_secret":"REDACTED","user":"bob"}`},
+		{"api_key=AKIA1234567 region=eu", "api_key=REDACTED region=eu"},
+		{"signature 0123456789abcdef0123456789abcdef01 bad", "signature REDACTED bad"},
+		{"cannot open /etc/wscanary/very/long/path/that/is/not/a/secret", "cannot open /etc/wscanary/very/long/path/that/is/not/a/secret"},
+		{"vault: permission denied (403)", "vault: permission denied (403)"},
+	}
+	for _, tt := range tests {
+		if got := redact.Text(tt.in); got != tt.want {
+			t.Errorf("Text(%q)\n = %q\nwant %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestCredentialNames(t *testing.T) {
+	t.Parallel()
+	for _, n := range []string{"token", "apitoken", "access_key", "X-Api-Key", "client_secret", "Password", "x-amz-signature", "sessionid", "auth"} {
+		if !redact.IsCredentialName(n) {
+			t.Errorf("%q is not seen as a credential", n)
+		}
+	}
+	for _, n := range []string{"room", "keyword", "monkey", "channel", "user", "x-client"} {
+		if redact.IsCredentialName(n) {
+			t.Errorf("%q is seen as a credential", n)
+		}
+	}
+}
