@@ -187,10 +187,11 @@ func connectTunnel(ctx context.Context, c net.Conn, px *url.URL, addr string) (n
 	if err != nil {
 		return nil, fmt.Errorf("read CONNECT answer: %w", err)
 	}
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		// The caller closes c; closing the body first would drain it.
 		return nil, fmt.Errorf("CONNECT %s answered %s", addr, resp.Status)
 	}
+	resp.Body.Close() // a 2xx to CONNECT has no body: nothing to drain
 	if br.Buffered() > 0 {
 		return &bufferedConn{Conn: c, r: br}, nil
 	}

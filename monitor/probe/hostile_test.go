@@ -284,3 +284,83 @@ func TestNoLeaksAfterManyAttempts(t *testing.T) {
 	}
 	t.Fatalf("leak: goroutines %d -> %d, fds %d -> %d", baseG, g, baseFD, fd)
 }
+
+// TestRefusalBodyStaysInsideDeadline: the body of a refusal is read only
+// as far as the evidence needs, and never past the attempt's deadline, not
+// even when the connection is closed (net/http drains a body on Close).
+// Each server counts what it managed to write and notes when the client
+// let go of the connection.
+func TestRefusalBodyStaysInsideDeadline(t *testing.T) {
+	t.Parallel()
+	const timeout = 2 * time.Second
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	cases := []struct {
+		name string
+		head string
+		body func(c net.Conn) error
+	}{
+		{"1 GiB Content-Length", "Content-Length: 1073741824\r\n", func(c net.Conn) error { _, err := c.Write(chunk); return err }},
+		{"endless chunked", "Transfer-Encoding: chunked\r\n", func(c net.Conn) error {
+			_, err := fmt.Fprintf(c, "%x\r\n%s\r\n", len(chunk), chunk)
+			return err
+		}},
+		{"drip 2 KiB every 200ms", "Content-Length: 1073741824\r\n", func(c net.Conn) error {
+			time.Sleep(200 * time.Millisecond)
+			_, err := c.Write(chunk[:2<<10])
+			return err
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var sent int64
+			var released time.Time
+			h := newHostile(t, func(c net.Conn, _ *http.Request) {
+				fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\n%s\r\n", tc.head)
+				for {
+					if err := tc.body(c); err != nil {
+						break
+					}
+					mu.Lock()
+					sent += int64(len(chunk))
+					mu.Unlock()
+				}
+				mu.Lock()
+				released = time.Now()
+				mu.Unlock()
+			})
+			start := time.Now()
+			att := (&probe.Prober{}).Attempt(context.Background(), probe.Request{URL: h.url("ws"), Timeout: timeout})
+			took := time.Since(start)
+			if att.Status != 403 || !strings.Contains(att.Body, "xx") {
+				t.Fatalf("status %d body %.20q", att.Status, att.Body)
+			}
+			var rel time.Time
+			testWait(t, 10*time.Second, func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				rel = released
+				return !rel.IsZero()
+			})
+			mu.Lock()
+			n := sent
+			mu.Unlock()
+			if took > timeout || rel.Sub(start) > timeout+time.Second || n > 32<<20 {
+				t.Fatalf("attempt took %v, connection released after %v, %d MiB sent (timeout %v)", took, rel.Sub(start), n>>20, timeout)
+			}
+			t.Logf("attempt %v, released after %v, %d KiB sent", took.Round(time.Millisecond), rel.Sub(start).Round(time.Millisecond), n>>10)
+		})
+	}
+}
+
+func testWait(t *testing.T, d time.Duration, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -134,7 +134,10 @@ func (u *upgraded) Close() error {
 	return u.conn.Close()
 }
 
-// closing closes the connection with the body of a non-101 answer.
+// closing closes the connection with the body of a non-101 answer. The
+// connection goes first: net/http's body drains whatever is left on Close
+// (a 1 GiB Content-Length, an endless chunked stream, a drip), and it must
+// find nothing left to read. Until then the attempt's deadline still holds.
 type closing struct {
 	io.ReadCloser
 	conn net.Conn
@@ -142,9 +145,9 @@ type closing struct {
 }
 
 func (c *closing) Close() error {
+	err := c.conn.Close()
 	c.stop()
 	c.ReadCloser.Close()
-	err := c.conn.Close()
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
