@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/diagnose"
+	"github.com/wscanary/wscanary/monitor/internal/files"
+	"github.com/wscanary/wscanary/monitor/redact"
 )
 
 // maxTokenBytes bounds a token file or command output: a credential is a
@@ -23,6 +26,10 @@ const maxTokenBytes = 64 << 10
 
 // tokenCommandTimeout bounds a token command when the run has more time.
 const tokenCommandTimeout = 10 * time.Second
+
+// stderrKept bounds what a failing token command's stderr adds to the
+// run's error, after scrubbing.
+const stderrKept = 300
 
 // fetchToken resolves a check's credential for one run. File and command
 // are read every time because tokens rotate. Errors never include the
@@ -34,35 +41,73 @@ func fetchToken(ctx context.Context, t *config.Token) (string, error) {
 	case t.Value != "":
 		return t.Value, nil
 	case t.File != "":
-		f, err := os.Open(t.File)
+		b, err := files.ReadRegular(t.File, maxTokenBytes)
+		if errors.As(err, new(*files.TooLargeError)) {
+			return "", fmt.Errorf("token file %s: more than %d bytes", t.File, maxTokenBytes)
+		}
 		if err != nil {
 			return "", fmt.Errorf("read token file: %w", err)
 		}
-		defer f.Close()
-		b, err := io.ReadAll(io.LimitReader(f, maxTokenBytes+1))
-		if err != nil {
-			return "", fmt.Errorf("read token file %s: %w", t.File, err)
-		}
 		return checkToken(b, "token file "+t.File)
 	case len(t.Command) > 0:
-		ctx, cancel := context.WithTimeout(ctx, tokenCommandTimeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, t.Command[0], t.Command[1:]...)
-		var out, errOut bytes.Buffer
-		cmd.Stdout = &limitedWriter{w: &out, n: maxTokenBytes + 1}
-		cmd.Stderr = &limitedWriter{w: &errOut, n: 512}
-		cmd.WaitDelay = time.Second
-		if err := cmd.Run(); err != nil {
-			// stderr may help; stdout may be the secret, so it is never shown.
-			msg := strings.TrimSpace(errOut.String())
-			if msg != "" {
-				return "", fmt.Errorf("token command %s: %w: %s", t.Command[0], err, msg)
-			}
-			return "", fmt.Errorf("token command %s: %w", t.Command[0], err)
-		}
-		return checkToken(out.Bytes(), "token command "+t.Command[0])
+		return runTokenCommand(ctx, t.Command)
 	}
 	return "", errors.New("token has no source")
+}
+
+// runTokenCommand runs a token helper in a process group of its own, so
+// that a timeout kills whatever it started too. A helper that exits 0
+// after printing the token but leaves a child holding stdout (a backgrounded
+// refresher) still gives its token; stderr, which may echo secrets, is
+// bounded and scrubbed before it becomes part of the run's error.
+func runTokenCommand(ctx context.Context, argv []string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, tokenCommandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout = &limitedWriter{w: &out, n: maxTokenBytes + 1}
+	cmd.Stderr = &limitedWriter{w: &errOut, n: 4 << 10}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 200 * time.Millisecond
+	err := cmd.Run()
+	if cmd.Process != nil && cmd.ProcessState != nil && !cmd.ProcessState.Success() {
+		// Whatever it left behind goes with it.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+		err = nil // it finished; a child of its kept the pipe open
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("no token within %s: %w", tokenCommandTimeout, ctx.Err())
+		}
+		// stderr may help; stdout may be the secret, so it is never shown.
+		if msg := scrubStderr(errOut.String()); msg != "" {
+			return "", fmt.Errorf("token command %s: %w: %s", argv[0], err, msg)
+		}
+		return "", fmt.Errorf("token command %s: %w", argv[0], err)
+	}
+	return checkToken(out.Bytes(), "token command "+argv[0])
+}
+
+// scrubStderr keeps the start of a helper's complaint: secrets scrubbed,
+// control characters dropped, one line, bounded.
+func scrubStderr(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' {
+			return ' '
+		}
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	s = strings.Join(strings.Fields(redact.Text(s)), " ")
+	if len(s) > stderrKept {
+		s = strings.ToValidUTF8(s[:stderrKept], "") + "…"
+	}
+	return s
 }
 
 func checkToken(b []byte, from string) (string, error) {

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -32,7 +30,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger := newLogger(stderr, slog.LevelInfo)
 	path := configPath(*cfgFlag)
-	opts := config.Options{Lookup: credentialLookup(os.LookupEnv, os.Getenv("CREDENTIALS_DIRECTORY"))}
+	opts := config.Options{}
 	cfg, err := config.LoadWith(path, opts)
 	if err != nil {
 		printConfigErrors(stderr, err)
@@ -185,25 +183,6 @@ func watchdog(ctx context.Context, d *monitor.Daemon, logger *slog.Logger) {
 func notify(logger *slog.Logger, state string) {
 	if _, err := daemon.SdNotify(false, state); err != nil {
 		logger.Warn("sd_notify failed", "err", err)
-	}
-}
-
-// credentialLookup resolves ${NAME} from the environment, then from
-// systemd credentials (LoadCredential=NAME:path) so secrets need not sit in
-// the environment at all.
-func credentialLookup(env func(string) (string, bool), credDir string) func(string) (string, bool) {
-	return func(name string) (string, bool) {
-		if v, ok := env(name); ok {
-			return v, true
-		}
-		if credDir == "" || strings.ContainsAny(name, "/.") {
-			return "", false
-		}
-		b, err := os.ReadFile(filepath.Join(credDir, name))
-		if err != nil {
-			return "", false
-		}
-		return strings.TrimRight(string(b), "\r\n"), true
 	}
 }
 

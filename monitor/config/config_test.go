@@ -3,11 +3,13 @@ package config_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -269,5 +271,60 @@ func TestSchemaMatchesLoader(t *testing.T) {
 		"c.yaml": []byte("checks:\n  - {name: a, url: ws://h/ws, schedule: '@every 1s', token: {value: x, scope: y}}\n")}, env(nil))
 	if err == nil || !strings.Contains(err.Error(), `unknown key "scope"`) {
 		t.Fatal(err)
+	}
+}
+
+// TestHostileFiles: what sits in checks.d cannot hang or exhaust the
+// loader: a link to /dev/zero, a FIFO, a huge file and a file of a million
+// unknown keys each give a bounded error, and the error list is capped.
+func TestHostileFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	checks := filepath.Join(dir, "checks.d")
+	os.Mkdir(checks, 0o755)
+	main := filepath.Join(dir, "wscanary.yaml")
+	os.WriteFile(main, []byte("vantage: v\n"), 0o600)
+	os.Symlink("/dev/zero", filepath.Join(checks, "a-zero.yaml"))
+	if err := syscall.Mkfifo(filepath.Join(checks, "b-fifo.yaml"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(checks, "c-huge.yaml"), make([]byte, config.MaxFileBytes+1), 0o600)
+	var keys strings.Builder
+	keys.WriteString("checks:\n  - name: x\n")
+	for i := 0; keys.Len() < config.MaxFileBytes-64; i++ {
+		fmt.Fprintf(&keys, "    k%d: v\n", i)
+	}
+	os.WriteFile(filepath.Join(checks, "d-keys.yaml"), []byte(keys.String()), 0o600)
+
+	type result struct {
+		cfg *config.Config
+		err error
+	}
+	done := make(chan result, 1)
+	go func() { c, err := config.LoadWith(main, env(nil)); done <- result{c, err} }()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("loading hangs")
+	}
+	var es config.Errors
+	if r.cfg != nil || !errors.As(r.err, &es) {
+		t.Fatalf("config %v, error %v", r.cfg, r.err)
+	}
+	text := r.err.Error()
+	for _, want := range []string{
+		"a-zero.yaml: cannot read: not a regular file (a device)",
+		"b-fifo.yaml: cannot read: not a regular file (a FIFO)",
+		fmt.Sprintf("c-huge.yaml: cannot read: larger than %d MiB", config.MaxFileBytes>>20),
+		`d-keys.yaml:3: unknown key "k0"`,
+		"more errors not shown",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in the errors", want)
+		}
+	}
+	if len(es) > config.MaxErrors+1 || len(text) > 64<<10 {
+		t.Fatalf("%d errors, %d bytes of text", len(es), len(text))
 	}
 }

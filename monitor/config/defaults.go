@@ -12,12 +12,23 @@ const (
 	DefaultStateDir  = "/var/lib/wscanary"
 	DefaultListen    = "127.0.0.1:9464"
 	DefaultTimeout   = 10 * time.Second
+	DefaultAfter     = 1
+	DefaultMinVant   = 1
+)
+
+// Bounds on what a configuration may ask for.
+const (
 	// MaxTimeout bounds a check's timeout: a stop must finish within the
 	// unit's TimeoutStopSec, and an attempt slower than this is down for
 	// any user anyway.
-	MaxTimeout     = time.Minute
-	DefaultAfter   = 1
-	DefaultMinVant = 1
+	MaxTimeout = time.Minute
+	// MaxFileBytes bounds each file the configuration reads (the main
+	// file, every checks.d file, CA bundles): 10,000 plain checks fit in
+	// one, and the parse of an adversarial file of tiny keys stays near
+	// 150 MB.
+	MaxFileBytes = 4 << 20
+	// MaxErrors bounds the errors one load reports; the rest are counted.
+	MaxErrors = 100
 )
 
 // DefaultAlertOn are the statuses that alert unless a check says otherwise.

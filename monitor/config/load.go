@@ -17,13 +17,15 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/wscanary/wscanary/monitor/internal/files"
 	"github.com/wscanary/wscanary/monitor/redact"
 )
 
 // Options change how a configuration is loaded; the zero value reads the
 // process environment and the file system.
 type Options struct {
-	// Lookup resolves ${VAR}; nil means os.LookupEnv.
+	// Lookup resolves ${VAR}; nil means SystemLookup (the environment,
+	// then systemd credentials).
 	Lookup func(string) (string, bool)
 	// Now is the clock schedules are judged by; nil means time.Now.
 	Now func() time.Time
@@ -35,7 +37,7 @@ func Load(path string) (*Config, error) { return LoadWith(path, Options{}) }
 
 // LoadWith is Load with options.
 func LoadWith(path string, opts Options) (*Config, error) {
-	main, err := os.ReadFile(path)
+	main, err := files.ReadRegular(path, MaxFileBytes)
 	if err != nil {
 		return nil, Errors{{File: path, Msg: "cannot read: " + pathErr(err)}}
 	}
@@ -48,16 +50,16 @@ func LoadWith(path string, opts Options) (*Config, error) {
 	if !filepath.IsAbs(cfg.ChecksDir) {
 		cfg.ChecksDir = filepath.Join(filepath.Dir(path), cfg.ChecksDir)
 	}
-	files, err := checkFiles(cfg.ChecksDir)
+	paths, err := checkFiles(cfg.ChecksDir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 	case err != nil:
 		l.add(path, l.checksDirLine, "checks_dir %s: %s", cfg.ChecksDir, pathErr(err))
 	}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
+	for _, f := range paths {
+		b, err := files.ReadRegular(f, MaxFileBytes)
 		if err != nil {
-			l.add(f, 0, "cannot read: %s", pathErr(err))
+			l.add(display(f), 0, "cannot read: %s", pathErr(err))
 			continue
 		}
 		cfg.Checks = append(cfg.Checks, l.checks(display(f), b)...)
@@ -129,6 +131,8 @@ type loader struct {
 	vantageRef []vantageRef
 	mainFile   string
 	slackLine  int
+	// dropped counts errors past MaxErrors.
+	dropped int
 }
 
 type vantageRef struct {
@@ -139,7 +143,7 @@ type vantageRef struct {
 func newLoader(opts Options) *loader {
 	l := &loader{lookup: opts.Lookup, now: opts.Now, checkAt: map[string]string{}}
 	if l.lookup == nil {
-		l.lookup = os.LookupEnv
+		l.lookup = SystemLookup
 	}
 	if l.now == nil {
 		l.now = time.Now
@@ -147,7 +151,13 @@ func newLoader(opts Options) *loader {
 	return l
 }
 
+// add records a problem. Past MaxErrors it only counts: a file of a
+// million unknown keys must not become a million lines of output.
 func (l *loader) add(file string, line int, format string, args ...any) {
+	if len(l.errs) >= MaxErrors {
+		l.dropped++
+		return
+	}
 	l.errs = append(l.errs, &Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -595,7 +605,7 @@ func LoadTLS(caFile, serverName string, insecure bool) (TLS, error) {
 }
 
 func readCA(path string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(path)
+	b, err := files.ReadRegular(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %s", path, pathErr(err))
 	}
@@ -747,6 +757,9 @@ func (l *loader) finish(cfg *Config) (*Config, error) {
 			}
 			return a.Line < b.Line
 		})
+		if l.dropped > 0 {
+			l.errs = append(l.errs, &Error{File: l.mainFile, Msg: fmt.Sprintf("... and %d more errors not shown", l.dropped)})
+		}
 		return nil, l.errs
 	}
 	return cfg, nil
