@@ -8,6 +8,7 @@ package probe
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -247,7 +248,12 @@ func nameOr(name, def string) string {
 	return name
 }
 
-// secretsOf lists the literal values and names that must never be shown.
+// secretsOf lists the literal values that must never be shown, and the
+// names whose values are credentials. A server may echo any part of the
+// request back (debug pages, some WAFs), so every configured value that
+// could be a secret is on the list: the credential, every configured
+// header value and cookie, URL and proxy userinfo (and the Basic
+// credentials built from them), and credential-like query values.
 func secretsOf(req Request) (values, names []string) {
 	if c := req.Credential; c != nil {
 		if c.Value != "" {
@@ -257,7 +263,39 @@ func secretsOf(req Request) (values, names []string) {
 			names = append(names, c.Name)
 		}
 	}
+	for _, vs := range req.Header {
+		for _, v := range vs {
+			values = append(values, v)
+			for _, c := range strings.Split(v, ";") {
+				if _, val, ok := strings.Cut(c, "="); ok {
+					values = append(values, strings.TrimSpace(val))
+				}
+			}
+		}
+	}
+	values = append(values, userinfoSecrets(req.URL.User)...)
+	if px := req.Vantage.Proxy; px != nil {
+		values = append(values, userinfoSecrets(px.User)...)
+	}
+	for name, vs := range req.URL.Query() {
+		if redact.IsCredentialParam(name, names...) {
+			values = append(values, vs...)
+		}
+	}
 	return values, names
+}
+
+// userinfoSecrets are a URL's password and the Basic credential net/http
+// builds from user:password.
+func userinfoSecrets(u *url.Userinfo) []string {
+	if u == nil {
+		return nil
+	}
+	pw, ok := u.Password()
+	if !ok {
+		return nil
+	}
+	return []string{pw, base64.StdEncoding.EncodeToString([]byte(u.Username() + ":" + pw))}
 }
 
 // exchange runs the optional send/expect after open and records the reply

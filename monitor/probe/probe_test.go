@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -449,5 +451,50 @@ func TestConnectErrors(t *testing.T) {
 	att := (&probe.Prober{}).Attempt(context.Background(), probe.Request{URL: u})
 	if att.ErrorClass() != report.ErrConnect || att.Status != 0 {
 		t.Fatalf("%+v", att)
+	}
+}
+
+// TestEveryConfiguredSecretIsRedacted: a refusal whose body and headers
+// echo the whole request (as debug pages and some WAFs do) shows none of
+// the configured secrets: header values, cookies, the Basic credential
+// built from URL userinfo, credential-like query names off the fixed list.
+// The span's url.full hides them too.
+func TestEveryConfiguredSecretIsRedacted(t *testing.T) {
+	t.Parallel()
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s %s\n", r.Method, r.URL.RequestURI())
+		r.Header.Write(&b)
+		w.Header().Set("X-Echo-Auth", r.Header.Get("Authorization"))
+		w.Header().Set("X-Echo-Query", r.URL.RawQuery)
+		http.Error(w, b.String(), http.StatusForbidden)
+	}))
+	t.Cleanup(echo.Close)
+	secrets := []string{"HDR-canary-41", "COOKIE-canary-42", "PASS-canary-43", "QUERY-canary-44", "QUERY-canary-45"}
+	u, _ := url.Parse(strings.Replace(echo.URL, "http://", "ws://user:"+secrets[2]+"@", 1) +
+		"/ws?room=1&apitoken=" + secrets[3] + "&access_key=" + secrets[4])
+	rec := tracetest.NewSpanRecorder()
+	tp := trace.NewTracerProvider(trace.WithSpanProcessor(rec))
+	att := (&probe.Prober{Tracer: tp.Tracer("t")}).Attempt(context.Background(), probe.Request{
+		URL: u, Header: http.Header{"X-Api-Key": {secrets[0]}, "Cookie": {"theme=dark; session=" + secrets[1]}},
+	})
+	if att.Status != 403 || !strings.Contains(att.Body, "GET /ws") {
+		t.Fatalf("status %d body %q", att.Status, att.Body)
+	}
+	dump, _ := json.Marshal(att)
+	var spans strings.Builder
+	for _, s := range rec.Ended() {
+		for _, kv := range s.Attributes() {
+			fmt.Fprintf(&spans, "%s=%s\n", kv.Key, kv.Value.Emit())
+		}
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte("user:" + secrets[2]))
+	for _, s := range append(secrets, basic) {
+		if strings.Contains(string(dump), s) {
+			t.Errorf("%s leaked into the attempt: %s", s, dump)
+		}
+		if strings.Contains(spans.String(), s) {
+			t.Errorf("%s leaked into a span:\n%s", s, spans.String())
+		}
 	}
 }
