@@ -35,6 +35,10 @@ const (
 	// healthyWithin: /healthz and the watchdog need a scheduler tick this
 	// recent.
 	healthyWithin = 5 * time.Second
+	// StopGrace is how long a stop lets runs in flight finish before it
+	// cancels them. A check's timeout may be up to config.MaxTimeout, but a
+	// stop must end within systemd's TimeoutStopSec (30 s in our unit).
+	StopGrace = 10 * time.Second
 	// saveEvery bounds how stale the state file gets between transitions.
 	// Transitions and deliveries are saved at once; plain runs only move
 	// counters, and writing 10,000 series after every run would cost more
@@ -72,8 +76,11 @@ type Daemon struct {
 	store  *state.Store
 	limit  chan struct{}
 	wake   chan struct{}
-	ctx    context.Context
-	cancel context.CancelFunc
+	// ctx ends delivery; runCtx ends runs in flight (first, at a stop).
+	ctx      context.Context
+	cancel   context.CancelFunc
+	runCtx   context.Context
+	stopRuns context.CancelFunc
 
 	mu      sync.Mutex
 	cfg     *config.Config
@@ -89,7 +96,7 @@ type Daemon struct {
 	lastTick atomic.Int64
 	started  atomic.Bool
 	stopped  atomic.Bool
-	runs     sync.WaitGroup
+	runs     inflight
 	delivery sync.WaitGroup
 }
 
@@ -105,10 +112,11 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 		opts.MaxAttempts = DefaultMaxAttempts
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	runCtx, stopRuns := context.WithCancel(ctx)
 	d := &Daemon{
 		opts: opts, log: opts.Logger, store: opts.Store,
 		limit: make(chan struct{}, opts.MaxAttempts), wake: make(chan struct{}, 1),
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, runCtx: runCtx, stopRuns: stopRuns,
 		running: map[string]*atomic.Bool{}, threads: map[state.Key]notifier.Delivery{},
 		alerts: map[state.Key]notifier.Event{}, cfg: opts.Config,
 	}
@@ -188,24 +196,28 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	d.log.Info("configuration reloaded", "checks", len(cfg.Checks))
 }
 
-// Stop stops scheduling, waits for runs in flight (each bounded by its
-// check's timeout) or ctx, stops delivery and saves state. Undelivered
-// events stay in the outbox for the next start.
+// Stop stops scheduling, lets runs in flight finish for StopGrace (or
+// until ctx ends), cancels the rest, stops delivery and saves state.
+// Cancelled runs are not recorded. Undelivered events stay in the outbox
+// for the next start.
 func (d *Daemon) Stop(ctx context.Context) error {
 	d.mu.Lock()
 	if d.stopped.Swap(true) {
 		d.mu.Unlock()
 		return nil
 	}
-	cronDone := d.cron.Stop()
+	d.cron.Stop()
 	d.mu.Unlock()
 	var err error
-	select {
-	case <-cronDone.Done():
-	case <-ctx.Done():
+	graceCtx, cancel := context.WithTimeout(ctx, StopGrace)
+	if !d.runs.wait(graceCtx) {
+		d.log.Warn("stop: cancelling runs still in flight", "grace", StopGrace.String())
+	}
+	cancel()
+	d.stopRuns()
+	if !d.runs.wait(ctx) {
 		err = fmt.Errorf("stop: runs still in flight: %w", ctx.Err())
 	}
-	waitCtx(ctx, &d.runs)
 	d.cancel()
 	d.delivery.Wait()
 	if serr := d.store.Save(); serr != nil {
@@ -214,12 +226,46 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	return err
 }
 
-func waitCtx(ctx context.Context, wg *sync.WaitGroup) {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+// inflight counts runs in progress; wait needs no goroutine of its own, so
+// a wait that gives up leaves nothing behind.
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed while n == 0
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.zero = make(chan struct{})
+	}
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 {
+		close(f.zero)
+	}
+	f.mu.Unlock()
+}
+
+// wait reports whether the count reached zero before ctx ended.
+func (f *inflight) wait(ctx context.Context) bool {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.mu.Unlock()
+		return true
+	}
+	zero := f.zero
+	f.mu.Unlock()
 	select {
-	case <-done:
+	case <-zero:
+		return true
 	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -262,9 +308,12 @@ func (d *Daemon) tick(runner *Runner, c *config.Check, sched *jittered, running 
 		return
 	}
 	defer running.Store(false)
-	d.runs.Add(1)
-	defer d.runs.Done()
-	rep := runner.Run(d.ctx, c)
+	d.runs.add()
+	defer d.runs.done()
+	rep := runner.Run(d.runCtx, c)
+	if d.runCtx.Err() != nil {
+		return // cancelled by a stop: what it saw is our doing, not the target's
+	}
 	if d.opts.OnReport != nil {
 		d.opts.OnReport(rep)
 	}

@@ -159,3 +159,34 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	t.Helper()
 	testbed.WaitFor(t, what, timeout, cond)
 }
+
+// TestStopCancelsLongAttempts: a stop lets runs in flight finish for a
+// short grace, then cancels them; a cancelled run is not evidence (it is
+// not recorded, so it can neither open nor close anything), and Stop
+// returns well inside systemd's TimeoutStopSec even when a check's timeout
+// is the maximum.
+func TestStopCancelsLongAttempts(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.origin.Set(testbed.Behavior{Hang: true})
+	cfg, err := config.LoadBytes("m.yaml", []byte("vantage: test\nlisten: \"\"\n"), map[string][]byte{"c.yaml": []byte(fmt.Sprintf(
+		"checks:\n  - name: slow\n    url: ws://%s/ws\n    schedule: \"@every 1s\"\n    timeout: %s\n", r.origin.Addr(), config.MaxTimeout))},
+		config.Options{Lookup: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.StateDir = r.dir
+	r.cfg = cfg
+	d := r.start(t)
+	waitFor(t, "an attempt in flight", 10*time.Second, func() bool { return len(r.origin.Requests()) > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	d.Stop(ctx)
+	if took := time.Since(start); took > monitor.StopGrace+2*time.Second {
+		t.Fatalf("Stop took %v with a run in flight (grace %v)", took, monitor.StopGrace)
+	}
+	if st := d.Status(); len(st.Series) != 0 {
+		t.Fatalf("a cancelled run was recorded: %+v", st.Series)
+	}
+}

@@ -22,6 +22,9 @@ import (
 	"github.com/wscanary/wscanary/notifier"
 )
 
+// shutdownBudget bounds a stop, inside systemd's TimeoutStopSec=30s.
+const shutdownBudget = 25 * time.Second
+
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", "[--config FILE]\n\nRun the daemon: schedule every check, alert on transitions, serve /healthz /status /metrics.\nSIGHUP reloads the configuration; SIGTERM drains and exits.", stderr)
 	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+defaultConfig+")")
@@ -117,8 +120,9 @@ func startDaemonWith(ctx context.Context, cfg *config.Config, logger *slog.Logge
 	go watchdog(wdCtx, d, logger)
 	cleanup := func() {
 		stopWatchdog()
-		// In-flight attempts are bounded by their check's timeout.
-		stopCtx, cancel := context.WithTimeout(context.Background(), maxTimeout(cfg)+5*time.Second)
+		// Within the unit's TimeoutStopSec (30 s): runs get
+		// monitor.StopGrace, then delivery, state and telemetry the rest.
+		stopCtx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
 		defer cancel()
 		if err := d.Stop(stopCtx); err != nil {
 			logger.Error("stop", "err", err)
@@ -132,14 +136,6 @@ func startDaemonWith(ctx context.Context, cfg *config.Config, logger *slog.Logge
 		logger.Info("stopped")
 	}
 	return d, cleanup, nil
-}
-
-func maxTimeout(cfg *config.Config) time.Duration {
-	m := config.DefaultTimeout
-	for _, c := range cfg.Checks {
-		m = max(m, c.Timeout)
-	}
-	return m
 }
 
 // buildNotifier picks Slack when configured; the console otherwise, so a
