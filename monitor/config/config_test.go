@@ -328,3 +328,21 @@ func TestHostileFiles(t *testing.T) {
 		t.Fatalf("%d errors, %d bytes of text", len(es), len(text))
 	}
 }
+
+// TestInvalidYAMLHasLine: every YAML error names a line, also those the
+// YAML library reports without one.
+func TestInvalidYAMLHasLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ doc, want string }{
+		{"checks:\n  - name: a\n    url: \"ws://h/\x01\"\n", `c.yaml:3: invalid YAML: control characters are not allowed`},
+		{"checks:\n  - name: a\n    url: *nope\n", `c.yaml:3: invalid YAML: unknown anchor 'nope' referenced`},
+		{"checks:\n  - name: a\n\turl: x\n", `c.yaml:2: invalid YAML: found a tab character that violates indentation`},
+		{"%YAML 2.0\n---\nchecks: []\n", `c.yaml:1: invalid YAML: found incompatible YAML document`},
+	}
+	for _, tt := range tests {
+		_, err := config.LoadBytes("m.yaml", []byte("vantage: v\n"), map[string][]byte{"c.yaml": []byte(tt.doc)}, env(nil))
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%q: %v, want %s", tt.doc, err, tt.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -170,6 +172,8 @@ func (l *loader) parse(file string, b []byte) *yaml.Node {
 		if m := yamlLine.FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = strings.TrimSpace(m[2])
+		} else {
+			line = yamlErrorLine(b, msg)
 		}
 		l.add(file, line, "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
 		return nil
@@ -185,7 +189,26 @@ func (l *loader) parse(file string, b []byte) *yaml.Node {
 	return root
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+):\s*(.*)`)
+var (
+	yamlLine   = regexp.MustCompile(`line (\d+):\s*(.*)`)
+	yamlAnchor = regexp.MustCompile(`unknown anchor '([^']*)'`)
+)
+
+// yamlErrorLine finds the line of the few YAML errors that come without
+// one; failing that, the document starts at line 1.
+func yamlErrorLine(b []byte, msg string) int {
+	at := -1
+	switch {
+	case strings.Contains(msg, "control characters"):
+		at = bytes.IndexFunc(b, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' })
+	case yamlAnchor.MatchString(msg):
+		at = bytes.Index(b, []byte("*"+yamlAnchor.FindStringSubmatch(msg)[1]))
+	}
+	if at < 0 {
+		return 1
+	}
+	return 1 + bytes.Count(b[:at], []byte("\n"))
+}
 
 // fields walks a mapping, rejecting unknown and repeated keys, and calls
 // set for each known one.
