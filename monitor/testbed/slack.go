@@ -36,8 +36,20 @@ type FakeSlack struct {
 	mu    sync.Mutex
 	calls []SlackCall
 	fail  []int
+	down  int // while not 0, every request fails with this status
 	n     int
 }
+
+// Down makes every request fail with status until Up (429 carries
+// Retry-After: 1), like an outage of unknown length.
+func (f *FakeSlack) Down(status int) {
+	f.mu.Lock()
+	f.down = status
+	f.mu.Unlock()
+}
+
+// Up ends Down.
+func (f *FakeSlack) Up() { f.Down(0) }
 
 // NewFakeSlack starts a FakeSlack on 127.0.0.1. Point slack-go at
 // APIURL().
@@ -89,9 +101,12 @@ func (f *FakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	r.Form.Del("token")
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.fail) > 0 {
-		code := f.fail[0]
-		f.fail = f.fail[1:]
+	if len(f.fail) > 0 || f.down != 0 {
+		code := f.down
+		if code == 0 {
+			code = f.fail[0]
+			f.fail = f.fail[1:]
+		}
 		if code == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 		}
