@@ -71,11 +71,11 @@ type DaemonOptions struct {
 // attempts into series, turns transitions into events, and delivers them
 // from a persisted outbox so a restart or a Slack outage loses none.
 type Daemon struct {
-	opts   DaemonOptions
-	log    *slog.Logger
-	store  *state.Store
-	limit  chan struct{}
-	wake   chan struct{}
+	opts  DaemonOptions
+	log   *slog.Logger
+	store *state.Store
+	limit chan struct{}
+	wake  chan struct{}
 	// ctx ends delivery; runCtx ends runs in flight (first, at a stop).
 	ctx      context.Context
 	cancel   context.CancelFunc
