@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
+	"slices"
+
 	"os"
-	"regexp"
-	"strings"
+
 	"time"
 
 	"github.com/wscanary/wscanary/monitor"
@@ -69,12 +69,12 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var checks []*config.Check
 	for i := range cfg.Checks {
 		c := &cfg.Checks[i]
-		if len(names) == 0 || contains(names, c.Name) {
+		if len(names) == 0 || slices.Contains(names, c.Name) {
 			checks = append(checks, c)
 		}
 	}
 	for _, n := range names {
-		if !hasCheck(cfg.Checks, n) {
+		if !slices.ContainsFunc(cfg.Checks, func(c config.Check) bool { return c.Name == n }) {
 			fmt.Fprintf(stderr, "wscanary check: no check named %q in %s\n", n, cfg.ChecksDir)
 			return exitUsage
 		}
@@ -114,24 +114,6 @@ func runAndPrint(ctx context.Context, cfg *config.Config, checks []*config.Check
 	return exitOK
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-func hasCheck(checks []config.Check, name string) bool {
-	for _, c := range checks {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
 const probeSynopsis = `URL [--origin O] [--header K:V]... [--token T --token-in query|header|cookie|message]
        [--direct HOST:PORT] [--proxy URL] [--subprotocol P] [--output table|json]
 
@@ -146,7 +128,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&headers, "header", "extra request header K:V (repeatable)")
 	fs.Var(&subprotocols, "subprotocol", "subprotocol to offer (repeatable)")
 	token := fs.String("token", "", "credential to send (default $WSCANARY_TOKEN); never printed")
-	tokenIn := fs.String("token-in", "query", "where the token goes: query, header, cookie or message")
+	tokenIn := fs.String("token-in", "", "where the token goes: query (default), header, cookie or message")
 	tokenName := fs.String("token-name", "", "query parameter, header or cookie name (default token / Authorization: Bearer)")
 	direct := fs.String("direct", "", "origin HOST:PORT to dial for the direct route")
 	proxy := fs.String("proxy", "", "egress proxy: http://host:port (CONNECT) or socks5://host:port")
@@ -181,99 +163,15 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *token == "" {
 		*token = os.Getenv("WSCANARY_TOKEN")
 	}
-	check, vantages, err := adHocCheck(adHoc{
-		url: positional[0], origin: *origin, headers: headers, subprotocols: subprotocols,
-		token: *token, tokenIn: *tokenIn, tokenName: *tokenName, direct: *direct, proxy: *proxy,
-		send: *send, expect: *expect, caFile: *caFile, insecure: *insecure, timeout: *timeout,
-	})
+	cfg, err := config.AdHoc{
+		URL: positional[0], Origin: *origin, Headers: headers, Subprotocols: subprotocols,
+		Token: *token, TokenIn: *tokenIn, TokenName: *tokenName, Direct: *direct, Proxy: *proxy,
+		Send: *send, Expect: *expect, CAFile: *caFile, Insecure: *insecure, Timeout: *timeout,
+	}.Build(config.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "wscanary probe: %v\n", err)
 		return exitUsage
 	}
-	self := selfVantage()
-	if len(vantages) > 0 {
-		check.Vantages = []string{"proxy"}
-	}
-	cfg := &config.Config{Vantage: self, Vantages: vantages, Checks: []config.Check{*check}}
 	logger := newLogger(stderr, slog.LevelWarn)
 	return runAndPrint(ctx, cfg, []*config.Check{&cfg.Checks[0]}, *output, 1, stdout, stderr, logger)
-}
-
-type adHoc struct {
-	url, origin, token, tokenIn, tokenName, direct, proxy, send, expect, caFile string
-	headers, subprotocols                                                       []string
-	insecure                                                                    bool
-	timeout                                                                     time.Duration
-}
-
-// adHocCheck turns probe flags into the same Check a file would give, so
-// `probe` and `check` share one code path.
-func adHocCheck(a adHoc) (*config.Check, map[string]config.Vantage, error) {
-	u, err := url.Parse(a.url)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return nil, nil, fmt.Errorf("URL %q must be ws:// or wss:// with a host", a.url)
-	}
-	c := &config.Check{Name: "probe", URL: u, Timeout: a.timeout, Origin: a.origin,
-		Subprotocols: a.subprotocols, Send: a.send, Alert: config.Alert{On: []int{401, 403}, After: 1, MinVantages: 1}}
-	if len(a.headers) > 0 {
-		c.Headers = map[string]string{}
-		for _, h := range a.headers {
-			k, v, ok := strings.Cut(h, ":")
-			if !ok || strings.TrimSpace(k) == "" {
-				return nil, nil, fmt.Errorf("--header %q must be Name: value", h)
-			}
-			c.Headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	if a.token != "" {
-		in := config.TokenIn(a.tokenIn)
-		switch in {
-		case config.TokenInQuery, config.TokenInHeader, config.TokenInCookie, config.TokenInMessage:
-		default:
-			return nil, nil, fmt.Errorf("--token-in must be query, header, cookie or message, not %q", a.tokenIn)
-		}
-		if in == config.TokenInMessage && !strings.Contains(a.send, "{token}") {
-			return nil, nil, errors.New("--token-in message needs --send with {token} in it")
-		}
-		c.Token = &config.Token{Value: a.token, In: in, Name: a.tokenName}
-	}
-	if a.expect != "" {
-		re, err := regexp.Compile(a.expect)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--expect: %w", err)
-		}
-		c.Expect = re
-	}
-	if a.caFile != "" || a.insecure {
-		t, err := config.LoadTLS(a.caFile, "", a.insecure)
-		if err != nil {
-			return nil, nil, err
-		}
-		c.TLS = t
-	}
-	if a.direct != "" {
-		if _, _, err := splitHostPort(a.direct); err != nil {
-			return nil, nil, fmt.Errorf("--direct %q: %w", a.direct, err)
-		}
-		c.Direct = &config.Direct{Address: a.direct}
-	}
-	var vantages map[string]config.Vantage
-	if a.proxy != "" {
-		pu, err := url.Parse(a.proxy)
-		if err != nil || pu.Host == "" || (pu.Scheme != "http" && pu.Scheme != "socks5" && pu.Scheme != "socks5h") {
-			return nil, nil, fmt.Errorf("--proxy %q must be http://host:port or socks5://host:port", a.proxy)
-		}
-		vantages = map[string]config.Vantage{"proxy": {Name: "proxy", Proxy: pu}}
-	}
-	return c, vantages, nil
-}
-
-func selfVantage() string {
-	if v := os.Getenv("WSCANARY_VANTAGE"); v != "" {
-		return v
-	}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		return h
-	}
-	return "local"
 }

@@ -1,0 +1,109 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// AdHocName is the name of the one check AdHoc builds.
+const AdHocName = "probe"
+
+// AdHoc describes one URL to probe now (`wscanary probe`): the same
+// request shape a check file can describe, given as command-line values.
+type AdHoc struct {
+	URL    string
+	Origin string
+	// Headers are "Name: value" strings.
+	Headers      []string
+	Subprotocols []string
+	// Token is the credential ("" for none); TokenIn and TokenName say
+	// where it goes, with the same defaults as a file.
+	Token, TokenIn, TokenName string
+	// Direct is host:port of the origin; "" for no direct route.
+	Direct string
+	// Proxy is an egress proxy for the only vantage; "" for none.
+	Proxy        string
+	Send, Expect string
+	CAFile       string
+	Insecure     bool
+	// Timeout bounds each attempt; 0 means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Build turns the description into a Config holding one check, by the same
+// rules and defaults as a check file (the daemon's vantage name too), so
+// probe and check cannot drift apart. Errors name the flag.
+func (a AdHoc) Build(opts Options) (*Config, error) {
+	lookup := opts.Lookup
+	if lookup == nil {
+		lookup = SystemLookup
+	}
+	u, err := ParseCheckURL(a.URL)
+	if err != nil {
+		return nil, fmt.Errorf("URL %w", err)
+	}
+	timeout := a.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	if timeout < 0 || timeout > MaxTimeout {
+		return nil, fmt.Errorf("--timeout %s must be positive and at most %s", timeout, MaxTimeout)
+	}
+	c := Check{Name: AdHocName, URL: u, Timeout: timeout, Origin: a.Origin, Subprotocols: a.Subprotocols, Send: a.Send,
+		Alert: Alert{On: DefaultAlertOn(), After: DefaultAfter, MinVantages: DefaultMinVant}, File: "command line"}
+	if len(a.Headers) > 0 {
+		c.Headers = map[string]string{}
+		for _, h := range a.Headers {
+			k, v, ok := strings.Cut(h, ":")
+			if !ok || strings.TrimSpace(k) == "" {
+				return nil, fmt.Errorf("--header %q must be Name: value", h)
+			}
+			c.Headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	if a.Token != "" {
+		in := TokenInQuery
+		if a.TokenIn != "" {
+			if in, err = ParseTokenIn(a.TokenIn); err != nil {
+				return nil, fmt.Errorf("--token-in %w", err)
+			}
+		}
+		if err := CheckMessageToken(in, a.Send); err != nil {
+			return nil, errors.New("--token-in message needs --send with {token} in it")
+		}
+		name := a.TokenName
+		if name == "" {
+			name = defaultTokenName(in)
+		}
+		c.Token = &Token{Value: a.Token, In: in, Name: name}
+	}
+	if a.Expect != "" {
+		if c.Expect, err = ParseExpect(a.Expect); err != nil {
+			return nil, fmt.Errorf("--expect: %w", err)
+		}
+	}
+	if a.CAFile != "" || a.Insecure {
+		if c.TLS, err = LoadTLS(a.CAFile, "", a.Insecure); err != nil {
+			return nil, err
+		}
+	}
+	if a.Direct != "" {
+		if err := CheckAddress(a.Direct); err != nil {
+			return nil, fmt.Errorf("--direct %w", err)
+		}
+		c.Direct = &Direct{Address: a.Direct}
+	}
+	cfg := &Config{Path: "command line", Vantage: defaultVantage(lookup), Vantages: map[string]Vantage{}, Listen: ""}
+	if a.Proxy != "" {
+		px, err := ParseProxy(a.Proxy)
+		if err != nil {
+			return nil, fmt.Errorf("--proxy %w", err)
+		}
+		cfg.Vantages["proxy"] = Vantage{Name: "proxy", Proxy: px}
+		c.Vantages = []string{"proxy"}
+	}
+	cfg.Checks = []Check{c}
+	return cfg, nil
+}

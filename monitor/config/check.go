@@ -1,0 +1,283 @@
+package config
+
+import (
+	"errors"
+
+	"gopkg.in/yaml.v3"
+)
+
+// checkDraft is a check being read, with the lines that whole-check rules
+// point at.
+type checkDraft struct {
+	c                              Check
+	urlLine, sendLine, minVantLine int
+}
+
+var checkKeys = section[checkDraft]{
+	{"name", sPattern(`^[A-Za-z0-9._-]+$`, "Unique across checks.d."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Name, _ = l.str(file, "name", v)
+		if err := CheckName(d.c.Name); err != nil {
+			l.add(file, v.Line, "name: %v", err)
+		}
+	}},
+	{"url", sPattern(`^wss?://`, "ws:// or wss:// URL, as browsers open it."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.urlLine = v.Line
+		s, ok := l.str(file, "url", v)
+		if !ok {
+			return
+		}
+		u, err := ParseCheckURL(s)
+		if err != nil {
+			l.add(file, v.Line, "url: %v", err)
+			return
+		}
+		d.c.URL = u
+	}},
+	{"tls", sRef("tls"), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		tlsKeys.read(l, file, v, &d.c.TLS)
+	}},
+	{"direct", sObject(directKeys, "The route around the CDN: dial address, keep Host and SNI of url.", "address"),
+		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+			d.c.Direct = &Direct{}
+			directKeys.read(l, file, v, d.c.Direct)
+			if d.c.Direct.Address == "" {
+				l.add(file, v.Line, "direct: address is required")
+			}
+		}},
+	{"schedule", sString(`Cron expression (5 fields) or descriptor such as "@every 30s".`), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Schedule, _ = l.str(file, "schedule", v)
+		sched, err := ParseSchedule(d.c.Schedule, l.now())
+		switch {
+		case errors.Is(err, ErrNeverFires):
+			l.add(file, v.Line, "schedule: %q %v", d.c.Schedule, err)
+		case errors.As(err, new(SyntaxError)):
+			l.add(file, v.Line, "schedule: %q: %v (use 5 cron fields or a descriptor like \"@every 30s\")", d.c.Schedule, err)
+		case err != nil:
+			l.add(file, v.Line, "schedule: %q: %v", d.c.Schedule, err)
+		default:
+			d.c.Sched = sched
+		}
+	}},
+	{"timeout", sString("Bound on a whole attempt, a Go duration. Default 10s, at most 1m."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		if t, ok := l.duration(file, "timeout", v); ok {
+			if t > MaxTimeout {
+				l.add(file, v.Line, "timeout: %s is more than the maximum of %s", v.Value, MaxTimeout)
+				return
+			}
+			d.c.Timeout = t
+		}
+	}},
+	{"origin", sString("Origin header; omitted means none, like curl."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Origin, _ = l.str(file, "origin", v)
+	}},
+	{"headers", sMap("Extra request headers. Their values are treated as secrets."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Headers = l.stringMap(file, "headers", v)
+	}},
+	{"token", tokenSchema(), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Token = l.token(file, v)
+	}},
+	{"subprotocols", sList(schema{"type": "string"}, "Subprotocols to offer."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Subprotocols = l.strings(file, "subprotocols", v)
+	}},
+	{"send", sString("Message sent after open; {token} is replaced with in: message."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.sendLine = v.Line
+		d.c.Send, _ = l.str(file, "send", v)
+	}},
+	{"expect", sString("Regular expression the first reply must match."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		s, ok := l.str(file, "expect", v)
+		if !ok {
+			return
+		}
+		re, err := ParseExpect(s)
+		if err != nil {
+			l.add(file, v.Line, "expect: %v", err)
+			return
+		}
+		d.c.Expect = re
+	}},
+	{"vantages", sList(schema{"type": "string"}, "Default: this daemon's own vantage."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Vantages = l.strings(file, "vantages", v)
+		for _, name := range d.c.Vantages {
+			l.vantageRef = append(l.vantageRef, vantageRef{file: file, name: name, line: v.Line})
+		}
+	}},
+	{"alert", sObject(alertKeys, "When the check alerts."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		alertKeys.read(l, file, v, d)
+	}},
+}
+
+var tlsKeys = section[TLS]{
+	{"ca_file", sString("PEM file of CA certificates to trust, read at load."), func(l *loader, file string, _, v *yaml.Node, t *TLS) {
+		t.CAFile, _ = l.str(file, "ca_file", v)
+		pool, err := readCA(t.CAFile)
+		if err != nil {
+			l.add(file, v.Line, "ca_file: %v", err)
+		}
+		t.Roots = pool
+	}},
+	{"server_name", sString("TLS server name to verify instead of the URL's host."), func(l *loader, file string, _, v *yaml.Node, t *TLS) {
+		t.ServerName, _ = l.str(file, "server_name", v)
+	}},
+	{"insecure_skip_verify", sBool("Do not verify the certificate. Never the default."), func(l *loader, file string, _, v *yaml.Node, t *TLS) {
+		t.InsecureSkipVerify, _ = l.boolean(file, "insecure_skip_verify", v)
+	}},
+}
+
+var directKeys = section[Direct]{
+	{"address", sString("host:port of the origin."), func(l *loader, file string, _, v *yaml.Node, d *Direct) {
+		d.Address, _ = l.str(file, "address", v)
+		if err := CheckAddress(d.Address); err != nil {
+			l.add(file, v.Line, "direct.address: %v", err)
+		}
+	}},
+	{"tls", sRef("tls"), func(l *loader, file string, _, v *yaml.Node, d *Direct) {
+		t := TLS{}
+		tlsKeys.read(l, file, v, &t)
+		d.TLS = &t
+	}},
+}
+
+// tokenDraft counts the sources set: exactly one is allowed.
+type tokenDraft struct {
+	t       Token
+	sources int
+}
+
+var tokenKeys = section[tokenDraft]{
+	{"value", sString("The credential itself, usually ${VAR}."), func(l *loader, file string, _, v *yaml.Node, d *tokenDraft) {
+		d.t.Value, _ = l.str(file, "value", v)
+		d.sources++
+	}},
+	{"file", sString("Read at every run."), func(l *loader, file string, _, v *yaml.Node, d *tokenDraft) {
+		d.t.File, _ = l.str(file, "file", v)
+		d.sources++
+	}},
+	{"command", schema{"type": "array", "items": schema{"type": "string"}, "minItems": 1, "description": "Run at every run; stdout is the token."},
+		func(l *loader, file string, _, v *yaml.Node, d *tokenDraft) {
+			d.t.Command = l.strings(file, "command", v)
+			d.sources++
+			if len(d.t.Command) == 0 {
+				l.add(file, v.Line, "token.command: needs at least the program")
+			}
+		}},
+	{"in", sEnum("Default query.", "query", "header", "cookie", "message"), func(l *loader, file string, _, v *yaml.Node, d *tokenDraft) {
+		s, _ := l.str(file, "in", v)
+		in, err := ParseTokenIn(s)
+		if err != nil {
+			l.add(file, v.Line, "token.in: %v", err)
+		}
+		d.t.In = in
+	}},
+	{"name", sString("Parameter, cookie or header name. Defaults: token, token, Authorization (Bearer)."), func(l *loader, file string, _, v *yaml.Node, d *tokenDraft) {
+		d.t.Name, _ = l.str(file, "name", v)
+	}},
+}
+
+func tokenSchema() schema {
+	s := sObject(tokenKeys, "A credential: exactly one of value, file, command.")
+	s["oneOf"] = []schema{{"required": []string{"value"}}, {"required": []string{"file"}}, {"required": []string{"command"}}}
+	return s
+}
+
+func (l *loader) token(file string, v *yaml.Node) *Token {
+	d := tokenDraft{t: Token{In: TokenInQuery}}
+	tokenKeys.read(l, file, v, &d)
+	if d.sources != 1 {
+		l.add(file, v.Line, "token: set exactly one of value, file or command")
+	}
+	if d.t.Name == "" {
+		d.t.Name = defaultTokenName(d.t.In)
+	}
+	return &d.t
+}
+
+var alertKeys = section[checkDraft]{
+	{"on", sList(schema{"type": "integer", "minimum": 100, "maximum": 599}, "Default [401, 403]."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		if v.Kind != yaml.SequenceNode {
+			l.add(file, v.Line, "alert.on: expected a list of statuses")
+			return
+		}
+		d.c.Alert.On = nil
+		for _, item := range v.Content {
+			n, ok := l.integer(file, "alert.on", item)
+			if ok && (n < 100 || n > 599) {
+				l.add(file, item.Line, "alert.on: %d is not an HTTP status", n)
+			}
+			d.c.Alert.On = append(d.c.Alert.On, n)
+		}
+	}},
+	{"after", sInt(1, "Consecutive runs before alerting. Default 1."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		if n, ok := l.atLeastOne(file, "alert.after", v); ok {
+			d.c.Alert.After = n
+		}
+	}},
+	{"min_vantages", sInt(1, "Vantages that must agree on a route. Default 1."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.minVantLine = v.Line
+		if n, ok := l.atLeastOne(file, "alert.min_vantages", v); ok {
+			d.c.Alert.MinVantages = n
+		}
+	}},
+	{"remind", sString("Repeat an open alert this often (Go duration). Default never."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Alert.Remind, _ = l.duration(file, "alert.remind", v)
+	}},
+	{"channel", sString("Overrides slack.channel."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Alert.Channel, _ = l.str(file, "alert.channel", v)
+	}},
+}
+
+// checks parses one checks.d file.
+func (l *loader) checks(file string, b []byte) []Check {
+	root := l.parse(file, b)
+	if root == nil {
+		return nil
+	}
+	var out []Check
+	fileKeys := section[[]Check]{{"checks", nil, func(l *loader, file string, _, v *yaml.Node, out *[]Check) {
+		if v.Kind != yaml.SequenceNode {
+			l.add(file, v.Line, "checks: expected a list")
+			return
+		}
+		for _, item := range v.Content {
+			if c, ok := l.check(file, item); ok {
+				*out = append(*out, c)
+			}
+		}
+	}}}
+	fileKeys.read(l, file, root, &out)
+	return out
+}
+
+// check reads one check and applies the rules that span its keys.
+func (l *loader) check(file string, n *yaml.Node) (Check, bool) {
+	d := checkDraft{c: Check{File: file, Line: n.Line, Timeout: DefaultTimeout,
+		Alert: Alert{On: DefaultAlertOn(), After: DefaultAfter, MinVantages: DefaultMinVant}}}
+	before := l.count()
+	checkKeys.read(l, file, n, &d)
+	c := &d.c
+	if c.Name == "" {
+		l.add(file, n.Line, "check: name is required")
+	} else if prev, dup := l.checkAt[c.Name]; dup {
+		l.add(file, n.Line, "check %q is already defined at %s", c.Name, prev)
+	} else {
+		l.checkAt[c.Name] = fmtLine(file, n.Line)
+	}
+	if c.URL == nil && d.urlLine == 0 {
+		l.add(file, n.Line, "check %q: url is required", c.Name)
+	}
+	if c.Schedule == "" {
+		l.add(file, n.Line, "check %q: schedule is required", c.Name)
+	}
+	if c.Token != nil {
+		if err := CheckMessageToken(c.Token.In, c.Send); err != nil {
+			line := d.sendLine
+			if line == 0 {
+				line = n.Line
+			}
+			l.add(file, line, "check %q: %v", c.Name, err)
+		}
+	}
+	if nv := max(len(c.Vantages), 1); c.Alert.MinVantages > nv {
+		l.add(file, d.minVantLine, "alert.min_vantages: %d is more than the check's %d vantage(s)", c.Alert.MinVantages, nv)
+	}
+	return *c, l.count() == before
+}

@@ -1,0 +1,142 @@
+package config
+
+import (
+	"net"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// mainDraft is the main file being read.
+type mainDraft struct {
+	cfg                  *Config
+	vantageSet, stateSet bool
+}
+
+var mainKeys = section[mainDraft]{
+	{"vantage", sString("This daemon's name in alerts and telemetry; WSCANARY_VANTAGE overrides; default: hostname."),
+		func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+			d.cfg.Vantage, _ = l.str(file, "vantage", v)
+			d.vantageSet = d.cfg.Vantage != ""
+		}},
+	{"checks_dir", sString("Directory of check files, relative to this file."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+		d.cfg.ChecksDir, _ = l.str(file, "checks_dir", v)
+		l.checksDirLine = v.Line
+	}},
+	{"state_dir", sString("Default: $STATE_DIRECTORY, else /var/lib/wscanary."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+		d.cfg.StateDir, _ = l.str(file, "state_dir", v)
+		d.stateSet = d.cfg.StateDir != ""
+	}},
+	{"listen", sString(`Address of /healthz, /metrics and /status; "" disables.`), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+		d.cfg.Listen, _ = l.str(file, "listen", v) // "" disables the listener
+		if d.cfg.Listen != "" {
+			if _, _, err := net.SplitHostPort(d.cfg.Listen); err != nil {
+				l.add(file, v.Line, "listen: %q is not host:port", d.cfg.Listen)
+			}
+		}
+	}},
+	{"vantages", sList(sObject(vantageKeys, ""), "Extra egress points that checks can name."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+		l.list(file, "vantages", v, func(item *yaml.Node) { l.vantage(file, item, d.cfg) })
+	}},
+	{"slack", sObject(slackKeys, "Where alerts go."), func(l *loader, file string, k, v *yaml.Node, d *mainDraft) {
+		l.slackLine = k.Line
+		slackKeys.read(l, file, v, &d.cfg.Slack)
+	}},
+	{"trace_url", sString("Link to a trace, with {trace_id}."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+		d.cfg.TraceURL, _ = l.str(file, "trace_url", v)
+	}},
+}
+
+// vantageDraft keeps the proxy as written, for the rules on the pair.
+type vantageDraft struct {
+	v     Vantage
+	proxy string
+}
+
+var vantageKeys = section[vantageDraft]{
+	{"name", sString("The name checks use in vantages:."), func(l *loader, file string, _, v *yaml.Node, d *vantageDraft) {
+		d.v.Name, _ = l.str(file, "name", v)
+	}},
+	{"proxy", sString("http://host:port (CONNECT) or socks5://host:port."), func(l *loader, file string, _, v *yaml.Node, d *vantageDraft) {
+		d.proxy, _ = l.str(file, "proxy", v)
+		u, err := ParseProxy(d.proxy)
+		if err != nil {
+			l.add(file, v.Line, "proxy: %v", err)
+			return
+		}
+		d.v.Proxy = u
+	}},
+	{"source_address", sString("A local IP address to dial from."), func(l *loader, file string, _, v *yaml.Node, d *vantageDraft) {
+		d.v.SourceAddress, _ = l.str(file, "source_address", v)
+		if net.ParseIP(d.v.SourceAddress) == nil {
+			l.add(file, v.Line, "source_address: %q is not an IP address", d.v.SourceAddress)
+		}
+	}},
+}
+
+func (l *loader) vantage(file string, item *yaml.Node, cfg *Config) {
+	var d vantageDraft
+	vantageKeys.read(l, file, item, &d)
+	switch {
+	case d.v.Name == "":
+		l.add(file, item.Line, "vantage: name is required")
+		return
+	case d.proxy == "" && d.v.SourceAddress == "":
+		l.add(file, item.Line, "vantage %q: set proxy or source_address", d.v.Name)
+	case d.proxy != "" && d.v.SourceAddress != "":
+		l.add(file, item.Line, "vantage %q: set proxy or source_address, not both", d.v.Name)
+	}
+	if _, dup := cfg.Vantages[d.v.Name]; dup {
+		l.add(file, item.Line, "vantage %q is defined twice", d.v.Name)
+	}
+	cfg.Vantages[d.v.Name] = d.v
+}
+
+var slackKeys = section[Slack]{
+	{"webhook_url", sString("An incoming webhook: plain posts."), func(l *loader, file string, _, v *yaml.Node, s *Slack) {
+		s.WebhookURL, _ = l.str(file, "webhook_url", v)
+		if s.WebhookURL != "" {
+			if err := ParseHTTPURL(s.WebhookURL, true); err != nil {
+				l.add(file, v.Line, "webhook_url: %v", err) // never echo it: it is a secret
+			}
+		}
+	}},
+	{"token", sString("A bot token (xoxb-): threads and updates."), func(l *loader, file string, _, v *yaml.Node, s *Slack) {
+		s.Token, _ = l.str(file, "token", v)
+	}},
+	{"channel", sString("Default channel of the bot token."), func(l *loader, file string, _, v *yaml.Node, s *Slack) {
+		s.Channel, _ = l.str(file, "channel", v)
+	}},
+	{"api_url", sString("Slack API base; tests and proxies set it."), func(l *loader, file string, _, v *yaml.Node, s *Slack) {
+		s.APIURL, _ = l.str(file, "api_url", v)
+		if s.APIURL == "" {
+			return
+		}
+		if err := ParseHTTPURL(s.APIURL, false); err != nil {
+			l.add(file, v.Line, "slack.api_url: %v", err)
+			return
+		}
+		if !strings.HasSuffix(s.APIURL, "/") {
+			s.APIURL += "/"
+		}
+	}},
+}
+
+// main parses the main file into a Config with its defaults applied.
+func (l *loader) main(file string, b []byte) *Config {
+	l.mainFile = file
+	d := mainDraft{cfg: &Config{Path: file, Listen: DefaultListen, Vantages: map[string]Vantage{}}}
+	if root := l.parse(file, b); root != nil {
+		mainKeys.read(l, file, root, &d)
+	}
+	cfg := d.cfg
+	if env, ok := l.lookup("WSCANARY_VANTAGE"); ok && env != "" {
+		cfg.Vantage = env
+	} else if !d.vantageSet {
+		cfg.Vantage = defaultVantage(l.lookup)
+	}
+	if !d.stateSet {
+		cfg.StateDir = defaultStateDir(l.lookup)
+	}
+	return cfg
+}

@@ -1,0 +1,133 @@
+package config
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/wscanary/wscanary/monitor/internal/files"
+	"github.com/wscanary/wscanary/monitor/redact"
+)
+
+// The rules below judge one value each. The file loader wraps their errors
+// with file, line and key; AdHoc (the probe command) with the flag's name.
+// A rule changed here changes for both.
+
+// ParseCheckURL accepts a ws:// or wss:// URL with a host and, if given, a
+// usable port. Errors quote the URL redacted.
+func ParseCheckURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Hostname() == "" {
+		return nil, fmt.Errorf("%q must be a ws:// or wss:// URL with a host", redact.URL(s))
+	}
+	if p := u.Port(); p != "" && !validPort(p) {
+		return nil, fmt.Errorf("%q: port must be 1-65535", redact.URL(s))
+	}
+	return u, nil
+}
+
+// ParseProxy accepts an egress proxy: http:// (CONNECT) or socks5://,
+// socks5h:// with host and port.
+func ParseProxy(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "socks5" && u.Scheme != "socks5h") {
+		return nil, fmt.Errorf("%q must be http://host:port (CONNECT) or socks5://host:port", redact.URL(s))
+	}
+	if _, _, err := net.SplitHostPort(u.Host); err != nil {
+		return nil, fmt.Errorf("%q needs a port", redact.URL(s))
+	}
+	return u, nil
+}
+
+// CheckAddress accepts host:port with a usable port (direct.address).
+func CheckAddress(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" || !validPort(port) {
+		return fmt.Errorf("%q must be host:port", s)
+	}
+	return nil
+}
+
+// validPort is a TCP port a connection can go to.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// ParseTokenIn accepts where a credential goes.
+func ParseTokenIn(s string) (TokenIn, error) {
+	switch in := TokenIn(s); in {
+	case TokenInQuery, TokenInHeader, TokenInCookie, TokenInMessage:
+		return in, nil
+	}
+	return "", fmt.Errorf("%q must be query, header, cookie or message", s)
+}
+
+// errMessageToken: a token that goes in the first message needs a message
+// to go in.
+var errMessageToken = errors.New("token in: message needs send with {token} in it")
+
+// CheckMessageToken refuses a token in: message without {token} in send.
+func CheckMessageToken(in TokenIn, send string) error {
+	if in == TokenInMessage && !strings.Contains(send, "{token}") {
+		return errMessageToken
+	}
+	return nil
+}
+
+// ParseExpect compiles the regular expression the first reply must match.
+func ParseExpect(s string) (*regexp.Regexp, error) { return regexp.Compile(s) }
+
+// ParseHTTPURL accepts an http(s) URL (Slack's API base and webhook). With
+// secret set the error never quotes it.
+func ParseHTTPURL(s string, secret bool) error {
+	if u, err := url.Parse(s); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		if secret {
+			return errors.New("not an http(s) URL")
+		}
+		return fmt.Errorf("%q is not an http(s) URL", redact.URL(s))
+	}
+	return nil
+}
+
+// checkName is what a check may be called: it appears in metrics labels,
+// Slack messages and file names.
+var checkName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// CheckName accepts a check's name.
+func CheckName(s string) error {
+	if !checkName.MatchString(s) {
+		return fmt.Errorf("%q may only use letters, digits, '.', '_' and '-'", s)
+	}
+	return nil
+}
+
+// LoadTLS builds a TLS setting outside a file (the probe command's flags).
+func LoadTLS(caFile, serverName string, insecure bool) (TLS, error) {
+	t := TLS{CAFile: caFile, ServerName: serverName, InsecureSkipVerify: insecure}
+	if caFile != "" {
+		pool, err := readCA(caFile)
+		if err != nil {
+			return t, fmt.Errorf("ca file: %w", err)
+		}
+		t.Roots = pool
+	}
+	return t, nil
+}
+
+func readCA(path string) (*x509.CertPool, error) {
+	b, err := files.ReadRegular(path, MaxFileBytes)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %s", path, pathErr(err))
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
