@@ -1,0 +1,130 @@
+package demo
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/template"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wscanary/wscanary/monitor/config"
+)
+
+//go:embed demo.yaml
+var mainFile string
+
+//go:embed demo-checks.yaml
+var checksFile string
+
+// Allowed is the Origin the demo's pages are served from.
+const Allowed = "https://app.demo.test"
+
+// World is the demo's edge, origin and token issuer.
+type World struct {
+	Origin *Origin
+	Edge   *Edge
+	dir    string
+	key    []byte
+}
+
+// NewWorld starts the servers; dir holds the token file and the state.
+func NewWorld(dir string) (*World, error) {
+	w := &World{dir: dir, key: []byte("demo-signing-key")}
+	var err error
+	if w.Origin, err = NewOrigin(Allowed); err != nil {
+		return nil, err
+	}
+	if w.Edge, err = NewEdge(w.Origin.Addr()); err != nil {
+		w.Origin.Close()
+		return nil, err
+	}
+	if err := w.issue(time.Hour); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Close stops the servers.
+func (w *World) Close() {
+	w.Edge.Close()
+	w.Origin.Close()
+}
+
+func (w *World) tokenFile() string { return filepath.Join(w.dir, "token") }
+
+// issue writes a JWT for the check to read at its next run and makes the
+// origin accept exactly that token; an expired one is written but the
+// origin keeps wanting the last good one.
+func (w *World) issue(exp time.Duration) error {
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+		Subject: "wscanary-demo", IssuedAt: jwt.NewNumericDate(now.Add(-time.Hour)), ExpiresAt: jwt.NewNumericDate(now.Add(exp)),
+	}).SignedString(w.key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(w.tokenFile(), []byte(tok), 0o600); err != nil {
+		return err
+	}
+	if exp > 0 {
+		w.Origin.SetToken(tok)
+	}
+	return nil
+}
+
+// Config is the embedded configuration, filled in with this world's
+// addresses; every run of the check happens every interval.
+func (w *World) Config(interval time.Duration) (*config.Config, error) {
+	vars := map[string]string{"Edge": w.Edge.Addr(), "Origin": w.Origin.Addr(), "TokenFile": w.tokenFile(), "Interval": interval.String()}
+	render := func(name, text string) ([]byte, error) {
+		t, err := template.New(name).Option("missingkey=error").Parse(text)
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		err = t.Execute(&b, vars)
+		return b.Bytes(), err
+	}
+	main, err := render("demo.yaml", mainFile)
+	if err != nil {
+		return nil, err
+	}
+	checks, err := render("demo-checks.yaml", checksFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadBytes("demo.yaml", main, map[string][]byte{"demo-checks.yaml": checks},
+		config.Options{Lookup: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		return nil, fmt.Errorf("embedded config: %w", err)
+	}
+	cfg.StateDir = w.dir
+	return cfg, nil
+}
+
+// Step is one scripted change of the world.
+type Step struct {
+	// Name is what a person sees in the progress line.
+	Name  string
+	Apply func(*World) error
+}
+
+// Script is the demo's story: each fault of the 403 checklist, then its fix.
+func Script() []Step {
+	return []Step{
+		{"healthy: every route upgrades", func(*World) error { return nil }},
+		{"the CDN's WAF starts challenging WebSocket upgrades", func(w *World) error { w.Edge.SetMode(EdgeChallenge); return nil }},
+		{"the WAF rule gets an exception for /ws", func(w *World) error { w.Edge.SetMode(EdgePass); return nil }},
+		{"the issued token expires (the file still holds it)", func(w *World) error { return w.issue(-time.Minute) }},
+		{"a fresh token is issued", func(w *World) error { return w.issue(time.Hour) }},
+		{"the origin's Origin allowlist loses " + Allowed, func(w *World) error { w.Origin.Allow("https://www.demo.test"); return nil }},
+		{"the allowlist is fixed", func(w *World) error { w.Origin.Allow(Allowed); return nil }},
+		{"a new edge config forgets the Upgrade/Connection headers", func(w *World) error { w.Edge.SetMode(EdgeStripUpgrade); return nil }},
+		{"the edge config is rolled back", func(w *World) error { w.Edge.SetMode(EdgePass); return nil }},
+	}
+}
