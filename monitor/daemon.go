@@ -150,7 +150,7 @@ func (d *Daemon) Start() {
 
 // install builds the runner and a fresh cron for cfg. Caller holds d.mu.
 func (d *Daemon) install(cfg *config.Config) {
-	runner := NewRunner(cfg, d.opts.Telemetry, d.log)
+	runner := NewRunner(cfg, d.opts.Telemetry)
 	runner.Limit = d.limit
 	c := cron.New(cron.WithLogger(cronLogger{d.log}))
 	now := d.now()

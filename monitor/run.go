@@ -6,7 +6,6 @@ package monitor
 import (
 	"context"
 	"crypto/tls"
-	"log/slog"
 	"net/url"
 	"sync"
 	"time"
@@ -35,7 +34,6 @@ type Runner struct {
 	// Self is this daemon's vantage name; Vantages the extra egress points.
 	Self     string
 	Vantages map[string]config.Vantage
-	Logger   *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Limit, when set, bounds concurrent attempts across all runs that
@@ -126,6 +124,9 @@ func (r *Runner) attemptAll(ctx context.Context, reqs []probe.Request) []report.
 			case r.Limit <- struct{}{}:
 				defer func() { <-r.Limit }()
 			case <-ctx.Done():
+				// The run ended while it waited for a slot: no attempt.
+				out[i] = notAttempted(reqs[i], ctx.Err())
+				return
 			}
 		}
 		out[i] = r.Prober.Attempt(ctx, reqs[i])
@@ -143,6 +144,12 @@ func (r *Runner) attemptAll(ctx context.Context, reqs []probe.Request) []report.
 	one(len(reqs) - 1)
 	wg.Wait()
 	return out
+}
+
+// notAttempted is the evidence of an attempt that never started.
+func notAttempted(req probe.Request, err error) report.Attempt {
+	return report.Attempt{Vantage: req.Vantage.Name, Route: req.Route, Variant: req.Variant,
+		URL: redact.URLValue(req.URL), Error: report.ErrTimeout + ": not started: " + err.Error()}
 }
 
 // requests builds the configured request for every vantage and route, in
@@ -236,11 +243,8 @@ func tokenName(c *config.Check) string {
 
 // NewRunner wires a Runner for a configuration. tel may be nil (no spans,
 // no metrics).
-func NewRunner(cfg *config.Config, tel *telemetry.Telemetry, logger *slog.Logger) *Runner {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	r := &Runner{Prober: &probe.Prober{}, Self: cfg.Vantage, Vantages: cfg.Vantages, Logger: logger}
+func NewRunner(cfg *config.Config, tel *telemetry.Telemetry) *Runner {
+	r := &Runner{Prober: &probe.Prober{}, Self: cfg.Vantage, Vantages: cfg.Vantages}
 	if tel != nil {
 		tr := tel.TracerProvider.Tracer("github.com/wscanary/wscanary")
 		r.Tracer, r.Prober.Tracer, r.Prober.Propagator = tr, tr, tel.Propagator

@@ -42,7 +42,7 @@ func TestRunSpans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := monitor.NewRunner(cfg, tel, nil)
+	r := monitor.NewRunner(cfg, tel)
 	rep := r.Run(context.Background(), &cfg.Checks[0])
 	if rep.OK || rep.Diagnosis.Cause != report.CauseAuthRejected {
 		t.Fatalf("report %+v", rep.Diagnosis)
@@ -144,7 +144,7 @@ func TestDNSErrorAndResolution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := monitor.NewRunner(cfg, nil, nil)
+	r := monitor.NewRunner(cfg, nil)
 	r.Prober.Resolver = dns.Resolver()
 	known := r.Run(context.Background(), &cfg.Checks[0])
 	if !known.OK || known.Attempts[0].TimingsMS.DNS <= 0 {

@@ -271,7 +271,7 @@ func wscanaryAttempt(addr string) (func() error, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r := monitor.NewRunner(cfg, tel, nil)
+	r := monitor.NewRunner(cfg, tel)
 	c := &cfg.Checks[0]
 	one := func() error {
 		if rep := r.Run(context.Background(), c); !rep.OK {
@@ -443,7 +443,7 @@ func accuracy(addr string, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r := monitor.NewRunner(cfg, nil, nil)
+	r := monitor.NewRunner(cfg, nil)
 	var ds []float64
 	for range n {
 		rep := r.Run(context.Background(), &cfg.Checks[0])

@@ -91,7 +91,7 @@ func runAndPrint(ctx context.Context, cfg *config.Config, checks []*config.Check
 		fmt.Fprintf(stderr, "wscanary: telemetry: %v\n", err)
 		return exitUsage
 	}
-	runner := monitor.NewRunner(cfg, tel, logger)
+	runner := monitor.NewRunner(cfg, tel)
 	reps := runner.RunAll(ctx, checks, parallel)
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	if err := tel.Shutdown(flushCtx); err != nil {

@@ -246,7 +246,7 @@ func TestStoreUnwritableIsVisible(t *testing.T) {
 	}
 	t.Cleanup(func() { run1("umount", "-l", state) })
 	p := startRun(t, cfg, daemonEnv...)
-	defer p.stop(t)
+	defer func() { p.stop(t) }()
 	waitFor(t, "a healthy run", 15*time.Second, func() bool {
 		_, s := getStatus(t, listen)
 		return strings.Contains(s, `"status": 101`)

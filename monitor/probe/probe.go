@@ -102,8 +102,6 @@ type Prober struct {
 	// Propagator injects traceparent into the upgrade request so the
 	// server's logs carry the trace id. nil means W3C TraceContext.
 	Propagator propagation.TextMapPropagator
-	// UserAgent is sent on every upgrade; "" means "wscanary".
-	UserAgent string
 	// Resolver, when set, replaces the system resolver (a vantage with its
 	// own DNS view; tests point it at a local DNS server).
 	Resolver *net.Resolver
@@ -158,11 +156,7 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 		// A monitor reports a redirect; it does not follow it.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	ua := p.UserAgent
-	if ua == "" {
-		ua = "wscanary"
-	}
-	header.Set("User-Agent", ua)
+	header.Set("User-Agent", "wscanary")
 
 	conn, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
 		HTTPClient:   client,

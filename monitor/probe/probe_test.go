@@ -485,7 +485,7 @@ func TestEveryConfiguredSecretIsRedacted(t *testing.T) {
 	var spans strings.Builder
 	for _, s := range rec.Ended() {
 		for _, kv := range s.Attributes() {
-			fmt.Fprintf(&spans, "%s=%s\n", kv.Key, kv.Value.Emit())
+			fmt.Fprintf(&spans, "%s=%s\n", kv.Key, kv.Value.String())
 		}
 	}
 	basic := base64.StdEncoding.EncodeToString([]byte("user:" + secrets[2]))

@@ -147,14 +147,6 @@ func wants(env func(string) string, exporterVar, signal string) bool {
 	return env("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || env("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") != ""
 }
 
-// ForceFlush exports what is buffered.
-func (t *Telemetry) ForceFlush(ctx context.Context) error {
-	if t == nil {
-		return nil
-	}
-	return errors.Join(t.tp.ForceFlush(ctx), t.mp.ForceFlush(ctx))
-}
-
 // Shutdown flushes and stops the providers.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	if t == nil {
