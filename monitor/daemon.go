@@ -336,16 +336,22 @@ func (d *Daemon) observe(c *config.Check, rep report.Report) {
 	}
 	// min_vantages: an alerting status counts only when enough vantages on
 	// the same route see one.
+	var on []int // the per-series state speaks statuses only
+	for _, m := range c.Alert.On {
+		if m.Status != 0 {
+			on = append(on, m.Status)
+		}
+	}
 	agree := map[report.Route]int{}
 	for _, a := range configured {
-		if alerting(c.Alert.On, a.Status) {
+		if alerting(on, a.Status) {
 			agree[a.Route]++
 		}
 	}
-	rule := state.Rule{On: c.Alert.On, After: c.Alert.After, Remind: c.Alert.Remind}
+	rule := state.Rule{On: on, After: c.Alert.After, Remind: c.Alert.Remind}
 	queued := false
 	for _, a := range configured {
-		if alerting(c.Alert.On, a.Status) && agree[a.Route] < c.Alert.MinVantages {
+		if alerting(on, a.Status) && agree[a.Route] < c.Alert.MinVantages {
 			continue // unconfirmed: leave the series where it is
 		}
 		key := state.Key{Check: c.Name, Vantage: a.Vantage, Route: a.Route}

@@ -148,7 +148,7 @@ func (r *Runner) attemptAll(ctx context.Context, reqs []probe.Request) []report.
 
 // notAttempted is the evidence of an attempt that never started.
 func notAttempted(req probe.Request, err error) report.Attempt {
-	return report.Attempt{Vantage: req.Vantage.Name, Route: req.Route, Variant: req.Variant,
+	return report.Attempt{Vantage: req.Vantage.Name, Route: req.Route, Variant: req.Variant, Outcome: report.OutcomeNoAnswer,
 		URL: redact.URLValue(req.URL), Error: report.ErrTimeout + ": not started: " + err.Error()}
 }
 

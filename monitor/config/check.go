@@ -101,9 +101,31 @@ var checkKeys = section[checkDraft]{
 			l.vantageRef = append(l.vantageRef, vantageRef{file: file, name: name, line: v.Line})
 		}
 	}},
-	{"alert", sObject(alertKeys, "When the check alerts."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+	{"alert", sObject(alertKeys, "When the check opens an incident."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 		alertKeys.read(l, file, v, d)
 	}},
+	{"warn", sObject(warnKeys, "Early warnings: a message when each starts, never an incident."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		warnKeys.read(l, file, v, &d.c.Warn)
+	}},
+}
+
+var warnKeys = section[Warn]{
+	{"cert_expiry", sString("Warn when a certificate on any route expires within this (14d, 36h); default 14d."), func(l *loader, file string, _, v *yaml.Node, w *Warn) {
+		w.CertExpiry, _ = l.days(file, "warn.cert_expiry", v)
+	}},
+	{"token_expiry", sString("Warn when the JWT has less than this share of its lifetime (10%) or this time (2h) left; default 10%."),
+		func(l *loader, file string, _, v *yaml.Node, w *Warn) {
+			s, ok := l.str(file, "warn.token_expiry", v)
+			if !ok {
+				return
+			}
+			share, left, err := ParseTokenExpiry(s)
+			if err != nil {
+				l.add(file, v.Line, "warn.token_expiry: %v", err)
+				return
+			}
+			w.TokenShare, w.TokenLeft = share, left
+		}},
 }
 
 var tlsKeys = section[TLS]{
@@ -192,32 +214,41 @@ func (l *loader) token(file string, v *yaml.Node) *Token {
 }
 
 var alertKeys = section[checkDraft]{
-	{"on", sList(schema{"type": "integer", "minimum": 100, "maximum": 599}, "Default [401, 403]."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
-		if v.Kind != yaml.SequenceNode {
-			l.add(file, v.Line, "alert.on: expected a list of statuses")
-			return
-		}
-		d.c.Alert.On = nil
-		for _, item := range v.Content {
-			n, ok := l.integer(file, "alert.on", item)
-			if ok && (n < 100 || n > 599) {
-				l.add(file, item.Line, "alert.on: %d is not an HTTP status", n)
+	{"on", sList(schema{"oneOf": []schema{
+		{"type": "integer", "minimum": 100, "maximum": 599},
+		{"enum": []string{"1xx", "2xx", "3xx", "4xx", "5xx", "refused", "rejected_after_open", "no_answer", "any"}},
+	}}, "What fails: statuses, classes (4xx), outcomes (refused, rejected_after_open, no_answer) or any. Default [401, 403, rejected_after_open]."),
+		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+			if v.Kind != yaml.SequenceNode {
+				l.add(file, v.Line, "alert.on: expected a list of statuses, classes or outcomes")
+				return
 			}
-			d.c.Alert.On = append(d.c.Alert.On, n)
-		}
-	}},
-	{"after", sInt(1, "Consecutive runs before alerting. Default 1."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+			d.c.Alert.On = nil
+			for _, item := range v.Content {
+				s, ok := l.str(file, "alert.on", item)
+				if !ok {
+					continue
+				}
+				on, err := ParseAlertOn(s)
+				if err != nil {
+					l.add(file, item.Line, "alert.on: %v", err)
+					continue
+				}
+				d.c.Alert.On = append(d.c.Alert.On, on)
+			}
+		}},
+	{"after", sInt(1, "Consecutive failing runs before an incident opens. Default 1."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 		if n, ok := l.atLeastOne(file, "alert.after", v); ok {
 			d.c.Alert.After = n
 		}
 	}},
-	{"min_vantages", sInt(1, "Vantages that must agree on a route. Default 1."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+	{"min_vantages", sInt(1, "Vantages (fleet-wide) that must fail before an incident opens. Default 1."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 		d.minVantLine = v.Line
 		if n, ok := l.atLeastOne(file, "alert.min_vantages", v); ok {
 			d.c.Alert.MinVantages = n
 		}
 	}},
-	{"remind", sString("Repeat an open alert this often (Go duration). Default never."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+	{"remind", sString("Remind in the incident's thread this often while it lasts (Go duration). Default never."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 		d.c.Alert.Remind, _ = l.duration(file, "alert.remind", v)
 	}},
 	{"channel", sString("Overrides slack.channel."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
@@ -250,7 +281,7 @@ func (l *loader) checks(file string, b []byte) []Check {
 // check reads one check and applies the rules that span its keys.
 func (l *loader) check(file string, n *yaml.Node) (Check, bool) {
 	d := checkDraft{c: Check{File: file, Line: n.Line, Timeout: DefaultTimeout,
-		Alert: Alert{On: DefaultAlertOn(), After: DefaultAfter, MinVantages: DefaultMinVant}}}
+		Alert: Alert{On: DefaultAlertOn(), After: DefaultAfter, MinVantages: DefaultMinVant}, Warn: DefaultWarn()}}
 	before := l.count()
 	checkKeys.read(l, file, n, &d)
 	c := &d.c

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/report"
 )
 
 // env is a fixed environment for tests: nothing leaks in from the machine.
@@ -32,7 +33,7 @@ func TestInvalid(t *testing.T) {
 		want []string
 	}{
 		{"unknown-key", []string{
-			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, send, expect, vantages, alert)`,
+			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, send, expect, vantages, alert, warn)`,
 		}},
 		{"many", []string{
 			`testdata/invalid-many/checks.d/a.yaml:3: url: "https://chat.example.com/ws" must be a ws:// or wss:// URL with a host`,
@@ -75,6 +76,15 @@ func TestInvalid(t *testing.T) {
 			`testdata/invalid-limits/checks.d/a.yaml:18: url: "ws://chat.example.com:0/ws?token=REDACTED": port must be 1-65535`,
 			`testdata/invalid-limits/checks.d/a.yaml:20: timeout: 1000000h is more than the maximum of 1m0s`,
 			`testdata/invalid-limits/checks.d/a.yaml:22: url: "https://user:REDACTED@chat.example.com/ws?access_key=REDACTED&apitoken=REDACTED" must be a ws:// or wss:// URL with a host`,
+		}},
+		{"rules", []string{
+			`testdata/invalid-rules/wscanary.yaml:2: store: "mysql://user:REDACTED@db/wscanary" must be empty (SQLite in state_dir) or a postgres:// URL`,
+			`testdata/invalid-rules/wscanary.yaml:3: history: 30m is less than the minimum of 1h0m0s`,
+			`testdata/invalid-rules/checks.d/a.yaml:6: alert.on: "5XX" is not a status (100-599), a class (4xx, 5xx), an outcome (refused, rejected_after_open, no_answer) or any`,
+			`testdata/invalid-rules/checks.d/a.yaml:7: alert.on: 101 is the upgrade itself, not a failure`,
+			`testdata/invalid-rules/checks.d/a.yaml:8: alert.on: "upgraded" is not a status (100-599), a class (4xx, 5xx), an outcome (refused, rejected_after_open, no_answer) or any`,
+			`testdata/invalid-rules/checks.d/a.yaml:10: warn.cert_expiry: expected a positive duration like 14d or 36h, got "two weeks"`,
+			`testdata/invalid-rules/checks.d/a.yaml:11: warn.token_expiry: "150%" must be a share between 0% and 100%`,
 		}},
 		{"yaml", []string{
 			`testdata/invalid-yaml/checks.d/a.yaml:3: invalid YAML: found unexpected end of stream`,
@@ -123,6 +133,9 @@ func TestValid(t *testing.T) {
 	if want, _ := filepath.Abs("testdata/valid/checks.d"); cfg.ChecksDir != "testdata/valid/checks.d" && cfg.ChecksDir != want {
 		t.Errorf("checks dir %q", cfg.ChecksDir)
 	}
+	if cfg.Store != "" || cfg.History != 30*config.Day {
+		t.Errorf("store %q history %v", cfg.Store, cfg.History)
+	}
 	if cfg.Slack.Token != "xoxb-test" || cfg.Slack.Channel != "#ws-alerts" {
 		t.Errorf("slack %+v", cfg.Slack)
 	}
@@ -143,7 +156,7 @@ func TestValid(t *testing.T) {
 	if chat.Sched == nil || chat.Sched.Next(time.Unix(0, 0)).Sub(time.Unix(0, 0)) != 30*time.Second {
 		t.Errorf("schedule not parsed")
 	}
-	if feed.Timeout != 10*time.Second || !reflect.DeepEqual(feed.Alert.On, []int{401, 403}) || feed.Alert.After != 1 ||
+	if feed.Timeout != 10*time.Second || !reflect.DeepEqual(feed.Alert.On, config.DefaultAlertOn()) || feed.Alert.After != 1 ||
 		feed.Token != nil || feed.Direct != nil || feed.File == "" || feed.Line != 20 {
 		t.Errorf("feed defaults %+v", feed)
 	}
@@ -332,6 +345,46 @@ func TestInvalidYAMLHasLine(t *testing.T) {
 		_, err := config.LoadBytes("m.yaml", []byte("vantage: v\n"), map[string][]byte{"c.yaml": []byte(tt.doc)}, env(nil))
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("%q: %v, want %s", tt.doc, err, tt.want)
+		}
+	}
+}
+
+// TestAlertOn: what each kind of alert.on entry makes fail.
+func TestAlertOn(t *testing.T) {
+	t.Parallel()
+	parse := func(items ...string) config.Alert {
+		var a config.Alert
+		for _, s := range items {
+			on, err := config.ParseAlertOn(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.On = append(a.On, on)
+		}
+		return a
+	}
+	tests := []struct {
+		on      config.Alert
+		outcome report.Outcome
+		status  int
+		want    bool
+	}{
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeRefused, 403, true},
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeRefused, 426, false},
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeRejectedAfterOpen, 101, true},
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeNoAnswer, 0, false},
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeUpgraded, 101, false},
+		{parse("4xx"), report.OutcomeRefused, 426, true},
+		{parse("4xx"), report.OutcomeRefused, 502, false},
+		{parse("5xx"), report.OutcomeRefused, 502, true},
+		{parse("no_answer"), report.OutcomeNoAnswer, 0, true},
+		{parse("refused"), report.OutcomeRefused, 302, true},
+		{parse("any"), report.OutcomeNoAnswer, 0, true},
+		{parse("any"), report.OutcomeUpgraded, 101, false},
+	}
+	for _, tt := range tests {
+		if got := tt.on.Fails(tt.outcome, tt.status); got != tt.want {
+			t.Errorf("%v fails %s/%d = %v, want %v", tt.on.On, tt.outcome, tt.status, got, tt.want)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"os"
 	"time"
+
+	"github.com/wscanary/wscanary/monitor/report"
 )
 
 // Every default lives here, so the rest of the program never guesses.
@@ -31,8 +33,24 @@ const (
 	MaxErrors = 100
 )
 
-// DefaultAlertOn are the statuses that alert unless a check says otherwise.
-func DefaultAlertOn() []int { return []int{401, 403} }
+// DefaultAlertOn is what fails unless a check says otherwise: the two
+// statuses of an upgrade that was refused for who is asking, and a
+// rejection right after the upgrade (first-message authentication).
+func DefaultAlertOn() []AlertOn {
+	return []AlertOn{{Status: 401}, {Status: 403}, {Outcome: report.OutcomeRejectedAfterOpen}}
+}
+
+// DefaultWarn are the early warnings of a check that sets none.
+func DefaultWarn() Warn { return Warn{CertExpiry: 14 * Day, TokenShare: 0.1} }
+
+// Day is the unit of the "d" suffix in durations (history: 30d).
+const Day = 24 * time.Hour
+
+// Store defaults.
+const (
+	DefaultHistory = 30 * Day
+	MinHistory     = time.Hour
+)
 
 // defaultTokenName is the parameter, cookie or header a token goes in.
 func defaultTokenName(in TokenIn) string {

@@ -45,6 +45,21 @@ var mainKeys = section[mainDraft]{
 	{"trace_url", sString("Link to a trace, with {trace_id}."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		d.cfg.TraceURL, _ = l.str(file, "trace_url", v)
 	}},
+	{"store", sString(`"" for SQLite in state_dir, or a postgres:// URL that a fleet shares.`), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+		d.cfg.Store, _ = l.str(file, "store", v)
+		if err := ParseStore(d.cfg.Store); err != nil {
+			l.add(file, v.Line, "store: %v", err)
+		}
+	}},
+	{"history", sString("How long every run's outcomes are kept (30d, 36h); default 30d."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+		if h, ok := l.days(file, "history", v); ok {
+			if h < MinHistory {
+				l.add(file, v.Line, "history: %s is less than the minimum of %s", v.Value, MinHistory)
+				return
+			}
+			d.cfg.History = h
+		}
+	}},
 }
 
 // vantageDraft keeps the proxy as written, for the rules on the pair.
@@ -125,7 +140,7 @@ var slackKeys = section[Slack]{
 // main parses the main file into a Config with its defaults applied.
 func (l *loader) main(file string, b []byte) *Config {
 	l.mainFile = file
-	d := mainDraft{cfg: &Config{Path: file, Listen: DefaultListen, Vantages: map[string]Vantage{}}}
+	d := mainDraft{cfg: &Config{Path: file, Listen: DefaultListen, Vantages: map[string]Vantage{}, History: DefaultHistory}}
 	if root := l.parse(file, b); root != nil {
 		mainKeys.read(l, file, root, &d)
 	}

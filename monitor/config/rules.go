@@ -9,9 +9,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wscanary/wscanary/monitor/internal/files"
 	"github.com/wscanary/wscanary/monitor/redact"
+	"github.com/wscanary/wscanary/monitor/report"
 )
 
 // The rules below judge one value each. The file loader wraps their errors
@@ -103,6 +105,61 @@ var checkName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 func CheckName(s string) error {
 	if !checkName.MatchString(s) {
 		return fmt.Errorf("%q may only use letters, digits, '.', '_' and '-'", s)
+	}
+	return nil
+}
+
+// ParseAlertOn reads one entry of alert.on.
+func ParseAlertOn(s string) (AlertOn, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 100 || n > 599 {
+			return AlertOn{}, fmt.Errorf("%d is not an HTTP status", n)
+		}
+		if n == 101 {
+			return AlertOn{}, errors.New("101 is the upgrade itself, not a failure")
+		}
+		return AlertOn{Status: n}, nil
+	}
+	switch o := report.Outcome(s); o {
+	case report.OutcomeRefused, report.OutcomeRejectedAfterOpen, report.OutcomeNoAnswer:
+		return AlertOn{Outcome: o}, nil
+	}
+	if s == "any" {
+		return AlertOn{Any: true}, nil
+	}
+	if len(s) == 3 && s[1:] == "xx" && s[0] >= '1' && s[0] <= '5' {
+		return AlertOn{Class: int(s[0] - '0')}, nil
+	}
+	return AlertOn{}, fmt.Errorf("%q is not a status (100-599), a class (4xx, 5xx), an outcome (refused, rejected_after_open, no_answer) or any", s)
+}
+
+// ParseTokenExpiry reads warn.token_expiry: a share of the token's
+// lifetime ("10%") or the time left ("2h", "1d").
+func ParseTokenExpiry(s string) (share float64, left time.Duration, err error) {
+	if p, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
+		f, err := strconv.ParseFloat(p, 64)
+		if err != nil || f <= 0 || f >= 100 {
+			return 0, 0, fmt.Errorf("%q must be a share between 0%% and 100%%", s)
+		}
+		return f / 100, 0, nil
+	}
+	d, err := ParseDays(s)
+	if err != nil || d <= 0 {
+		return 0, 0, fmt.Errorf("%q must be a share like 10%% or a duration like 2h", s)
+	}
+	return 0, d, nil
+}
+
+// ParseStore accepts the store setting: "" (SQLite in state_dir) or a
+// PostgreSQL URL. Errors never quote a password.
+func ParseStore(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || (u.Host == "" && u.Query().Get("host") == "") {
+		return fmt.Errorf("%q must be empty (SQLite in state_dir) or a postgres:// URL", redact.URL(s))
 	}
 	return nil
 }

@@ -8,9 +8,12 @@ import (
 	"crypto/x509"
 	"net/url"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/wscanary/wscanary/monitor/report"
 )
 
 // Config is the loaded, validated, defaulted configuration. Treat it as
@@ -33,7 +36,13 @@ type Config struct {
 	Slack    Slack
 	// TraceURL contains {trace_id}; "" means alerts show the bare id.
 	TraceURL string
-	Checks   []Check
+	// Store is "" for SQLite in StateDir, or a postgres:// URL that a
+	// fleet shares.
+	Store string
+	// History is how long the store keeps every run's outcomes; default
+	// 30 days.
+	History time.Duration
+	Checks  []Check
 }
 
 // Vantage is an egress point other than the daemon itself.
@@ -100,8 +109,9 @@ type Token struct {
 
 // Alert is the check's alert rule.
 type Alert struct {
-	// On are the statuses that alert; default [401, 403].
-	On []int
+	// On says which attempts count as failing; default
+	// [401, 403, rejected_after_open].
+	On []AlertOn
 	// After is the number of consecutive runs before alerting; default 1.
 	After int
 	// MinVantages is how many vantages must agree on a route; default 1.
@@ -110,6 +120,63 @@ type Alert struct {
 	Remind time.Duration
 	// Channel overrides Slack.Channel.
 	Channel string
+}
+
+// AlertOn is one entry of alert.on: an HTTP status, a class of statuses,
+// an outcome, or any failure at all. The zero value matches nothing.
+type AlertOn struct {
+	// Status is an HTTP status other than 101; 0 when unset.
+	Status int
+	// Class is 1-5 for "1xx".."5xx"; 0 when unset.
+	Class int
+	// Outcome is a failing outcome (refused, rejected_after_open,
+	// no_answer); "" when unset.
+	Outcome report.Outcome
+	// Any matches every outcome but upgraded.
+	Any bool
+}
+
+func (a AlertOn) String() string {
+	switch {
+	case a.Any:
+		return "any"
+	case a.Outcome != "":
+		return string(a.Outcome)
+	case a.Class != 0:
+		return strconv.Itoa(a.Class) + "xx"
+	}
+	return strconv.Itoa(a.Status)
+}
+
+// Fails reports whether an attempt that came to outcome with status
+// counts as failing under this rule. An upgrade never does.
+func (a Alert) Fails(outcome report.Outcome, status int) bool {
+	if outcome == report.OutcomeUpgraded || outcome == "" {
+		return false
+	}
+	for _, m := range a.On {
+		switch {
+		case m.Any, m.Outcome == outcome:
+			return true
+		case outcome == report.OutcomeRefused && m.Status != 0 && m.Status == status:
+			return true
+		case outcome == report.OutcomeRefused && m.Class != 0 && status/100 == m.Class:
+			return true
+		}
+	}
+	return false
+}
+
+// Warn are the check's early warnings: messages, never incidents.
+type Warn struct {
+	// CertExpiry warns when a certificate on any route expires within it;
+	// default 14 days, 0 never.
+	CertExpiry time.Duration
+	// TokenShare warns when a JWT has less than this share of its
+	// lifetime left (default 0.1); TokenLeft, when set instead, when less
+	// than this time is left.
+	TokenShare float64
+	TokenLeft  time.Duration
 }
 
 // Check is one configured endpoint.
@@ -136,7 +203,25 @@ type Check struct {
 	// Config.Vantages. Default: the daemon's own only.
 	Vantages []string
 	Alert    Alert
+	Warn     Warn
 	// File and Line locate the check's definition for messages.
 	File string
 	Line int
+}
+
+// Interval is how often the check runs, judged from two consecutive ticks
+// after from; 0 for a schedule that fires once.
+func (c *Check) Interval(from time.Time) time.Duration {
+	if d, ok := c.Sched.(cron.ConstantDelaySchedule); ok {
+		return d.Delay
+	}
+	if c.Sched == nil {
+		return 0
+	}
+	a := c.Sched.Next(from)
+	b := c.Sched.Next(a)
+	if a.IsZero() || b.IsZero() {
+		return 0
+	}
+	return b.Sub(a)
 }

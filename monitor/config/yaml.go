@@ -182,6 +182,33 @@ func (l *loader) duration(file, key string, v *yaml.Node) (time.Duration, bool) 
 	return d, true
 }
 
+// ParseDays is time.ParseDuration that also takes whole days ("30d"),
+// which retention and expiry windows are usually written in.
+func ParseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 3650 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(days) * Day, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// days reads a positive duration that may be written in days.
+func (l *loader) days(file, key string, v *yaml.Node) (time.Duration, bool) {
+	s, ok := l.str(file, key, v)
+	if !ok {
+		return 0, false
+	}
+	d, err := ParseDays(s)
+	if err != nil || d <= 0 {
+		l.add(file, v.Line, "%s: expected a positive duration like 14d or 36h, got %q", key, s)
+		return 0, false
+	}
+	return d, true
+}
+
 func (l *loader) strings(file, key string, v *yaml.Node) []string {
 	if v.Kind != yaml.SequenceNode {
 		l.add(file, v.Line, "%s: expected a list", key)

@@ -191,6 +191,7 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 		att.Error = redact.Secrets(classify(ctx, err, rec, resp), secrets...)
 	}
 	att.OK = att.Status == http.StatusSwitchingProtocols && att.Error == ""
+	att.Outcome = report.OutcomeOf(att)
 	att.DurationMS = ms(rec.done.Sub(rec.start))
 	att.TimingsMS = rec.timings()
 	rec.spans(ctx, tracer, req)

@@ -45,6 +45,35 @@ const (
 	ErrExpect = "expect"
 )
 
+// Outcome is what an attempt came to, the unit alert rules and incidents
+// speak in (DESIGN.md, Vocabulary).
+type Outcome string
+
+const (
+	// OutcomeUpgraded: 101, and the send/expect exchange passed if any.
+	OutcomeUpgraded Outcome = "upgraded"
+	// OutcomeRefused: an HTTP answer other than 101.
+	OutcomeRefused Outcome = "refused"
+	// OutcomeRejectedAfterOpen: 101, then a 1008/4000-4999 close or the
+	// first reply did not match expect. Never a recovery.
+	OutcomeRejectedAfterOpen Outcome = "rejected_after_open"
+	// OutcomeNoAnswer: no HTTP answer (dns, connect, tls, timeout, protocol).
+	OutcomeNoAnswer Outcome = "no_answer"
+)
+
+// OutcomeOf classifies an attempt.
+func OutcomeOf(a Attempt) Outcome {
+	switch {
+	case a.Status == 0:
+		return OutcomeNoAnswer
+	case a.Status != 101:
+		return OutcomeRefused
+	case a.OK:
+		return OutcomeUpgraded
+	}
+	return OutcomeRejectedAfterOpen
+}
+
 // Timings are the phases of one attempt in milliseconds. A phase that did not
 // happen (no DNS for an IP literal, no TLS for ws://) stays 0.
 type Timings struct {
@@ -67,6 +96,8 @@ type Attempt struct {
 	Status int `json:"status"`
 	// OK is true for a 101 whose send/expect exchange (if any) passed.
 	OK bool `json:"ok"`
+	// Outcome is OutcomeOf the attempt.
+	Outcome Outcome `json:"outcome"`
 	// Error is "" or "class: detail" with class one of the Err* constants.
 	Error string `json:"error"`
 	// CloseCode is the WebSocket close code the server sent after opening, 0

@@ -71,3 +71,23 @@ func TestTable(t *testing.T) {
 		t.Errorf("only the first hint, and no color off a terminal:\n%s", out)
 	}
 }
+
+func TestOutcomeOf(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		a    report.Attempt
+		want report.Outcome
+	}{
+		{report.Attempt{Status: 101, OK: true}, report.OutcomeUpgraded},
+		{report.Attempt{Status: 101, CloseCode: 4003, Error: "expect: server closed with 4003"}, report.OutcomeRejectedAfterOpen},
+		{report.Attempt{Status: 101, Error: "expect: first message did not match"}, report.OutcomeRejectedAfterOpen},
+		{report.Attempt{Status: 403}, report.OutcomeRefused},
+		{report.Attempt{Status: 426}, report.OutcomeRefused},
+		{report.Attempt{Error: "tls: certificate expired"}, report.OutcomeNoAnswer},
+	}
+	for _, tt := range tests {
+		if got := report.OutcomeOf(tt.a); got != tt.want {
+			t.Errorf("OutcomeOf(%+v) = %s, want %s", tt.a, got, tt.want)
+		}
+	}
+}
