@@ -10,7 +10,7 @@ import (
 
 	"github.com/wscanary/wscanary/monitor"
 	"github.com/wscanary/wscanary/monitor/config"
-	"github.com/wscanary/wscanary/monitor/state"
+	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/testbed"
 	"github.com/wscanary/wscanary/notifier"
 )
@@ -22,6 +22,7 @@ type rig struct {
 	slack  *testbed.FakeSlack
 	cfg    *config.Config
 	dir    string
+	stores map[*monitor.Daemon]*store.Store
 }
 
 func newRig(t *testing.T) *rig {
@@ -41,15 +42,16 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	cfg.StateDir = dir
-	return &rig{origin: o, slack: s, cfg: cfg, dir: dir}
+	return &rig{origin: o, slack: s, cfg: cfg, dir: dir, stores: map[*monitor.Daemon]*store.Store{}}
 }
 
 func (r *rig) start(t *testing.T) *monitor.Daemon {
 	t.Helper()
-	st, err := state.Open(r.dir, state.Options{})
+	st, err := store.Open(context.Background(), store.Options{Dir: r.dir})
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	n, err := notifier.NewSlack(notifier.SlackOptions{Token: slackToken, Channel: "#alerts", APIURL: r.slack.APIURL()})
 	if err != nil {
 		t.Fatal(err)
@@ -59,16 +61,19 @@ func (r *rig) start(t *testing.T) *monitor.Daemon {
 		t.Fatal(err)
 	}
 	d.Start()
+	r.stores[d] = st
 	return d
 }
 
-func stop(t *testing.T, d *monitor.Daemon) {
+// stop stops d and closes its store, as `wscanary run` does at exit.
+func (r *rig) stop(t *testing.T, d *monitor.Daemon) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := d.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
+	r.stores[d].Close()
 }
 
 func forbid(o *testbed.Origin) {
@@ -83,13 +88,13 @@ func TestSlackOutageLosesNothing(t *testing.T) {
 	r := newRig(t)
 	r.slack.FailNext(500, 500, 503, 429, 429)
 	d := r.start(t)
-	defer stop(t, d)
+	defer r.stop(t, d)
 	waitFor(t, "a healthy series", 10*time.Second, func() bool {
-		st := d.Status()
+		st := d.Status(context.Background())
 		return len(st.Series) == 1 && st.Series[0].Status == 101
 	})
 	forbid(r.origin)
-	waitFor(t, "the alert to be queued", 10*time.Second, func() bool { return d.Status().Pending > 0 })
+	waitFor(t, "the alert to be queued", 10*time.Second, func() bool { return d.Status(context.Background()).Pending > 0 })
 	r.origin.Set(testbed.Behavior{})
 	waitFor(t, "both to be delivered", 40*time.Second, func() bool {
 		roots, replies := r.slack.Posts()
@@ -103,8 +108,8 @@ func TestSlackOutageLosesNothing(t *testing.T) {
 	if !roots[0].At.Before(replies[0].At) || replies[0].ThreadTS != roots[0].Answered {
 		t.Fatalf("out of order or unthreaded: alert %+v recovery %+v", roots[0], replies[0])
 	}
-	if !strings.Contains(roots[0].Text, "403") || d.Status().Pending != 0 {
-		t.Fatalf("alert %q, pending %d", roots[0].Text, d.Status().Pending)
+	if !strings.Contains(roots[0].Text, "403") || d.Status(context.Background()).Pending != 0 {
+		t.Fatalf("alert %q, pending %d", roots[0].Text, d.Status(context.Background()).Pending)
 	}
 }
 
@@ -116,8 +121,8 @@ func TestRestartDeliversQueuedAlert(t *testing.T) {
 	forbid(r.origin)
 	r.slack.FailNext(500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500)
 	d := r.start(t)
-	waitFor(t, "the alert to be queued", 10*time.Second, func() bool { return d.Status().Pending == 1 })
-	stop(t, d)
+	waitFor(t, "the alert to be queued", 10*time.Second, func() bool { return d.Status(context.Background()).Pending == 1 })
+	r.stop(t, d)
 	if roots, _ := r.slack.Posts(); len(roots) != 0 {
 		t.Fatal("delivered while Slack was down?")
 	}
@@ -126,11 +131,11 @@ func TestRestartDeliversQueuedAlert(t *testing.T) {
 	r2.slack = testbed.NewFakeSlack(slackToken)
 	t.Cleanup(r2.slack.Close)
 	d = r2.start(t)
-	defer stop(t, d)
+	defer r.stop(t, d)
 	waitFor(t, "the queued alert", 10*time.Second, func() bool { roots, _ := r2.slack.Posts(); return len(roots) == 1 })
 	time.Sleep(2500 * time.Millisecond) // more runs at 403: no second alert
-	if roots, _ := r2.slack.Posts(); len(roots) != 1 || d.Status().Pending != 0 {
-		t.Fatalf("%d alerts after restart, %d pending", len(roots), d.Status().Pending)
+	if roots, _ := r2.slack.Posts(); len(roots) != 1 || d.Status(context.Background()).Pending != 0 {
+		t.Fatalf("%d alerts after restart, %d pending", len(roots), d.Status(context.Background()).Pending)
 	}
 }
 
@@ -142,7 +147,7 @@ func TestOverlapSkipped(t *testing.T) {
 	r.origin.Set(testbed.Behavior{HeaderDelay: 1800 * time.Millisecond})
 	d := r.start(t)
 	time.Sleep(4500 * time.Millisecond)
-	stop(t, d)
+	r.stop(t, d)
 	n := 0
 	for _, q := range r.origin.Requests() {
 		if q.Path == "/ws" {
@@ -183,10 +188,11 @@ func TestStopCancelsLongAttempts(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	d.Stop(ctx)
+	defer r.stores[d].Close()
 	if took := time.Since(start); took > monitor.StopGrace+2*time.Second {
 		t.Fatalf("Stop took %v with a run in flight (grace %v)", took, monitor.StopGrace)
 	}
-	if st := d.Status(); len(st.Series) != 0 {
+	if st := d.Status(context.Background()); len(st.Series) != 0 {
 		t.Fatalf("a cancelled run was recorded: %+v", st.Series)
 	}
 }

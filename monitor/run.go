@@ -83,6 +83,7 @@ func (r *Runner) Run(ctx context.Context, c *config.Check) report.Report {
 	if c.Token != nil {
 		cred = &probe.Credential{Value: value, In: string(c.Token.In), Name: c.Token.Name}
 		tok = tokenFacts(string(c.Token.In), value)
+		rep.Token = tok
 	}
 
 	base := r.requests(c, cred)

@@ -39,28 +39,28 @@ func errorTexts(err error) string {
 // token field (chat.* methods) or an Authorization header.
 func TestCanaryToken(t *testing.T) {
 	t.Parallel()
-	leakyEvent := alertEvent()
-	leakyEvent.Attempt.Body = "upstream said: Authorization: Bearer " + canaryToken + " is not allowed"
-	leakyEvent.Attempt.Headers["Via"] = "1.1 proxy (" + canaryToken + ")"
+	leaky := openMsg()
+	leaky.Incident.Attempt.Body = "upstream said: Authorization: Bearer " + canaryToken + " is not allowed"
+	leaky.Incident.Attempt.Headers["Via"] = "1.1 proxy (" + canaryToken + ")"
 
 	scenarios := []struct {
 		name    string
 		respond func(call, http.ResponseWriter) bool
-		ev      notifier.Event
+		msg     notifier.Message
 		closed  bool // the server is gone: a transport error that names the URL
 		timeout bool
 		wantErr bool
 	}{
-		{name: "success", ev: alertEvent()},
-		{name: "recovery", ev: recoveryEvent()},
-		{name: "event echoing the token", ev: leakyEvent},
-		{name: "invalid_auth", respond: answer("", 200, nil, slackError("invalid_auth")), ev: alertEvent(), wantErr: true},
-		{name: "invalid_auth echoing the token", respond: answer("", 200, nil, `{"ok":false,"error":"invalid_auth","response_metadata":{"messages":["[ERROR] bad token `+canaryToken+`"]}}`), ev: alertEvent(), wantErr: true},
-		{name: "429", respond: answer("", 429, map[string]string{"Retry-After": "3"}, ""), ev: alertEvent(), wantErr: true},
-		{name: "500 echoing the token", respond: answer("", 500, nil, "token="+canaryToken), ev: alertEvent(), wantErr: true},
-		{name: "update refused", respond: answer("chat.update", 200, nil, slackError("message_not_found")), ev: recoveryEvent()},
-		{name: "server gone", ev: alertEvent(), closed: true, wantErr: true},
-		{name: "timeout", ev: alertEvent(), timeout: true, wantErr: true},
+		{name: "success", msg: openMsg()},
+		{name: "recovery", msg: recoveryMsg()},
+		{name: "message echoing the token", msg: leaky},
+		{name: "invalid_auth", respond: answer("", 200, nil, slackError("invalid_auth")), msg: openMsg(), wantErr: true},
+		{name: "invalid_auth echoing the token", respond: answer("", 200, nil, `{"ok":false,"error":"invalid_auth","response_metadata":{"messages":["[ERROR] bad token `+canaryToken+`"]}}`), msg: openMsg(), wantErr: true},
+		{name: "429", respond: answer("", 429, map[string]string{"Retry-After": "3"}, ""), msg: openMsg(), wantErr: true},
+		{name: "500 echoing the token", respond: answer("", 500, nil, "token="+canaryToken), msg: openMsg(), wantErr: true},
+		{name: "update refused", respond: answer("chat.update", 200, nil, slackError("message_not_found")), msg: resolvedUpdateMsg()},
+		{name: "server gone", msg: openMsg(), closed: true, wantErr: true},
+		{name: "timeout", msg: openMsg(), timeout: true, wantErr: true},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestCanaryToken(t *testing.T) {
 			if sc.closed {
 				f.srv.Close()
 			}
-			_, err := s.Notify(ctx, sc.ev)
+			_, err := s.Notify(ctx, sc.msg)
 			if (err != nil) != sc.wantErr {
 				t.Errorf("err = %v, want error %v", err, sc.wantErr)
 			}
@@ -102,7 +102,7 @@ func TestCanaryToken(t *testing.T) {
 				if strings.Contains(rest.Encode(), "CANARY") {
 					t.Errorf("%s: the message carries the token: %s", c.Method, rest.Encode())
 				}
-				if sc.name == "event echoing the token" && !strings.Contains(rest.Get("blocks"), "Bearer REDACTED") {
+				if sc.name == "message echoing the token" && !strings.Contains(rest.Get("blocks"), "Bearer REDACTED") {
 					t.Errorf("%s: the echoed token was not replaced: %s", c.Method, rest.Get("blocks"))
 				}
 				for k, vs := range c.Header {
@@ -126,7 +126,7 @@ func TestCanaryWebhookURL(t *testing.T) {
 		if closed {
 			f.srv.Close()
 		}
-		_, err := s.Notify(t.Context(), alertEvent())
+		_, err := s.Notify(t.Context(), openMsg())
 		if err == nil {
 			t.Fatal("Notify succeeded")
 		}

@@ -3,14 +3,15 @@ package notifier
 import (
 	"context"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 )
 
 // ConsoleOptions configure NewConsole.
 type ConsoleOptions struct {
-	// Color turns on ANSI colors: the headline red for an alert or reminder,
-	// yellow for a change, green for a recovery. Default off.
+	// Color turns on ANSI colors: the headline red for a failure, green for
+	// a recovery, yellow for the rest. Default off.
 	Color bool
 }
 
@@ -36,16 +37,23 @@ const (
 	ansiYellow = "\x1b[33m"
 )
 
-// Notify writes Text(ev) followed by a blank line. The Delivery is
-// {Channel: "console", TS: ev.ID}, with ThreadTS set for an event that
-// carries a Thread, so threads work the same way as with Slack.
-func (c *Console) Notify(ctx context.Context, ev Event) (Delivery, error) {
+// Notify writes Text(m) followed by a blank line: an incident in full when
+// it opens, its headline and matrix when it is updated, replies and
+// notices as their lines. The Delivery is {Channel: "console", TS: m.ID}
+// for an open, so threads work the same way as with Slack.
+func (c *Console) Notify(ctx context.Context, m Message) (Delivery, error) {
 	if err := ctx.Err(); err != nil {
 		return Delivery{}, err
 	}
-	text := Text(ev)
+	if !slices.Contains(Kinds, m.Kind) {
+		return Delivery{}, errorf("notify", "unknown message kind %q", m.Kind)
+	}
+	text := Text(m)
+	if text == "" {
+		return Delivery{}, nil
+	}
 	if c.color {
-		text = colorize(ev.Kind, text)
+		text = colorize(m, text)
 	}
 	c.mu.Lock()
 	_, err := io.WriteString(c.w, text+"\n")
@@ -53,21 +61,21 @@ func (c *Console) Notify(ctx context.Context, ev Event) (Delivery, error) {
 	if err != nil {
 		return Delivery{}, err
 	}
-	d := Delivery{Channel: "console", TS: ev.ID}
-	if root, ok := ev.thread(); ok && ev.Kind != KindAlert {
-		d.ThreadTS = root.TS
+	if root, ok := m.thread(); ok {
+		return root, nil
 	}
-	return d, nil
+	return Delivery{Channel: "console", TS: m.ID}, nil
 }
 
-// colorize paints the headline in the kind's color and dims the labels.
-func colorize(k Kind, text string) string {
-	color := ansiRed
-	switch k {
-	case KindRecovery:
+// colorize paints the first line red for a failure, green for a recovery,
+// yellow for the rest, and dims the labels.
+func colorize(m Message, text string) string {
+	color := ansiYellow
+	switch {
+	case m.Kind == KindReply && m.Resolves(), m.Incident != nil && m.Incident.State == StateResolved:
 		color = ansiGreen
-	case KindChange:
-		color = ansiYellow
+	case m.Kind == KindOpen, m.Kind == KindReply && reopens(m):
+		color = ansiRed
 	}
 	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
 	var b strings.Builder
@@ -75,7 +83,7 @@ func colorize(k Kind, text string) string {
 		switch {
 		case i == 0:
 			b.WriteString(ansiBold + color + l + ansiReset)
-		case len(l) > 2+labelWidth && strings.TrimSpace(l[:2+labelWidth]) != "":
+		case len(l) > 2+labelWidth && strings.HasPrefix(l, "  ") && l[2] != ' ':
 			b.WriteString(ansiDim + l[:2+labelWidth] + ansiReset + l[2+labelWidth:])
 		default:
 			b.WriteString(l)

@@ -16,29 +16,32 @@ func TestConsole(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
-		ev        notifier.Event
+		msg       notifier.Message
 		color     bool
 		wantColor string // ANSI color of the headline, "" for plain
-		thread    string
+		want      notifier.Delivery
 	}{
-		{"alert plain", alertEvent(), false, "", ""},
-		{"alert red", alertEvent(), true, "\x1b[31m", ""},
-		{"recovery green", recoveryEvent(), true, "\x1b[32m", "1764000750.000100"},
-		{"change yellow", changeEvent(), true, "\x1b[33m", "1764000750.000100"},
-		{"reminder red", reminderEvent(), true, "\x1b[31m", "1764000750.000100"},
-		{"recovery plain", recoveryEvent(), false, "", "1764000750.000100"},
+		{"open plain", openMsg(), false, "", notifier.Delivery{Channel: "console", TS: openMsg().ID}},
+		{"open red", openMsg(), true, "\x1b[31m", notifier.Delivery{Channel: "console", TS: openMsg().ID}},
+		{"recovery green", recoveryMsg(), true, "\x1b[32m", root},
+		{"resolved update green", resolvedUpdateMsg(), true, "\x1b[32m", root},
+		{"update yellow", updateMsg(), true, "\x1b[33m", root},
+		{"widened yellow", replyMsg(widened()), true, "\x1b[33m", root},
+		{"reopened red", replyMsg(reopened()), true, "\x1b[31m", root},
+		{"notice yellow", noticeMsg(), true, "\x1b[33m", notifier.Delivery{Channel: "console", TS: noticeMsg().ID}},
+		{"recovery plain", recoveryMsg(), false, "", root},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var buf bytes.Buffer
 			c := notifier.NewConsole(&buf, notifier.ConsoleOptions{Color: tt.color})
-			d, err := c.Notify(t.Context(), tt.ev)
+			d, err := c.Notify(t.Context(), tt.msg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := (notifier.Delivery{Channel: "console", TS: tt.ev.ID, ThreadTS: tt.thread}); d != want {
-				t.Errorf("Delivery = %+v, want %+v", d, want)
+			if d != tt.want {
+				t.Errorf("Delivery = %+v, want %+v", d, tt.want)
 			}
 			out := buf.String()
 			first, _, _ := strings.Cut(out, "\n")
@@ -46,16 +49,16 @@ func TestConsole(t *testing.T) {
 				if strings.Contains(out, "\x1b") {
 					t.Errorf("plain output has escape sequences:\n%q", out)
 				}
-				if out != notifier.Text(tt.ev)+"\n" {
-					t.Errorf("plain output is not Text(ev):\n%s", out)
+				if out != notifier.Text(tt.msg)+"\n" {
+					t.Errorf("plain output is not Text(m):\n%s", out)
 				}
 				return
 			}
 			if !strings.HasPrefix(first, "\x1b[1m"+tt.wantColor) || !strings.HasSuffix(first, "\x1b[0m") {
 				t.Errorf("headline %q is not painted %q", first, tt.wantColor)
 			}
-			if stripped := stripANSI(out); stripped != notifier.Text(tt.ev)+"\n" {
-				t.Errorf("colored output differs from Text(ev) once the colors are removed:\n%s", stripped)
+			if stripped := stripANSI(out); stripped != notifier.Text(tt.msg)+"\n" {
+				t.Errorf("colored output differs from Text(m) once the colors are removed:\n%s", stripped)
 			}
 		})
 	}
@@ -77,23 +80,24 @@ func stripANSI(s string) string {
 	return b.String()
 }
 
-// Every field line is "  label<padding>value" with the values in one column.
+// Every field line is "  label<padding>value" with the values in one
+// column; matrix lines are indented by four.
 func TestTextAligned(t *testing.T) {
 	t.Parallel()
 	const col = 12 // two spaces, a 10-character label column
-	multiline := changeEvent()
-	multiline.Attempt.Body = "<html>\n<body>\nblocked\n</body>"
-	for _, ev := range []notifier.Event{alertEvent(), recoveryEvent(), changeEvent(), reminderEvent(), multiline} {
-		lines := strings.Split(strings.TrimSuffix(notifier.Text(ev), "\n"), "\n")
-		if len(lines) < 8 {
-			t.Fatalf("%s: only %d lines", ev.Kind, len(lines))
-		}
+	multiline := openMsg()
+	multiline.Incident.Attempt.Body = "<html>\n<body>\nblocked\n</body>"
+	for _, m := range []notifier.Message{openMsg(), multiline, resolvedUpdateMsg(), noticeMsg()} {
+		lines := strings.Split(strings.TrimSuffix(notifier.Text(m), "\n"), "\n")
 		for _, l := range lines[1:] {
-			if strings.TrimSpace(l[:min(col, len(l))]) == "" && len(l) > col && l[col] != ' ' {
+			if strings.HasPrefix(l, "    ") && len(l) > col && l[col] != ' ' && strings.TrimSpace(l[:col]) == "" {
 				continue // a value's continuation line
 			}
-			if len(l) <= col || !strings.HasPrefix(l, "  ") || l[2] == ' ' || l[col-1] != ' ' || l[col] == ' ' {
-				t.Errorf("%s: %q does not have its value at column %d", ev.Kind, l, col)
+			if strings.HasPrefix(l, "    ") {
+				continue // the matrix
+			}
+			if len(l) <= col || !strings.HasPrefix(l, "  ") || l[col-1] != ' ' || l[col] == ' ' {
+				t.Errorf("%s: %q does not have its value at column %d", m.Kind, l, col)
 			}
 		}
 	}
@@ -107,9 +111,11 @@ func TestConsoleConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			ev := alertEvent()
-			ev.ID = fmt.Sprintf("event-%02d", i)
-			if _, err := c.Notify(context.Background(), ev); err != nil {
+			m := openMsg()
+			inc := *m.Incident
+			inc.ID = fmt.Sprintf("incident-%02d", i)
+			m.Incident = &inc
+			if _, err := c.Notify(context.Background(), m); err != nil {
 				t.Error(err)
 			}
 		})
@@ -119,12 +125,12 @@ func TestConsoleConcurrent(t *testing.T) {
 	if len(blocks) != n {
 		t.Fatalf("%d blocks of output, want %d", len(blocks), n)
 	}
-	want := stripANSI(notifier.Text(alertEvent()))
+	want := stripANSI(notifier.Text(openMsg()))
 	for _, b := range blocks {
-		// each block is one whole event: same as the fixture but for its id
+		// each block is one whole message: same as the fixture but for its id
 		got := stripANSI(b + "\n")
-		i := strings.LastIndex(got, "event-")
-		if i < 0 || got[:i] != want[:strings.LastIndex(want, "chat/us-east-1/cdn/")] {
+		i := strings.LastIndex(got, "incident-")
+		if i < 0 || got[:i] != want[:strings.LastIndex(want, "chat-2026")] {
 			t.Fatalf("interleaved output:\n%s", b)
 		}
 	}
@@ -135,37 +141,21 @@ func TestConsoleCanceled(t *testing.T) {
 	var buf bytes.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := notifier.NewConsole(&buf, notifier.ConsoleOptions{}).Notify(ctx, alertEvent()); err == nil || buf.Len() != 0 {
+	if _, err := notifier.NewConsole(&buf, notifier.ConsoleOptions{}).Notify(ctx, openMsg()); err == nil || buf.Len() != 0 {
 		t.Errorf("err = %v, wrote %d bytes", err, buf.Len())
 	}
 }
 
 func ExampleConsole() {
 	c := notifier.NewConsole(os.Stdout, notifier.ConsoleOptions{})
-	ev := changeEvent()
-	ev.Attempt.Body = ""
-	d, _ := c.Notify(context.Background(), ev)
+	d, _ := c.Notify(context.Background(), updateMsg())
 	fmt.Printf("delivery: %+v\n", d)
 	// Output:
-	// CHANGED  api: 401 -> 403 on eu-west-1/cdn
-	//   check     api
-	//   vantage   eu-west-1
-	//   route     cdn
-	//   status    401 -> 403 Forbidden
-	//   since     2026-11-24T11:00:00Z (30s ago)
-	//   request   credential in header
-	//   cause     cdn_blocked (aws)
-	//   summary   AWS WAF blocks the upgrade at CloudFront; the origin accepts it.
-	//   hint      Look up the blocking rule in the AWS WAF web ACL sampled requests and add an exception for the WebSocket path
-	//   header    Server: CloudFront
-	//   header    X-Amz-Cf-Id: Q1w2E3r4T5y6==
-	//   header    Via: 1.1 3f2a.cloudfront.net (CloudFront)
-	//   header    X-Cache: Error from cloudfront
-	//   header    X-Amzn-Waf-Action: block
-	//   same run  eu-west-1 / direct: 101 ok
-	//   trace     0af7651916cd43dd8448eb211c80319c
-	//   url       wss://api.example.com/socket?access_token=REDACTED
-	//   event     api/eu-west-1/cdn/20261124T110030Z
+	// UPDATED  chat: 403 Forbidden on 3 of 6
+	//     VANTAGE     cdn              direct
+	//     ap-south-1  ✗ 403 Forbidden  • 426 Upgrade Required
+	//     eu-west-1   ✗ 403 Forbidden  ✓ 101
+	//     us-east-1   ✗ 403 Forbidden  ✓ 101
 	//
-	// delivery: {Channel:console TS:api/eu-west-1/cdn/20261124T110030Z ThreadTS:1764000750.000100}
+	// delivery: {Channel:C0ALERTS TS:1764000750.000100}
 }

@@ -7,41 +7,44 @@ import (
 	"github.com/wscanary/wscanary/notifier"
 )
 
-// Fixed events shared by the tests; the golden files are built from them.
+// Fixed messages shared by the tests; the golden files are built from them.
 
 var (
 	t0    = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	root  = notifier.Delivery{Channel: "C0ALERTS", TS: "1764000750.000100"}
 )
 
 const firstHint = "Find the matching rule in Cloudflare Security Events by its Cf-Ray and add a skip rule for /ws"
 
-func alertEvent() notifier.Event {
-	return notifier.Event{
-		ID:        "chat/us-east-1/cdn/20261124T101230Z",
-		Kind:      notifier.KindAlert,
-		Check:     "chat",
-		Vantage:   "us-east-1",
-		Route:     report.RouteCDN,
-		OldStatus: 101,
-		NewStatus: 403,
-		Since:     t0,
-		At:        t0.Add(12*time.Minute + 30*time.Second),
-		Diagnosis: report.Diagnosis{
-			Cause:   report.CauseCDNBlocked,
-			Route:   report.RouteCDN,
-			Vantage: "us-east-1",
-			Vendor:  "cloudflare",
-			Summary: "Cloudflare answers 403 with a challenge through the CDN while the origin accepts the handshake directly.",
-			Hints: []string{
-				firstHint,
-				"Managed challenges cannot be solved by a WebSocket client: exempt the path (Security > WAF > Custom rules > Skip).",
-			},
+// incidentView is a Cloudflare challenge seen from three vantages through
+// the CDN while the direct route upgrades everywhere: 3 of 6 cells fail.
+func incidentView() notifier.Incident {
+	cell := func(v string, r report.Route, status int) notifier.Cell {
+		c := notifier.Cell{Vantage: v, Route: r, Status: status, Outcome: report.OutcomeUpgraded}
+		if status != 101 {
+			c.Outcome, c.Reason, c.Failing = report.OutcomeRefused, "Forbidden", true
+		}
+		return c
+	}
+	return notifier.Incident{
+		ID: "chat-20261124T100000Z", Check: "chat", State: notifier.StateOpen,
+		Opened: t0, At: t0.Add(12*time.Minute + 30*time.Second),
+		Cause: report.CauseCDNBlocked, Vendor: "cloudflare",
+		Summary: "Cloudflare answers 403 with a challenge through the CDN while the origin accepts the handshake directly.",
+		Hints: []string{
+			firstHint,
+			"Managed challenges cannot be solved by a WebSocket client: exempt the path (Security > WAF > Custom rules > Skip).",
+		},
+		Cells: []notifier.Cell{
+			cell("ap-south-1", report.RouteCDN, 403), cell("ap-south-1", report.RouteDirect, 101),
+			cell("eu-west-1", report.RouteCDN, 403), cell("eu-west-1", report.RouteDirect, 101),
+			cell("us-east-1", report.RouteCDN, 403), cell("us-east-1", report.RouteDirect, 101),
 		},
 		Attempt: report.Attempt{
 			Vantage: "us-east-1", Route: report.RouteCDN, Variant: report.VariantConfigured,
 			URL:    "wss://chat.example.com/ws?room=1&token=REDACTED",
-			Status: 403, Reason: "Forbidden",
+			Status: 403, Reason: "Forbidden", Outcome: report.OutcomeRefused,
 			DurationMS: 41.2,
 			Headers: map[string]string{
 				"Server":        "cloudflare",
@@ -58,87 +61,81 @@ func alertEvent() notifier.Event {
 			Origin:     "https://app.example.com",
 			Credential: "query",
 		},
-		Others: []report.Attempt{
-			{Vantage: "us-east-1", Route: report.RouteDirect, Variant: report.VariantConfigured, Status: 101, OK: true},
-			{Vantage: "eu-west-1", Route: report.RouteCDN, Variant: report.VariantConfigured, Status: 403, Reason: "Forbidden"},
-			{Vantage: "eu-west-1", Route: report.RouteDirect, Variant: report.VariantConfigured, Error: "connect: connection refused"},
+		Variants: []report.Attempt{
+			{Vantage: "us-east-1", Route: report.RouteCDN, Variant: report.VariantNoOrigin, Status: 403, Reason: "Forbidden"},
+			{Vantage: "us-east-1", Route: report.RouteCDN, Variant: report.VariantNoToken, Error: "connect: connection refused"},
 		},
 		TraceURL: "https://grafana.example.com/explore?traceId=" + trace,
 	}
 }
 
-func changeEvent() notifier.Event {
-	return notifier.Event{
-		ID:        "api/eu-west-1/cdn/20261124T110030Z",
-		Kind:      notifier.KindChange,
-		Check:     "api",
-		Vantage:   "eu-west-1",
-		Route:     report.RouteCDN,
-		OldStatus: 401,
-		NewStatus: 403,
-		Since:     t0.Add(time.Hour),
-		At:        t0.Add(time.Hour + 30*time.Second),
-		Diagnosis: report.Diagnosis{
-			Cause: report.CauseCDNBlocked, Route: report.RouteCDN, Vantage: "eu-west-1", Vendor: "aws",
-			Summary: "AWS WAF blocks the upgrade at CloudFront; the origin accepts it.",
-			Hints:   []string{"Look up the blocking rule in the AWS WAF web ACL sampled requests and add an exception for the WebSocket path"},
-		},
-		Attempt: report.Attempt{
-			Vantage: "eu-west-1", Route: report.RouteCDN, Variant: report.VariantConfigured,
-			URL:    "wss://api.example.com/socket?access_token=REDACTED",
-			Status: 403, Reason: "Forbidden",
-			Headers: map[string]string{
-				"Server":            "CloudFront",
-				"Via":               "1.1 3f2a.cloudfront.net (CloudFront)",
-				"X-Cache":           "Error from cloudfront",
-				"X-Amz-Cf-Id":       "Q1w2E3r4T5y6==",
-				"X-Amzn-Waf-Action": "block",
-			},
-			Body:       "<html><body><h1>403 Forbidden</h1>Request blocked.</body></html>",
-			TraceID:    "0af7651916cd43dd8448eb211c80319c",
-			Credential: "header",
-		},
-		Others: []report.Attempt{
-			{Vantage: "eu-west-1", Route: report.RouteDirect, Variant: report.VariantConfigured, Status: 101, OK: true},
-		},
-		Thread: &notifier.Delivery{Channel: "C0ALERTS", TS: "1764000750.000100"},
+// resolvedView is the same incident once every cell upgrades again.
+func resolvedView() notifier.Incident {
+	inc := incidentView()
+	inc.State = notifier.StateResolved
+	inc.Closed = t0.Add(47 * time.Minute)
+	inc.At = inc.Closed
+	for i := range inc.Cells {
+		inc.Cells[i] = notifier.Cell{Vantage: inc.Cells[i].Vantage, Route: inc.Cells[i].Route, Status: 101, Outcome: report.OutcomeUpgraded}
 	}
+	return inc
 }
 
-func recoveryEvent() notifier.Event {
-	alert := alertEvent()
-	return notifier.Event{
-		ID:        "chat/us-east-1/cdn/20261124T104700Z",
-		Kind:      notifier.KindRecovery,
-		Check:     "chat",
-		Vantage:   "us-east-1",
-		Route:     report.RouteCDN,
-		OldStatus: 403,
-		NewStatus: 101,
-		Since:     alert.Since,
-		At:        t0.Add(47 * time.Minute),
-		Diagnosis: report.Diagnosis{Cause: report.CauseOK},
-		Attempt: report.Attempt{
-			Vantage: "us-east-1", Route: report.RouteCDN, Variant: report.VariantConfigured,
-			URL:    "wss://chat.example.com/ws?room=1&token=REDACTED",
-			Status: 101, OK: true, Reason: "Switching Protocols",
-			Headers: map[string]string{"Server": "cloudflare", "Cf-Ray": "8e1f99aa00bb11cc-IAD"},
-			TraceID: "7d3c1f0e9b8a4c2d8e6f5a4b3c2d1e0f",
-		},
-		Others: []report.Attempt{
-			{Vantage: "us-east-1", Route: report.RouteDirect, Variant: report.VariantConfigured, Status: 101, OK: true},
-		},
-		TraceURL: "https://grafana.example.com/explore?traceId=7d3c1f0e9b8a4c2d8e6f5a4b3c2d1e0f",
-		Thread:   &notifier.Delivery{Channel: "C0ALERTS", TS: "1764000750.000100"},
-		Alert:    &alert,
-	}
+func openMsg() notifier.Message {
+	inc := incidentView()
+	return notifier.Message{ID: "chat-20261124T100000Z/open", Kind: notifier.KindOpen, Incident: &inc}
 }
 
-func reminderEvent() notifier.Event {
-	ev := alertEvent()
-	ev.ID = "chat/us-east-1/cdn/20261124T140000Z"
-	ev.Kind = notifier.KindReminder
-	ev.At = t0.Add(4 * time.Hour)
-	ev.Thread = &notifier.Delivery{Channel: "C0ALERTS", TS: "1764000750.000100"}
-	return ev
+func updateMsg() notifier.Message {
+	inc := incidentView()
+	inc.Cells[1] = notifier.Cell{Vantage: "ap-south-1", Route: report.RouteDirect, Status: 426, Reason: "Upgrade Required", Outcome: report.OutcomeRefused}
+	th := root
+	return notifier.Message{ID: "chat-20261124T100000Z/update/2", Kind: notifier.KindUpdate, Incident: &inc, Thread: &th}
+}
+
+func resolvedUpdateMsg() notifier.Message {
+	inc := resolvedView()
+	th := root
+	return notifier.Message{ID: "chat-20261124T100000Z/update/9", Kind: notifier.KindUpdate, Incident: &inc, Thread: &th}
+}
+
+func replyMsg(events ...notifier.Event) notifier.Message {
+	inc := incidentView()
+	th := root
+	return notifier.Message{ID: "chat-20261124T100000Z/reply/" + string(events[0].Kind), Kind: notifier.KindReply, Incident: &inc, Events: events, Thread: &th}
+}
+
+func causeChanged() notifier.Event {
+	return notifier.Event{Kind: notifier.EventCauseChanged, At: t0.Add(20 * time.Minute),
+		FromCause: report.CauseCDNBlocked, FromVendor: "cloudflare", ToCause: report.CauseProxyStrippedUpgrade, ToVendor: "nginx"}
+}
+
+func widened() notifier.Event {
+	return notifier.Event{Kind: notifier.EventWidened, At: t0.Add(5 * time.Minute), Added: []string{"eu-west-1/cdn", "ap-south-1/cdn"}}
+}
+
+func reminder() notifier.Event {
+	return notifier.Event{Kind: notifier.EventReminder, At: t0.Add(4 * time.Hour), Lasted: 4 * time.Hour}
+}
+
+func resolved() notifier.Event {
+	return notifier.Event{Kind: notifier.EventResolved, At: t0.Add(47 * time.Minute), Lasted: 47 * time.Minute}
+}
+
+func reopened() notifier.Event {
+	return notifier.Event{Kind: notifier.EventReopened, At: t0.Add(50 * time.Minute), Flaps: 2}
+}
+
+func recoveryMsg() notifier.Message {
+	m := replyMsg(resolved())
+	inc := resolvedView()
+	m.Incident = &inc
+	return m
+}
+
+func noticeMsg() notifier.Message {
+	return notifier.Message{ID: "warn/chat/cert", Kind: notifier.KindNotice, Notice: &notifier.Notice{
+		Check: "chat", Title: "chat: the TLS certificate of chat.example.com expires in 5 days",
+		Lines: []string{"Seen on us-east-1/cdn: not after 2026-11-29T10:00:00Z.", "Renew it before then; wscanary opens no incident for this."},
+	}}
 }

@@ -2,507 +2,511 @@ package notifier
 
 import (
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
-	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
 	"github.com/wscanary/wscanary/monitor/report"
 )
 
-// Bounds of what a message shows. Block Kit's own limits (150 characters in a
-// header, 3000 in a text object, 10 fields in a section, 50 blocks) are far
-// above them, so a message is never refused for its size.
-const (
-	bodySnippet   = 300 // characters of the response body
-	headerValue   = 200 // characters of one telling header's value
-	maxHeaders    = 12  // telling headers listed
-	maxOthers     = 20  // same-run attempts listed
-	maxHints      = 6
-	maxFieldChars = 1000
-	maxTextChars  = 3000
-	maxTitleChars = 150
-)
+// The builders below are pure functions of a Message or an Incident, tested
+// apart from sending (golden files under testdata/). Blocks are for Slack;
+// Text is the plain rendering of the same facts, the notification fallback
+// of Slack messages and what Console prints.
 
-// tellingHeaders are the response headers that say who answered: the CDN, a
-// WAF, a proxy, an auth layer. Listed in this order when present, then any
-// X-Amzn-Waf-* header.
-var tellingHeaders = []string{
-	"Server", "Cf-Ray", "Cf-Mitigated", "X-Amz-Cf-Id", "X-Served-By", "Via",
-	"Www-Authenticate", "Location", "X-Cache",
-}
-
-const wafPrefix = "x-amzn-waf-"
-
-// Blocks builds the Block Kit message for ev: a header with the transition,
-// the facts as fields, the cause with its hints, the telling headers, a body
-// snippet, the other attempts of the same run and a footer with the redacted
-// URL, the trace and the event id. It is a pure function of ev.
-func Blocks(ev Event) []slack.Block {
-	blocks := []slack.Block{header(title(ev, true))}
-	blocks = append(blocks, facts(ev)...)
-	return append(blocks, footer(ev))
-}
-
-// Resolved builds the blocks that replace the alert message once the series
-// recovered (ev is the recovery): a RESOLVED header, when and after how long,
-// and the alert's facts when ev.Alert carries them.
-func Resolved(ev Event) []slack.Block {
-	resolved := fmt.Sprintf("*Resolved* %s: back to `%s` after %s.",
-		esc(stamp(ev.At)), esc(statusCode(ev.NewStatus)), esc(span(ev.Since, ev.At)))
-	blocks := []slack.Block{
-		header(":white_check_mark: RESOLVED — " + line(ev, transition(ev))),
-		section(resolved),
+// Headline is the one line that says what an incident is: the check, what
+// fails, where, and for a resolved one how long it lasted.
+func Headline(inc Incident) string {
+	total := len(inc.Cells)
+	if inc.State == StateResolved {
+		was := ""
+		if a := inc.Attempt; a.Status != 0 || a.Error != "" {
+			was = " (was " + attemptWhat(a) + ")"
+		}
+		return fmt.Sprintf("%s: upgraded again on all %d after %s%s", inc.Check, total, span(inc.Closed.Sub(inc.Opened)), was)
 	}
-	if ev.Alert != nil {
-		a := *ev.Alert
-		a.Thread, a.Alert = nil, nil
-		stale := a
-		stale.At = time.Time{} // "12m ago" was true when the alert was posted
-		blocks = append(blocks, facts(stale)...)
-		return append(blocks, footer(a))
+	bad := badCells(inc.Cells)
+	h := fmt.Sprintf("%s: %s on %d of %d", inc.Check, whatFails(bad), len(bad), total)
+	if inc.FirstRun {
+		h += " since the first run"
 	}
-	blocks = append(blocks, facts(ev)...)
-	return append(blocks, footer(ev))
+	return h
 }
 
-// Text renders ev as plain text: the first line says what happened, the
-// following lines are aligned "label  value" pairs. It is the notification
-// fallback of Slack messages and what Console prints. Control characters
-// from the target's answer are replaced, so printing it to a terminal is
-// safe.
-func Text(ev Event) string {
-	var b strings.Builder
-	b.WriteString(title(ev, false))
-	b.WriteByte('\n')
-	for _, l := range textLines(ev) {
-		writeField(&b, l[0], l[1])
-	}
-	return b.String()
-}
-
-const labelWidth = 10
-
-func writeField(b *strings.Builder, label, value string) {
-	for i, line := range strings.Split(value, "\n") {
-		if i == 0 {
-			fmt.Fprintf(b, "  %-*s%s\n", labelWidth, label, line)
-		} else {
-			fmt.Fprintf(b, "  %-*s%s\n", labelWidth, "", line)
+// badCells are the cells that keep the incident open: failing, else any
+// that did not upgrade.
+func badCells(cells []Cell) []Cell {
+	var failing, other []Cell
+	for _, c := range cells {
+		switch {
+		case c.Stale:
+		case c.Failing:
+			failing = append(failing, c)
+		case c.Outcome != report.OutcomeUpgraded:
+			other = append(other, c)
 		}
 	}
+	if len(failing) > 0 {
+		return failing
+	}
+	return other
 }
 
-func textLines(ev Event) [][2]string {
-	a := ev.Attempt
-	var ls [][2]string
-	add := func(label, value string) {
-		if value != "" {
-			ls = append(ls, [2]string{label, value})
+// whatFails names the distinct failures of cells: "403 Forbidden",
+// "401, 403", "rejected after the upgrade", "no answer".
+func whatFails(cells []Cell) string {
+	var parts []string
+	statuses := 0
+	for _, c := range cells {
+		var p string
+		switch c.Outcome {
+		case report.OutcomeRefused:
+			p = fmt.Sprint(c.Status)
+			statuses++
+		case report.OutcomeRejectedAfterOpen:
+			p = "rejected after the upgrade"
+		case report.OutcomeNoAnswer:
+			p = "no answer"
+		default:
+			continue
+		}
+		if !slices.Contains(parts, p) {
+			parts = append(parts, p)
 		}
 	}
-	add("check", clean(ev.Check))
-	add("vantage", clean(ev.Vantage))
-	add("route", clean(string(ev.Route)))
-	add("status", transition(ev)+reason(a))
-	add(sinceLabel(ev), since(ev))
-	if a.Error != "" {
-		add("error", clean(a.Error))
+	if len(parts) == 0 {
+		return "failing"
 	}
-	if a.CloseCode != 0 {
-		add("close", fmt.Sprint(a.CloseCode))
-	}
-	add("request", clean(request(a)))
-	if showCause(ev) {
-		add("cause", clean(cause(ev.Diagnosis)))
-		add("summary", clean(ev.Diagnosis.Summary))
-		for _, h := range hints(ev.Diagnosis) {
-			add("hint", clean(h))
+	if len(parts) == 1 && statuses > 0 {
+		for _, c := range cells {
+			if c.Outcome == report.OutcomeRefused && c.Reason != "" {
+				return parts[0] + " " + c.Reason
+			}
 		}
 	}
-	for _, h := range telling(a.Headers) {
-		add("header", clean(h[0]+": "+h[1]))
-	}
-	add("body", clean(snippet(a.Body)))
-	for _, o := range others(ev.Others) {
-		add("same run", clean(o))
-	}
-	if a.TraceID != "" {
-		add("trace", clean(a.TraceID))
-	}
-	add("trace url", clean(ev.TraceURL))
-	add("url", clean(a.URL))
-	add("event", clean(ev.ID))
-	return ls
+	return strings.Join(parts, ", ")
 }
 
-// title is the one-line headline; emoji selects the Slack flavour.
-func title(ev Event, emoji bool) string {
-	var icon, word, what string
-	switch ev.Kind {
-	case KindAlert:
-		icon, word, what = ":rotating_light:", "ALERT", transition(ev)
-	case KindChange:
-		icon, word, what = ":warning:", "CHANGED", transition(ev)
-	case KindReminder:
-		icon, word = ":alarm_clock:", "STILL"
-		what = "still " + statusCode(ev.NewStatus) + " (" + transition(ev) + ")"
-	case KindRecovery:
-		icon, word = ":white_check_mark:", "RECOVERED"
-		what = "recovered, " + transition(ev)
+// cellWhat is one cell of the matrix.
+func cellWhat(c Cell) string {
+	mark := "✗ "
+	if !c.Failing {
+		mark = "• "
+	}
+	var s string
+	switch c.Outcome {
+	case report.OutcomeUpgraded:
+		mark, s = "✓ ", "101"
+	case report.OutcomeRefused:
+		s = strings.TrimSpace(fmt.Sprintf("%d %s", c.Status, c.Reason))
+	case report.OutcomeRejectedAfterOpen:
+		s = strings.TrimSpace("101, then " + c.Reason)
+	case report.OutcomeNoAnswer:
+		s = "no answer"
+		if c.Reason != "" {
+			s += " (" + c.Reason + ")"
+		}
 	default:
-		icon, word, what = ":grey_question:", strings.ToUpper(string(ev.Kind)), transition(ev)
+		mark, s = "  ", "not run"
 	}
-	if emoji {
-		return icon + " " + line(ev, what)
+	if c.Stale {
+		mark, s = "? ", s+", silent"
 	}
-	return clean(word + "  " + line(ev, what))
+	return mark + truncate(s, 28)
 }
 
-func line(ev Event, what string) string {
-	return fmt.Sprintf("%s: %s on %s/%s", ev.Check, what, ev.Vantage, ev.Route)
-}
-
-// facts are the blocks between the header and the footer.
-func facts(ev Event) []slack.Block {
-	a := ev.Attempt
-	fields := []*slack.TextBlockObject{
-		field("Check", esc(ev.Check)),
-		field("Vantage", esc(ev.Vantage)),
-		field("Route", esc(string(ev.Route))),
-		field("Status", "`"+esc(transition(ev))+"`"+esc(reason(a))),
-		field(titleCase(sinceLabel(ev)), esc(since(ev))),
-	}
-	if showCause(ev) {
-		c := "`" + code(string(ev.Diagnosis.Cause)) + "`"
-		if v := ev.Diagnosis.Vendor; v != "" {
-			c += " (" + esc(v) + ")"
+// attemptWhat describes one attempt's result in a few words.
+func attemptWhat(a report.Attempt) string {
+	switch report.OutcomeOf(a) {
+	case report.OutcomeRefused:
+		return strings.TrimSpace(fmt.Sprintf("%d %s", a.Status, reason(a)))
+	case report.OutcomeRejectedAfterOpen:
+		if a.CloseCode != 0 {
+			return fmt.Sprintf("101, then closed %d", a.CloseCode)
 		}
-		fields = append(fields, field("Cause", c))
+		return "101, then the reply did not match"
+	case report.OutcomeNoAnswer:
+		return "no answer: " + truncate(a.Error, 120)
 	}
-	if a.Error != "" {
-		fields = append(fields, field("Error", "`"+code(a.Error)+"`"))
+	return "101"
+}
+
+// Matrix renders the cells as aligned text: a row per vantage, a column
+// per route.
+func Matrix(cells []Cell) string {
+	var routes []report.Route
+	var vantages []string
+	at := map[string]Cell{}
+	for _, c := range cells {
+		if !slices.Contains(routes, c.Route) {
+			routes = append(routes, c.Route)
+		}
+		if !slices.Contains(vantages, c.Vantage) {
+			vantages = append(vantages, c.Vantage)
+		}
+		at[c.Vantage+"\x00"+string(c.Route)] = c
 	}
-	if a.CloseCode != 0 {
-		fields = append(fields, field("Close code", fmt.Sprint(a.CloseCode)))
+	slices.SortFunc(routes, func(a, b report.Route) int {
+		if a == b {
+			return 0
+		}
+		if a == report.RouteCDN {
+			return -1
+		}
+		if b == report.RouteCDN {
+			return 1
+		}
+		return strings.Compare(string(a), string(b))
+	})
+	more := 0
+	if len(vantages) > maxCells {
+		more, vantages = len(vantages)-maxCells, vantages[:maxCells]
 	}
-	if r := request(a); r != "" {
+	rows := [][]string{append([]string{"VANTAGE"}, routeNames(routes)...)}
+	for _, v := range vantages {
+		row := []string{truncate(v, 24)}
+		for _, r := range routes {
+			if c, ok := at[v+"\x00"+string(r)]; ok {
+				row = append(row, cellWhat(c))
+			} else {
+				row = append(row, "")
+			}
+		}
+		rows = append(rows, row)
+	}
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, s := range row {
+			widths[i] = max(widths[i], len([]rune(s)))
+		}
+	}
+	var b strings.Builder
+	for _, row := range rows {
+		for i, s := range row {
+			if i == len(row)-1 {
+				b.WriteString(s)
+			} else {
+				b.WriteString(s + strings.Repeat(" ", widths[i]-len([]rune(s))+2))
+			}
+		}
+		b.WriteString("\n")
+	}
+	if more > 0 {
+		fmt.Fprintf(&b, "… and %d more vantages\n", more)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func routeNames(rs []report.Route) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// Blocks builds the Block Kit message of an incident: the headline, when
+// and why, the vantage x route matrix, what to check, the telling headers
+// and body, the diagnostic attempts, and a footer with the URL, the trace
+// and the incident id. A resolved incident keeps its facts under a
+// RESOLVED header.
+func Blocks(inc Incident) []slack.Block {
+	icon := ":rotating_light: "
+	if inc.State == StateResolved {
+		icon = ":white_check_mark: RESOLVED "
+	}
+	blocks := []slack.Block{header(icon + Headline(inc))}
+	fields := []*slack.TextBlockObject{field("Check", esc(inc.Check))}
+	if inc.State == StateResolved {
+		fields = append(fields, field("Resolved", esc(stamp(inc.Closed)+" after "+span(inc.Closed.Sub(inc.Opened)))))
+	} else {
+		fields = append(fields, field("Failing since", esc(since(inc))))
+	}
+	if inc.Cause != "" && inc.Cause != report.CauseOK {
+		fields = append(fields, field("Cause", "`"+code(string(inc.Cause))+"`"+vendorSuffix(inc.Vendor)))
+	}
+	if where := failingWhere(inc.Cells); where != "" && inc.State != StateResolved {
+		fields = append(fields, field("Where", esc(where)))
+	}
+	if inc.Flaps > 0 {
+		fields = append(fields, field("Flapping", fmt.Sprintf("failed again %d time(s) after recovering", inc.Flaps)))
+	}
+	if r := request(inc.Attempt); r != "" {
 		fields = append(fields, field("Request", esc(r)))
 	}
-	blocks := []slack.Block{slack.NewSectionBlock(nil, fields, nil)}
-
-	if showCause(ev) {
-		var b strings.Builder
-		if s := ev.Diagnosis.Summary; s != "" {
-			b.WriteString(esc(s))
-		}
-		if hs := hints(ev.Diagnosis); len(hs) > 0 {
-			if b.Len() > 0 {
-				b.WriteString("\n")
-			}
-			b.WriteString("*What to check*")
-			for _, h := range hs {
-				b.WriteString("\n• " + esc(h))
-			}
-		}
+	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
+	for _, n := range inc.Notes {
+		blocks = append(blocks, section(":information_source: "+esc(n)))
+	}
+	if len(inc.Cells) > 0 {
+		blocks = append(blocks, section("```"+code(Matrix(inc.Cells))+"```"))
+	}
+	var b strings.Builder
+	if inc.Summary != "" {
+		b.WriteString(esc(inc.Summary))
+	}
+	if hs := hintsOf(inc.Hints); len(hs) > 0 {
 		if b.Len() > 0 {
-			blocks = append(blocks, section(b.String()))
+			b.WriteString("\n")
+		}
+		b.WriteString("*What to check*")
+		for _, h := range hs {
+			b.WriteString("\n• " + esc(h))
 		}
 	}
-
+	if b.Len() > 0 {
+		blocks = append(blocks, section(b.String()))
+	}
+	a := inc.Attempt
 	if hs := telling(a.Headers); len(hs) > 0 {
 		lines := make([]string, len(hs))
 		for i, h := range hs {
 			lines[i] = h[0] + ": " + h[1]
 		}
-		blocks = append(blocks, section("*Telling headers*\n```"+code(strings.Join(lines, "\n"))+"```"))
+		blocks = append(blocks, section("*Telling headers* ("+esc(a.Vantage+"/"+string(a.Route))+")\n```"+code(strings.Join(lines, "\n"))+"```"))
 	}
 	if s := snippet(a.Body); s != "" {
 		blocks = append(blocks, section(fmt.Sprintf("*Body* (first %d characters)\n```%s```", bodySnippet, code(s))))
 	}
-	if os := others(ev.Others); len(os) > 0 {
-		var b strings.Builder
-		b.WriteString("*Same run*")
-		for _, o := range os {
-			b.WriteString("\n• " + esc(o))
+	if vs := variants(inc.Variants); len(vs) > 0 {
+		var vb strings.Builder
+		vb.WriteString("*Diagnostic attempts*")
+		for _, v := range vs {
+			vb.WriteString("\n• " + esc(v))
 		}
-		blocks = append(blocks, section(b.String()))
+		blocks = append(blocks, section(vb.String()))
 	}
-	return blocks
+	return append(blocks, footer(inc))
 }
 
-func footer(ev Event) slack.Block {
-	a := ev.Attempt
+func vendorSuffix(v string) string {
+	if v == "" {
+		return ""
+	}
+	return " (" + esc(v) + ")"
+}
+
+// since is "2026-11-24T10:00:00Z (12m ago)" relative to inc.At, or says
+// the check has failed since its first run.
+func since(inc Incident) string {
+	s := stamp(inc.Opened)
+	if !inc.At.IsZero() && !inc.At.Before(inc.Opened) {
+		s += " (" + span(inc.At.Sub(inc.Opened)) + " ago)"
+	}
+	if inc.FirstRun {
+		s += ", the first run"
+	}
+	return s
+}
+
+func failingWhere(cells []Cell) string {
+	var out []string
+	for _, c := range badCells(cells) {
+		out = append(out, c.Vantage+"/"+string(c.Route))
+	}
+	if len(out) > 12 {
+		out = append(out[:12], fmt.Sprintf("… %d more", len(out)-12))
+	}
+	return strings.Join(out, ", ")
+}
+
+// variants describes the diagnostic attempts, one line each.
+func variants(as []report.Attempt) []string {
+	var out []string
+	for i, a := range as {
+		if i == maxVariants {
+			out = append(out, fmt.Sprintf("… and %d more", len(as)-maxVariants))
+			break
+		}
+		out = append(out, truncate(fmt.Sprintf("%s/%s %s: %s", a.Vantage, a.Route, a.Variant, attemptWhat(a)), 300))
+	}
+	return out
+}
+
+func footer(inc Incident) slack.Block {
+	a := inc.Attempt
 	var parts []slack.MixedElement
 	if a.URL != "" {
 		parts = append(parts, mrkdwn("URL `"+code(a.URL)+"`"))
 	}
 	switch {
-	case a.TraceID != "" && ev.TraceURL != "":
-		parts = append(parts, mrkdwn("Trace <"+linkURL(ev.TraceURL)+"|"+linkText(a.TraceID)+">"))
-	case ev.TraceURL != "":
-		parts = append(parts, mrkdwn("<"+linkURL(ev.TraceURL)+"|Trace>"))
+	case a.TraceID != "" && inc.TraceURL != "":
+		parts = append(parts, mrkdwn("Trace <"+linkURL(inc.TraceURL)+"|"+linkText(a.TraceID)+">"))
+	case inc.TraceURL != "":
+		parts = append(parts, mrkdwn("<"+linkURL(inc.TraceURL)+"|Trace>"))
 	case a.TraceID != "":
 		parts = append(parts, mrkdwn("Trace `"+code(a.TraceID)+"`"))
 	}
-	ev2 := "Event `" + code(ev.ID) + "`"
-	if !ev.At.IsZero() {
-		ev2 += " at " + esc(stamp(ev.At))
+	id := "Incident `" + code(inc.ID) + "`"
+	if !inc.At.IsZero() {
+		id += " as of " + esc(stamp(inc.At))
 	}
-	parts = append(parts, mrkdwn(ev2))
+	parts = append(parts, mrkdwn(id))
 	return slack.NewContextBlock("", parts...)
 }
 
-// ---- pieces shared by Blocks and Text ----
-
-func showCause(ev Event) bool {
-	c := ev.Diagnosis.Cause
-	return c != "" && c != report.CauseOK
+// Failing says what fails where: "403 Forbidden on 2 of 6".
+func Failing(inc Incident) string {
+	bad := badCells(inc.Cells)
+	return fmt.Sprintf("%s on %d of %d", whatFails(bad), len(bad), len(inc.Cells))
 }
 
-func cause(d report.Diagnosis) string {
-	if d.Vendor != "" {
-		return string(d.Cause) + " (" + d.Vendor + ")"
+// EventLine words one event of an incident for a thread reply.
+func EventLine(inc Incident, e Event) string {
+	where := e.Failing
+	if where == "" {
+		where = Failing(inc)
 	}
-	return string(d.Cause)
+	switch e.Kind {
+	case EventCauseChanged:
+		return fmt.Sprintf("CAUSE CHANGED  %s: %s -> %s", inc.Check, causeText(e.FromCause, e.FromVendor), causeText(e.ToCause, e.ToVendor))
+	case EventWidened:
+		return fmt.Sprintf("WIDER  %s: now also %s; %s", inc.Check, strings.Join(e.Added, ", "), where)
+	case EventReminder:
+		return fmt.Sprintf("STILL FAILING  %s: for %s, %s", inc.Check, span(e.Lasted), where)
+	case EventResolved:
+		return fmt.Sprintf("RECOVERED  %s: upgraded again on all %d after %s", inc.Check, len(inc.Cells), span(e.Lasted))
+	case EventReopened:
+		return fmt.Sprintf("FAILING AGAIN  %s: %s (reopened %d time(s))", inc.Check, where, e.Flaps)
+	case EventOpened:
+		return "FAILING  " + Headline(inc)
+	}
+	return strings.ToUpper(string(e.Kind)) + "  " + inc.Check
 }
 
-func hints(d report.Diagnosis) []string {
-	var hs []string
-	for _, h := range d.Hints {
-		if h = strings.TrimSpace(h); h != "" {
-			hs = append(hs, truncate(h, maxFieldChars/2))
+// ReplyBlocks builds a thread reply: one line per event, and for a changed
+// cause the new diagnosis.
+func ReplyBlocks(m Message) []slack.Block {
+	var inc Incident
+	if m.Incident != nil {
+		inc = *m.Incident
+	}
+	var blocks []slack.Block
+	for _, e := range m.Events {
+		icon := map[EventKind]string{EventResolved: ":white_check_mark: ", EventCauseChanged: ":warning: ",
+			EventWidened: ":warning: ", EventReminder: ":alarm_clock: ", EventReopened: ":rotating_light: "}[e.Kind]
+		text := icon + esc(EventLine(inc, e))
+		if e.Kind == EventCauseChanged && inc.Summary != "" {
+			text += "\n" + esc(inc.Summary)
+			for _, h := range hintsOf(inc.Hints) {
+				text += "\n• " + esc(h)
+			}
 		}
-		if len(hs) == maxHints {
-			break
+		blocks = append(blocks, section(text))
+	}
+	return blocks
+}
+
+// NoticeBlocks builds a notice: its title and lines.
+func NoticeBlocks(n Notice) []slack.Block {
+	text := ":warning: *" + esc(n.Title) + "*"
+	for _, l := range n.Lines {
+		text += "\n" + esc(l)
+	}
+	return []slack.Block{section(text)}
+}
+
+// Text renders a message as plain text: the first line says what
+// happened, the following lines are aligned "label  value" pairs or the
+// matrix. Control characters from the target's answer are replaced, so
+// printing it to a terminal is safe.
+func Text(m Message) string {
+	var b strings.Builder
+	switch m.Kind {
+	case KindNotice:
+		if m.Notice != nil {
+			b.WriteString(clean("WARNING  " + m.Notice.Title + "\n"))
+			for _, l := range m.Notice.Lines {
+				writeField(&b, "", l)
+			}
 		}
-	}
-	return hs
-}
-
-func statusCode(s int) string {
-	if s == 0 {
-		return "no answer"
-	}
-	return fmt.Sprint(s)
-}
-
-func transition(ev Event) string {
-	return statusCode(ev.OldStatus) + " -> " + statusCode(ev.NewStatus)
-}
-
-func reason(a report.Attempt) string {
-	r := strings.TrimSpace(a.Reason)
-	if r == "" && a.Status != 0 {
-		r = http.StatusText(a.Status)
-	}
-	if r == "" {
-		return ""
-	}
-	return " " + truncate(r, 80)
-}
-
-func sinceLabel(ev Event) string {
-	if ev.Kind == KindRecovery {
-		return "opened"
-	}
-	return "since"
-}
-
-// since is "2026-11-24T10:00:00Z (12m ago)", relative to ev.At; for a
-// recovery "... (open 12m)".
-func since(ev Event) string {
-	if ev.Since.IsZero() {
-		return "unknown"
-	}
-	s := stamp(ev.Since)
-	if ev.At.IsZero() || ev.At.Before(ev.Since) {
-		return s
-	}
-	if ev.Kind == KindRecovery {
-		return s + " (open " + span(ev.Since, ev.At) + ")"
-	}
-	return s + " (" + span(ev.Since, ev.At) + " ago)"
-}
-
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return "unknown"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-// span is the rounded duration between two instants: 45s, 12m, 3h05m, 2d04h.
-func span(from, to time.Time) string {
-	if from.IsZero() || to.IsZero() || to.Before(from) {
-		return "an unknown time"
-	}
-	d := to.Sub(from)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Round(time.Second)/time.Second))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d/time.Minute))
-	case d < 24*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	case KindReply:
+		var inc Incident
+		if m.Incident != nil {
+			inc = *m.Incident
+		}
+		for _, e := range m.Events {
+			b.WriteString(clean(EventLine(inc, e)) + "\n")
+			if e.Kind == EventCauseChanged && inc.Summary != "" {
+				writeField(&b, "summary", inc.Summary)
+			}
+		}
+	case KindUpdate:
+		if m.Incident != nil {
+			b.WriteString(clean(updateWord(*m.Incident) + "  " + Headline(*m.Incident) + "\n"))
+			writeBlock(&b, Matrix(m.Incident.Cells))
+		}
 	default:
-		return fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
-	}
-}
-
-// request says how the attempt was shaped: the Origin sent and where a
-// credential went (never the credential).
-func request(a report.Attempt) string {
-	var ps []string
-	if a.Origin != "" {
-		ps = append(ps, "Origin "+truncate(a.Origin, 200))
-	}
-	if a.Credential != "" {
-		ps = append(ps, "credential in "+a.Credential)
-	}
-	return strings.Join(ps, ", ")
-}
-
-// telling returns the telling headers present in hs, in a fixed order.
-func telling(hs map[string]string) [][2]string {
-	if len(hs) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(hs))
-	for k := range hs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // deterministic when two spellings of one name exist
-	var out [][2]string
-	for _, want := range tellingHeaders {
-		for _, k := range keys {
-			if strings.EqualFold(k, want) {
-				out = append(out, [2]string{k, truncate(hs[k], headerValue)})
-				break
-			}
+		if m.Incident != nil {
+			incidentText(&b, *m.Incident)
 		}
 	}
-	for _, k := range keys {
-		if strings.HasPrefix(strings.ToLower(k), wafPrefix) {
-			out = append(out, [2]string{k, truncate(hs[k], headerValue)})
+	return b.String()
+}
+
+func updateWord(inc Incident) string {
+	if inc.State == StateResolved {
+		return "RESOLVED"
+	}
+	return "UPDATED"
+}
+
+func incidentText(b *strings.Builder, inc Incident) {
+	word := "FAILING"
+	if inc.State == StateResolved {
+		word = "RESOLVED"
+	}
+	b.WriteString(clean(word+"  "+Headline(inc)) + "\n")
+	writeBlock(b, Matrix(inc.Cells))
+	if inc.State == StateResolved {
+		writeField(b, "resolved", stamp(inc.Closed)+" after "+span(inc.Closed.Sub(inc.Opened)))
+	} else {
+		writeField(b, "since", since(inc))
+	}
+	if inc.Cause != "" && inc.Cause != report.CauseOK {
+		writeField(b, "cause", causeText(inc.Cause, inc.Vendor))
+	}
+	writeField(b, "summary", inc.Summary)
+	for _, h := range hintsOf(inc.Hints) {
+		writeField(b, "hint", h)
+	}
+	for _, n := range inc.Notes {
+		writeField(b, "note", n)
+	}
+	a := inc.Attempt
+	writeField(b, "request", request(a))
+	for _, h := range telling(a.Headers) {
+		writeField(b, "header", h[0]+": "+h[1])
+	}
+	writeField(b, "body", snippet(a.Body))
+	for _, v := range variants(inc.Variants) {
+		writeField(b, "variant", v)
+	}
+	writeField(b, "trace", a.TraceID)
+	writeField(b, "trace url", inc.TraceURL)
+	writeField(b, "url", a.URL)
+	writeField(b, "incident", inc.ID)
+}
+
+const labelWidth = 10
+
+// writeField writes "  label     value" (continuation lines aligned);
+// nothing for an empty value.
+func writeField(b *strings.Builder, label, value string) {
+	if value == "" {
+		return
+	}
+	for i, line := range strings.Split(clean(value), "\n") {
+		if i > 0 {
+			label = ""
 		}
+		fmt.Fprintf(b, "  %-*s%s\n", labelWidth, label, line)
 	}
-	if len(out) > maxHeaders {
-		out = out[:maxHeaders]
+}
+
+func writeBlock(b *strings.Builder, text string) {
+	for _, line := range strings.Split(clean(text), "\n") {
+		b.WriteString("    " + line + "\n")
 	}
-	return out
-}
-
-func snippet(body string) string {
-	body = strings.TrimSpace(strings.ToValidUTF8(body, "\uFFFD"))
-	return truncate(body, bodySnippet)
-}
-
-// others describes the other attempts of the run, one line each.
-func others(as []report.Attempt) []string {
-	var out []string
-	for i, a := range as {
-		if i == maxOthers {
-			out = append(out, fmt.Sprintf("… and %d more", len(as)-maxOthers))
-			break
-		}
-		where := a.Vantage + " / " + string(a.Route)
-		if a.Variant != "" && a.Variant != report.VariantConfigured {
-			where += " (" + string(a.Variant) + ")"
-		}
-		var what string
-		switch {
-		case a.Status == 0 && a.Error != "":
-			what = "no answer: " + truncate(a.Error, 120)
-		case a.Status == 0:
-			what = "no answer"
-		case a.OK:
-			what = fmt.Sprintf("%d ok", a.Status)
-		default:
-			what = fmt.Sprint(a.Status) + reason(a)
-			if a.Error != "" {
-				what += ", " + truncate(a.Error, 120)
-			}
-		}
-		out = append(out, truncate(where+": "+what, 300))
-	}
-	return out
-}
-
-// ---- Block Kit and mrkdwn helpers ----
-
-func header(text string) slack.Block {
-	return slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, truncate(clean(text), maxTitleChars), true, false))
-}
-
-func section(text string) slack.Block {
-	return slack.NewSectionBlock(mrkdwn(truncate(text, maxTextChars)), nil, nil)
-}
-
-func mrkdwn(text string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.MarkdownType, text, false, false)
-}
-
-func field(label, value string) *slack.TextBlockObject {
-	return mrkdwn(truncate("*"+label+"*\n"+value, maxFieldChars))
-}
-
-func titleCase(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
-
-// esc makes untrusted text inert in mrkdwn: &, < and > are escaped (no
-// mentions, no links), control characters replaced.
-func esc(s string) string { return mrkdwnEscaper.Replace(clean(s)) }
-
-// code is esc for text inside a code span or block: a run of backticks
-// would end it early, so each backtick is followed by a zero-width space.
-func code(s string) string {
-	return strings.ReplaceAll(esc(s), "`", "`\u200b")
-}
-
-// linkURL escapes a URL for <url|text>; '|' would end the URL.
-func linkURL(u string) string {
-	return strings.ReplaceAll(esc(u), "|", "%7C")
-}
-
-func linkText(s string) string {
-	return strings.ReplaceAll(esc(s), "|", "¦")
-}
-
-// clean replaces control characters other than newline and tab, so text from
-// a hostile server can neither drive a terminal nor break a message.
-func clean(s string) string {
-	if !strings.ContainsFunc(s, isBadRune) {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if isBadRune(r) {
-			return '\uFFFD'
-		}
-		return r
-	}, s)
-}
-
-func isBadRune(r rune) bool {
-	return r == utf8.RuneError || (unicode.IsControl(r) && r != '\n' && r != '\t') ||
-		r == '\u2028' || r == '\u2029' || (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069')
-}
-
-// truncate keeps the first n characters of s, marking a cut with "…".
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	rs := []rune(s)
-	return string(rs[:n-1]) + "…"
 }

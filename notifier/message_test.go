@@ -3,6 +3,7 @@ package notifier_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"flag"
 	"os"
 	"path/filepath"
@@ -95,46 +96,48 @@ func TestBlocksGolden(t *testing.T) {
 		want   []string
 	}{
 		{
-			file:   "alert.golden.json",
-			blocks: notifier.Blocks(alertEvent()),
+			file:   "open.golden.json",
+			blocks: notifier.Blocks(incidentView()),
 			want: []string{
-				":rotating_light:", "chat", "us-east-1", "cdn", "101 -> 403", "`cdn_blocked` (cloudflare)",
+				":rotating_light: chat: 403 Forbidden on 3 of 6", "`cdn_blocked` (cloudflare)",
+				"ap-south-1/cdn, eu-west-1/cdn, us-east-1/cdn",
+				"us-east-1   ✗ 403 Forbidden  ✓ 101", // the matrix
 				firstHint, "Security &gt; WAF", // the second hint, escaped
 				"Cf-Ray: 8e1f2a3b4c5d6e7f-IAD", "Cf-Mitigated: challenge", "Server: cloudflare",
 				"&lt;!DOCTYPE html&gt;", // body snippet, escaped
-				"eu-west-1 / cdn: 403 Forbidden", "us-east-1 / direct: 101 ok",
+				"us-east-1/cdn no-origin: 403 Forbidden", "us-east-1/cdn no-token: no answer: connect: connection refused",
 				"<https://grafana.example.com/explore?traceId=" + trace + "|" + trace + ">",
 				"wss://chat.example.com/ws?room=1&amp;token=REDACTED",
 				"2026-11-24T10:00:00Z (12m ago)",
 			},
 		},
 		{
-			file:   "recovery.golden.json",
-			blocks: notifier.Blocks(recoveryEvent()),
-			want:   []string{":white_check_mark:", "recovered", "403 -> 101", "chat", "us-east-1", "cdn", "(open 47m)"},
-		},
-		{
-			file:   "change.golden.json",
-			blocks: notifier.Blocks(changeEvent()),
-			want: []string{
-				":warning:", "api", "eu-west-1", "401 -> 403", "`cdn_blocked` (aws)",
-				"AWS WAF web ACL", "X-Amzn-Waf-Action: block", "X-Amz-Cf-Id: Q1w2E3r4T5y6==", "Via: 1.1 3f2a.cloudfront.net",
-				"Trace `0af7651916cd43dd8448eb211c80319c`", // no trace_url: the id, no link
-			},
-		},
-		{
 			file:   "resolved.golden.json",
-			blocks: notifier.Resolved(recoveryEvent()),
+			blocks: notifier.Blocks(resolvedView()),
 			want: []string{
-				":white_check_mark: RESOLVED — chat: 403 -> 101 on us-east-1/cdn",
-				"back to `101` after 47m",
-				"`cdn_blocked` (cloudflare)", firstHint, // the alert's facts are kept
+				":white_check_mark: RESOLVED chat: upgraded again on all 6 after 47m (was 403 Forbidden)",
+				"2026-11-24T10:47:00Z after 47m",
+				"`cdn_blocked` (cloudflare)", firstHint, // the incident's facts are kept
 			},
 		},
 		{
-			file:   "reminder.golden.json",
-			blocks: notifier.Blocks(reminderEvent()),
-			want:   []string{":alarm_clock:", "still 403", "(4h00m ago)"},
+			file:   "replies.golden.json",
+			blocks: notifier.ReplyBlocks(replyMsg(widened(), causeChanged(), reminder())),
+			want: []string{
+				"WIDER  chat: now also eu-west-1/cdn, ap-south-1/cdn; 403 Forbidden on 3 of 6",
+				"CAUSE CHANGED  chat: cdn_blocked (cloudflare) -&gt; proxy_stripped_upgrade (nginx)",
+				"STILL FAILING  chat: for 4h00m, 403 Forbidden on 3 of 6",
+			},
+		},
+		{
+			file:   "recovery.golden.json",
+			blocks: notifier.ReplyBlocks(recoveryMsg()),
+			want:   []string{":white_check_mark: RECOVERED  chat: upgraded again on all 6 after 47m"},
+		},
+		{
+			file:   "notice.golden.json",
+			blocks: notifier.NoticeBlocks(*noticeMsg().Notice),
+			want:   []string{"expires in 5 days", "opens no incident"},
 		},
 	}
 	for _, tt := range tests {
@@ -155,7 +158,41 @@ func TestBlocksGolden(t *testing.T) {
 
 func TestTextGolden(t *testing.T) {
 	t.Parallel()
-	golden(t, "alert.golden.txt", []byte(notifier.Text(alertEvent())))
+	var all strings.Builder
+	for _, m := range []notifier.Message{openMsg(), updateMsg(), replyMsg(widened(), causeChanged()), recoveryMsg(), resolvedUpdateMsg(), replyMsg(reopened()), noticeMsg()} {
+		all.WriteString(notifier.Text(m))
+		all.WriteString("----\n")
+	}
+	golden(t, "messages.golden.txt", []byte(all.String()))
+}
+
+// TestHeadline: what the first line says for the shapes of incidents.
+func TestHeadline(t *testing.T) {
+	t.Parallel()
+	cell := func(v string, r report.Route, o report.Outcome, status int, reason string, failing bool) notifier.Cell {
+		return notifier.Cell{Vantage: v, Route: r, Outcome: o, Status: status, Reason: reason, Failing: failing}
+	}
+	up := func(v string) notifier.Cell { return cell(v, report.RouteCDN, report.OutcomeUpgraded, 101, "", false) }
+	tests := []struct {
+		inc  notifier.Incident
+		want string
+	}{
+		{notifier.Incident{Check: "a", Cells: []notifier.Cell{cell("us", report.RouteCDN, report.OutcomeRefused, 401, "Unauthorized", true), up("eu")}},
+			"a: 401 Unauthorized on 1 of 2"},
+		{notifier.Incident{Check: "a", Cells: []notifier.Cell{cell("us", report.RouteCDN, report.OutcomeRefused, 401, "Unauthorized", true),
+			cell("eu", report.RouteCDN, report.OutcomeRefused, 403, "Forbidden", true)}}, "a: 401, 403 on 2 of 2"},
+		{notifier.Incident{Check: "feed", FirstRun: true, Cells: []notifier.Cell{cell("us", report.RouteCDN, report.OutcomeRejectedAfterOpen, 101, "closed 4003", true)}},
+			"feed: rejected after the upgrade on 1 of 1 since the first run"},
+		{notifier.Incident{Check: "a", Cells: []notifier.Cell{cell("us", report.RouteCDN, report.OutcomeNoAnswer, 0, "connect", true), up("eu")}},
+			"a: no answer on 1 of 2"},
+		{notifier.Incident{Check: "a", Cells: []notifier.Cell{cell("us", report.RouteCDN, report.OutcomeRefused, 502, "Bad Gateway", false)}},
+			"a: 502 Bad Gateway on 1 of 1"},
+	}
+	for _, tt := range tests {
+		if got := notifier.Headline(tt.inc); got != tt.want {
+			t.Errorf("Headline = %q, want %q", got, tt.want)
+		}
+	}
 }
 
 // roundTrip checks that slack-go (and so a Slack-like server) decodes the
@@ -217,10 +254,10 @@ func checkLimits(t *testing.T, blocks []slack.Block) {
 
 func TestBlocksHostileInput(t *testing.T) {
 	t.Parallel()
-	ev := alertEvent()
-	ev.Check = strings.Repeat("very-long-check-name-", 20)
-	ev.Attempt.Body = "<!channel> <@U123> ```break out``` \x1b[2J" + strings.Repeat("A&B<C>", 2000)
-	ev.Attempt.Headers = map[string]string{
+	inc := incidentView()
+	inc.Check = strings.Repeat("very-long-check-name-", 20)
+	inc.Attempt.Body = "<!channel> <@U123> ```break out``` \x1b[2J" + strings.Repeat("A&B<C>", 2000)
+	inc.Attempt.Headers = map[string]string{
 		"server":             "<!here> " + strings.Repeat("x", 5000),
 		"X-Amzn-Waf-Rule":    "r1",
 		"X-Amzn-Waf-Action":  "block",
@@ -228,15 +265,19 @@ func TestBlocksHostileInput(t *testing.T) {
 		"Location":           "https://login.example.com/?next=<script>",
 		"X-Unrelated-Header": "not telling",
 	}
-	ev.Diagnosis.Hints = nil
+	inc.Hints = nil
 	for range 50 {
-		ev.Diagnosis.Hints = append(ev.Diagnosis.Hints, strings.Repeat("hint ", 300))
+		inc.Hints = append(inc.Hints, strings.Repeat("hint ", 300))
 	}
-	ev.Others = nil
+	inc.Variants = nil
 	for range 200 {
-		ev.Others = append(ev.Others, report.Attempt{Vantage: "v", Route: report.RouteCDN, Status: 403})
+		inc.Variants = append(inc.Variants, report.Attempt{Vantage: "v", Route: report.RouteCDN, Variant: report.VariantNoOrigin, Status: 403})
 	}
-	blocks := notifier.Blocks(ev)
+	inc.Cells = nil
+	for i := range 300 {
+		inc.Cells = append(inc.Cells, notifier.Cell{Vantage: fmt.Sprintf("<!here>-%03d", i), Route: report.RouteCDN, Outcome: report.OutcomeRefused, Status: 403, Failing: true})
+	}
+	blocks := notifier.Blocks(inc)
 	checkLimits(t, blocks)
 	roundTrip(t, blocks)
 	all := texts(t, blocks)
@@ -245,7 +286,7 @@ func TestBlocksHostileInput(t *testing.T) {
 			t.Errorf("blocks contain %q", bad)
 		}
 	}
-	for _, want := range []string{"&lt;!channel&gt;", "server: &lt;!here&gt;", "X-Amzn-Waf-Action: block", "X-Amzn-Waf-Rule: r1", "Www-Authenticate", "and 180 more"} {
+	for _, want := range []string{"&lt;!channel&gt;", "server: &lt;!here&gt;", "X-Amzn-Waf-Action: block", "X-Amzn-Waf-Rule: r1", "Www-Authenticate", "and 190 more", "and 260 more vantages"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("blocks do not contain %q", want)
 		}
@@ -253,70 +294,24 @@ func TestBlocksHostileInput(t *testing.T) {
 	if strings.Contains(all, "``` break") || strings.Count(all, "```")%2 != 0 {
 		t.Errorf("the body broke out of its code block:\n%s", all)
 	}
-	text := notifier.Text(ev)
-	if strings.Contains(text, "\x1b") {
+	if text := notifier.Text(notifier.Message{Kind: notifier.KindOpen, Incident: &inc}); strings.Contains(text, "\x1b") {
 		t.Error("Text passes an escape sequence from the body through")
 	}
 }
 
-func TestBlocksStatusZeroAndMissingFacts(t *testing.T) {
+func TestMessageJSONRoundTrip(t *testing.T) {
 	t.Parallel()
-	ev := notifier.Event{ID: "x", Kind: notifier.KindAlert, Check: "c", Vantage: "v", Route: report.RouteDirect,
-		OldStatus: 0, NewStatus: 401, Attempt: report.Attempt{Status: 401, Error: ""}}
-	blocks := notifier.Blocks(ev)
-	checkLimits(t, blocks)
-	all := texts(t, blocks)
-	for _, want := range []string{"no answer -> 401", "Unauthorized", "*Since*\nunknown", "Event `x`"} {
-		if !strings.Contains(all, want) {
-			t.Errorf("blocks do not contain %q:\n%s", want, all)
-		}
-	}
-	if strings.Contains(all, "Trace") || strings.Contains(all, "*Cause*") {
-		t.Errorf("blocks show facts the event does not have:\n%s", all)
-	}
-}
-
-func TestResolvedWithoutAlert(t *testing.T) {
-	t.Parallel()
-	ev := recoveryEvent()
-	ev.Alert = nil
-	blocks := notifier.Resolved(ev)
-	checkLimits(t, blocks)
-	all := texts(t, blocks)
-	for _, want := range []string{"RESOLVED", "403 -&gt; 101", "chat", "(open 47m)"} {
-		if !strings.Contains(all, want) {
-			t.Errorf("blocks do not contain %q:\n%s", want, all)
-		}
-	}
-}
-
-func TestEventJSONRoundTrip(t *testing.T) {
-	t.Parallel()
-	for _, ev := range []notifier.Event{alertEvent(), recoveryEvent(), changeEvent(), reminderEvent()} {
-		raw, err := json.Marshal(ev)
+	for _, m := range []notifier.Message{openMsg(), updateMsg(), replyMsg(widened(), causeChanged()), recoveryMsg(), noticeMsg()} {
+		raw, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var back notifier.Event
+		var back notifier.Message
 		if err := json.Unmarshal(raw, &back); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(marshal(t, notifier.Blocks(back)), marshal(t, notifier.Blocks(ev))) {
-			t.Errorf("%s: the event renders differently after a JSON round trip", ev.ID)
-		}
-	}
-}
-
-func TestDeliveryRoot(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ in, want notifier.Delivery }{
-		{notifier.Delivery{}, notifier.Delivery{}},
-		{notifier.Delivery{Channel: "C1", TS: "1.1"}, notifier.Delivery{Channel: "C1", TS: "1.1"}},
-		{notifier.Delivery{Channel: "C1", TS: "2.2", ThreadTS: "1.1"}, notifier.Delivery{Channel: "C1", TS: "1.1"}},
-	}
-	for _, tt := range tests {
-		if got := tt.in.Root(); got != tt.want {
-			t.Errorf("%+v.Root() = %+v, want %+v", tt.in, got, tt.want)
+		if notifier.Text(back) != notifier.Text(m) {
+			t.Errorf("%s: the message renders differently after a JSON round trip", m.ID)
 		}
 	}
 }

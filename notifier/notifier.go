@@ -1,19 +1,21 @@
-// Package notifier tells people that a WebSocket handshake series changed:
-// an alert when it enters 401/403, a change between two alerting statuses, a
-// reminder while it stays there, and a recovery when it is back to 101.
+// Package notifier tells people about incidents: one message per incident,
+// kept up to date while it lasts, with thread replies for what a person
+// should notice (the cause changed, more vantages fail, a reminder, the
+// recovery), and short notices of their own (a certificate about to expire,
+// a fleet member gone silent).
 //
-// The monitor builds an Event (pure data, persisted in its outbox) and hands
-// it to a Notifier. A Notifier makes exactly one attempt per call; retries,
-// backoff and the persisted queue belong to the monitor's delivery loop, which
-// asks RetryAfter and Permanent how to treat an error.
+// The monitor builds a Message (pure data, persisted in its outbox) and
+// hands it to a Notifier. A Notifier makes exactly one attempt per call;
+// retries, backoff and the persisted queue belong to the monitor's delivery
+// loop, which asks RetryAfter and Permanent how to treat an error.
 //
-// Two notifiers ship here: Slack (a bot token with threads and updates, or an
-// incoming webhook) and Console (for the demo and dry runs). The message is
-// built by pure functions (Blocks, Resolved, Text) tested apart from sending.
+// Kind and EventKind are the one vocabulary the incident engine, the store
+// and every notifier share: a kind added here is handled everywhere or fails
+// to build, never a permanent error at delivery.
 //
-// Everything an Event carries has been redacted by the prober already; the
-// Slack notifier additionally keeps its own secrets (the bot token, the webhook
-// URL) out of the errors it returns and the logs it writes.
+// Everything a Message carries has been redacted by the prober already;
+// the Slack notifier additionally keeps its own secrets (the bot token, the
+// webhook URL) out of the errors it returns and the logs it writes.
 package notifier
 
 import (
@@ -23,102 +25,183 @@ import (
 	"github.com/wscanary/wscanary/monitor/report"
 )
 
-// Kind of event.
+// Kind is what a message does.
 type Kind string
 
 const (
-	// KindAlert: the series entered an alerting status (usually 101 -> 403).
-	KindAlert Kind = "alert"
-	// KindRecovery: the series is back to the expected 101.
-	KindRecovery Kind = "recovery"
-	// KindChange: the series moved between two alerting statuses (401 -> 403).
-	KindChange Kind = "change"
-	// KindReminder: the alert is still open (alert.remind).
-	KindReminder Kind = "reminder"
+	// KindOpen posts an incident's root message.
+	KindOpen Kind = "open"
+	// KindUpdate re-renders the root message in place (coalesced: the
+	// latest state wins).
+	KindUpdate Kind = "update"
+	// KindReply posts in the root's thread what a person should notice.
+	KindReply Kind = "reply"
+	// KindNotice posts a message of its own: a warning, a fleet notice.
+	KindNotice Kind = "notice"
 )
 
-// Event is everything a message needs. The monitor builds it; it is pure data
-// and JSON-serialisable, because it waits in a persisted outbox until it is
-// delivered. Every string in it is already redacted.
+// Kinds are every Kind; a notifier that switches on Kind must handle each.
+var Kinds = []Kind{KindOpen, KindUpdate, KindReply, KindNotice}
+
+// EventKind is what changed in an incident.
+type EventKind string
+
+const (
+	// EventOpened: a new incident.
+	EventOpened EventKind = "opened"
+	// EventReopened: the check failed again soon after its incident
+	// closed; the same incident and message carry on.
+	EventReopened EventKind = "reopened"
+	// EventChanged: the matrix changed.
+	EventChanged EventKind = "changed"
+	// EventCauseChanged: the diagnosis names another cause.
+	EventCauseChanged EventKind = "cause_changed"
+	// EventWidened: vantages or routes that had not failed now do.
+	EventWidened EventKind = "widened"
+	// EventReminder: still open after alert.remind.
+	EventReminder EventKind = "reminder"
+	// EventResolved: every series is back to upgraded.
+	EventResolved EventKind = "resolved"
+)
+
+// Event is one thing that happened to an incident, worded by the
+// notifiers in thread replies.
 type Event struct {
-	// ID is unique and stable across retries of the same event.
-	ID   string `json:"id"`
-	Kind Kind   `json:"kind"`
-
-	Check   string       `json:"check"`
-	Vantage string       `json:"vantage"`
-	Route   report.Route `json:"route"`
-
-	// OldStatus -> NewStatus is the transition (0 = no HTTP answer).
-	OldStatus int `json:"old_status"`
-	NewStatus int `json:"new_status"`
-
-	// Since is when the series entered NewStatus (alert, change, reminder) or
-	// when the alert opened (recovery).
-	Since time.Time `json:"since"`
-	// At is when the run that produced this event happened. Relative times in
-	// the message ("12m ago") are measured from At, so the builders stay pure.
-	At time.Time `json:"at"`
-
-	Diagnosis report.Diagnosis `json:"diagnosis"`
-	// Attempt is this series' configured attempt from the run (redacted).
-	Attempt report.Attempt `json:"attempt"`
-	// Others are the other routes' and vantages' configured attempts from the
-	// same run (diagnostic variants are shown with their variant name).
-	Others []report.Attempt `json:"others,omitempty"`
-
-	// TraceURL links to the trace; "" for none. The caller formats
-	// trace_url with the trace id.
-	TraceURL string `json:"trace_url,omitempty"`
-	// Channel overrides the notifier's default channel ("" = default).
-	Channel string `json:"channel,omitempty"`
-
-	// Thread is where the alert was posted (a Delivery returned earlier), for
-	// recovery, change and reminder. nil or an empty TS means "no thread":
-	// the event is posted as a plain message.
-	Thread *Delivery `json:"thread,omitempty"`
-	// Alert is, optionally, the event that opened the alert. When a recovery
-	// carries it, the updated alert message keeps the alert's facts (cause,
-	// headers, body) under its RESOLVED header; without it the update shows
-	// what the recovery itself knows. Only its facts are used, never its
-	// Thread or Alert.
-	Alert *Event `json:"alert,omitempty"`
+	Kind EventKind `json:"kind"`
+	At   time.Time `json:"at"`
+	// FromCause/ToCause for a changed cause (with their vendors).
+	FromCause  report.Cause `json:"from_cause,omitempty"`
+	FromVendor string       `json:"from_vendor,omitempty"`
+	ToCause    report.Cause `json:"to_cause,omitempty"`
+	ToVendor   string       `json:"to_vendor,omitempty"`
+	// Added are the vantage/route cells a widening adds.
+	Added []string `json:"added,omitempty"`
+	// Lasted is how long the incident has been open (reminder, resolved).
+	Lasted time.Duration `json:"lasted,omitempty"`
+	// Flaps is how often the incident has reopened.
+	Flaps int `json:"flaps,omitempty"`
+	// Failing says what failed where at the moment of the event ("403
+	// Forbidden on 2 of 6"), so a reply that merges several events words
+	// each as it was.
+	Failing string `json:"failing,omitempty"`
 }
 
-// Delivery says where a message landed, so that later events can reply in its
-// thread and update it. The zero Delivery means "nowhere addressable" (webhook
-// mode).
+// State of an incident as shown.
+type State string
+
+const (
+	StateOpen     State = "open"
+	StateResolved State = "resolved"
+)
+
+// Cell is one square of the vantage x route matrix.
+type Cell struct {
+	Vantage string         `json:"vantage"`
+	Route   report.Route   `json:"route"`
+	Outcome report.Outcome `json:"outcome"`
+	Status  int            `json:"status"`
+	// Reason is the status line's reason or the error class ("Forbidden",
+	// "closed 4003", "connect").
+	Reason  string `json:"reason,omitempty"`
+	Failing bool   `json:"failing,omitempty"`
+	// Stale: the member that observes it stopped reporting.
+	Stale bool `json:"stale,omitempty"`
+}
+
+// Incident is everything a message shows of an incident: pure data, so the
+// builders are pure functions of it. Every string has been redacted.
+type Incident struct {
+	ID    string `json:"id"`
+	Check string `json:"check"`
+	State State  `json:"state"`
+	// Opened is when the incident opened; Closed when it resolved.
+	Opened time.Time `json:"opened"`
+	Closed time.Time `json:"closed,omitzero"`
+	// At is when this view was taken; relative times count from it, so the
+	// builders stay pure.
+	At time.Time `json:"at"`
+	// FirstRun: failing since the check's first run (there is no "before").
+	FirstRun bool `json:"first_run,omitempty"`
+	Flaps    int  `json:"flaps,omitempty"`
+
+	Cause   report.Cause `json:"cause"`
+	Vendor  string       `json:"vendor,omitempty"`
+	Summary string       `json:"summary,omitempty"`
+	Hints   []string     `json:"hints,omitempty"`
+
+	// Cells are the matrix, sorted by vantage, cdn before direct.
+	Cells []Cell `json:"cells"`
+	// Attempt is the telling failing attempt (its headers, body, URL and
+	// trace), or for a resolved incident the last one that failed.
+	Attempt report.Attempt `json:"attempt"`
+	// Variants are the diagnostic attempts of the same run and place.
+	Variants []report.Attempt `json:"variants,omitempty"`
+	// TraceURL links to the telling attempt's trace; "" for none.
+	TraceURL string `json:"trace_url,omitempty"`
+	// Notes are lines the message carries as they are: a maintenance
+	// window, an acknowledgement, a member alone without its fleet store.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Notice is a message of its own: a warning, a fleet notice.
+type Notice struct {
+	// Title is one line ("chat: TLS certificate expires in 5 days").
+	Title string   `json:"title"`
+	Lines []string `json:"lines,omitempty"`
+	// Check is the check it is about; "" for the fleet.
+	Check string `json:"check,omitempty"`
+}
+
+// Message is one delivery: what Notify gets. It is JSON because it waits
+// in the persisted outbox.
+type Message struct {
+	// ID is unique and stable across retries.
+	ID   string `json:"id"`
+	Kind Kind   `json:"kind"`
+	// Channel overrides the notifier's default ("" = default).
+	Channel string `json:"channel,omitempty"`
+	// Incident is the incident as the message shows it (open, update,
+	// reply).
+	Incident *Incident `json:"incident,omitempty"`
+	// Events are what a reply says, in order (several when coalesced).
+	Events []Event `json:"events,omitempty"`
+	// Notice is the content of a notice.
+	Notice *Notice `json:"notice,omitempty"`
+	// Thread is where the incident's root message is (update, reply); nil
+	// or empty when it is not addressable (webhook).
+	Thread *Delivery `json:"thread,omitempty"`
+}
+
+// Delivery says where a message landed, so that later messages can reply
+// in its thread and update it. The zero Delivery means "nowhere
+// addressable" (webhook mode).
 type Delivery struct {
 	// Channel is the channel ID Slack answered with ("console" for Console).
 	Channel string `json:"channel,omitempty"`
 	// TS is the timestamp of the posted message itself.
 	TS string `json:"ts,omitempty"`
-	// ThreadTS is set when the message is a reply: the timestamp of the
-	// thread's root (the alert).
-	ThreadTS string `json:"thread_ts,omitempty"`
 }
 
-// Root is the Delivery of the thread's root message: the alert that later
-// events reply to and update. For a message that is not a reply it is d.
-// Storing any Delivery of a thread is enough; notifiers always use its Root.
-func (d Delivery) Root() Delivery {
-	if d.ThreadTS != "" {
-		return Delivery{Channel: d.Channel, TS: d.ThreadTS}
-	}
-	return Delivery{Channel: d.Channel, TS: d.TS}
-}
-
-// Notifier delivers one event with one attempt. Errors are classified with
-// RetryAfter and Permanent; a Notifier never retries by itself.
+// Notifier delivers one message with one attempt. Errors are classified
+// with RetryAfter and Permanent; a Notifier never retries by itself.
 type Notifier interface {
-	Notify(ctx context.Context, ev Event) (Delivery, error)
+	Notify(ctx context.Context, m Message) (Delivery, error)
 }
 
-// thread returns the root of ev's thread and whether there is one.
-func (ev Event) thread() (Delivery, bool) {
-	if ev.Thread == nil {
+// thread returns the root of m's thread and whether there is one.
+func (m Message) thread() (Delivery, bool) {
+	if m.Thread == nil || m.Thread.TS == "" {
 		return Delivery{}, false
 	}
-	r := ev.Thread.Root()
-	return r, r.TS != ""
+	return *m.Thread, true
+}
+
+// Resolves reports whether a reply closes the incident.
+func (m Message) Resolves() bool {
+	for _, e := range m.Events {
+		if e.Kind == EventResolved {
+			return true
+		}
+	}
+	return false
 }

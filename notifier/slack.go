@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -116,115 +117,139 @@ func NewSlack(opts SlackOptions) (*Slack, error) {
 	return s, nil
 }
 
-// Notify delivers ev with one attempt (two requests when it updates the
-// alert: chat.update first, since it can be repeated safely, then the thread
-// reply, so a retry after a failed update never duplicates the reply).
+// Notify delivers m with one attempt.
 //
-// Bot-token mode: an alert is posted to the channel; a change or recovery
-// with a Thread updates the alert (Resolved blocks for a recovery) and replies
-// in its thread; a reminder only replies. Without a Thread every kind is a
-// plain post. An update that Slack refuses for good (message_not_found,
-// cant_update_message, ...) is logged and the reply still posted; a
-// transient update failure is returned before anything is posted.
+// Bot-token mode: an open posts the incident's message and returns where it
+// landed; an update replaces that message with chat.update (an update Slack
+// refuses for good, because the message was deleted say, is logged and
+// counts as done: there is nothing left to update); a reply posts in the
+// message's thread; a notice is a message of its own.
 //
-// Webhook mode: every kind is a plain post and the Delivery is empty.
+// Webhook mode: nothing can be updated or threaded, so an incident is one
+// post when it opens and one when it resolves (or fails again); updates and
+// other replies are dropped as delivered. The Delivery is empty.
 //
 // Slack has no idempotency key: when a post went through but its answer was
-// lost (a timeout), retrying the event posts it again. Errors are *Error;
+// lost (a timeout), retrying the message posts it again. Errors are *Error;
 // classify them with RetryAfter and Permanent.
-func (s *Slack) Notify(ctx context.Context, ev Event) (Delivery, error) {
-	if !knownKind(ev.Kind) {
-		return Delivery{}, errorf("notify", "unknown event kind %q", ev.Kind)
+func (s *Slack) Notify(ctx context.Context, m Message) (Delivery, error) {
+	if !slices.Contains(Kinds, m.Kind) {
+		return Delivery{}, errorf("notify", "unknown message kind %q", m.Kind)
 	}
+	if (m.Kind == KindNotice) != (m.Notice != nil) || (m.Kind != KindNotice && m.Incident == nil) {
+		return Delivery{}, errorf("notify", "a %s message without its content", m.Kind)
+	}
+	blocks, text := s.render(m)
 	if s.api == nil {
-		return Delivery{}, s.postWebhook(ctx, ev)
+		if m.Kind == KindUpdate || (m.Kind == KindReply && !m.Resolves() && !reopens(m)) {
+			return Delivery{}, nil
+		}
+		return Delivery{}, s.postWebhook(ctx, m, blocks, text)
 	}
-	channel := ev.Channel
+	channel := m.Channel
 	if channel == "" {
 		channel = s.channel
 	}
-	root, threaded := ev.thread()
-	if !threaded || ev.Kind == KindAlert {
-		return s.post(ctx, channel, "", ev)
-	}
+	root, threaded := m.thread()
 	if root.Channel == "" {
 		root.Channel = channel
 	}
-	if ev.Kind == KindRecovery || ev.Kind == KindChange {
-		blocks, text := Blocks(ev), Text(ev)
-		if ev.Kind == KindRecovery {
-			blocks, text = Resolved(ev), "RESOLVED  "+Text(ev)
+	switch m.Kind {
+	case KindUpdate:
+		if !threaded {
+			return Delivery{}, nil
 		}
-		if err := s.update(ctx, root, ev, blocks, text); err != nil {
+		if err := s.update(ctx, root, m, blocks, text); err != nil {
 			if !Permanent(err) {
 				return Delivery{}, err
 			}
-			s.log.WarnContext(ctx, "slack: could not update the alert message, replying in its thread anyway",
-				"event", ev.ID, "kind", ev.Kind, "channel", root.Channel, "ts", root.TS, "error", err.Error())
+			s.log.WarnContext(ctx, "slack: the incident message cannot be updated; going on without it",
+				"message", m.ID, "channel", root.Channel, "ts", root.TS, "error", err.Error())
+		}
+		return root, nil
+	case KindReply:
+		if threaded {
+			return s.post(ctx, root.Channel, root.TS, m, blocks, text)
 		}
 	}
-	return s.post(ctx, root.Channel, root.TS, ev)
+	return s.post(ctx, channel, "", m, blocks, text)
 }
 
-func knownKind(k Kind) bool {
-	switch k {
-	case KindAlert, KindRecovery, KindChange, KindReminder:
-		return true
+// render is the message's blocks and plain-text fallback.
+func (s *Slack) render(m Message) ([]slack.Block, string) {
+	switch m.Kind {
+	case KindNotice:
+		return NoticeBlocks(*m.Notice), Text(m)
+	case KindReply:
+		return ReplyBlocks(m), Text(m)
+	}
+	head := "FAILING  "
+	if m.Incident.State == StateResolved {
+		head = "RESOLVED  "
+	}
+	return Blocks(*m.Incident), head + Headline(*m.Incident)
+}
+
+func reopens(m Message) bool {
+	for _, e := range m.Events {
+		if e.Kind == EventReopened {
+			return true
+		}
 	}
 	return false
 }
 
-// post sends Blocks(ev) with chat.postMessage, in the thread threadTS if set.
-func (s *Slack) post(ctx context.Context, channel, threadTS string, ev Event) (Delivery, error) {
+// post sends blocks with chat.postMessage, in the thread threadTS if set.
+func (s *Slack) post(ctx context.Context, channel, threadTS string, m Message, blocks []slack.Block, text string) (Delivery, error) {
 	const op = "chat.postMessage"
-	opts := s.messageOptions(Blocks(ev), Text(ev))
+	opts := s.messageOptions(blocks, text)
 	if threadTS != "" {
 		opts = append(opts, slack.MsgOptionTS(threadTS))
 	}
 	ctx, rec := withAnswer(ctx)
 	ch, ts, err := s.api.PostMessageContext(ctx, channel, opts...)
 	if err != nil {
-		return Delivery{}, s.fail(ctx, op, ev, err, rec)
+		return Delivery{}, s.fail(ctx, op, m, err, rec)
 	}
 	if ch == "" {
 		ch = channel
 	}
-	d := Delivery{Channel: ch, TS: ts, ThreadTS: threadTS}
-	s.log.DebugContext(ctx, "slack: message posted", "event", ev.ID, "kind", ev.Kind, "channel", d.Channel, "ts", d.TS, "thread_ts", d.ThreadTS)
+	d := Delivery{Channel: ch, TS: ts}
+	s.log.DebugContext(ctx, "slack: message posted", "message", m.ID, "kind", m.Kind, "channel", d.Channel, "ts", d.TS, "thread_ts", threadTS)
 	return d, nil
 }
 
-// update replaces the alert message at root with blocks.
-func (s *Slack) update(ctx context.Context, root Delivery, ev Event, blocks []slack.Block, text string) error {
+// update replaces the incident message at root with blocks.
+func (s *Slack) update(ctx context.Context, root Delivery, m Message, blocks []slack.Block, text string) error {
 	const op = "chat.update"
 	ctx, rec := withAnswer(ctx)
 	if _, _, _, err := s.api.UpdateMessageContext(ctx, root.Channel, root.TS, s.messageOptions(blocks, text)...); err != nil {
-		return s.fail(ctx, op, ev, err, rec)
+		return s.fail(ctx, op, m, err, rec)
 	}
-	s.log.DebugContext(ctx, "slack: alert message updated", "event", ev.ID, "kind", ev.Kind, "channel", root.Channel, "ts", root.TS)
+	s.log.DebugContext(ctx, "slack: incident message updated", "message", m.ID, "channel", root.Channel, "ts", root.TS)
 	return nil
 }
 
-func (s *Slack) postWebhook(ctx context.Context, ev Event) error {
+func (s *Slack) postWebhook(ctx context.Context, m Message, blocks []slack.Block, text string) error {
 	const op = "webhook"
 	no := false
 	msg := &slack.WebhookMessage{
-		Text:        mrkdwnEscaper.Replace(s.scrub.scrub(truncate(Text(ev), maxTextChars))),
-		Blocks:      &slack.Blocks{BlockSet: s.redact(Blocks(ev))},
+		Text:        mrkdwnEscaper.Replace(s.scrub.scrub(truncate(text, maxTextChars))),
+		Blocks:      &slack.Blocks{BlockSet: s.redact(blocks)},
 		UnfurlLinks: &no,
 		UnfurlMedia: &no,
 	}
 	ctx, rec := withAnswer(ctx)
 	if err := slack.PostWebhookCustomHTTPContext(ctx, s.webhook, s.client, msg); err != nil {
-		return s.fail(ctx, op, ev, err, rec)
+		return s.fail(ctx, op, m, err, rec)
 	}
-	s.log.DebugContext(ctx, "slack: webhook posted", "event", ev.ID, "kind", ev.Kind)
+	s.log.DebugContext(ctx, "slack: webhook posted", "message", m.ID, "kind", m.Kind)
 	return nil
 }
 
-func (s *Slack) fail(ctx context.Context, op string, ev Event, err error, rec *answer) error {
+func (s *Slack) fail(ctx context.Context, op string, m Message, err error, rec *answer) error {
 	e := classify(op, err, rec, s.scrub)
-	s.log.DebugContext(ctx, "slack: request failed", "op", op, "event", ev.ID, "kind", ev.Kind,
+	s.log.DebugContext(ctx, "slack: request failed", "op", op, "message", m.ID, "kind", m.Kind,
 		"status", e.HTTPStatus, "code", e.Code, "permanent", e.permanent, "retry_after", e.RetryAfter, "error", e.Error())
 	return e
 }

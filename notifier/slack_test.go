@@ -212,7 +212,7 @@ func newWebhook(t *testing.T, f *fakeSlack, logs io.Writer) *notifier.Slack {
 	return s
 }
 
-func TestSlackBotAlert(t *testing.T) {
+func TestSlackBotOpen(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name        string
@@ -220,20 +220,20 @@ func TestSlackBotAlert(t *testing.T) {
 		wantChannel string
 	}{
 		{"default channel", "", "#ws-alerts"},
-		{"event overrides channel", "#chat-oncall", "#chat-oncall"},
+		{"message overrides channel", "#chat-oncall", "#chat-oncall"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeSlack(t)
 			s := newBot(t, f, nil)
-			ev := alertEvent()
-			ev.Channel = tt.channel
-			d, err := s.Notify(t.Context(), ev)
+			m := openMsg()
+			m.Channel = tt.channel
+			d, err := s.Notify(t.Context(), m)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d.Channel != "C0ALERTS" || d.TS == "" || d.ThreadTS != "" {
+			if d.Channel != "C0ALERTS" || d.TS == "" {
 				t.Errorf("Delivery = %+v, want the channel ID and ts Slack answered with", d)
 			}
 			cs := f.take()
@@ -245,16 +245,16 @@ func TestSlackBotAlert(t *testing.T) {
 				t.Errorf("channel = %q, want %q", got, tt.wantChannel)
 			}
 			if got := c.param("thread_ts"); got != "" {
-				t.Errorf("an alert is posted in thread %q", got)
+				t.Errorf("an incident is posted in thread %q", got)
 			}
 			all := texts(t, c.blocks(t))
-			for _, w := range []string{"101 -> 403", "chat", "us-east-1", "cdn_blocked", firstHint} {
+			for _, w := range []string{"403 Forbidden on 3 of 6", "chat", "us-east-1", "ap-south-1", "cdn_blocked", firstHint} {
 				if !strings.Contains(all, w) {
 					t.Errorf("posted blocks do not mention %q", w)
 				}
 			}
-			if text := c.param("text"); !strings.HasPrefix(text, "ALERT  chat: 101 -&gt; 403 on us-east-1/cdn") {
-				t.Errorf("fallback text = %q, want the escaped headline first", text)
+			if text := c.param("text"); text != "FAILING  chat: 403 Forbidden on 3 of 6" {
+				t.Errorf("fallback text = %q, want the headline", text)
 			}
 			if c.param("unfurl_links") != "false" {
 				t.Error("links unfurl")
@@ -265,105 +265,85 @@ func TestSlackBotAlert(t *testing.T) {
 
 func TestSlackBotThreads(t *testing.T) {
 	t.Parallel()
-	const root = "1764000750.000100"
-	reply := func(ev notifier.Event) notifier.Event {
-		ev.Thread = &notifier.Delivery{Channel: "C0ALERTS", TS: "1764000999.000200", ThreadTS: root}
-		return ev
-	}
-	noChannel := func(ev notifier.Event) notifier.Event {
-		ev.Thread = &notifier.Delivery{TS: root}
-		return ev
-	}
-	noThread := func(ev notifier.Event) notifier.Event { ev.Thread = nil; return ev }
-	emptyThread := func(ev notifier.Event) notifier.Event { ev.Thread = &notifier.Delivery{}; return ev }
+	noChannel := func(m notifier.Message) notifier.Message { m.Thread = &notifier.Delivery{TS: root.TS}; return m }
+	noThread := func(m notifier.Message) notifier.Message { m.Thread = nil; return m }
+	emptyThread := func(m notifier.Message) notifier.Message { m.Thread = &notifier.Delivery{}; return m }
 
 	tests := []struct {
-		name        string
-		ev          notifier.Event
-		want        []string // methods in order
-		updateHas   string   // in the chat.update blocks
-		updateCh    string
-		replyCh     string
-		replyThread string
+		name     string
+		msg      notifier.Message
+		want     string // methods in order
+		has      string // in the blocks sent
+		channel  string
+		threadTS string
+		ts       string // chat.update's ts
 	}{
-		{"recovery updates the alert then replies", recoveryEvent(), []string{"chat.update", "chat.postMessage"}, "RESOLVED", "C0ALERTS", "C0ALERTS", root},
-		{"change updates the alert then replies", changeEvent(), []string{"chat.update", "chat.postMessage"}, "401 -> 403", "C0ALERTS", "C0ALERTS", root},
-		{"reminder only replies", reminderEvent(), []string{"chat.postMessage"}, "", "", "C0ALERTS", root},
-		{"thread given as a reply's delivery", reply(recoveryEvent()), []string{"chat.update", "chat.postMessage"}, "RESOLVED", "C0ALERTS", "C0ALERTS", root},
-		{"thread without channel uses the default", noChannel(changeEvent()), []string{"chat.update", "chat.postMessage"}, "401 -> 403", "#ws-alerts", "#ws-alerts", root},
-		{"recovery without thread is a plain post", noThread(recoveryEvent()), []string{"chat.postMessage"}, "", "", "#ws-alerts", ""},
-		{"change with an empty thread is a plain post", emptyThread(changeEvent()), []string{"chat.postMessage"}, "", "", "#ws-alerts", ""},
-		{"reminder without thread is a plain post", noThread(reminderEvent()), []string{"chat.postMessage"}, "", "", "#ws-alerts", ""},
+		{"update replaces the incident message", updateMsg(), "chat.update", "426 Upgrade Required", "C0ALERTS", "", root.TS},
+		{"resolving update", resolvedUpdateMsg(), "chat.update", "RESOLVED", "C0ALERTS", "", root.TS},
+		{"reply in the thread", replyMsg(widened()), "chat.postMessage", "WIDER", "C0ALERTS", root.TS, ""},
+		{"recovery in the thread", recoveryMsg(), "chat.postMessage", "RECOVERED", "C0ALERTS", root.TS, ""},
+		{"thread without channel uses the default", noChannel(replyMsg(reminder())), "chat.postMessage", "STILL FAILING", "#ws-alerts", root.TS, ""},
+		{"update without a thread does nothing", noThread(updateMsg()), "", "", "", "", ""},
+		{"update with an empty thread does nothing", emptyThread(updateMsg()), "", "", "", "", ""},
+		{"reply without a thread is a plain post", noThread(recoveryMsg()), "chat.postMessage", "RECOVERED", "#ws-alerts", "", ""},
+		{"notice is a post of its own", noticeMsg(), "chat.postMessage", "expires in 5 days", "#ws-alerts", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeSlack(t)
 			s := newBot(t, f, nil)
-			d, err := s.Notify(t.Context(), tt.ev)
-			if err != nil {
+			if _, err := s.Notify(t.Context(), tt.msg); err != nil {
 				t.Fatal(err)
 			}
 			cs := f.take()
-			if got := methods(cs); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			if got := strings.Join(methods(cs), ","); got != tt.want {
 				t.Fatalf("calls = %v, want %v", got, tt.want)
 			}
-			if tt.updateHas != "" {
-				u := cs[0]
-				if u.param("channel") != tt.updateCh || u.param("ts") != root {
-					t.Errorf("chat.update channel=%q ts=%q, want %q %q", u.param("channel"), u.param("ts"), tt.updateCh, root)
-				}
-				if all := texts(t, u.blocks(t)); !strings.Contains(all, tt.updateHas) {
-					t.Errorf("updated alert does not say %q:\n%s", tt.updateHas, all)
-				}
+			if len(cs) == 0 {
+				return
 			}
-			p := cs[len(cs)-1]
-			if p.param("channel") != tt.replyCh || p.param("thread_ts") != tt.replyThread {
-				t.Errorf("chat.postMessage channel=%q thread_ts=%q, want %q %q", p.param("channel"), p.param("thread_ts"), tt.replyCh, tt.replyThread)
+			c := cs[0]
+			if c.param("channel") != tt.channel || c.param("thread_ts") != tt.threadTS || c.param("ts") != tt.ts {
+				t.Errorf("%s channel=%q thread_ts=%q ts=%q, want %q %q %q", c.Method, c.param("channel"), c.param("thread_ts"), c.param("ts"), tt.channel, tt.threadTS, tt.ts)
 			}
-			if d.ThreadTS != tt.replyThread || d.TS == "" {
-				t.Errorf("Delivery = %+v, want ThreadTS %q", d, tt.replyThread)
+			if all := texts(t, c.blocks(t)); !strings.Contains(all, tt.has) {
+				t.Errorf("blocks do not say %q:\n%s", tt.has, all)
 			}
 		})
 	}
 }
 
-// The whole story against the decoding server: the recovery replies in the
-// thread of the alert's Delivery and marks the alert resolved.
-func TestSlackAlertThenRecovery(t *testing.T) {
+// The whole story against the decoding server: the incident message is
+// posted, updated in place, answered in its thread and marked resolved.
+func TestSlackIncidentStory(t *testing.T) {
 	t.Parallel()
 	f := newFakeSlack(t)
 	s := newBot(t, f, nil)
-	d, err := s.Notify(t.Context(), alertEvent())
+	d, err := s.Notify(t.Context(), openMsg())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.take()
-	rec := recoveryEvent()
-	rec.Thread = &d
-	rd, err := s.Notify(t.Context(), rec)
-	if err != nil {
-		t.Fatal(err)
+	for _, m := range []notifier.Message{updateMsg(), resolvedUpdateMsg(), recoveryMsg()} {
+		m.Thread = &d
+		if _, err := s.Notify(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cs := f.take()
-	if len(cs) != 2 {
-		t.Fatalf("calls = %v", methods(cs))
+	if got := strings.Join(methods(cs), ","); got != "chat.postMessage,chat.update,chat.update,chat.postMessage" {
+		t.Fatalf("calls = %s", got)
 	}
-	upd, post := cs[0], cs[1]
-	if upd.Method != "chat.update" || upd.param("ts") != d.TS || upd.param("channel") != d.Channel {
-		t.Errorf("update = %s channel=%q ts=%q, want chat.update of %+v", upd.Method, upd.param("channel"), upd.param("ts"), d)
+	for _, u := range cs[1:3] {
+		if u.param("ts") != d.TS || u.param("channel") != d.Channel {
+			t.Errorf("update channel=%q ts=%q, want %+v", u.param("channel"), u.param("ts"), d)
+		}
 	}
-	if all := texts(t, upd.blocks(t)); !strings.Contains(strings.ToLower(all), "resolved") {
-		t.Errorf("updated alert does not say resolved:\n%s", all)
+	if !strings.HasPrefix(cs[2].param("text"), "RESOLVED  chat") {
+		t.Errorf("resolving update text = %q", cs[2].param("text"))
 	}
-	if !strings.HasPrefix(upd.param("text"), "RESOLVED") {
-		t.Errorf("update fallback text = %q", upd.param("text"))
-	}
-	if post.Method != "chat.postMessage" || post.param("thread_ts") != d.TS {
-		t.Errorf("recovery = %s thread_ts=%q, want a reply in %q", post.Method, post.param("thread_ts"), d.TS)
-	}
-	if rd.Root() != d {
-		t.Errorf("recovery Delivery %+v has root %+v, want %+v", rd, rd.Root(), d)
+	if cs[3].param("thread_ts") != d.TS {
+		t.Errorf("recovery thread_ts=%q, want %q", cs[3].param("thread_ts"), d.TS)
 	}
 }
 
@@ -373,14 +353,13 @@ func TestSlackUpdateFailure(t *testing.T) {
 		name       string
 		respond    func(call, http.ResponseWriter) bool
 		wantErr    bool
-		wantCalls  string
 		wantRetry  time.Duration
 		wantLogged string
 	}{
-		{"alert deleted: reply anyway", answer("chat.update", 200, nil, slackError("message_not_found")), false, "chat.update,chat.postMessage", 0, "message_not_found"},
-		{"edit refused: reply anyway", answer("chat.update", 200, nil, slackError("cant_update_message")), false, "chat.update,chat.postMessage", 0, "cant_update_message"},
-		{"server error: nothing posted", answer("chat.update", 500, nil, "oops"), true, "chat.update", 0, ""},
-		{"rate limited: nothing posted", answer("chat.update", 429, map[string]string{"Retry-After": "3"}, ""), true, "chat.update", 3 * time.Second, ""},
+		{"message deleted: done, logged", answer("chat.update", 200, nil, slackError("message_not_found")), false, 0, "message_not_found"},
+		{"edit refused: done, logged", answer("chat.update", 200, nil, slackError("cant_update_message")), false, 0, "cant_update_message"},
+		{"server error: retry", answer("chat.update", 500, nil, "oops"), true, 0, ""},
+		{"rate limited: retry after", answer("chat.update", 429, map[string]string{"Retry-After": "3"}, ""), true, 3 * time.Second, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -389,9 +368,9 @@ func TestSlackUpdateFailure(t *testing.T) {
 			var logs logBuffer
 			s := newBot(t, f, &logs)
 			f.setRespond(tt.respond)
-			d, err := s.Notify(t.Context(), recoveryEvent())
-			if got := strings.Join(methods(f.take()), ","); got != tt.wantCalls {
-				t.Errorf("calls = %s, want %s", got, tt.wantCalls)
+			_, err := s.Notify(t.Context(), updateMsg())
+			if got := strings.Join(methods(f.take()), ","); got != "chat.update" {
+				t.Errorf("calls = %s, want chat.update only", got)
 			}
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
@@ -404,9 +383,6 @@ func TestSlackUpdateFailure(t *testing.T) {
 					t.Errorf("RetryAfter = %v, want %v", got, tt.wantRetry)
 				}
 				return
-			}
-			if d.ThreadTS != "1764000750.000100" {
-				t.Errorf("Delivery = %+v", d)
 			}
 			if l := logs.String(); !strings.Contains(l, `"level":"WARN"`) || !strings.Contains(l, tt.wantLogged) {
 				t.Errorf("no warning about the failed update in:\n%s", l)
@@ -481,7 +457,7 @@ func TestSlackBotErrors(t *testing.T) {
 			f := newFakeSlack(t)
 			s := newBot(t, f, nil)
 			f.setRespond(answer("", tt.status, tt.header, tt.body))
-			_, err := s.Notify(t.Context(), alertEvent())
+			_, err := s.Notify(t.Context(), openMsg())
 			checkError(t, err, "chat.postMessage", tt)
 		})
 	}
@@ -503,7 +479,7 @@ func TestSlackWebhookErrors(t *testing.T) {
 			f := newFakeSlack(t)
 			s := newWebhook(t, f, nil)
 			f.setRespond(answer("", tt.status, tt.header, tt.body))
-			_, err := s.Notify(t.Context(), alertEvent())
+			_, err := s.Notify(t.Context(), openMsg())
 			checkError(t, err, "webhook", tt)
 		})
 	}
@@ -523,14 +499,14 @@ func TestSlackContext(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	_, err := s.Notify(ctx, alertEvent())
+	_, err := s.Notify(ctx, openMsg())
 	if !errors.Is(err, context.DeadlineExceeded) || notifier.Permanent(err) {
 		t.Errorf("after the deadline: err = %v, Permanent = %v", err, notifier.Permanent(err))
 	}
 
 	ctx, cancel = context.WithCancel(t.Context())
 	cancel()
-	_, err = s.Notify(ctx, alertEvent())
+	_, err = s.Notify(ctx, openMsg())
 	if !errors.Is(err, context.Canceled) || notifier.Permanent(err) {
 		t.Errorf("canceled: err = %v, Permanent = %v", err, notifier.Permanent(err))
 	}
@@ -540,9 +516,9 @@ func TestSlackUnknownKind(t *testing.T) {
 	t.Parallel()
 	f := newFakeSlack(t)
 	s := newBot(t, f, nil)
-	ev := alertEvent()
-	ev.Kind = "page"
-	if _, err := s.Notify(t.Context(), ev); err == nil || !notifier.Permanent(err) {
+	m := openMsg()
+	m.Kind = "page"
+	if _, err := s.Notify(t.Context(), m); err == nil || !notifier.Permanent(err) {
 		t.Errorf("err = %v, want a permanent error", err)
 	}
 	if cs := f.take(); len(cs) != 0 {
@@ -550,23 +526,28 @@ func TestSlackUnknownKind(t *testing.T) {
 	}
 }
 
+// A webhook cannot update or thread: an incident is one post when it opens
+// and one when it resolves (or fails again); the rest is dropped as done.
 func TestSlackWebhook(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		ev   notifier.Event
-		want string
+		name string
+		msg  notifier.Message
+		want string // "" for no post
 	}{
-		{alertEvent(), "101 -> 403"},
-		{recoveryEvent(), "recovered, 403 -> 101"},
-		{changeEvent(), "401 -> 403"},
-		{reminderEvent(), "still 403"},
+		{"open", openMsg(), "403 Forbidden on 3 of 6"},
+		{"update", updateMsg(), ""},
+		{"widened", replyMsg(widened()), ""},
+		{"recovery", recoveryMsg(), "RECOVERED"},
+		{"reopened", replyMsg(reopened()), "FAILING AGAIN"},
+		{"notice", noticeMsg(), "expires in 5 days"},
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.ev.Kind), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeSlack(t)
 			s := newWebhook(t, f, nil)
-			d, err := s.Notify(t.Context(), tt.ev)
+			d, err := s.Notify(t.Context(), tt.msg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -574,6 +555,12 @@ func TestSlackWebhook(t *testing.T) {
 				t.Errorf("webhook Delivery = %+v, want empty", d)
 			}
 			cs := f.take()
+			if tt.want == "" {
+				if len(cs) != 0 {
+					t.Fatalf("calls = %+v, want none", cs)
+				}
+				return
+			}
 			if len(cs) != 1 || cs[0].Path != webhookPath {
 				t.Fatalf("calls = %+v, want one POST to the webhook", cs)
 			}
@@ -581,13 +568,13 @@ func TestSlackWebhook(t *testing.T) {
 			if err := json.Unmarshal([]byte(cs[0].Raw), &msg); err != nil {
 				t.Fatalf("payload does not decode: %v\n%s", err, cs[0].Raw)
 			}
-			if msg.Blocks == nil || len(msg.Blocks.BlockSet) < 3 {
+			if msg.Blocks == nil || len(msg.Blocks.BlockSet) == 0 {
 				t.Fatalf("payload has no blocks: %s", cs[0].Raw)
 			}
 			if msg.ThreadTimestamp != "" || msg.ReplaceOriginal {
 				t.Errorf("webhook payload threads or replaces: %s", cs[0].Raw)
 			}
-			if all := texts(t, msg.Blocks.BlockSet); !strings.Contains(all, tt.want) || !strings.Contains(all, tt.ev.Check) {
+			if all := texts(t, msg.Blocks.BlockSet); !strings.Contains(all, tt.want) {
 				t.Errorf("blocks do not say %q:\n%s", tt.want, all)
 			}
 			if msg.Text == "" || strings.ContainsAny(msg.Text, "<>") {
@@ -625,21 +612,22 @@ func TestSlacktest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := s.Notify(t.Context(), alertEvent())
+	d, err := s.Notify(t.Context(), openMsg())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.Channel != "#ws-alerts" || d.TS == "" {
 		t.Errorf("Delivery = %+v", d)
 	}
-	rec := recoveryEvent()
-	rec.Thread = &d
-	rd, err := s.Notify(t.Context(), rec)
-	if err != nil {
+	upd := resolvedUpdateMsg()
+	upd.Thread = &d
+	if _, err := s.Notify(t.Context(), upd); err != nil {
 		t.Fatal(err)
 	}
-	if rd.ThreadTS != d.TS {
-		t.Errorf("recovery Delivery = %+v, want a reply to %s", rd, d.TS)
+	rec := recoveryMsg()
+	rec.Thread = &d
+	if _, err := s.Notify(t.Context(), rec); err != nil {
+		t.Fatal(err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -692,7 +680,7 @@ func TestSlackAPIURLWithoutSlash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Notify(t.Context(), alertEvent()); err != nil {
+	if _, err := s.Notify(t.Context(), openMsg()); err != nil {
 		t.Fatal(err)
 	}
 	if cs := f.take(); len(cs) != 1 || cs[0].Path != "/api/chat.postMessage" {

@@ -33,7 +33,7 @@ import (
 	"github.com/wscanary/wscanary/monitor"
 	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/report"
-	"github.com/wscanary/wscanary/monitor/state"
+	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/telemetry"
 	"github.com/wscanary/wscanary/monitor/testbed"
 	"github.com/wscanary/wscanary/notifier"
@@ -385,10 +385,11 @@ func daemonScale(addr string, sz sizes, r *Results) error {
 	}
 	defer os.RemoveAll(dir)
 	cfg.StateDir = dir
-	st, err := state.Open(dir, state.Options{})
+	st, err := store.Open(context.Background(), store.Options{Dir: dir})
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "bench", Env: noEnv})
 	if err != nil {
 		return err
@@ -472,7 +473,11 @@ func alertLatency(flips int) (float64, error) {
 	}
 	dir, _ := os.MkdirTemp("", "wscanary-bench-")
 	defer os.RemoveAll(dir)
-	st, _ := state.Open(dir, state.Options{})
+	st, err := store.Open(context.Background(), store.Options{Dir: dir})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
 	n, err := notifier.NewSlack(notifier.SlackOptions{Token: "xoxb-bench", Channel: "#b", APIURL: slack.APIURL()})
 	if err != nil {
 		return 0, err
@@ -501,23 +506,31 @@ func alertLatency(flips int) (float64, error) {
 		}
 		return fmt.Errorf("alert latency: timed out")
 	}
-	for i := range flips {
+	// The first flip opens an incident, later ones reopen it (a flapping
+	// check keeps its message): either way the first Slack request after
+	// the failing run is what a person is waiting for.
+	for range flips {
 		time.Sleep(1500 * time.Millisecond)
 		mu.Lock()
 		firstBad = time.Time{}
 		mu.Unlock()
+		before := len(slack.Calls())
 		origin.Set(testbed.Behavior{Status: 403})
-		if err := waitFor(func() bool { r, _ := slack.Posts(); return len(r) == i+1 }); err != nil {
+		if err := waitFor(func() bool { return len(slack.Calls()) > before }); err != nil {
 			return 0, err
 		}
-		roots, _ := slack.Posts()
+		first := slack.Calls()[before]
 		mu.Lock()
-		lat = append(lat, float64(roots[i].At.Sub(firstBad).Microseconds())/1000)
+		lat = append(lat, float64(first.At.Sub(firstBad).Microseconds())/1000)
 		mu.Unlock()
+		// Let the spacing of the incident's messages (store.ReplySpacing)
+		// pass, so the next flip is not merged into a waiting reply.
+		before = len(slack.Calls())
 		origin.Set(testbed.Behavior{})
-		if err := waitFor(func() bool { _, rep := slack.Posts(); return len(rep) == i+1 }); err != nil {
+		if err := waitFor(func() bool { return len(slack.Calls()) > before }); err != nil {
 			return 0, err
 		}
+		time.Sleep(store.ReplySpacing)
 	}
 	sort.Float64s(lat)
 	return lat[len(lat)/2], nil

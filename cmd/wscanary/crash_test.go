@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -10,44 +11,67 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/testbed"
 )
 
-// TestCrashSafety kills the daemon with SIGKILL during an incident: with
-// the alert queued but undelivered (Slack down), after it was delivered,
-// and at random moments while state is being written. Across all restarts
-// the alert is delivered exactly once and the state file always loads.
+// TestCrashSafety kills the daemon with SIGKILL during incidents: with
+// their messages queued but undelivered (Slack down), after they were
+// delivered, and at random moments while runs are recorded. Across all
+// restarts each incident's message is posted exactly once, its recovery
+// lands in its thread, and the store always opens. It runs on SQLite and
+// on PostgreSQL.
 func TestCrashSafety(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { crashSafety(t, "") })
+	t.Run("postgres", func(t *testing.T) {
+		pg := testbed.StartPostgresT(t)
+		crashSafety(t, pg.NewDatabaseT(t))
+	})
+}
+
+func crashSafety(t *testing.T, dsn string) {
 	origin := startOrigin(t, testbed.Behavior{}, nil)
 	slack := testbed.NewFakeSlack(canarySlackToken)
 	t.Cleanup(slack.Close)
 	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
 	os.MkdirAll(filepath.Join(dir, "checks.d"), 0o755)
+	storeLine := ""
+	if dsn != "" {
+		storeLine = "store: " + dsn + "\n"
+	}
 	os.WriteFile(filepath.Join(dir, "wscanary.yaml"), []byte(fmt.Sprintf(
-		"vantage: crash\nlisten: \"\"\nstate_dir: %s\nslack:\n  token: ${SLACK_BOT_TOKEN}\n  channel: \"#c\"\n  api_url: %s\n",
-		filepath.Join(dir, "state"), slack.APIURL())), 0o600)
+		"vantage: crash\nlisten: \"\"\nstate_dir: %s\n%sslack:\n  token: ${SLACK_BOT_TOKEN}\n  channel: \"#c\"\n  api_url: %s\n",
+		state, storeLine, slack.APIURL())), 0o600)
 	os.WriteFile(filepath.Join(dir, "checks.d", "c.yaml"), []byte(fmt.Sprintf(
 		"checks:\n  - {name: a, url: \"ws://%s/ws\", schedule: \"@every 1s\", timeout: 1s}\n  - {name: b, url: \"ws://%s/ws?b\", schedule: \"@every 1s\", timeout: 1s}\n",
 		origin.Addr(), origin.Addr())), 0o600)
 	cfg := filepath.Join(dir, "wscanary.yaml")
-	env := []string{"SLACK_BOT_TOKEN=" + canarySlackToken, "OTEL_TRACES_EXPORTER=", "OTEL_EXPORTER_OTLP_ENDPOINT="}
 	kill := func(p *daemonProc) {
 		p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.done
 		p.done <- nil
 	}
+	pending := func() int {
+		s, err := store.Open(context.Background(), store.Options{DSN: dsn, Dir: state, ReadOnly: true})
+		if err != nil {
+			return -1
+		}
+		defer s.Close()
+		n, err := s.Pending(context.Background())
+		if err != nil {
+			return -1
+		}
+		return n
+	}
 	var logs strings.Builder
 
-	// 1. Slack is down when the incident starts: the alerts wait in the outbox.
-	slack.FailNext(repeat(500, 1000)...)
-	p := startRun(t, cfg, env...)
+	// 1. Slack is down when the incidents start: their messages wait.
+	slack.Down(500)
+	p := startRun(t, cfg, daemonEnv...)
 	time.Sleep(1500 * time.Millisecond)
 	origin.Set(testbed.Behavior{Status: 403, Body: "forbidden"})
-	statePath := filepath.Join(dir, "state", "state.json")
-	waitFor(t, "both alerts in the outbox on disk", 10*time.Second, func() bool {
-		b, _ := os.ReadFile(statePath)
-		return strings.Count(string(b), `"kind": "alert"`) == 2
-	})
+	waitFor(t, "both incidents' messages in the outbox", 15*time.Second, func() bool { return pending() == 2 })
 	kill(p)
 	logs.WriteString(p.stderr.String())
 
@@ -55,15 +79,15 @@ func TestCrashSafety(t *testing.T) {
 	slack2 := testbed.NewFakeSlack(canarySlackToken)
 	t.Cleanup(slack2.Close)
 	os.WriteFile(cfg, []byte(strings.Replace(mustRead(t, cfg), slack.APIURL(), slack2.APIURL(), 1)), 0o600)
-	p = startRun(t, cfg, env...)
-	waitFor(t, "the queued alerts", 10*time.Second, func() bool { r, _ := slack2.Posts(); return len(r) == 2 })
-	time.Sleep(300 * time.Millisecond) // delivered and saved
+	p = startRun(t, cfg, daemonEnv...)
+	waitFor(t, "the queued messages", 15*time.Second, func() bool { r, _ := slack2.Posts(); return len(r) == 2 })
+	time.Sleep(300 * time.Millisecond) // delivered and recorded
 	kill(p)
 	logs.WriteString(p.stderr.String())
 
-	// 3. SIGKILL at random moments while runs save state every second.
+	// 3. SIGKILL at random moments while every second records runs.
 	for i := range 8 {
-		p = startRun(t, cfg, env...)
+		p = startRun(t, cfg, daemonEnv...)
 		time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
 		kill(p)
 		logs.WriteString(p.stderr.String())
@@ -71,32 +95,35 @@ func TestCrashSafety(t *testing.T) {
 			origin.Set(testbed.Behavior{}) // recover mid-way through the kills
 		}
 	}
-	p = startRun(t, cfg, env...)
-	waitFor(t, "both recoveries", 15*time.Second, func() bool { _, rep := slack2.Posts(); return len(rep) >= 2 })
+	p = startRun(t, cfg, daemonEnv...)
+	waitFor(t, "both recoveries", 30*time.Second, func() bool {
+		_, rep := slack2.Posts()
+		n := 0
+		for _, r := range rep {
+			if strings.Contains(r.Text, "RECOVERED") {
+				n++
+			}
+		}
+		return n >= 2
+	})
 	time.Sleep(1500 * time.Millisecond)
 	p.stop(t)
 	logs.WriteString(p.stderr.String())
 
 	roots, replies := slack2.Posts()
-	if r1, _ := slack.Posts(); len(r1) != 0 || len(roots) != 2 || len(replies) != 2 {
-		t.Fatalf("alerts %d (+%d while down), recoveries %d: want exactly 2 and 2", len(roots), len(r1), len(replies))
+	if r1, _ := slack.Posts(); len(r1) != 0 || len(roots) != 2 {
+		t.Fatalf("incident messages %d (+%d while down): want exactly 2\n%s", len(roots), len(r1), callList(slack2))
 	}
 	for _, rep := range replies {
 		if rep.ThreadTS != roots[0].Answered && rep.ThreadTS != roots[1].Answered {
-			t.Errorf("recovery not in an alert's thread: %+v", rep)
+			t.Errorf("a reply outside the incidents' threads: %+v", rep)
 		}
 	}
-	if strings.Contains(logs.String(), "moved aside") {
-		t.Fatalf("a SIGKILL left a corrupt state file:\n%s", logs.String())
+	for _, bad := range []string{"cannot be written", "unreadable", "cannot start"} {
+		if strings.Contains(logs.String(), bad) {
+			t.Fatalf("a SIGKILL left the store in a bad way (%q):\n%s", bad, grepLines(logs.String(), bad, 5))
+		}
 	}
-}
-
-func repeat(v, n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = v
-	}
-	return out
 }
 
 func mustRead(t *testing.T, path string) string {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/wscanary/wscanary/monitor"
 	"github.com/wscanary/wscanary/monitor/config"
-	"github.com/wscanary/wscanary/monitor/state"
+	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/telemetry"
 	"github.com/wscanary/wscanary/notifier"
 )
@@ -72,8 +72,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 					logger.Error("reload rejected, keeping the running configuration", "err", err)
 				}
 			} else {
-				if next.Listen != cfg.Listen || next.StateDir != cfg.StateDir || next.Slack != cfg.Slack {
-					logger.Warn("listen, state_dir and slack changes take effect at the next restart")
+				if next.Listen != cfg.Listen || next.StateDir != cfg.StateDir || next.Slack != cfg.Slack || next.Store != cfg.Store {
+					logger.Warn("listen, state_dir, store and slack changes take effect at the next restart")
 				}
 				d.Reload(next)
 			}
@@ -94,18 +94,23 @@ func startDaemonWith(ctx context.Context, cfg *config.Config, logger *slog.Logge
 	if err != nil {
 		return nil, nil, fmt.Errorf("telemetry: %w", err)
 	}
-	store, err := state.Open(cfg.StateDir, state.Options{Logger: logger})
+	st, err := store.Open(ctx, store.Options{DSN: cfg.Store, Dir: cfg.StateDir, Logger: logger})
 	if err != nil {
-		return nil, nil, fmt.Errorf("state: %w", err)
+		tel.Shutdown(context.Background())
+		return nil, nil, err
 	}
-	d, err := monitor.NewDaemon(monitor.DaemonOptions{Config: cfg, Store: store, Notifier: n, Telemetry: tel, Logger: logger})
+	d, err := monitor.NewDaemon(monitor.DaemonOptions{Config: cfg, Store: st, Notifier: n, Telemetry: tel, Logger: logger})
 	if err != nil {
+		st.Close()
+		tel.Shutdown(context.Background())
 		return nil, nil, err
 	}
 	var srv *http.Server
 	if cfg.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {
+			st.Close()
+			tel.Shutdown(context.Background())
 			return nil, nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 		}
 		srv = &http.Server{Handler: d.Handler(tel.Handler), ReadHeaderTimeout: 5 * time.Second}
@@ -128,7 +133,12 @@ func startDaemonWith(ctx context.Context, cfg *config.Config, logger *slog.Logge
 			logger.Error("stop", "err", err)
 		}
 		if srv != nil {
-			srv.Shutdown(stopCtx)
+			if err := srv.Shutdown(stopCtx); err != nil {
+				logger.Warn("listener shutdown", "err", err)
+			}
+		}
+		if err := st.Close(); err != nil {
+			logger.Warn("store close", "err", err)
 		}
 		if err := tel.Shutdown(stopCtx); err != nil {
 			logger.Warn("telemetry flush failed", "err", err)

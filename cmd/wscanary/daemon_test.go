@@ -178,7 +178,7 @@ func TestDaemonFlipEndToEnd(t *testing.T) {
 	waitFor(t, "the alert", 15*time.Second, func() bool { r, _ := slack.Posts(); return len(r) >= 1 })
 	roots, _ := slack.Posts()
 	alert := roots[0]
-	if alert.Channel != "#ws-alerts" || !strings.Contains(alert.Text, "101") || !strings.Contains(alert.Text, "403") ||
+	if alert.Channel != "#ws-alerts" || !strings.Contains(alert.Text, "403 Forbidden on 1 of 2") || !strings.Contains(alert.Blocks, "✓ 101") ||
 		!strings.Contains(alert.Blocks, "cdn_blocked") || !strings.Contains(alert.Blocks, "cloudflare") {
 		t.Fatalf("alert: %+v", alert)
 	}

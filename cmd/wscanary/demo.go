@@ -67,7 +67,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(out, "The daemon runs check %q every %s through the edge (route cdn) and around it (route direct).\n", "chat", interval)
 	fmt.Fprintf(out, "Every %s the script breaks or mends something; alerts print as they would read in Slack.\n\n", *pace)
 
-	_, cleanup, err := startDaemonWith(ctx, cfg, logger, tee)
+	d, cleanup, err := startDaemonWith(ctx, cfg, logger, tee)
 	if err != nil {
 		fmt.Fprintln(stderr, "wscanary demo:", err)
 		return exitFailed
@@ -88,10 +88,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	progress.Done()
-	// Let the last runs and deliveries land before the summary.
+	// Let the last messages out (a recovery may wait for the spacing of
+	// its incident's replies) before the summary.
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end) && ctx.Err() == nil; time.Sleep(200 * time.Millisecond) {
+		if d.Status(ctx).Pending == 0 {
+			break
+		}
+	}
 	stop()
 	fmt.Fprint(out, tee.Tally.Summary())
-	if tee.Tally.Alerts() == 0 {
+	if tee.Tally.Incidents() == 0 {
 		return exitFailed
 	}
 	return exitOK

@@ -8,8 +8,9 @@ import (
 )
 
 // TestDemo runs `wscanary demo` as a process with a short pace: it must
-// exit 0 and show, for every scripted fault, an alert with its cause and
-// trace id, and recoveries.
+// exit 0 and show one message per incident, each with its cause and trace
+// id, for every scripted fault (the one that grows is updated in place and
+// its thread says so), and a recovery for each.
 func TestDemo(t *testing.T) {
 	bin, err := buildOnce()
 	if err != nil {
@@ -22,26 +23,38 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
 	text := string(out)
-	alerts := regexp.MustCompile(`(?m)^ALERT .*\n((?:  .*\n)+)`).FindAllStringSubmatch(text, -1)
+	opened := regexp.MustCompile(`(?m)^FAILING  .*\n((?:  .*\n)+)`).FindAllStringSubmatch(text, -1)
 	causes := map[string]bool{}
-	for _, a := range alerts {
+	for _, a := range opened {
 		body := a[1]
 		cause := regexp.MustCompile(`(?m)^  cause\s+(\S+)`).FindStringSubmatch(body)
 		trace := regexp.MustCompile(`(?m)^  trace\s+[0-9a-f]{32}$`).FindString(body)
 		if cause == nil || trace == "" {
-			t.Errorf("alert without cause or trace id:\n%s", body)
+			t.Errorf("incident without cause or trace id:\n%s", body)
 			continue
 		}
 		causes[cause[1]] = true
 	}
-	for _, want := range []string{"cdn_blocked", "token_expired", "origin_rejected", "proxy_stripped_upgrade"} {
+	for _, m := range regexp.MustCompile(`(?m)^CAUSE CHANGED  chat: .* -> (\S+)`).FindAllStringSubmatch(text, -1) {
+		causes[m[1]] = true
+	}
+	for _, want := range []string{"cdn_blocked", "origin_rejected", "token_expired", "proxy_stripped_upgrade", "post_handshake_rejected"} {
 		if !causes[want] {
-			t.Errorf("no alert with cause %s", want)
+			t.Errorf("no incident with cause %s", want)
 		}
 	}
-	recoveries := strings.Count(text, "\nRECOVERED ")
-	if recoveries < 4 || !strings.Contains(text, "Summary:") {
-		t.Errorf("%d recoveries, summary present %v", recoveries, strings.Contains(text, "Summary:"))
+	// Five faults, four incidents: the allowlist breaks while the WAF
+	// incident is open, which widens it and changes its cause.
+	if n := len(opened); n != 4 {
+		t.Errorf("%d incident messages, want 4", n)
+	}
+	for _, want := range []string{"\nUPDATED  chat:", "\nWIDER  chat: now also demo/direct", "Summary:"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in the output", want)
+		}
+	}
+	if n := strings.Count(text, "\nRECOVERED "); n != 4 {
+		t.Errorf("%d recoveries, want 4", n)
 	}
 	if t.Failed() {
 		t.Logf("demo output:\n%s", text)

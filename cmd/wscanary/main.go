@@ -41,6 +41,8 @@ Usage:
                                               run the configured checks once and print reports
   wscanary probe    URL [flags]               probe one URL ad hoc: both routes, variants, diagnosis
   wscanary validate [--config FILE]           check the configuration and print every error
+  wscanary history  [--config FILE] [--check NAME] [--since 24h] [--output table|json]
+                                              uptime, handshake times and incidents from the store
   wscanary demo                               a self-contained showcase, no setup needed
   wscanary version                            print the version
   wscanary health   [--url URL]               exit 0 when a daemon's /healthz answers 200 (container HEALTHCHECK)
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(rest, stdout, stderr)
 	case "run":
 		return cmdRun(ctx, rest, stdout, stderr)
+	case "history":
+		return cmdHistory(ctx, rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
 	case "health":

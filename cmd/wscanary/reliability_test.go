@@ -143,6 +143,9 @@ func TestBurstLosesNothing(t *testing.T) {
 	if len(v.roots) != n || len(dup) > 0 || len(unthreaded) > 0 {
 		t.Fatalf("%d of %d checks alerted; duplicated %v; replies outside their thread %v", len(v.roots), n, dup, unthreaded)
 	}
+	if v.summaries == 0 {
+		t.Error("no summary of the burst was posted")
+	}
 	for _, bad := range []string{"moved aside", "not queued", "outbox full", "state not saved"} {
 		if strings.Contains(logs, bad) {
 			t.Errorf("log says %q:\n%s", bad, grepLines(logs, bad, 5))
@@ -198,32 +201,50 @@ func TestRecoveryThreadAfterBacklog(t *testing.T) {
 		}
 		return false
 	})
+	fixed := time.Now()
 	origin.Set(testbed.Behavior{})
-	var second testbed.SlackCall
-	waitFor(t, "the second recovery", 20*time.Second, func() bool {
+	// The second incident resolves in its own message and thread: the
+	// message is updated to RESOLVED and a recovery replies in its thread
+	// (replies of one incident are spaced, so it may take a while).
+	waitFor(t, "the second incident resolved in place and in its thread", 45*time.Second, func() bool {
 		roots, replies := slack.Posts()
+		var second testbed.SlackCall
 		for _, r := range roots {
 			if is401(r) {
 				second = r
 			}
 		}
-		for _, r := range replies {
-			if r.ThreadTS == second.Answered && r.At.After(second.At) && strings.Contains(strings.ToLower(r.Text), "recover") {
-				return true
+		if second.Answered == "" {
+			return false
+		}
+		updated, replied := false, false
+		for _, c := range slack.Calls() {
+			if c.Method == "chat.update" && c.TS == second.Answered && strings.HasPrefix(c.Text, "RESOLVED") && c.At.After(fixed) {
+				updated = true
 			}
 		}
-		return false
+		for _, r := range replies {
+			if r.ThreadTS == second.Answered && r.At.After(fixed) && strings.Contains(r.Text, "RECOVERED") {
+				replied = true
+			}
+		}
+		return updated && replied
 	})
-	resolved := false
-	for _, c := range slack.Calls() {
-		if c.Method == "chat.update" && c.TS == second.Answered && strings.Contains(strings.ToLower(c.Text+c.Blocks), "resolved") {
-			resolved = true
+	for _, r := range func() []testbed.SlackCall { _, rs := slack.Posts(); return rs }() {
+		if _, ok := rootByTS(slack, r.ThreadTS); !ok {
+			t.Errorf("a reply outside any thread: %+v", r)
 		}
 	}
-	if !resolved {
-		t.Fatalf("the second incident's message was never marked resolved; calls:\n%s", callList(slack))
+}
+
+func rootByTS(s *testbed.FakeSlack, ts string) (testbed.SlackCall, bool) {
+	roots, _ := s.Posts()
+	for _, r := range roots {
+		if r.Answered == ts {
+			return r, true
+		}
 	}
-	t.Logf("calls:\n%s", callList(slack))
+	return testbed.SlackCall{}, false
 }
 
 // TestStoreUnwritableIsVisible (reliability item 4): when the state

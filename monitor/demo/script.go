@@ -114,17 +114,25 @@ type Step struct {
 	Apply func(*World) error
 }
 
-// Script is the demo's story: each fault of the 403 checklist, then its fix.
+// Script is the demo's story: each fault of the 403 checklist and its fix,
+// one of them growing while it lasts (its message is updated in place and
+// the thread says what changed), and a rejection after the upgrade that no
+// status code shows.
 func Script() []Step {
 	return []Step{
 		{"healthy: every route upgrades", func(*World) error { return nil }},
 		{"the CDN's WAF starts challenging WebSocket upgrades", func(w *World) error { w.Edge.SetMode(EdgeChallenge); return nil }},
+		{"meanwhile the origin's Origin allowlist loses " + Allowed, func(w *World) error { w.Origin.Allow("https://www.demo.test"); return nil }},
 		{"the WAF rule gets an exception for /ws", func(w *World) error { w.Edge.SetMode(EdgePass); return nil }},
+		{"the allowlist is fixed", func(w *World) error { w.Origin.Allow(Allowed); return nil }},
 		{"the issued token expires (the file still holds it)", func(w *World) error { return w.issue(-time.Minute) }},
 		{"a fresh token is issued", func(w *World) error { return w.issue(time.Hour) }},
-		{"the origin's Origin allowlist loses " + Allowed, func(w *World) error { w.Origin.Allow("https://www.demo.test"); return nil }},
-		{"the allowlist is fixed", func(w *World) error { w.Origin.Allow(Allowed); return nil }},
 		{"a new edge config forgets the Upgrade/Connection headers", func(w *World) error { w.Edge.SetMode(EdgeStripUpgrade); return nil }},
 		{"the edge config is rolled back", func(w *World) error { w.Edge.SetMode(EdgePass); return nil }},
+		{"the auth service starts refusing the first message (close 4003 after the upgrade)", func(w *World) error {
+			w.Origin.RejectFirstMessage(true)
+			return nil
+		}},
+		{"the auth service is fixed", func(w *World) error { w.Origin.RejectFirstMessage(false); return nil }},
 	}
 }

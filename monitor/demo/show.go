@@ -13,51 +13,95 @@ import (
 	"github.com/wscanary/wscanary/notifier"
 )
 
-// Tee prints every event once on the console, mirrors it to Slack when
-// configured, and counts it for the summary.
+// Tee prints every message once on the console, mirrors it to Slack when
+// configured (with Slack's own thread for each incident), and counts it for
+// the summary.
 type Tee struct {
 	Console *notifier.Console
-	// Slack, when set, gets a copy of every event; its errors are logged.
+	// Slack, when set, gets a copy of every message; its errors are logged.
 	Slack notifier.Notifier
 	Tally *Tally
 	Log   *slog.Logger
+
+	mu      sync.Mutex
+	threads map[string]notifier.Delivery // console root ts -> Slack root
 }
 
-func (n *Tee) Notify(ctx context.Context, ev notifier.Event) (notifier.Delivery, error) {
-	d, err := n.Console.Notify(ctx, ev)
+func (n *Tee) Notify(ctx context.Context, m notifier.Message) (notifier.Delivery, error) {
+	d, err := n.Console.Notify(ctx, m)
 	if err != nil {
 		return d, err
 	}
-	n.Tally.add(ev)
+	n.Tally.add(m)
 	if n.Slack != nil {
-		if _, err := n.Slack.Notify(ctx, ev); err != nil {
-			n.Log.Warn("slack mirror failed", "err", err)
-		}
+		n.mirror(ctx, m, d)
 	}
 	return d, nil
+}
+
+func (n *Tee) mirror(ctx context.Context, m notifier.Message, console notifier.Delivery) {
+	n.mu.Lock()
+	if n.threads == nil {
+		n.threads = map[string]notifier.Delivery{}
+	}
+	if m.Thread != nil {
+		root, ok := n.threads[m.Thread.TS]
+		if !ok {
+			root = notifier.Delivery{}
+		}
+		m.Thread = &root
+	}
+	n.mu.Unlock()
+	d, err := n.Slack.Notify(ctx, m)
+	if err != nil {
+		n.Log.Warn("slack mirror failed", "err", err)
+		return
+	}
+	if m.Kind == notifier.KindOpen {
+		n.mu.Lock()
+		n.threads[console.TS] = d
+		n.mu.Unlock()
+	}
 }
 
 // Tally counts what the demo posted, for its summary.
 type Tally struct {
 	mu         sync.Mutex
-	alerts     int
+	incidents  int
+	updates    int
 	recoveries int
 	causes     map[string]int
 }
 
-func (t *Tally) add(ev notifier.Event) {
+func (t *Tally) add(m notifier.Message) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.causes == nil {
 		t.causes = map[string]int{}
 	}
-	switch ev.Kind {
-	case notifier.KindAlert, notifier.KindChange:
-		t.alerts++
-		t.causes[string(ev.Diagnosis.Cause)]++
-	case notifier.KindRecovery:
-		t.recoveries++
+	switch m.Kind {
+	case notifier.KindOpen:
+		t.incidents++
+		t.causes[string(m.Incident.Cause)]++
+	case notifier.KindUpdate:
+		t.updates++
+	case notifier.KindReply:
+		for _, e := range m.Events {
+			switch e.Kind {
+			case notifier.EventResolved:
+				t.recoveries++
+			case notifier.EventCauseChanged:
+				t.causes[string(e.ToCause)]++
+			}
+		}
 	}
+}
+
+// Incidents is how many incidents opened.
+func (t *Tally) Incidents() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.incidents
 }
 
 // Summary is the closing text.
@@ -65,14 +109,14 @@ func (t *Tally) Summary() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nSummary: %d alerts and %d recoveries.\n", t.alerts, t.recoveries)
+	fmt.Fprintf(&b, "\nSummary: %d incident message(s), updated %d time(s) in place, and %d recoveries.\n", t.incidents, t.updates, t.recoveries)
 	causes := make([]string, 0, len(t.causes))
 	for c := range t.causes {
 		causes = append(causes, c)
 	}
 	sort.Strings(causes)
 	for _, c := range causes {
-		fmt.Fprintf(&b, "  %-26s %d alert(s)\n", c, t.causes[c])
+		fmt.Fprintf(&b, "  %-26s %d time(s)\n", c, t.causes[c])
 	}
 	b.WriteString("\nNext: write a check for your own endpoint (see checks.d/example-chat.yaml), then\n  wscanary validate --config wscanary.yaml && wscanary check --config wscanary.yaml\n")
 	return b.String()
@@ -153,10 +197,3 @@ func (p *Progress) clear() {
 
 // Done clears the live line.
 func (p *Progress) Done() { p.clear() }
-
-// Alerts is how many alerts (and changes) were posted.
-func (t *Tally) Alerts() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.alerts
-}

@@ -33,13 +33,7 @@ type Input struct {
 }
 
 // Token is what a JWT says about itself (decoded, never verified).
-type Token struct {
-	// In is query, header, cookie or message.
-	In  string
-	JWT bool
-	// Zero when absent.
-	IssuedAt, NotBefore, ExpiresAt time.Time
-}
+type Token = report.Token
 
 // certWarning is how close a certificate's expiry must be to earn a hint.
 const certWarning = 14 * 24 * time.Hour
@@ -161,6 +155,20 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 			return originRejected(d, f, noOrigin.OK, sameOrigin.OK)
 		case f.Origin == "" && sameOrigin.OK:
 			return originRequired(d, f)
+		}
+	}
+	// The attempt chosen first has no more specific explanation: another
+	// failing one may (the CDN refuses for its own reason while the origin's
+	// refusal, seen on the direct route, is an Origin allowlist).
+	for _, o := range configured {
+		if o.OK || (o.Vantage == f.Vantage && o.Route == f.Route) || !isAuthStatus(o.Status) || o.Origin == "" {
+			continue
+		}
+		noOrigin, _ := findVariant(in.Attempts, o, report.VariantNoOrigin)
+		sameOrigin, _ := findVariant(in.Attempts, o, report.VariantSameOrigin)
+		if noOrigin.OK || sameOrigin.OK {
+			d.Route, d.Vantage = o.Route, o.Vantage
+			return originRejected(d, o, noOrigin.OK, sameOrigin.OK)
 		}
 	}
 	if isAuthStatus(f.Status) {

@@ -111,6 +111,12 @@ func TestDiagnose(t *testing.T) {
 				at(gorillaOrigin, "us", cdn, cfg, withOrigin("https://evil.test")), at(gorillaOrigin, "us", direct, cfg, withOrigin("https://evil.test")),
 				at(ok101, "us", cdn, report.VariantNoOrigin), at(gorillaOrigin, "us", cdn, report.VariantSameOrigin)}},
 			cause: report.CauseOriginRejected, route: cdn, vantage: "us", hintHas: "allowed origins", summHas: "https://evil.test"},
+		{name: "origin rejected on the direct route while the CDN refuses for its own reason",
+			in: diagnose.Input{Attempts: []report.Attempt{
+				at(cfChallenge, "us", cdn, cfg, withOrigin("https://app.test")), at(gorillaOrigin, "us", direct, cfg, withOrigin("https://app.test")),
+				at(cfChallenge, "us", cdn, report.VariantNoOrigin), at(cfChallenge, "us", cdn, report.VariantSameOrigin),
+				at(ok101, "us", direct, report.VariantNoOrigin), at(gorillaOrigin, "us", direct, report.VariantSameOrigin)}},
+			cause: report.CauseOriginRejected, route: direct, vantage: "us", hintHas: "allowed origins"},
 		{name: "origin required: same-origin passes",
 			in:    diagnose.Input{Attempts: []report.Attempt{at(forbidden, "us", cdn, cfg), at(ok101, "us", cdn, report.VariantSameOrigin)}},
 			cause: report.CauseOriginRequired, route: cdn, vantage: "us", hintHas: "origin:"},

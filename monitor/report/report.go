@@ -183,6 +183,19 @@ type Diagnosis struct {
 	Hints   []string `json:"hints"`
 }
 
+// Token is what the run's credential says about itself when it is a JWT
+// (decoded, never verified): never the credential, only where it went and
+// its time claims.
+type Token struct {
+	// In is query, header, cookie or message.
+	In  string `json:"in"`
+	JWT bool   `json:"jwt"`
+	// Zero when absent.
+	IssuedAt  time.Time `json:"issued_at,omitzero"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
 // Report is one run of one check: its attempts and the diagnosis.
 type Report struct {
 	Check     string    `json:"check"`
@@ -195,4 +208,6 @@ type Report struct {
 	// TraceID is the run's trace (every attempt's span is its child).
 	TraceID string    `json:"trace_id,omitempty"`
 	Started time.Time `json:"started,omitzero"`
+	// Token describes the run's credential, nil without one.
+	Token *Token `json:"token,omitempty"`
 }

@@ -4,66 +4,150 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
 
 // Metrics are wscanary's instruments. Label sets stay bounded: check,
-// vantage, route, variant, status and cause, never URLs or error strings.
-// A nil *Metrics records nothing.
+// vantage, route, variant, status, outcome and kind, never URLs or error
+// strings. A nil *Metrics records nothing.
 type Metrics struct {
 	duration  metric.Float64Histogram
 	attempts  metric.Int64Counter
-	alerts    metric.Int64Counter
-	slackErrs metric.Int64Counter
+	sent      metric.Int64Counter
+	failed    metric.Int64Counter
 	skipped   metric.Int64Counter
 	lateness  metric.Float64Histogram
+	storeErrs metric.Int64Counter
 
-	mu     sync.Mutex
-	series map[[3]string]int64 // check, vantage, route -> last status
+	mu        sync.Mutex
+	series    map[seriesKey]seriesState
+	incidents map[string]bool       // check -> open
+	certs     map[seriesKey]float64 // unix seconds
+	tokens    map[string]float64    // check -> unix seconds
+	storeOK   bool
+	members   map[string]memberState
+}
+
+type seriesKey struct{ check, vantage, route string }
+
+type seriesState struct {
+	status  int64
+	outcome string
+}
+
+type memberState struct {
+	seen   float64
+	silent bool
 }
 
 // NewMetrics creates the instruments on mp.
 func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	meter := mp.Meter("github.com/wscanary/wscanary")
-	m := &Metrics{series: map[[3]string]int64{}}
-	var err error
-	errs := func(e error) {
-		if err == nil {
-			err = e
+	m := &Metrics{series: map[seriesKey]seriesState{}, incidents: map[string]bool{}, certs: map[seriesKey]float64{},
+		tokens: map[string]float64{}, storeOK: true, members: map[string]memberState{}}
+	var errs []error
+	keep := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
+	var err error
 	m.duration, err = meter.Float64Histogram("wscanary.handshake.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of WebSocket opening handshakes."),
 		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-	var e error
-	m.attempts, e = meter.Int64Counter("wscanary.attempts", metric.WithDescription("Handshake attempts by status class, variants included."))
-	errs(e)
-	m.alerts, e = meter.Int64Counter("wscanary.alerts.sent", metric.WithDescription("Notifications delivered, by kind."))
-	errs(e)
-	m.slackErrs, e = meter.Int64Counter("wscanary.slack.errors", metric.WithDescription("Failed notification deliveries (each retry counts)."))
-	errs(e)
-	m.skipped, e = meter.Int64Counter("wscanary.runs.skipped", metric.WithDescription("Runs skipped because the previous run of the check was still going."))
-	errs(e)
-	m.lateness, e = meter.Float64Histogram("wscanary.schedule.lateness", metric.WithUnit("s"),
+	keep(err)
+	m.attempts, err = meter.Int64Counter("wscanary.attempts", metric.WithDescription("Handshake attempts by status class, variants included."))
+	keep(err)
+	m.sent, err = meter.Int64Counter("wscanary.notifications.sent", metric.WithDescription("Notifications delivered, by kind (open, update, reply, notice)."))
+	keep(err)
+	m.failed, err = meter.Int64Counter("wscanary.notifications.failed", metric.WithDescription("Failed notification attempts (each retry counts), by kind."))
+	keep(err)
+	m.skipped, err = meter.Int64Counter("wscanary.runs.skipped", metric.WithDescription("Runs skipped because the previous run of the check was still going."))
+	keep(err)
+	m.lateness, err = meter.Float64Histogram("wscanary.schedule.lateness", metric.WithUnit("s"),
 		metric.WithDescription("How late a run started after its scheduled time."),
 		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5))
-	errs(e)
-	_, e = meter.Int64ObservableGauge("wscanary.series.status",
-		metric.WithDescription("Last HTTP status of each series (0: no answer)."),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			for k, v := range m.series {
-				o.Observe(v, metric.WithAttributes(attribute.String("check", k[0]),
-					attribute.String("vantage", k[1]), attribute.String("route", k[2])))
+	keep(err)
+	m.storeErrs, err = meter.Int64Counter("wscanary.store.errors", metric.WithDescription("Store operations that failed, by operation."))
+	keep(err)
+	gauge := func(name, desc string, cb func(o metric.Float64Observer)) {
+		_, err := meter.Float64ObservableGauge(name, metric.WithDescription(desc),
+			metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				cb(o)
+				return nil
+			}))
+		keep(err)
+	}
+	attrs := func(k seriesKey, more ...attribute.KeyValue) metric.MeasurementOption {
+		return metric.WithAttributes(append([]attribute.KeyValue{attribute.String("check", k.check),
+			attribute.String("vantage", k.vantage), attribute.String("route", k.route)}, more...)...)
+	}
+	gauge("wscanary.series.status", "Last HTTP status of each series (0: no answer), whether or not it fails.", func(o metric.Float64Observer) {
+		for k, s := range m.series {
+			o.Observe(float64(s.status), attrs(k))
+		}
+	})
+	gauge("wscanary.series.success", "1 when the series' last run upgraded (and passed send/expect), else 0, like probe_success.", func(o metric.Float64Observer) {
+		for k, s := range m.series {
+			v := 0.0
+			if s.outcome == "upgraded" {
+				v = 1
 			}
-			return nil
-		}))
-	errs(e)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+			o.Observe(v, attrs(k))
+		}
+	})
+	gauge("wscanary.series.outcome", "1 for the outcome of the series' last run (upgraded, refused, rejected_after_open, no_answer).", func(o metric.Float64Observer) {
+		for k, s := range m.series {
+			o.Observe(1, attrs(k, attribute.String("outcome", s.outcome)))
+		}
+	})
+	gauge("wscanary.incident.open", "1 while the check has an open incident.", func(o metric.Float64Observer) {
+		for c, open := range m.incidents {
+			v := 0.0
+			if open {
+				v = 1
+			}
+			o.Observe(v, metric.WithAttributes(attribute.String("check", c)))
+		}
+	})
+	gauge("wscanary.cert.expiry.timestamp", "When the leaf certificate a series saw expires, unix seconds.", func(o metric.Float64Observer) {
+		for k, v := range m.certs {
+			o.Observe(v, attrs(k))
+		}
+	})
+	gauge("wscanary.token.expiry.timestamp", "When the check's JWT expires (its exp claim), unix seconds.", func(o metric.Float64Observer) {
+		for c, v := range m.tokens {
+			o.Observe(v, metric.WithAttributes(attribute.String("check", c)))
+		}
+	})
+	gauge("wscanary.store.healthy", "1 while the store takes writes, 0 while this daemon works from memory.", func(o metric.Float64Observer) {
+		v := 0.0
+		if m.storeOK {
+			v = 1
+		}
+		o.Observe(v)
+	})
+	gauge("wscanary.fleet.member.seen.timestamp", "When each fleet member last reported, unix seconds.", func(o metric.Float64Observer) {
+		for name, s := range m.members {
+			o.Observe(s.seen, metric.WithAttributes(attribute.String("member", name)))
+		}
+	})
+	gauge("wscanary.fleet.member.up", "1 while a fleet member reports, 0 once it went silent.", func(o metric.Float64Observer) {
+		for name, s := range m.members {
+			v := 1.0
+			if s.silent {
+				v = 0
+			}
+			o.Observe(v, metric.WithAttributes(attribute.String("member", name)))
+		}
+	})
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("metrics: %w", errs[0])
 	}
 	return m, nil
 }
@@ -86,44 +170,111 @@ func (m *Metrics) Attempt(ctx context.Context, check, vantage, route, variant st
 		attribute.String("route", route), attribute.String("variant", variant), attribute.String("status_class", statusClass(status))))
 }
 
-// SeriesStatus records the last status of a series.
-func (m *Metrics) SeriesStatus(check, vantage, route string, status int) {
+// SeriesObserved records the last status and outcome of a series, for
+// every series observed (failing or not, confirmed or not).
+func (m *Metrics) SeriesObserved(check, vantage, route string, status int, outcome string) {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
-	m.series[[3]string{check, vantage, route}] = int64(status)
+	m.series[seriesKey{check, vantage, route}] = seriesState{status: int64(status), outcome: outcome}
 	m.mu.Unlock()
 }
 
-// ForgetSeries drops the series of a check that no longer exists.
-func (m *Metrics) ForgetSeries(check string) {
+// IncidentOpen records whether the check has an open incident.
+func (m *Metrics) IncidentOpen(check string, open bool) {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
+	m.incidents[check] = open
+	m.mu.Unlock()
+}
+
+// CertExpiry records when the certificate a series saw expires.
+func (m *Metrics) CertExpiry(check, vantage, route string, at time.Time) {
+	if m == nil || at.IsZero() {
+		return
+	}
+	m.mu.Lock()
+	m.certs[seriesKey{check, vantage, route}] = float64(at.Unix())
+	m.mu.Unlock()
+}
+
+// TokenExpiry records when the check's JWT expires.
+func (m *Metrics) TokenExpiry(check string, at time.Time) {
+	if m == nil || at.IsZero() {
+		return
+	}
+	m.mu.Lock()
+	m.tokens[check] = float64(at.Unix())
+	m.mu.Unlock()
+}
+
+// Forget drops what is recorded of a check that no longer exists.
+func (m *Metrics) Forget(check string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for k := range m.series {
-		if k[0] == check {
+		if k.check == check {
 			delete(m.series, k)
 		}
 	}
+	for k := range m.certs {
+		if k.check == check {
+			delete(m.certs, k)
+		}
+	}
+	delete(m.incidents, check)
+	delete(m.tokens, check)
+}
+
+// NotificationSent counts a delivered message.
+func (m *Metrics) NotificationSent(ctx context.Context, check, kind string) {
+	if m == nil {
+		return
+	}
+	m.sent.Add(ctx, 1, metric.WithAttributes(attribute.String("check", check), attribute.String("kind", kind)))
+}
+
+// NotificationFailed counts a failed delivery attempt.
+func (m *Metrics) NotificationFailed(ctx context.Context, kind string) {
+	if m == nil {
+		return
+	}
+	m.failed.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind)))
+}
+
+// StoreError counts a failed store operation.
+func (m *Metrics) StoreError(ctx context.Context, op string) {
+	if m == nil {
+		return
+	}
+	m.storeErrs.Add(ctx, 1, metric.WithAttributes(attribute.String("op", op)))
+}
+
+// StoreHealthy records whether the store takes writes.
+func (m *Metrics) StoreHealthy(ok bool) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.storeOK = ok
 	m.mu.Unlock()
 }
 
-// AlertSent counts a delivered notification.
-func (m *Metrics) AlertSent(ctx context.Context, check, kind string) {
+// Member records a fleet member: when it last reported and whether it is
+// silent.
+func (m *Metrics) Member(name string, seen time.Time, silent bool) {
 	if m == nil {
 		return
 	}
-	m.alerts.Add(ctx, 1, metric.WithAttributes(attribute.String("check", check), attribute.String("kind", kind)))
-}
-
-// SlackError counts a failed delivery.
-func (m *Metrics) SlackError(ctx context.Context) {
-	if m == nil {
-		return
-	}
-	m.slackErrs.Add(ctx, 1)
+	m.mu.Lock()
+	m.members[name] = memberState{seen: float64(seen.Unix()), silent: silent}
+	m.mu.Unlock()
 }
 
 // RunSkipped counts a run skipped for overlap.

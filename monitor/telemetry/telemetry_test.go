@@ -59,11 +59,17 @@ func TestMetricsOnPrometheusEndpoint(t *testing.T) {
 	m.Attempt(ctx, "chat", "us", "cdn", "configured", 403, 0.041)
 	m.Attempt(ctx, "chat", "us", "cdn", "configured", 403, 0.043)
 	m.Attempt(ctx, "chat", "us", "cdn", "no-origin", 101, 0.02)
-	m.SeriesStatus("chat", "us", "cdn", 403)
-	m.SeriesStatus("gone", "us", "cdn", 101)
-	m.ForgetSeries("gone")
-	m.AlertSent(ctx, "chat", "alert")
-	m.SlackError(ctx)
+	m.SeriesObserved("chat", "us", "cdn", 403, "refused")
+	m.SeriesObserved("gone", "us", "cdn", 101, "upgraded")
+	m.Forget("gone")
+	m.IncidentOpen("chat", true)
+	m.CertExpiry("chat", "us", "cdn", time.Unix(1767225600, 0))
+	m.TokenExpiry("chat", time.Unix(1767225700, 0))
+	m.NotificationSent(ctx, "chat", "open")
+	m.NotificationFailed(ctx, "update")
+	m.StoreError(ctx, "record")
+	m.StoreHealthy(false)
+	m.Member("eu", time.Unix(1767225800, 0), true)
 	m.RunSkipped(ctx, "chat")
 	m.Lateness(ctx, 0.012)
 	text := scrape(t, tel)
@@ -72,8 +78,16 @@ func TestMetricsOnPrometheusEndpoint(t *testing.T) {
 		`wscanary_attempts_total\{check="chat",route="cdn",status_class="1xx",vantage="us",variant="no-origin"\} 1`,
 		`wscanary_handshake_duration_seconds_count\{check="chat",route="cdn",status="403",vantage="us"\} 2`,
 		`wscanary_series_status\{check="chat",route="cdn",vantage="us"\} 403`,
-		`wscanary_alerts_sent_total\{check="chat",kind="alert"\} 1`,
-		`wscanary_slack_errors_total(\{\})? 1`,
+		`wscanary_series_success\{check="chat",route="cdn",vantage="us"\} 0`,
+		`wscanary_series_outcome\{check="chat",outcome="refused",route="cdn",vantage="us"\} 1`,
+		`wscanary_incident_open\{check="chat"\} 1`,
+		`wscanary_cert_expiry_timestamp\{check="chat",route="cdn",vantage="us"\} 1\.7672256e\+09`,
+		`wscanary_token_expiry_timestamp\{check="chat"\} 1\.7672257e\+09`,
+		`wscanary_notifications_sent_total\{check="chat",kind="open"\} 1`,
+		`wscanary_notifications_failed_total\{kind="update"\} 1`,
+		`wscanary_store_errors_total\{op="record"\} 1`,
+		`wscanary_store_healthy(\{\})? 0`,
+		`wscanary_fleet_member_up\{member="eu"\} 0`,
 		`wscanary_runs_skipped_total\{check="chat"\} 1`,
 		`wscanary_schedule_lateness_seconds_count(\{\})? 1`,
 	} {
@@ -94,7 +108,7 @@ func TestMetricsOnPrometheusEndpoint(t *testing.T) {
 func TestNilMetricsRecordNothing(t *testing.T) {
 	var m *telemetry.Metrics
 	m.Attempt(context.Background(), "c", "v", "cdn", "configured", 101, 0.1)
-	m.SeriesStatus("c", "v", "cdn", 101)
+	m.SeriesObserved("c", "v", "cdn", 101, "upgraded")
 	var tel *telemetry.Telemetry
 	if err := tel.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
@@ -117,7 +131,7 @@ func TestMetricsAtScale(t *testing.T) {
 		check := fmt.Sprintf("check-%05d", i)
 		for _, v := range []string{"us", "eu", "ap"} {
 			for _, r := range []string{"cdn", "direct"} {
-				tel.Metrics.SeriesStatus(check, v, r, 101)
+				tel.Metrics.SeriesObserved(check, v, r, 101, "upgraded")
 				tel.Metrics.Attempt(ctx, check, v, r, "configured", 101, 0.01)
 			}
 		}

@@ -83,13 +83,18 @@ type process struct {
 }
 
 func startProcess(name, outPath string, path string, args ...string) (*process, error) {
+	return startProcessAs(name, outPath, nil, path, args...)
+}
+
+// startProcessAs is startProcess as another user (cred nil: this one).
+func startProcessAs(name, outPath string, cred *syscall.Credential, path string, args ...string) (*process, error) {
 	out, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("testbed: %s: %w", name, err)
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("testbed: start %s: %w", name, err)

@@ -37,7 +37,7 @@ func MissingTool(t TB, err error) {
 }
 
 func missing(err error) bool {
-	return errors.Is(err, ErrNoNginx) || errors.Is(err, ErrNoHeadersMore) || errors.Is(err, ErrNoTinyproxy)
+	return errors.Is(err, ErrNoNginx) || errors.Is(err, ErrNoHeadersMore) || errors.Is(err, ErrNoTinyproxy) || errors.Is(err, ErrNoPostgres)
 }
 
 // NewOriginT starts an Origin closed at the end of the test.

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/wscanary/wscanary/monitor"
+	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/store"
+)
+
+func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("history", "[--config FILE] [--check NAME] [--since 24h] [--output table|json]\n\nPer check, vantage and route over a window: runs, uptime, handshake time p50/p95,\nfailures by cause, and the incidents. Reads the store of the configuration\n(the running daemon's SQLite file in state_dir, or its PostgreSQL database).", stderr)
+	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+defaultConfig+")")
+	check := fs.String("check", "", "only this check")
+	sinceFlag := fs.String("since", "24h", "how far back: a duration (36h, 7d)")
+	output := fs.String("output", "table", "table or json")
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *output != "table" && *output != "json" {
+		fmt.Fprintf(stderr, "wscanary history: --output must be table or json, not %q\n", *output)
+		return exitUsage
+	}
+	since, err := config.ParseDays(*sinceFlag)
+	if err != nil || since <= 0 {
+		fmt.Fprintf(stderr, "wscanary history: --since %q is not a positive duration like 24h or 7d\n", *sinceFlag)
+		return exitUsage
+	}
+	cfg, err := config.Load(configPath(*cfgFlag))
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return exitUsage
+	}
+	st, err := store.Open(ctx, store.Options{DSN: cfg.Store, Dir: cfg.StateDir, ReadOnly: true})
+	if err != nil {
+		fmt.Fprintf(stderr, "wscanary history: %v\n", err)
+		return exitFailed
+	}
+	defer st.Close()
+	now := time.Now()
+	doc, err := monitor.History(ctx, st, now.Add(-since), now, *check)
+	if err != nil {
+		fmt.Fprintf(stderr, "wscanary history: %v\n", err)
+		return exitFailed
+	}
+	if *output == "json" {
+		err = doc.WriteJSON(stdout)
+	} else {
+		err = doc.WriteTable(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wscanary history: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}

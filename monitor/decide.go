@@ -1,0 +1,285 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/diagnose"
+	"github.com/wscanary/wscanary/monitor/incident"
+	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/store"
+	"github.com/wscanary/wscanary/notifier"
+)
+
+// minReopen is the shortest time after a recovery in which a check that
+// fails again reopens its incident instead of opening another.
+const minReopen = 5 * time.Minute
+
+// decision is what deciding one check needs beside the ledger.
+type decision struct {
+	check    *config.Check
+	traceURL string
+	token    *report.Token
+	now      time.Time
+	// quiet: a silence or maintenance window holds.
+	quiet bool
+	// notes are shown on the incident's message (a member alone).
+	notes []string
+}
+
+// decideCheck applies the check's rule to every series the ledger has of
+// it (every vantage, route and member), and queues what people should see:
+// the incident's message, its updates and its thread replies. It reports
+// whether the incident is open afterwards.
+func decideCheck(ctx context.Context, l ledger, dc decision) (bool, error) {
+	c := dc.check
+	if err := l.LockCheck(ctx, c.Name); err != nil {
+		return false, err
+	}
+	rows, err := l.Series(ctx, c.Name, dc.now)
+	if err != nil {
+		return false, err
+	}
+	rec, err := l.Incident(ctx, c.Name)
+	if err != nil {
+		return false, err
+	}
+	series := make([]incident.Series, len(rows))
+	var attempts []report.Attempt
+	for i, r := range rows {
+		series[i] = r.Series
+		if !r.Stale {
+			attempts = append(attempts, r.Attempts...)
+		}
+	}
+	diag := diagnose.Diagnose(diagnose.Input{Attempts: attempts, Token: dc.token, Timeout: c.Timeout, Now: dc.now,
+		ExpectConfigured: c.Expect != nil || c.Send != ""})
+	in := incident.Input{Check: c.Name, Rule: c.Alert, Series: series, Diagnosis: diag, Now: dc.now, Quiet: dc.quiet,
+		ReopenWithin: max(minReopen, 3*c.Interval(dc.now)), NewID: func() string { return incident.NewID(c.Name, dc.now) }}
+	var prev *notifier.Incident
+	if rec != nil {
+		d := rec.Decision
+		in.Current, prev = &d, &rec.View
+	}
+	d := incident.Decide(in)
+	if d.Incident == nil {
+		return rec != nil && rec.Decision.State == incident.Open, nil
+	}
+	view := buildView(dc, d.Incident, rows, diag, prev)
+	if err := l.PutIncident(ctx, *d.Incident, view, dc.now); err != nil {
+		return false, err
+	}
+	failing := notifier.Failing(view)
+	for i := range d.Events {
+		d.Events[i].Failing = failing
+	}
+	for _, m := range messagesFor(d.Events, d.Incident.ID, c.Alert.Channel, view, dc.now) {
+		if err := l.Enqueue(ctx, m, d.Incident.ID, dc.now); err != nil {
+			return false, err
+		}
+	}
+	return d.Incident.State == incident.Open, nil
+}
+
+// messagesFor turns a decision's events into messages: a new incident is
+// its message; what changes the matrix or the cause updates that message;
+// what a person should notice is also said in its thread.
+func messagesFor(events []incident.Event, id, channel string, view notifier.Incident, now time.Time) []notifier.Message {
+	var out []notifier.Message
+	stamp := fmt.Sprint(now.UnixNano())
+	update := false
+	var replies []notifier.Event
+	for _, e := range events {
+		switch e.Kind {
+		case incident.Opened:
+			out = append(out, notifier.Message{ID: id + "/open", Kind: notifier.KindOpen, Channel: channel})
+		case incident.Changed:
+			update = true
+		case incident.Reminder:
+			replies = append(replies, e)
+		default: // reopened, cause changed, widened, resolved
+			update = true
+			replies = append(replies, e)
+		}
+	}
+	if update {
+		out = append(out, notifier.Message{ID: id + "/update/" + stamp, Kind: notifier.KindUpdate, Channel: channel})
+	}
+	if len(replies) > 0 {
+		v := view
+		out = append(out, notifier.Message{ID: id + "/reply/" + stamp, Kind: notifier.KindReply, Channel: channel, Incident: &v, Events: replies})
+	}
+	return out
+}
+
+// buildView is the incident as its message shows it: the matrix with a
+// reason per cell, the diagnosis, and the telling failing attempt with its
+// diagnostic variants. Facts the latest run cannot give (a recovery has no
+// failing attempt) are kept from the previous view.
+func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag report.Diagnosis, prev *notifier.Incident) notifier.Incident {
+	v := notifier.Incident{ID: inc.ID, Check: inc.Check, State: notifier.StateOpen, Opened: inc.Opened, Closed: inc.Closed,
+		At: dc.now, FirstRun: inc.FirstRun, Flaps: inc.Flaps, Cause: inc.Cause, Vendor: inc.Vendor, Notes: dc.notes}
+	if inc.State == incident.Closed {
+		v.State = notifier.StateResolved
+	}
+	if prev != nil && prev.ID == inc.ID {
+		v.Summary, v.Hints, v.Attempt, v.Variants, v.TraceURL = prev.Summary, prev.Hints, prev.Attempt, prev.Variants, prev.TraceURL
+	}
+	if diag.Cause != "" && diag.Cause != report.CauseOK && diag.Cause != report.CauseRunError {
+		v.Summary, v.Hints = diag.Summary, diag.Hints
+	}
+	byKey := map[string]store.SeriesRow{}
+	for _, r := range rows {
+		byKey[r.Key()] = r
+	}
+	for _, c := range inc.Cells {
+		cell := notifier.Cell{Vantage: c.Vantage, Route: c.Route, Outcome: c.Outcome, Status: c.Status, Failing: c.Failing, Stale: c.Stale}
+		if r, ok := byKey[c.Vantage+"/"+string(c.Route)]; ok {
+			cell.Reason = cellReason(configured(r))
+		}
+		v.Cells = append(v.Cells, cell)
+	}
+	// The telling attempt: where the diagnosis points, else the first that
+	// fails.
+	var tell *store.SeriesRow
+	if r, ok := byKey[diag.Vantage+"/"+string(diag.Route)]; ok && dc.check.Alert.Fails(r.Outcome, r.Status) {
+		tell = &r
+	}
+	for i := range rows {
+		if tell == nil && !rows[i].Stale && dc.check.Alert.Fails(rows[i].Outcome, rows[i].Status) {
+			tell = &rows[i]
+		}
+	}
+	if tell != nil {
+		v.Attempt = configured(*tell)
+		v.Variants = nil
+		for _, a := range tell.Attempts {
+			if a.Variant != report.VariantConfigured {
+				v.Variants = append(v.Variants, a)
+			}
+		}
+		v.TraceURL = ""
+		if dc.traceURL != "" && v.Attempt.TraceID != "" {
+			v.TraceURL = strings.ReplaceAll(dc.traceURL, "{trace_id}", v.Attempt.TraceID)
+		}
+	}
+	return v
+}
+
+// configured is a series' configured attempt.
+func configured(r store.SeriesRow) report.Attempt {
+	for _, a := range r.Attempts {
+		if a.Variant == report.VariantConfigured || a.Variant == "" {
+			return a
+		}
+	}
+	return report.Attempt{Vantage: r.Vantage, Route: r.Route, Status: r.Status, Outcome: r.Outcome, TraceID: r.TraceID}
+}
+
+// cellReason says in a word or two how an attempt ended.
+func cellReason(a report.Attempt) string {
+	switch report.OutcomeOf(a) {
+	case report.OutcomeRefused:
+		if a.Reason != "" {
+			return a.Reason
+		}
+		return http.StatusText(a.Status)
+	case report.OutcomeRejectedAfterOpen:
+		if a.CloseCode != 0 {
+			return fmt.Sprintf("closed %d", a.CloseCode)
+		}
+		return "reply did not match"
+	case report.OutcomeNoAnswer:
+		return a.ErrorClass()
+	}
+	return ""
+}
+
+// Warning kinds: one message when each starts, never an incident.
+const (
+	warnCert        = "cert_expiry"
+	warnToken       = "token_expiry"
+	warnTokenSource = "token_source"
+)
+
+// warn posts a notice when a warning of the check starts and forgets it
+// when it ends: a certificate that expires soon, a JWT near its end, a
+// token source that fails.
+func warn(ctx context.Context, l ledger, c *config.Check, rep report.Report, now time.Time) error {
+	active := map[string]notifier.Notice{}
+	if w := c.Warn.CertExpiry; w > 0 {
+		for _, a := range rep.Attempts {
+			if a.Variant != report.VariantConfigured || a.CertNotAfter.IsZero() {
+				continue
+			}
+			left := a.CertNotAfter.Sub(now)
+			if left > 0 && left <= w {
+				host := c.URL.Hostname()
+				active[warnCert] = notifier.Notice{Check: c.Name,
+					Title: fmt.Sprintf("%s: the TLS certificate of %s expires in %s", c.Name, host, days(left)),
+					Lines: []string{fmt.Sprintf("Seen on %s/%s: not after %s.", a.Vantage, a.Route, a.CertNotAfter.UTC().Format(time.RFC3339)),
+						"Renew it before then; wscanary opens no incident for this."}}
+				break
+			}
+		}
+	}
+	if t := rep.Token; t != nil && t.JWT && !t.ExpiresAt.IsZero() && t.ExpiresAt.After(now) {
+		left := t.ExpiresAt.Sub(now)
+		near := c.Warn.TokenLeft > 0 && left <= c.Warn.TokenLeft
+		if c.Warn.TokenShare > 0 && !t.IssuedAt.IsZero() && t.ExpiresAt.After(t.IssuedAt) {
+			near = near || float64(left) < c.Warn.TokenShare*float64(t.ExpiresAt.Sub(t.IssuedAt))
+		}
+		if near {
+			active[warnToken] = notifier.Notice{Check: c.Name,
+				Title: fmt.Sprintf("%s: the token expires in %s", c.Name, days(left)),
+				Lines: []string{fmt.Sprintf("Its exp is %s; make sure it is refreshed before then.", t.ExpiresAt.UTC().Format(time.RFC3339))}}
+		}
+	}
+	if rep.Error != "" {
+		active[warnTokenSource] = notifier.Notice{Check: c.Name, Title: c.Name + ": the run cannot start: its token source fails",
+			Lines: []string{rep.Error, "Runs of this check record nothing until it works again."}}
+	}
+	for _, kind := range []string{warnCert, warnToken, warnTokenSource} {
+		n, on := active[kind]
+		if !on {
+			if err := l.EndWarning(ctx, c.Name, kind); err != nil {
+				return err
+			}
+			continue
+		}
+		started, err := l.StartWarning(ctx, c.Name, kind, n.Title, now)
+		if err != nil {
+			return err
+		}
+		if started {
+			m := notifier.Message{ID: fmt.Sprintf("warn/%s/%s/%d", c.Name, kind, now.UnixNano()), Kind: notifier.KindNotice,
+				Channel: c.Alert.Channel, Notice: &n}
+			if err := l.Enqueue(ctx, m, "", now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// days is a duration for people: "5 days", "7h", "42m".
+func days(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dm", int(d/time.Minute))
+}
+
+// staleAfter is how long a series counts without news: two of the check's
+// intervals and its timeout, so one late or skipped run does not make it
+// stale.
+func staleAfter(c *config.Check, now time.Time) time.Duration {
+	return 2*c.Interval(now) + c.Timeout + time.Second
+}

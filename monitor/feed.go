@@ -1,0 +1,528 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/incident"
+	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/store"
+	"github.com/wscanary/wscanary/notifier"
+)
+
+// Batching of runs into the store: one transaction records every run that
+// finished within flushEvery (up to maxBatch of them), so 10,000 checks
+// cost a few transactions a second, not 170.
+const (
+	flushEvery = 50 * time.Millisecond
+	maxBatch   = 512
+	// sweepEvery: open incidents are decided again this often without new
+	// runs (reminders, members that went silent).
+	sweepEvery = 30 * time.Second
+	// pruneEvery: history older than `history` is deleted this often.
+	pruneEvery = time.Hour
+	// storeTimeout bounds one store transaction of the feed or delivery.
+	storeTimeout = 10 * time.Second
+	// retryStoreEvery: while the store fails, it is tried again this often.
+	retryStoreEvery = 5 * time.Second
+)
+
+// observation is one finished run, on its way to the store.
+type observation struct {
+	check    *config.Check
+	traceURL string
+	rep      report.Report
+	at       time.Time
+}
+
+// storeHealth says whether the store takes writes, and since when not.
+type storeHealth struct {
+	mu        sync.Mutex
+	ok        bool
+	err       string
+	since     time.Time // first failure of the current outage
+	lastTry   time.Time
+	reconcile bool // decisions were made alone: hand them over when back
+}
+
+// feedLoop batches finished runs and records them; it also sweeps open
+// incidents and prunes the history.
+func (d *Daemon) feedLoop() {
+	defer d.feedWG.Done()
+	sweep := time.NewTicker(sweepEvery)
+	defer sweep.Stop()
+	nextPrune := time.Now() // at start, then every pruneEvery
+	var batch []observation
+	var flush <-chan time.Time
+	var timer *time.Timer
+	for {
+		select {
+		case o := <-d.feedIn:
+			batch = append(batch, o)
+			if len(batch) < maxBatch {
+				if flush == nil {
+					timer = time.NewTimer(flushEvery)
+					flush = timer.C
+				}
+				continue
+			}
+		case <-flush:
+		case <-sweep.C:
+			d.record(nil, true)
+			if time.Now().After(nextPrune) {
+				d.prune()
+				nextPrune = time.Now().Add(pruneEvery)
+			}
+			continue
+		case <-d.feedDone:
+			for {
+				select {
+				case o := <-d.feedIn:
+					batch = append(batch, o)
+					continue
+				default:
+				}
+				break
+			}
+			if len(batch) > 0 {
+				d.record(batch, false)
+			}
+			return
+		}
+		if timer != nil {
+			timer.Stop()
+			timer, flush = nil, nil
+		}
+		d.record(batch, false)
+		batch = nil
+	}
+}
+
+// record writes a batch of runs as series and history and decides the
+// checks they touch, in one store transaction; while the store fails,
+// it keeps the series in memory and, once LocalAfter has passed, decides
+// on this daemon's own view. sweep decides every open incident as well.
+func (d *Daemon) record(batch []observation, sweep bool) {
+	now := d.now()
+	rows, history := d.series(batch, now)
+	stale := map[string]time.Duration{}
+	var todo []decision
+	seen := map[string]bool{}
+	for _, o := range batch {
+		stale[o.check.Name] = staleAfter(o.check, now)
+		if seen[o.check.Name] {
+			continue
+		}
+		seen[o.check.Name] = true
+		if d.needsDecision(o, rows) {
+			todo = append(todo, decision{check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now})
+		}
+	}
+	if sweep {
+		d.mu.Lock()
+		for _, name := range d.mem.openChecks() {
+			if c := d.checkNamed(name); c != nil && !seen[name] {
+				todo = append(todo, decision{check: c, traceURL: d.cfg.TraceURL, token: d.mem.token(name), now: now})
+			}
+		}
+		d.mu.Unlock()
+	}
+	if len(rows) == 0 && len(todo) == 0 && !d.handOverPending() {
+		return
+	}
+	if d.storeUsable(now) {
+		ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
+		defer cancel()
+		if ctx.Err() != nil { // stopping: record with a context of its own
+			ctx, cancel = context.WithTimeout(context.Background(), storeTimeout)
+			defer cancel()
+		}
+		t := &tee{mem: d.mem}
+		opened := map[string]bool{}
+		err := d.store.Update(ctx, func(tx *store.Tx) error {
+			t.Tx, t.staged = tx, nil
+			if err := d.handOver(ctx, tx, now); err != nil {
+				return err
+			}
+			if err := t.PutSeries(ctx, rows, stale); err != nil {
+				return err
+			}
+			if err := t.AddHistory(ctx, history); err != nil {
+				return err
+			}
+			return d.decideAll(ctx, t, todo, batch, opened)
+		})
+		switch {
+		case err == nil:
+			t.commit()
+			d.storeWorks()
+			d.reportIncidents(opened)
+			d.kick()
+			return
+		case errors.Is(err, errHandOverLater):
+			// A message decided alone is being delivered: keep deciding
+			// alone until it is handed over, or the store would open the
+			// incident a second time.
+		default:
+			d.storeFails("record", err)
+		}
+	}
+	// Without the store: memory keeps the series, and decides alone once
+	// the store has been away for LocalAfter.
+	ctx := context.Background()
+	d.mem.PutSeries(ctx, rows, stale)
+	if !d.decidesAlone(now) && !d.handOverPending() {
+		return
+	}
+	note := ""
+	if d.store.Shared() {
+		note = "The fleet store is unreachable: this is what " + d.member + " alone sees."
+	}
+	for i := range todo {
+		if note != "" {
+			todo[i].notes = []string{note}
+		}
+	}
+	opened := map[string]bool{}
+	if err := d.decideAll(ctx, d.mem, todo, batch, opened); err != nil {
+		d.log.Error("deciding without the store failed", "err", err)
+	}
+	d.health.mu.Lock()
+	d.health.reconcile = true
+	d.health.mu.Unlock()
+	d.reportIncidents(opened)
+	d.kick()
+}
+
+// decideAll decides the checks of todo and the warnings of the batch.
+func (d *Daemon) decideAll(ctx context.Context, l ledger, todo []decision, batch []observation, opened map[string]bool) error {
+	for _, dc := range todo {
+		open, err := decideCheck(ctx, l, dc)
+		if err != nil {
+			return err
+		}
+		opened[dc.check.Name] = open
+	}
+	for _, o := range batch {
+		if err := warn(ctx, l, o.check, o.rep, o.at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// series folds a batch of runs into the next state of their series (the
+// configured attempt of each vantage and route, with its variants for the
+// diagnosis) and the rows of history. A run that could not start (its
+// token source failed) records nothing: there was no attempt.
+func (d *Daemon) series(batch []observation, now time.Time) ([]store.SeriesRow, []store.HistoryRow) {
+	var rows []store.SeriesRow
+	var history []store.HistoryRow
+	m := d.metrics()
+	latest := map[store.SeriesKey]int{} // a series run twice in one batch: fold both
+	for _, o := range batch {
+		if o.rep.Error != "" {
+			continue
+		}
+		c := o.check
+		d.mem.setToken(c.Name, o.rep.Token)
+		if t := o.rep.Token; t != nil && t.JWT {
+			m.TokenExpiry(c.Name, t.ExpiresAt)
+		}
+		for _, a := range o.rep.Attempts {
+			if a.Variant != report.VariantConfigured {
+				continue
+			}
+			k := store.SeriesKey{Check: c.Name, Vantage: a.Vantage, Route: a.Route}
+			var prev *incident.Series
+			if i, ok := latest[k]; ok {
+				prev = &rows[i].Series
+			} else if p, ok := d.mem.prev(k); ok {
+				prev = &p.Series
+			}
+			s := incident.Next(prev, c.Alert, d.member, a, o.rep.Diagnosis.Cause, o.at)
+			var attempts []report.Attempt
+			for _, v := range o.rep.Attempts {
+				if v.Vantage == a.Vantage && v.Route == a.Route {
+					attempts = append(attempts, v)
+				}
+			}
+			row := store.SeriesRow{Check: c.Name, Series: s, Attempts: attempts}
+			if i, ok := latest[k]; ok {
+				rows[i] = row
+			} else {
+				latest[k] = len(rows)
+				rows = append(rows, row)
+			}
+			history = append(history, store.HistoryRow{At: o.at, Check: c.Name, Vantage: a.Vantage, Route: a.Route, Member: d.member,
+				Outcome: s.Outcome, Status: a.Status, Cause: o.rep.Diagnosis.Cause, DurationMS: a.DurationMS, TraceID: a.TraceID})
+			m.SeriesObserved(c.Name, a.Vantage, string(a.Route), a.Status, string(s.Outcome))
+			m.CertExpiry(c.Name, a.Vantage, string(a.Route), a.CertNotAfter)
+		}
+	}
+	return rows, history
+}
+
+// needsDecision: a check is decided when its run changed a series, when
+// it fails without an open incident (the streak may now confirm one), or
+// when its incident is open (the run may close or widen it).
+func (d *Daemon) needsDecision(o observation, rows []store.SeriesRow) bool {
+	if _, open := d.mem.openIncident(o.check.Name); open {
+		return true
+	}
+	for _, r := range rows {
+		if r.Check != o.check.Name {
+			continue
+		}
+		if o.check.Alert.Fails(r.Outcome, r.Status) {
+			return true
+		}
+		p, ok := d.mem.prev(keyOf(r))
+		if !ok || p.Outcome != r.Outcome || p.Status != r.Status || p.Cause != r.Cause {
+			return true
+		}
+	}
+	return o.rep.Error != "" || hasWarningFacts(o.rep)
+}
+
+// hasWarningFacts: the run carries what a warning is judged on.
+func hasWarningFacts(rep report.Report) bool {
+	if rep.Token != nil && rep.Token.JWT {
+		return true
+	}
+	for _, a := range rep.Attempts {
+		if !a.CertNotAfter.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+// checkNamed returns the configured check of that name. Caller holds d.mu.
+func (d *Daemon) checkNamed(name string) *config.Check {
+	for i := range d.cfg.Checks {
+		if d.cfg.Checks[i].Name == name {
+			return &d.cfg.Checks[i]
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) reportIncidents(opened map[string]bool) {
+	m := d.metrics()
+	for c, open := range opened {
+		m.IncidentOpen(c, open)
+	}
+}
+
+// storeUsable reports whether to write to the store now: always while it
+// works, and every retryStoreEvery while it fails.
+func (d *Daemon) storeUsable(now time.Time) bool {
+	h := &d.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ok || now.Sub(h.lastTry) >= retryStoreEvery {
+		h.lastTry = now
+		return true
+	}
+	return false
+}
+
+// decidesAlone: the store has failed for LocalAfter.
+func (d *Daemon) decidesAlone(now time.Time) bool {
+	h := &d.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !h.ok && now.Sub(h.since) >= d.opts.LocalAfter
+}
+
+func (d *Daemon) storeFails(op string, err error) {
+	d.metrics().StoreError(d.ctx, op)
+	d.metrics().StoreHealthy(false)
+	h := &d.health
+	h.mu.Lock()
+	first := h.ok
+	if first {
+		h.ok, h.since = false, d.now()
+	}
+	h.err = err.Error()
+	h.mu.Unlock()
+	if first {
+		d.log.Error("the store cannot be written: working from memory", "store", d.store.Where(), "op", op, "err", err)
+	} else {
+		d.log.Debug("the store still fails", "op", op, "err", err)
+	}
+}
+
+func (d *Daemon) storeWorks() {
+	h := &d.health
+	h.mu.Lock()
+	was := !h.ok
+	h.ok, h.err = true, ""
+	h.mu.Unlock()
+	if was {
+		d.metrics().StoreHealthy(true)
+		d.log.Info("the store takes writes again", "store", d.store.Where())
+	}
+}
+
+// StoreError says why the store cannot be written, "" while it can and
+// holds everything this daemon decided.
+func (d *Daemon) StoreError() string {
+	d.health.mu.Lock()
+	defer d.health.mu.Unlock()
+	if d.health.err == "" && d.health.reconcile {
+		return "what was decided without it is not handed over yet"
+	}
+	return d.health.err
+}
+
+// errHandOverLater: what was decided alone cannot be handed over yet.
+var errHandOverLater = errors.New("hand over later: a message decided alone is being delivered")
+
+func (d *Daemon) handOverPending() bool {
+	d.health.mu.Lock()
+	defer d.health.mu.Unlock()
+	return d.health.reconcile
+}
+
+// handOver writes into the store what this daemon decided alone while the
+// store was away: its incidents (with where their messages already are, so
+// nothing is posted again) and the messages it has not delivered yet. An
+// incident the fleet opened meanwhile for the same check wins; ours is
+// left as it is.
+func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) error {
+	d.health.mu.Lock()
+	pending := d.health.reconcile
+	d.health.mu.Unlock()
+	if !pending {
+		return nil
+	}
+	incs, msgs, incOf, ok := d.mem.takeLocal()
+	if !ok {
+		return errHandOverLater
+	}
+	kept := map[string]bool{}
+	for _, r := range incs {
+		if err := tx.LockCheck(ctx, r.Decision.Check); err != nil {
+			return err
+		}
+		cur, err := tx.Incident(ctx, r.Decision.Check)
+		if err != nil {
+			return err
+		}
+		if cur != nil && cur.Decision.State == incident.Open && cur.Decision.ID != r.Decision.ID {
+			d.log.Warn("the fleet opened its own incident while this member was alone; keeping the fleet's",
+				"check", r.Decision.Check, "fleet", cur.Decision.ID, "ours", r.Decision.ID)
+			continue
+		}
+		if cur != nil && cur.Decision.ID != r.Decision.ID && r.Decision.State == incident.Closed {
+			continue // we resolved a message the fleet never had
+		}
+		if err := tx.PutIncident(ctx, r.Decision, r.View, now); err != nil {
+			return err
+		}
+		if r.Posted {
+			if err := tx.SetRoot(ctx, r.Decision.ID, r.Root, true); err != nil {
+				return err
+			}
+		}
+		kept[r.Decision.ID] = true
+	}
+	for _, m := range msgs {
+		id := incOf[m.ID]
+		if id != "" && !kept[id] {
+			continue
+		}
+		if err := tx.Enqueue(ctx, m, id, now); err != nil {
+			return err
+		}
+	}
+	d.health.mu.Lock()
+	d.health.reconcile = false
+	d.health.mu.Unlock()
+	d.log.Info("handed over to the store what was decided without it", "incidents", len(kept), "messages", len(msgs))
+	return nil
+}
+
+// forget drops the series of checks and vantages a reload removed, and
+// resolves the incidents of removed checks. Caller holds d.mu.
+func (d *Daemon) forget(old, cfg *config.Config) {
+	live := map[string]*config.Check{}
+	for i := range cfg.Checks {
+		live[cfg.Checks[i].Name] = &cfg.Checks[i]
+	}
+	keep := func(check, vantage string, route report.Route) bool {
+		c, ok := live[check]
+		if !ok {
+			return false
+		}
+		vs := c.Vantages
+		if len(vs) == 0 {
+			vs = []string{cfg.Vantage}
+		}
+		return slices.Contains(vs, vantage) && (route == report.RouteCDN || c.Direct != nil)
+	}
+	now := d.now()
+	ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
+	defer cancel()
+	err := d.store.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.DeleteSeries(ctx, d.member, keep); err != nil {
+			return err
+		}
+		for _, c := range old.Checks {
+			if _, ok := live[c.Name]; ok {
+				continue
+			}
+			rec, err := tx.Incident(ctx, c.Name)
+			if err != nil || rec == nil || rec.Decision.State != incident.Open {
+				continue
+			}
+			inc := rec.Decision
+			inc.State, inc.Closed = incident.Closed, now
+			view := rec.View
+			view.State, view.Closed, view.At = notifier.StateResolved, now, now
+			view.Notes = append(view.Notes, "The check was removed from the configuration.")
+			if err := tx.PutIncident(ctx, inc, view, now); err != nil {
+				return err
+			}
+			ev := incident.Event{Kind: incident.Resolved, At: now, Lasted: now.Sub(inc.Opened)}
+			for _, m := range messagesFor([]incident.Event{ev}, inc.ID, c.Alert.Channel, view, now) {
+				if err := tx.Enqueue(ctx, m, inc.ID, now); err != nil {
+					return err
+				}
+			}
+			d.metrics().Forget(c.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		d.storeFails("reload", err)
+	}
+	d.mem.forget(func(check string) bool { _, ok := live[check]; return ok })
+	d.kick()
+}
+
+// prune deletes history (and closed incidents) older than `history`.
+func (d *Daemon) prune() {
+	d.mu.Lock()
+	keep := d.cfg.History
+	d.mu.Unlock()
+	if keep <= 0 {
+		keep = config.DefaultHistory
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Minute)
+	defer cancel()
+	n, err := d.store.Prune(ctx, d.now().Add(-keep))
+	if err != nil {
+		d.storeFails("prune", err)
+		return
+	}
+	if n > 0 {
+		d.log.Info("history pruned", "rows", n, "older_than", keep.String())
+	}
+}

@@ -1,0 +1,165 @@
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wscanary/wscanary/monitor/incident"
+	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/store"
+)
+
+// Handler serves /healthz, /status, /metrics (metrics may be nil) and the
+// status page at /.
+func (d *Daemon) Handler(metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !d.Healthy() {
+			http.Error(w, "scheduler not ticking", http.StatusServiceUnavailable)
+			return
+		}
+		if e := d.StoreError(); e != "" {
+			// Degraded, not down: a restart would lose what memory holds.
+			fmt.Fprintf(w, "degraded: the store (%s) cannot be written: %s\n", d.store.Where(), e)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(d.Status(r.Context()))
+	})
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	mux.HandleFunc("GET /{$}", d.statusPage)
+	return mux
+}
+
+// SeriesStatus is one row of /status.
+type SeriesStatus struct {
+	Check   string         `json:"check"`
+	Vantage string         `json:"vantage"`
+	Route   report.Route   `json:"route"`
+	Member  string         `json:"member"`
+	Status  int            `json:"status"`
+	Outcome report.Outcome `json:"outcome"`
+	Since   time.Time      `json:"since"`
+	Cause   report.Cause   `json:"cause"`
+	TraceID string         `json:"trace_id"`
+	Failing bool           `json:"failing"`
+	Stale   bool           `json:"stale,omitempty"`
+	Updated time.Time      `json:"updated"`
+}
+
+// IncidentStatus is an open incident in /status.
+type IncidentStatus struct {
+	ID       string       `json:"id"`
+	Check    string       `json:"check"`
+	Opened   time.Time    `json:"opened"`
+	Cause    report.Cause `json:"cause"`
+	Vendor   string       `json:"vendor,omitempty"`
+	Headline string       `json:"headline"`
+	Posted   bool         `json:"posted"`
+}
+
+// StatusDoc is the /status document.
+type StatusDoc struct {
+	Vantage string `json:"vantage"`
+	Healthy bool   `json:"healthy"`
+	// Store is the backend; StoreError says why it cannot be written.
+	Store      string           `json:"store"`
+	StoreError string           `json:"store_error,omitempty"`
+	Checks     int              `json:"checks"`
+	Pending    int              `json:"pending_notifications"`
+	Series     []SeriesStatus   `json:"series"`
+	Incidents  []IncidentStatus `json:"incidents"`
+}
+
+// Status is what /status serves: every series (every member's, with a
+// shared store) and the open incidents. Without the store it shows what
+// this daemon holds in memory.
+func (d *Daemon) Status(ctx context.Context) StatusDoc {
+	d.mu.Lock()
+	doc := StatusDoc{Vantage: d.cfg.Vantage, Checks: len(d.cfg.Checks), Store: string(d.store.Backend())}
+	checks := map[string]int{}
+	for i := range d.cfg.Checks {
+		checks[d.cfg.Checks[i].Name] = i
+	}
+	rule := func(check string) func(report.Outcome, int) bool {
+		if i, ok := checks[check]; ok {
+			return d.cfg.Checks[i].Alert.Fails
+		}
+		return func(report.Outcome, int) bool { return false }
+	}
+	d.mu.Unlock()
+	doc.Healthy = d.Healthy()
+	doc.StoreError = d.StoreError()
+	now := d.now()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var rows []store.SeriesRow
+	var open map[string]*store.Record
+	var err error
+	if doc.StoreError == "" {
+		rows, err = d.store.AllSeries(ctx, now)
+		if err == nil {
+			open, err = d.store.OpenIncidents(ctx)
+		}
+		if err == nil {
+			doc.Pending, err = d.store.Pending(ctx)
+		}
+	}
+	if doc.StoreError != "" || err != nil {
+		rows, open = d.memorySnapshot(now)
+		d.mem.mu.Lock()
+		doc.Pending = len(d.mem.local)
+		d.mem.mu.Unlock()
+	}
+	doc.Series = []SeriesStatus{}
+	for _, r := range rows {
+		doc.Series = append(doc.Series, SeriesStatus{Check: r.Check, Vantage: r.Vantage, Route: r.Route, Member: r.Member,
+			Status: r.Status, Outcome: r.Outcome, Since: r.Since, Cause: r.Cause, TraceID: r.TraceID,
+			Failing: !r.Stale && rule(r.Check)(r.Outcome, r.Status), Stale: r.Stale, Updated: r.Updated})
+	}
+	doc.Incidents = []IncidentStatus{}
+	for _, rec := range open {
+		doc.Incidents = append(doc.Incidents, incidentStatus(rec))
+	}
+	slices.SortFunc(doc.Incidents, func(a, b IncidentStatus) int { return strings.Compare(a.Check, b.Check) })
+	return doc
+}
+
+func incidentStatus(rec *store.Record) IncidentStatus {
+	return IncidentStatus{ID: rec.Decision.ID, Check: rec.Decision.Check, Opened: rec.Decision.Opened,
+		Cause: rec.Decision.Cause, Vendor: rec.Decision.Vendor, Headline: headline(rec), Posted: rec.Posted}
+}
+
+// memorySnapshot is what this daemon knows without its store.
+func (d *Daemon) memorySnapshot(now time.Time) ([]store.SeriesRow, map[string]*store.Record) {
+	d.mem.mu.Lock()
+	defer d.mem.mu.Unlock()
+	var rows []store.SeriesRow
+	for _, r := range d.mem.series {
+		r.Stale = now.Sub(r.Updated) > 10*time.Minute
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(a, b store.SeriesRow) int {
+		return strings.Compare(a.Check+"\x00"+a.Vantage+"\x00"+string(a.Route), b.Check+"\x00"+b.Vantage+"\x00"+string(b.Route))
+	})
+	open := map[string]*store.Record{}
+	for c, r := range d.mem.incidents {
+		if r.Decision.State == incident.Open {
+			cp := *r
+			open[c] = &cp
+		}
+	}
+	return rows, open
+}

@@ -1,0 +1,327 @@
+// Package incident decides, for one check, whether an incident opens,
+// changes or closes. The unit a person acts on is the check, not one
+// (vantage, route) series: one incident, one Slack message, however many
+// vantages, routes and fleet members see the failure.
+//
+// Decide is a pure function of the check's series (every vantage and
+// route, from every member), the incident as it stands, the diagnosis of
+// the latest attempts and the clock, so every rule is a row in a table
+// test. The store persists what it returns; the notifier words the events.
+package incident
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"slices"
+	"time"
+
+	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/notifier"
+)
+
+// Series is what the store knows of one (vantage, route) of a check.
+type Series struct {
+	Vantage string       `json:"vantage"`
+	Route   report.Route `json:"route"`
+	// Member is the daemon that observed it (its own vantage name).
+	Member  string         `json:"member"`
+	Outcome report.Outcome `json:"outcome"`
+	Status  int            `json:"status"`
+	Cause   report.Cause   `json:"cause"`
+	// Since is when the series entered this outcome and status.
+	Since time.Time `json:"since"`
+	// FirstSeen is its first observation; Since == FirstSeen means it
+	// has looked like this since the first run.
+	FirstSeen time.Time `json:"first_seen"`
+	// FailStreak counts the consecutive runs that failed by the rule.
+	FailStreak int       `json:"fail_streak"`
+	Updated    time.Time `json:"updated"`
+	// Stale: its member stopped reporting it; it neither opens nor closes
+	// anything (the caller judges freshness).
+	Stale   bool   `json:"stale,omitempty"`
+	TraceID string `json:"trace_id,omitempty"`
+}
+
+// Key names the series' cell in the matrix.
+func (s Series) Key() string { return s.Vantage + "/" + string(s.Route) }
+
+// State of an incident.
+type State string
+
+const (
+	Open   State = "open"
+	Closed State = "closed"
+)
+
+// Cell is one square of the vantage x route matrix a message shows.
+type Cell struct {
+	Vantage string         `json:"vantage"`
+	Route   report.Route   `json:"route"`
+	Outcome report.Outcome `json:"outcome"`
+	Status  int            `json:"status"`
+	Failing bool           `json:"failing,omitempty"`
+	Stale   bool           `json:"stale,omitempty"`
+}
+
+// Incident is one check failing, as the store keeps it between decisions.
+type Incident struct {
+	ID     string    `json:"id"`
+	Check  string    `json:"check"`
+	State  State     `json:"state"`
+	Opened time.Time `json:"opened"`
+	// Closed is zero while open.
+	Closed time.Time `json:"closed,omitzero"`
+	// Cause and Vendor are the diagnosis as last told.
+	Cause  report.Cause `json:"cause"`
+	Vendor string       `json:"vendor,omitempty"`
+	// Cells is the matrix as last shown.
+	Cells []Cell `json:"cells"`
+	// Seen are the cells (vantage/route) that failed at some point of the
+	// incident: a cell failing that is not in it widens the incident.
+	Seen []string `json:"seen"`
+	// Reminded is when the last reminder went out.
+	Reminded time.Time `json:"reminded,omitzero"`
+	// Flaps counts how often it closed and failed again.
+	Flaps int `json:"flaps,omitempty"`
+	// FirstRun: the check was failing from its very first run, so there
+	// is no "before" to tell.
+	FirstRun bool `json:"first_run,omitempty"`
+}
+
+// Event is what a decision says; its kinds are the notifier's, so a kind
+// the engine can produce is one every notifier words.
+type Event = notifier.Event
+
+// The kinds of events, as the notifier names them.
+const (
+	Opened       = notifier.EventOpened
+	Reopened     = notifier.EventReopened
+	Changed      = notifier.EventChanged
+	CauseChanged = notifier.EventCauseChanged
+	Widened      = notifier.EventWidened
+	Reminder     = notifier.EventReminder
+	Resolved     = notifier.EventResolved
+)
+
+// Input is everything one decision reads.
+type Input struct {
+	Check string
+	Rule  config.Alert
+	// Series are every series of the check the store knows, stale ones
+	// marked.
+	Series []Series
+	// Current is the open incident, or the last closed one (which may be
+	// reopened), or nil.
+	Current *Incident
+	// Diagnosis is over the latest attempts of the fresh series.
+	Diagnosis report.Diagnosis
+	Now       time.Time
+	// Quiet: a silence or maintenance window holds. Nothing opens and no
+	// reminder goes out; an open incident still changes and closes.
+	Quiet bool
+	// ReopenWithin: a check that fails again for the same cause this soon
+	// after its incident closed reopens it instead of opening another (a
+	// flapping check keeps one message); another cause is another incident.
+	ReopenWithin time.Duration
+	// NewID names a new incident.
+	NewID func() string
+}
+
+// Decision is what changed. Incident is nil when nothing did.
+type Decision struct {
+	Incident *Incident
+	Events   []Event
+}
+
+// Decide applies the alert rule to the check's series (DESIGN.md,
+// Incidents): an incident opens when, for Rule.After consecutive runs, at
+// least Rule.MinVantages vantages have a failing series on some route,
+// outside any silence; it stays open while any fresh series is not
+// upgraded (a rejection after the upgrade is never a recovery) and closes
+// when all are upgraded. Stale series neither open nor close it.
+func Decide(in Input) Decision {
+	cells := cellsOf(in.Series, in.Rule)
+	cur := in.Current
+	if cur != nil && cur.State == Open {
+		return decideOpen(in, clone(cur), cells)
+	}
+	if in.Quiet || len(confirmedVantages(in.Series, in.Rule)) < max(in.Rule.MinVantages, 1) {
+		return Decision{}
+	}
+	seen := failingKeys(cells)
+	cause, _ := causeOf(in.Diagnosis, cur)
+	if cur != nil && in.ReopenWithin > 0 && in.Now.Sub(cur.Closed) <= in.ReopenWithin && cause == cur.Cause {
+		inc := clone(cur)
+		inc.State, inc.Closed, inc.Flaps = Open, time.Time{}, cur.Flaps+1
+		inc.Cells, inc.Seen = cells, seen
+		inc.Cause, inc.Vendor = causeOf(in.Diagnosis, cur)
+		return Decision{Incident: inc, Events: []Event{{Kind: Reopened, At: in.Now, Flaps: inc.Flaps}}}
+	}
+	inc := &Incident{ID: in.NewID(), Check: in.Check, State: Open, Opened: in.Now, Cells: cells, Seen: seen,
+		FirstRun: sinceFirstRun(in.Series, in.Rule)}
+	inc.Cause, inc.Vendor = causeOf(in.Diagnosis, nil)
+	return Decision{Incident: inc, Events: []Event{{Kind: Opened, At: in.Now}}}
+}
+
+func decideOpen(in Input, inc *Incident, cells []Cell) Decision {
+	fresh := 0
+	upgraded := 0
+	for _, s := range in.Series {
+		if s.Stale {
+			continue
+		}
+		fresh++
+		if s.Outcome == report.OutcomeUpgraded {
+			upgraded++
+		}
+	}
+	if fresh > 0 && upgraded == fresh {
+		inc.State, inc.Closed, inc.Cells = Closed, in.Now, cells
+		return Decision{Incident: inc, Events: []Event{{Kind: Resolved, At: in.Now, Lasted: in.Now.Sub(inc.Opened)}}}
+	}
+	var events []Event
+	if !slices.Equal(cells, inc.Cells) {
+		inc.Cells = cells
+		events = append(events, Event{Kind: Changed, At: in.Now})
+	}
+	if c, v := causeOf(in.Diagnosis, inc); c != inc.Cause || v != inc.Vendor {
+		events = append(events, Event{Kind: CauseChanged, At: in.Now, FromCause: inc.Cause, FromVendor: inc.Vendor, ToCause: c, ToVendor: v})
+		inc.Cause, inc.Vendor = c, v
+	}
+	var added []string
+	for _, k := range failingKeys(cells) {
+		if !slices.Contains(inc.Seen, k) {
+			added = append(added, k)
+		}
+	}
+	if len(added) > 0 {
+		inc.Seen = append(inc.Seen, added...)
+		slices.Sort(inc.Seen)
+		events = append(events, Event{Kind: Widened, At: in.Now, Added: added})
+	}
+	if r := in.Rule.Remind; r > 0 && !in.Quiet {
+		last := inc.Opened
+		if inc.Reminded.After(last) {
+			last = inc.Reminded
+		}
+		if in.Now.Sub(last) >= r {
+			inc.Reminded = in.Now
+			events = append(events, Event{Kind: Reminder, At: in.Now, Lasted: in.Now.Sub(inc.Opened)})
+		}
+	}
+	if len(events) == 0 {
+		return Decision{}
+	}
+	return Decision{Incident: inc, Events: events}
+}
+
+// causeOf is the diagnosis' cause, or what was told before when this run
+// has nothing better to say (every series it saw upgraded, or the run
+// could not start).
+func causeOf(d report.Diagnosis, before *Incident) (report.Cause, string) {
+	if d.Cause == "" || d.Cause == report.CauseOK || d.Cause == report.CauseRunError {
+		if before != nil {
+			return before.Cause, before.Vendor
+		}
+		return d.Cause, d.Vendor
+	}
+	return d.Cause, d.Vendor
+}
+
+// cellsOf is the matrix, sorted by vantage then route (cdn first).
+func cellsOf(series []Series, rule config.Alert) []Cell {
+	out := make([]Cell, 0, len(series))
+	for _, s := range series {
+		out = append(out, Cell{Vantage: s.Vantage, Route: s.Route, Outcome: s.Outcome, Status: s.Status,
+			Failing: !s.Stale && rule.Fails(s.Outcome, s.Status), Stale: s.Stale})
+	}
+	slices.SortFunc(out, func(a, b Cell) int {
+		if a.Vantage != b.Vantage {
+			if a.Vantage < b.Vantage {
+				return -1
+			}
+			return 1
+		}
+		if a.Route == b.Route {
+			return 0
+		}
+		if a.Route == report.RouteCDN {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+func failingKeys(cells []Cell) []string {
+	var out []string
+	for _, c := range cells {
+		if c.Failing {
+			out = append(out, c.Vantage+"/"+string(c.Route))
+		}
+	}
+	return out
+}
+
+// confirmedVantages are the vantages with a fresh series that has failed
+// for Rule.After consecutive runs.
+func confirmedVantages(series []Series, rule config.Alert) []string {
+	var out []string
+	for _, s := range series {
+		if !s.Stale && rule.Fails(s.Outcome, s.Status) && s.FailStreak >= max(rule.After, 1) && !slices.Contains(out, s.Vantage) {
+			out = append(out, s.Vantage)
+		}
+	}
+	return out
+}
+
+// sinceFirstRun: every failing series has failed since it was first seen.
+func sinceFirstRun(series []Series, rule config.Alert) bool {
+	any := false
+	for _, s := range series {
+		if s.Stale || !rule.Fails(s.Outcome, s.Status) {
+			continue
+		}
+		if !s.Since.Equal(s.FirstSeen) {
+			return false
+		}
+		any = true
+	}
+	return any
+}
+
+func clone(inc *Incident) *Incident {
+	c := *inc
+	c.Cells = slices.Clone(inc.Cells)
+	c.Seen = slices.Clone(inc.Seen)
+	return &c
+}
+
+// Next folds one run's attempt into a series: the streaks and since move
+// on, the rest is the attempt's. prev is nil for a series seen first.
+func Next(prev *Series, rule config.Alert, member string, a report.Attempt, cause report.Cause, at time.Time) Series {
+	s := Series{Vantage: a.Vantage, Route: a.Route, Member: member, Outcome: report.OutcomeOf(a), Status: a.Status,
+		Cause: cause, Since: at, FirstSeen: at, Updated: at, TraceID: a.TraceID}
+	if prev != nil {
+		s.FirstSeen = prev.FirstSeen
+		if prev.Outcome == s.Outcome && prev.Status == s.Status {
+			s.Since = prev.Since
+		}
+	}
+	if rule.Fails(s.Outcome, s.Status) {
+		s.FailStreak = 1
+		if prev != nil {
+			s.FailStreak = prev.FailStreak + 1
+		}
+	}
+	return s
+}
+
+// NewID names an incident: the check, when it opened, and a random suffix
+// so that two members racing to open one never pick the same name.
+func NewID(check string, opened time.Time) string {
+	var b [3]byte
+	rand.Read(b[:])
+	return check + "-" + opened.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,183 @@
+package monitor
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/store"
+	"github.com/wscanary/wscanary/notifier"
+)
+
+// The status page: every series with its state and a timeline of the last
+// day drawn from the history, the open incidents first. It is rendered by
+// the server (no script, nothing fetched from elsewhere), so it works on
+// an air-gapped host, and it refreshes itself.
+const (
+	pageWindow  = 24 * time.Hour
+	pageBuckets = 96 // 15 minutes each
+	pageRows    = 500
+	// timelineTTL: the day's timeline is read at most this often.
+	timelineTTL = 30 * time.Second
+)
+
+//go:embed statuspage.html
+var statusPageHTML string
+
+var statusPage = template.Must(template.New("status").Parse(statusPageHTML))
+
+type pageBar struct {
+	X     int
+	Class string
+	Title string
+}
+
+type pageRow struct {
+	Class, State, Check, Vantage, Route, Status, Cause, Since, Uptime string
+	Bars                                                              []pageBar
+	order                                                             int
+}
+
+type pageIncident struct {
+	Check, Headline, Cause, Vendor, Opened, OpenFor, Summary, Matrix string
+}
+
+type pageData struct {
+	Vantage, Store, StoreError, Now, Window, Bucket string
+	Checks, Total, Failing, OpenCount, More, Width  int
+	Incidents                                       []pageIncident
+	Rows                                            []pageRow
+}
+
+// timelineCache keeps the day's timeline between page loads.
+type timelineCache struct {
+	mu    sync.Mutex
+	at    time.Time
+	since time.Time
+	data  map[store.SeriesKey][]store.Bucket
+}
+
+func (d *Daemon) statusPage(w http.ResponseWriter, r *http.Request) {
+	now := d.now()
+	doc := d.Status(r.Context())
+	bucket := pageWindow / pageBuckets
+	since := now.Add(-pageWindow).Truncate(bucket).Add(bucket)
+	tl := d.timeline(r, since, bucket, now)
+	data := pageData{Vantage: doc.Vantage, Store: doc.Store, StoreError: doc.StoreError, Now: now.UTC().Format("2006-01-02 15:04:05 UTC"),
+		Window: "24 h", Bucket: "15 min", Checks: doc.Checks, Total: len(doc.Series), OpenCount: len(doc.Incidents), Width: pageBuckets * 3}
+	for _, inc := range doc.Incidents {
+		pi := pageIncident{Check: inc.Check, Headline: inc.Headline, Cause: string(inc.Cause), Vendor: inc.Vendor,
+			Opened: inc.Opened.UTC().Format(time.RFC3339), OpenFor: ago(now.Sub(inc.Opened))}
+		if rec, ok := d.mem.openIncident(inc.Check); ok {
+			pi.Summary, pi.Matrix = rec.View.Summary, notifier.Matrix(rec.View.Cells)
+		}
+		data.Incidents = append(data.Incidents, pi)
+	}
+	for _, s := range doc.Series {
+		row := pageRow{Check: s.Check, Vantage: s.Vantage, Route: string(s.Route), Status: statusText(s), Since: ago(now.Sub(s.Since))}
+		switch {
+		case s.Stale:
+			row.Class, row.State, row.order = "stale", "silent", 2
+		case s.Failing:
+			row.Class, row.State, row.order = "fail", "FAILING", 0
+			data.Failing++
+		case s.Outcome != report.OutcomeUpgraded:
+			row.Class, row.State, row.order = "warn", "not upgrading", 1
+		default:
+			row.Class, row.State, row.order = "ok", "ok", 3
+		}
+		if s.Cause != report.CauseOK && s.Outcome != report.OutcomeUpgraded {
+			row.Cause = string(s.Cause)
+		}
+		runs, up := 0, 0
+		for i, b := range tl[store.SeriesKey{Check: s.Check, Vantage: s.Vantage, Route: s.Route}] {
+			bar := pageBar{X: i * 3, Class: "none", Title: b.Start.UTC().Format("15:04") + " no run"}
+			if b.Runs > 0 {
+				runs, up = runs+b.Runs, up+b.Upgraded
+				bar.Title = fmt.Sprintf("%s %d of %d upgraded", b.Start.UTC().Format("15:04"), b.Upgraded, b.Runs)
+				switch {
+				case b.Upgraded == b.Runs:
+					bar.Class = "ok"
+				case b.Upgraded == 0:
+					bar.Class = "fail"
+				default:
+					bar.Class = "warn"
+				}
+			}
+			row.Bars = append(row.Bars, bar)
+		}
+		if len(row.Bars) == 0 {
+			for i := range pageBuckets {
+				row.Bars = append(row.Bars, pageBar{X: i * 3, Class: "none", Title: "no run"})
+			}
+		}
+		row.Uptime = "–"
+		if runs > 0 {
+			row.Uptime = fmt.Sprintf("%.1f%%", 100*float64(up)/float64(runs))
+		}
+		data.Rows = append(data.Rows, row)
+	}
+	slices.SortStableFunc(data.Rows, func(a, b pageRow) int { return a.order - b.order })
+	if len(data.Rows) > pageRows {
+		data.More, data.Rows = len(data.Rows)-pageRows, data.Rows[:pageRows]
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := statusPage.Execute(w, data); err != nil {
+		d.log.Warn("status page", "err", err)
+	}
+}
+
+// timeline reads the day's buckets, at most every timelineTTL.
+func (d *Daemon) timeline(r *http.Request, since time.Time, bucket time.Duration, now time.Time) map[store.SeriesKey][]store.Bucket {
+	c := &d.page
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.data != nil && now.Sub(c.at) < timelineTTL && c.since.Equal(since) {
+		return c.data
+	}
+	data, err := d.store.Timeline(r.Context(), since, bucket, pageBuckets)
+	if err != nil {
+		d.log.Warn("status page: no timeline", "err", err)
+		return c.data
+	}
+	c.at, c.since, c.data = now, since, data
+	return data
+}
+
+func statusText(s SeriesStatus) string {
+	switch s.Outcome {
+	case report.OutcomeUpgraded:
+		return "101 upgraded"
+	case report.OutcomeRefused:
+		return fmt.Sprintf("%d %s", s.Status, strings.ToLower(http.StatusText(s.Status)))
+	case report.OutcomeRejectedAfterOpen:
+		return "101, then rejected"
+	case report.OutcomeNoAnswer:
+		return "no answer"
+	}
+	return string(s.Outcome)
+}
+
+// ago is a duration for the page: "12m", "3h05m", "2d04h".
+func ago(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "–"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+}
+
+func headline(rec *store.Record) string { return notifier.Headline(rec.View) }

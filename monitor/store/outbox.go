@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wscanary/wscanary/notifier"
+)
+
+// Entry is a claimed outbox message, ready to deliver: for an update or a
+// reply its Thread is where the incident's message is, and an update shows
+// the incident as it is now (the latest state wins).
+type Entry struct {
+	Message  notifier.Message
+	Incident string
+	Attempts int
+	Enqueued time.Time
+	member   string
+}
+
+// Claim takes the oldest due message for member, with a lease: another
+// member (or this one after a crash) takes it again only once the lease
+// has run out, so exactly one delivers it while all are alive. Messages of
+// one incident go in order, one at a time. It returns nil when nothing is
+// due.
+func (s *Store) Claim(ctx context.Context, member string, now time.Time, lease time.Duration) (*Entry, error) {
+	var e *Entry
+	err := s.Update(ctx, func(t *Tx) error {
+		query := `SELECT id, incident, payload, attempts, enqueued FROM outbox o
+			WHERE o.next_try <= ? AND o.lease_until <= ?
+			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE o.incident <> '' AND p.incident = o.incident AND p.seq < o.seq)
+			ORDER BY o.seq LIMIT 1`
+		if s.backend == Postgres {
+			query += " FOR UPDATE SKIP LOCKED"
+		}
+		var id, incidentID, payload string
+		var attempts int
+		var enqueued int64
+		err := t.tx.QueryRowContext(ctx, s.q(query), ms(now), ms(now)).Scan(&id, &incidentID, &payload, &attempts, &enqueued)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		if err := t.exec(ctx, "UPDATE outbox SET claimed_by = ?, lease_until = ? WHERE id = ?", member, ms(now.Add(lease)), id); err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		var m notifier.Message
+		if err := json.Unmarshal([]byte(payload), &m); err != nil {
+			// Unreadable: deliver nothing, say so, and let the caller drop it.
+			m = notifier.Message{ID: id}
+		}
+		if incidentID != "" {
+			rec, err := s.recordByID(ctx, t.tx, incidentID)
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				if m.Kind == notifier.KindOpen || m.Kind == notifier.KindUpdate {
+					view := rec.View
+					m.Incident = &view
+				}
+				if rec.Root.TS != "" && m.Kind != notifier.KindOpen {
+					root := rec.Root
+					m.Thread = &root
+				}
+			}
+		}
+		e = &Entry{Message: m, Incident: incidentID, Attempts: attempts, Enqueued: fromMS(enqueued), member: member}
+		return nil
+	})
+	return e, err
+}
+
+func (s *Store) recordByID(ctx context.Context, qr querier, id string) (*Record, error) {
+	rows, err := qr.QueryContext(ctx, s.q("SELECT decision, view, channel, ts, posted, last_update, last_reply FROM incidents WHERE id = ?"), id)
+	if err != nil {
+		return nil, fmt.Errorf("read incident %s: %w", id, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	return scanRecord(rows)
+}
+
+// Done removes a delivered message. For an open it records where the
+// incident's message landed, for an update or reply when it went, which
+// the spacing of the next one counts from.
+func (s *Store) Done(ctx context.Context, e *Entry, d notifier.Delivery, now time.Time) error {
+	return s.Update(ctx, func(t *Tx) error {
+		if err := t.exec(ctx, "DELETE FROM outbox WHERE id = ?", e.Message.ID); err != nil {
+			return fmt.Errorf("done %s: %w", e.Message.ID, err)
+		}
+		if e.Incident == "" {
+			return nil
+		}
+		var err error
+		switch e.Message.Kind {
+		case notifier.KindOpen:
+			err = t.exec(ctx, "UPDATE incidents SET channel = ?, ts = ?, posted = 1, last_update = ? WHERE id = ?", d.Channel, d.TS, ms(now), e.Incident)
+		case notifier.KindUpdate:
+			err = t.exec(ctx, "UPDATE incidents SET last_update = ? WHERE id = ?", ms(now), e.Incident)
+		case notifier.KindReply:
+			err = t.exec(ctx, "UPDATE incidents SET last_reply = ? WHERE id = ?", ms(now), e.Incident)
+		}
+		if err != nil {
+			return fmt.Errorf("done %s: %w", e.Message.ID, err)
+		}
+		return nil
+	})
+}
+
+// Retry gives a message back with one more attempt counted, due at next.
+func (s *Store) Retry(ctx context.Context, e *Entry, next time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q("UPDATE outbox SET claimed_by = '', lease_until = 0, next_try = ?, attempts = attempts + 1 WHERE id = ?"),
+		ms(next), e.Message.ID)
+	if err != nil {
+		return fmt.Errorf("retry %s: %w", e.Message.ID, err)
+	}
+	return nil
+}
+
+// Drop removes a message that will never be delivered (Slack refused it for
+// good, or it waited too long).
+func (s *Store) Drop(ctx context.Context, e *Entry) error {
+	_, err := s.db.ExecContext(ctx, s.q("DELETE FROM outbox WHERE id = ?"), e.Message.ID)
+	if err != nil {
+		return fmt.Errorf("drop %s: %w", e.Message.ID, err)
+	}
+	return nil
+}
+
+// NextDue is when the next message may be claimed; false when the outbox
+// is empty.
+func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var v sql.NullInt64
+	err := s.db.QueryRowContext(ctx, "SELECT MIN(CASE WHEN lease_until > next_try THEN lease_until ELSE next_try END) FROM outbox").Scan(&v)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("outbox: %w", err)
+	}
+	if !v.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMS(v.Int64), true, nil
+}
+
+// Pending counts the messages not yet delivered.
+func (s *Store) Pending(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox").Scan(&n)
+	return n, err
+}
+
+// ReleaseClaims frees the claims of member, at its start: the process that
+// held them is gone, and its messages need not wait for their leases.
+func (s *Store) ReleaseClaims(ctx context.Context, member string) error {
+	_, err := s.db.ExecContext(ctx, s.q("UPDATE outbox SET claimed_by = '', lease_until = 0 WHERE claimed_by = ?"), member)
+	if err != nil {
+		return fmt.Errorf("release claims: %w", err)
+	}
+	return nil
+}
+
+// PendingOpens counts the incident messages waiting to be posted and
+// returns the incidents of up to limit of them, oldest first.
+func (s *Store) PendingOpens(ctx context.Context, limit int) (int, []Record, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE kind = 'open'").Scan(&n); err != nil {
+		return 0, nil, fmt.Errorf("outbox: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT i.decision, i.view, i.channel, i.ts, i.posted, i.last_update, i.last_reply
+		FROM outbox o JOIN incidents i ON i.id = o.incident WHERE o.kind = 'open' ORDER BY o.seq LIMIT ?`), limit)
+	if err != nil {
+		return 0, nil, fmt.Errorf("outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return 0, nil, err
+		}
+		out = append(out, *r)
+	}
+	return n, out, rows.Err()
+}
+
+// SetMeta records a value the store keeps about itself.
+func (s *Store) SetMeta(ctx context.Context, name, value string) error {
+	return s.setMeta(ctx, s.db, name, value)
+}

@@ -1,0 +1,278 @@
+// Package store keeps what wscanary must not forget and what it looks back
+// on: the series of every check, its incidents and where their messages
+// are, the outbox of messages not yet delivered, warnings, fleet members,
+// and the history of every configured attempt.
+//
+// Two backends run the same SQL: SQLite in the state directory by default
+// (modernc.org/sqlite, pure Go, so the binary stays static), and PostgreSQL
+// when a fleet of daemons shares one database. Where the dialects differ
+// (placeholders, row locks, advisory locks) the difference is in one place
+// here. The schema is versioned with goose and migrated at start, under an
+// advisory lock on PostgreSQL so that members starting together take turns.
+//
+// The store decides nothing: the incident engine does, inside a transaction
+// (Update) that the store runs and, on PostgreSQL, serialises per check.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+)
+
+// FileName is the SQLite database inside the state directory.
+const FileName = "wscanary.db"
+
+// Backend names the database behind a Store.
+type Backend string
+
+const (
+	SQLite   Backend = "sqlite"
+	Postgres Backend = "postgres"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configure Open.
+type Options struct {
+	// DSN is "" for SQLite in Dir, or a postgres:// URL.
+	DSN string
+	// Dir is the state directory (SQLite's file, a state.json to import).
+	Dir string
+	// ReadOnly opens an existing store to read its history (the history
+	// command beside a running daemon): no migration, no import, no lock.
+	ReadOnly bool
+	Logger   *slog.Logger
+}
+
+// Store is a handle on the database. It is safe for concurrent use.
+type Store struct {
+	db      *sql.DB
+	backend Backend
+	log     *slog.Logger
+	lock    *os.File // SQLite: an exclusive lock on the state directory
+	where   string   // for messages: the file, or the database host
+}
+
+// Open connects, migrates the schema and, once, imports the state.json of
+// releases before the store. A state directory already used by another
+// wscanary is an error: two daemons on one SQLite file would each alert.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{log: opts.Logger}
+	var err error
+	if opts.DSN == "" {
+		err = s.openSQLite(opts)
+	} else {
+		err = s.openPostgres(opts)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := s.db.PingContext(pingCtx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("store %s: %w", s.where, err)
+	}
+	if opts.ReadOnly {
+		var v sql.NullInt64
+		if err := s.db.QueryRowContext(ctx, "SELECT MAX(version_id) FROM goose_db_version").Scan(&v); err != nil || !v.Valid {
+			s.Close()
+			return nil, fmt.Errorf("store %s holds no wscanary data yet", s.where)
+		}
+		return s, nil
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.backend == SQLite {
+		if err := s.importLegacy(ctx, opts.Dir); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Store) openSQLite(opts Options) error {
+	s.backend = SQLite
+	if opts.Dir == "" {
+		return errors.New("store: a state directory is needed for SQLite")
+	}
+	path := filepath.Join(opts.Dir, FileName)
+	s.where = path
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+			return fmt.Errorf("state dir %s: %w", opts.Dir, err)
+		}
+		f, err := os.OpenFile(filepath.Join(opts.Dir, "wscanary.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return fmt.Errorf("state dir %s is not writable: %w", opts.Dir, err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			return fmt.Errorf("state dir %s is in use by another wscanary (lock: %w)", opts.Dir, err)
+		}
+		s.lock = f
+	} else if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("store %s: %w", path, err)
+	}
+	// WAL lets the history command and the status page read while runs
+	// write; NORMAL syncs at checkpoints, which WAL keeps crash-safe;
+	// immediate transactions take the write lock up front, so a
+	// read-then-write transaction never fails with SQLITE_BUSY half way.
+	// The path is escaped: a '#' or '?' in a directory name would end it.
+	u := url.URL{Scheme: "file", Path: path, RawQuery: "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"}
+	dsn := u.String()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	s.db = db
+	return nil
+}
+
+func (s *Store) openPostgres(opts Options) error {
+	s.backend = Postgres
+	s.where = "postgres"
+	db, err := sql.Open("pgx", opts.DSN)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s.db = db
+	return nil
+}
+
+// migrate applies the embedded migrations. On PostgreSQL members that
+// start together take turns on an advisory lock, polled every second.
+func (s *Store) migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	dialect := goose.DialectSQLite3
+	var opts []goose.ProviderOption
+	if s.backend == Postgres {
+		dialect = goose.DialectPostgres
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(dialect, s.db, sub, opts...)
+	if err != nil {
+		return fmt.Errorf("store %s: migrations: %w", s.where, err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("store %s: migrate: %w", s.where, err)
+	}
+	for _, r := range res {
+		s.log.Info("store schema migrated", "store", s.where, "version", r.Source.Version, "took", r.Duration.String())
+	}
+	return nil
+}
+
+// Backend says which database is behind the store.
+func (s *Store) Backend() Backend { return s.backend }
+
+// Shared reports whether several daemons may share the store (a fleet).
+func (s *Store) Shared() bool { return s.backend == Postgres }
+
+// Where names the store in messages: the SQLite file, or "postgres".
+func (s *Store) Where() string { return s.where }
+
+// Close closes the database and releases the state directory.
+func (s *Store) Close() error {
+	var err error
+	if s.db != nil {
+		err = s.db.Close()
+	}
+	if s.lock != nil {
+		s.lock.Close()
+	}
+	return err
+}
+
+// q adapts a query written with ? placeholders to the backend: pgx wants
+// $1, $2, ... (modernc.org/sqlite takes both, but ? is the fast one for
+// multi-row inserts). No query here has a ? inside a string literal.
+func (s *Store) q(query string) string {
+	if s.backend != Postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// Meta reads a value the store keeps about itself ("" when unset).
+func (s *Store) Meta(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, s.q("SELECT value FROM meta WHERE name = ?"), name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+func (s *Store) setMeta(ctx context.Context, ex execer, name, value string) error {
+	_, err := ex.ExecContext(ctx, s.q("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"), name, value)
+	return err
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

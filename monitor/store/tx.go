@@ -1,0 +1,414 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wscanary/wscanary/monitor/incident"
+	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/notifier"
+)
+
+// Spacing of the messages of one incident: a flapping check updates its
+// message at most every UpdateSpacing and replies at most every
+// ReplySpacing (replies that come sooner are merged into one), which keeps
+// a channel far below Slack's limit of about one message a second.
+const (
+	UpdateSpacing = 2 * time.Second
+	ReplySpacing  = 10 * time.Second
+	// maxMergedEvents bounds one merged reply; the newest are kept.
+	maxMergedEvents = 20
+)
+
+// Tx is one unit of work: a batch of runs recorded and the checks they
+// touch decided, all or nothing.
+type Tx struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+// Update runs fn in a transaction and commits it when fn returns nil.
+func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store %s: begin: %w", s.where, err)
+	}
+	if err := fn(&Tx{s: s, tx: tx}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store %s: commit: %w", s.where, err)
+	}
+	return nil
+}
+
+func (t *Tx) exec(ctx context.Context, query string, args ...any) error {
+	_, err := t.tx.ExecContext(ctx, t.s.q(query), args...)
+	return err
+}
+
+// LockCheck serialises the decisions on one check across a fleet until the
+// transaction ends: two members never decide the same check at once, so
+// they never both open its incident. SQLite transactions are exclusive
+// already.
+func (t *Tx) LockCheck(ctx context.Context, check string) error {
+	if t.s.backend != Postgres {
+		return nil
+	}
+	if _, err := t.tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "wscanary check "+check); err != nil {
+		return fmt.Errorf("lock check %s: %w", check, err)
+	}
+	return nil
+}
+
+// SeriesRow is a series with the latest attempts of its run (the configured
+// one and its diagnostic variants), for the fleet-wide diagnosis.
+type SeriesRow struct {
+	Check string
+	incident.Series
+	Attempts []report.Attempt
+}
+
+// Series returns every series of a check, from every member; a series not
+// updated within its own stale_after is marked Stale.
+func (t *Tx) Series(ctx context.Context, check string, now time.Time) ([]SeriesRow, error) {
+	return t.s.series(ctx, t.tx, "WHERE check_name = ?", now, check)
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (s *Store) series(ctx context.Context, qr querier, where string, now time.Time, args ...any) ([]SeriesRow, error) {
+	rows, err := qr.QueryContext(ctx, s.q(`SELECT check_name, vantage, route, member, outcome, status, cause, since, first_seen,
+		fail_streak, trace_id, updated, stale_after, attempts FROM series `+where+` ORDER BY check_name, vantage, route`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read series: %w", err)
+	}
+	defer rows.Close()
+	var out []SeriesRow
+	for rows.Next() {
+		var r SeriesRow
+		var since, first, updated, staleAfter int64
+		var attempts string
+		if err := rows.Scan(&r.Check, &r.Vantage, &r.Route, &r.Member, &r.Outcome, &r.Status, &r.Cause, &since, &first,
+			&r.FailStreak, &r.TraceID, &updated, &staleAfter, &attempts); err != nil {
+			return nil, fmt.Errorf("read series: %w", err)
+		}
+		r.Since, r.FirstSeen, r.Updated = fromMS(since), fromMS(first), fromMS(updated)
+		r.Stale = staleAfter > 0 && now.Sub(r.Updated) > time.Duration(staleAfter)*time.Millisecond
+		if attempts != "" {
+			if err := json.Unmarshal([]byte(attempts), &r.Attempts); err != nil {
+				return nil, fmt.Errorf("read series %s/%s/%s: %w", r.Check, r.Vantage, r.Route, err)
+			}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// PutSeries writes series (upserts): the state after a run, with the run's
+// attempts for that vantage and route. staleAfter is how long the series
+// still counts without an update (two intervals and the timeout).
+func (t *Tx) PutSeries(ctx context.Context, rows []SeriesRow, staleAfter map[string]time.Duration) error {
+	const cols = 14
+	for start := 0; start < len(rows); start += 500 {
+		batch := rows[start:min(start+500, len(rows))]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO series (check_name, vantage, route, member, outcome, status, cause, since, first_seen,
+			fail_streak, trace_id, updated, stale_after, attempts) VALUES `)
+		args := make([]any, 0, len(batch)*cols)
+		for i, r := range batch {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+			att, err := json.Marshal(r.Attempts)
+			if err != nil {
+				return err
+			}
+			args = append(args, r.Check, r.Vantage, string(r.Route), r.Member, string(r.Outcome), r.Status, string(r.Cause),
+				ms(r.Since), ms(r.FirstSeen), r.FailStreak, r.TraceID, ms(r.Updated), staleAfter[r.Check].Milliseconds(), string(att))
+		}
+		b.WriteString(` ON CONFLICT (check_name, vantage, route) DO UPDATE SET member = excluded.member, outcome = excluded.outcome,
+			status = excluded.status, cause = excluded.cause, since = excluded.since, first_seen = excluded.first_seen,
+			fail_streak = excluded.fail_streak, trace_id = excluded.trace_id, updated = excluded.updated,
+			stale_after = excluded.stale_after, attempts = excluded.attempts`)
+		if err := t.exec(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("write series: %w", err)
+		}
+	}
+	return nil
+}
+
+// HistoryRow is one configured attempt, kept for the history.
+type HistoryRow struct {
+	At         time.Time
+	Check      string
+	Vantage    string
+	Route      report.Route
+	Member     string
+	Outcome    report.Outcome
+	Status     int
+	Cause      report.Cause
+	DurationMS float64
+	TraceID    string
+}
+
+// AddHistory appends attempts to the history, in batches.
+func (t *Tx) AddHistory(ctx context.Context, rows []HistoryRow) error {
+	for start := 0; start < len(rows); start += 1000 {
+		batch := rows[start:min(start+1000, len(rows))]
+		var b strings.Builder
+		b.WriteString("INSERT INTO history (at, check_name, vantage, route, member, outcome, status, cause, duration_ms, trace_id) VALUES ")
+		args := make([]any, 0, len(batch)*10)
+		for i, r := range batch {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+			args = append(args, ms(r.At), r.Check, r.Vantage, string(r.Route), r.Member, string(r.Outcome), r.Status,
+				string(r.Cause), r.DurationMS, r.TraceID)
+		}
+		if err := t.exec(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("write history: %w", err)
+		}
+	}
+	return nil
+}
+
+// DeleteSeries removes a member's series that keep rejects: those of checks
+// removed from its configuration, or of vantages a check no longer names.
+func (t *Tx) DeleteSeries(ctx context.Context, member string, keep func(check, vantage string, route report.Route) bool) error {
+	rows, err := t.tx.QueryContext(ctx, t.s.q("SELECT check_name, vantage, route FROM series WHERE member = ?"), member)
+	if err != nil {
+		return fmt.Errorf("read series: %w", err)
+	}
+	type key struct{ c, v, r string }
+	var gone []key
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.c, &k.v, &k.r); err != nil {
+			rows.Close()
+			return err
+		}
+		if !keep(k.c, k.v, report.Route(k.r)) {
+			gone = append(gone, k)
+		}
+	}
+	rows.Close()
+	for _, k := range gone {
+		if err := t.exec(ctx, "DELETE FROM series WHERE check_name = ? AND vantage = ? AND route = ?", k.c, k.v, k.r); err != nil {
+			return fmt.Errorf("delete series: %w", err)
+		}
+	}
+	return nil
+}
+
+// Record is an incident as stored: the engine's state, the message view,
+// and where its root message is.
+type Record struct {
+	Decision   incident.Incident
+	View       notifier.Incident
+	Root       notifier.Delivery
+	Posted     bool
+	LastUpdate time.Time
+	LastReply  time.Time
+}
+
+// Incident returns the open incident of a check, else its latest closed
+// one (which may reopen), else nil.
+func (t *Tx) Incident(ctx context.Context, check string) (*Record, error) {
+	return t.s.incident(ctx, t.tx, check)
+}
+
+func (s *Store) incident(ctx context.Context, qr querier, check string) (*Record, error) {
+	rows, err := qr.QueryContext(ctx, s.q(`SELECT decision, view, channel, ts, posted, last_update, last_reply FROM incidents
+		WHERE check_name = ? ORDER BY CASE WHEN state = 'open' THEN 0 ELSE 1 END, opened DESC LIMIT 1`), check)
+	if err != nil {
+		return nil, fmt.Errorf("read incident of %s: %w", check, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	return scanRecord(rows)
+}
+
+func scanRecord(rows *sql.Rows) (*Record, error) {
+	var r Record
+	var decision, view string
+	var posted int
+	var lastUpdate, lastReply int64
+	if err := rows.Scan(&decision, &view, &r.Root.Channel, &r.Root.TS, &posted, &lastUpdate, &lastReply); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(decision), &r.Decision); err != nil {
+		return nil, fmt.Errorf("read incident: %w", err)
+	}
+	if err := json.Unmarshal([]byte(view), &r.View); err != nil {
+		return nil, fmt.Errorf("read incident %s: %w", r.Decision.ID, err)
+	}
+	r.Posted, r.LastUpdate, r.LastReply = posted == 1, fromMS(lastUpdate), fromMS(lastReply)
+	return &r, nil
+}
+
+// PutIncident writes an incident's state and view (upsert by id). The
+// unique index on open incidents refuses a second open one for a check.
+func (t *Tx) PutIncident(ctx context.Context, inc incident.Incident, view notifier.Incident, now time.Time) error {
+	decision, err := json.Marshal(inc)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(view)
+	if err != nil {
+		return err
+	}
+	err = t.exec(ctx, `INSERT INTO incidents (id, check_name, state, opened, closed, decision, view, channel, ts, posted, last_update, last_reply, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, '', '', 0, 0, 0, ?)
+		ON CONFLICT (id) DO UPDATE SET state = excluded.state, closed = excluded.closed, decision = excluded.decision,
+			view = excluded.view, updated = excluded.updated`,
+		inc.ID, inc.Check, string(inc.State), ms(inc.Opened), ms(inc.Closed), string(decision), string(v), ms(now))
+	if err != nil {
+		return fmt.Errorf("write incident %s: %w", inc.ID, err)
+	}
+	return nil
+}
+
+// SetRoot records where an incident's message already is (an import, or a
+// message a member posted alone while the store was unreachable).
+func (t *Tx) SetRoot(ctx context.Context, incidentID string, root notifier.Delivery, posted bool) error {
+	p := 0
+	if posted {
+		p = 1
+	}
+	return t.exec(ctx, "UPDATE incidents SET channel = ?, ts = ?, posted = ? WHERE id = ?", root.Channel, root.TS, p, incidentID)
+}
+
+// Enqueue puts a message in the outbox, coalescing per incident: an update
+// is dropped while the open or another update waits (the one that waits
+// renders the incident as it is when delivered), and a reply merges into
+// a reply that waits. A new update or reply waits for its spacing.
+func (t *Tx) Enqueue(ctx context.Context, m notifier.Message, incidentID string, now time.Time) error {
+	if m.ID == "" || !validKind(m.Kind) {
+		return fmt.Errorf("enqueue: a message needs an id and a known kind, not %q", m.Kind)
+	}
+	next := now
+	if incidentID != "" && (m.Kind == notifier.KindUpdate || m.Kind == notifier.KindReply) {
+		var lastUpdate, lastReply int64
+		err := t.tx.QueryRowContext(ctx, t.s.q("SELECT last_update, last_reply FROM incidents WHERE id = ?"), incidentID).Scan(&lastUpdate, &lastReply)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("enqueue: %w", err)
+		}
+		switch m.Kind {
+		case notifier.KindUpdate:
+			var n int
+			if err := t.tx.QueryRowContext(ctx, t.s.q(`SELECT COUNT(*) FROM outbox WHERE incident = ? AND kind IN ('open', 'update') AND claimed_by = ''`),
+				incidentID).Scan(&n); err != nil {
+				return fmt.Errorf("enqueue: %w", err)
+			}
+			if n > 0 {
+				return nil
+			}
+			if at := fromMS(lastUpdate).Add(UpdateSpacing); at.After(next) {
+				next = at
+			}
+			m.Incident = nil // rendered from the incident when delivered
+		case notifier.KindReply:
+			merged, err := t.mergeReply(ctx, m, incidentID)
+			if err != nil || merged {
+				return err
+			}
+			if at := fromMS(lastReply).Add(ReplySpacing); at.After(next) {
+				next = at
+			}
+		}
+	}
+	seq := now.UnixNano()
+	if incidentID != "" {
+		var last sql.NullInt64
+		if err := t.tx.QueryRowContext(ctx, t.s.q("SELECT MAX(seq) FROM outbox WHERE incident = ?"), incidentID).Scan(&last); err != nil {
+			return fmt.Errorf("enqueue: %w", err)
+		}
+		if last.Valid && last.Int64 >= seq {
+			seq = last.Int64 + 1
+		}
+	}
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	err = t.exec(ctx, `INSERT INTO outbox (id, seq, incident, kind, payload, enqueued, next_try, attempts, claimed_by, lease_until)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 0, '', 0)`, m.ID, seq, incidentID, string(m.Kind), string(payload), ms(now), ms(next))
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// mergeReply folds m's events into a reply of the incident that has not
+// been claimed yet; it reports whether there was one.
+func (t *Tx) mergeReply(ctx context.Context, m notifier.Message, incidentID string) (bool, error) {
+	var id, payload string
+	err := t.tx.QueryRowContext(ctx, t.s.q(`SELECT id, payload FROM outbox WHERE incident = ? AND kind = 'reply' AND claimed_by = ''
+		ORDER BY seq DESC LIMIT 1`), incidentID).Scan(&id, &payload)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("enqueue: %w", err)
+	}
+	var waiting notifier.Message
+	if err := json.Unmarshal([]byte(payload), &waiting); err != nil {
+		return false, fmt.Errorf("enqueue: reply %s: %w", id, err)
+	}
+	waiting.Events = append(waiting.Events, m.Events...)
+	if n := len(waiting.Events); n > maxMergedEvents {
+		waiting.Events = waiting.Events[n-maxMergedEvents:]
+	}
+	waiting.Incident = m.Incident
+	b, err := json.Marshal(waiting)
+	if err != nil {
+		return false, err
+	}
+	if err := t.exec(ctx, "UPDATE outbox SET payload = ? WHERE id = ?", string(b), id); err != nil {
+		return false, fmt.Errorf("enqueue: %w", err)
+	}
+	return true, nil
+}
+
+func validKind(k notifier.Kind) bool {
+	for _, v := range notifier.Kinds {
+		if v == k {
+			return true
+		}
+	}
+	return false
+}
+
+// StartWarning records that a warning holds for a check and reports
+// whether it just started (so its one message goes out once).
+func (t *Tx) StartWarning(ctx context.Context, check, kind, detail string, now time.Time) (bool, error) {
+	var n int
+	if err := t.tx.QueryRowContext(ctx, t.s.q("SELECT COUNT(*) FROM warnings WHERE check_name = ? AND kind = ?"), check, kind).Scan(&n); err != nil {
+		return false, fmt.Errorf("read warning: %w", err)
+	}
+	if n > 0 {
+		return false, nil
+	}
+	if err := t.exec(ctx, "INSERT INTO warnings (check_name, kind, since, detail) VALUES (?, ?, ?, ?)", check, kind, ms(now), detail); err != nil {
+		return false, fmt.Errorf("write warning: %w", err)
+	}
+	return true, nil
+}
+
+// EndWarning forgets a warning whose condition ended.
+func (t *Tx) EndWarning(ctx context.Context, check, kind string) error {
+	return t.exec(ctx, "DELETE FROM warnings WHERE check_name = ? AND kind = ?", check, kind)
+}

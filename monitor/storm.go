@@ -1,0 +1,77 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wscanary/wscanary/notifier"
+)
+
+// A storm is many incidents opening at once (an edge blocking every check,
+// a token revoked everywhere). Slack takes about one message a second per
+// channel, so their messages trickle in over minutes; one summary goes
+// first, so people see the whole of it at once. Nothing is dropped: every
+// incident still gets its message.
+const (
+	stormThreshold = 10
+	stormEvery     = 10 * time.Minute
+	stormListed    = 500 // incidents read to word the summary
+	stormLook      = 5 * time.Second
+)
+
+// summarizeStorm posts the summary when a storm is waiting in the outbox
+// and none was posted for it yet. It looks at most every stormLook.
+func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) {
+	if now.Sub(d.stormLooked) < stormLook {
+		return
+	}
+	d.stormLooked = now
+	n, recs, err := d.store.PendingOpens(ctx, stormListed)
+	if err != nil || n < stormThreshold {
+		return
+	}
+	if last, err := d.store.Meta(ctx, "storm_summary"); err != nil {
+		return
+	} else if at, err := time.Parse(time.RFC3339Nano, last); err == nil && now.Sub(at) < stormEvery {
+		return
+	}
+	byCause := map[string][]string{}
+	for _, r := range recs {
+		c := string(r.Decision.Cause)
+		if r.Decision.Vendor != "" {
+			c += " (" + r.Decision.Vendor + ")"
+		}
+		byCause[c] = append(byCause[c], r.Decision.Check)
+	}
+	causes := make([]string, 0, len(byCause))
+	for c := range byCause {
+		causes = append(causes, c)
+	}
+	slices.SortFunc(causes, func(a, b string) int { return len(byCause[b]) - len(byCause[a]) })
+	note := notifier.Notice{Title: fmt.Sprintf("%d checks started failing at once", n)}
+	for i, c := range causes {
+		if i == 5 {
+			note.Lines = append(note.Lines, fmt.Sprintf("… and %d more causes", len(causes)-5))
+			break
+		}
+		checks := byCause[c]
+		list := strings.Join(checks[:min(len(checks), 8)], ", ")
+		if len(checks) > 8 {
+			list += fmt.Sprintf(", … %d more", len(checks)-8)
+		}
+		note.Lines = append(note.Lines, fmt.Sprintf("%d × %s: %s", len(checks), c, list))
+	}
+	note.Lines = append(note.Lines, "Each gets its own message as fast as Slack takes them; nothing is dropped.")
+	m := notifier.Message{ID: fmt.Sprintf("storm/%d", now.UnixNano()), Kind: notifier.KindNotice, Notice: &note}
+	if _, err := d.notify(m); err != nil {
+		d.log.Warn("storm summary not posted", "err", err)
+		return
+	}
+	if err := d.store.SetMeta(ctx, "storm_summary", now.UTC().Format(time.RFC3339Nano)); err != nil {
+		d.storeFails("meta", err)
+	}
+	d.log.Warn("storm: many incidents opened at once", "incidents", n)
+}
