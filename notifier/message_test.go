@@ -3,8 +3,8 @@ package notifier_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,7 +102,7 @@ func TestBlocksGolden(t *testing.T) {
 				":rotating_light: chat: 403 Forbidden on 3 of 6", "`cdn_blocked` (cloudflare)",
 				"ap-south-1/cdn, eu-west-1/cdn, us-east-1/cdn",
 				"us-east-1   ✗ 403 Forbidden  ✓ 101", // the matrix
-				firstHint, "Security &gt; WAF", // the second hint, escaped
+				firstHint, "Security &gt; WAF",       // the second hint, escaped
 				"Cf-Ray: 8e1f2a3b4c5d6e7f-IAD", "Cf-Mitigated: challenge", "Server: cloudflare",
 				"&lt;!DOCTYPE html&gt;", // body snippet, escaped
 				"us-east-1/cdn no-origin: 403 Forbidden", "us-east-1/cdn no-token: no answer: connect: connection refused",
