@@ -158,3 +158,60 @@ func TestSlackOutageSimulatedMinutes(t *testing.T) {
 	}
 	t.Logf("%d Slack calls; replies: %s", len(fake.Calls()), strings.Join(replies, ", "))
 }
+
+// TestFlappingCheck: a check that fails every other run for five minutes
+// of simulated time keeps one message; its updates and replies stay under
+// Slack's per-channel rate (about one a second, and well under it on
+// average), and every recovery and relapse is told, merged when they come
+// faster than replies are spaced.
+func TestFlappingCheck(t *testing.T) {
+	t.Parallel()
+	fake := testbed.NewFakeSlack("xoxb-test")
+	defer fake.Close()
+	sim := newSimulated(t, "checks:\n  - {name: flappy, url: \"ws://127.0.0.1:1/f\", schedule: \"@every 1s\"}\n", fake.APIURL())
+	perSecond := map[int64]int{}
+	flips := 0
+	start := sim.clock.Now()
+	for sec := 1; sec <= 300; sec++ {
+		sim.clock.Add(time.Second)
+		status := 101
+		if sec%2 == 0 {
+			status = 403
+		}
+		sim.run(0, status)
+		if sec > 1 {
+			flips++
+		}
+		before := len(fake.Calls())
+		sim.d.deliverDue()
+		perSecond[sim.clock.Now().Unix()] += len(fake.Calls()) - before
+	}
+	// Let the last merged reply out.
+	for range 30 {
+		sim.clock.Add(time.Second)
+		sim.run(0, 101)
+		sim.d.deliverDue()
+	}
+	calls := fake.Calls()
+	roots, replies := fake.Posts()
+	busiest := 0
+	for _, n := range perSecond {
+		busiest = max(busiest, n)
+	}
+	lines := 0
+	for _, r := range replies {
+		lines += strings.Count(r.Text, "RECOVERED") + strings.Count(r.Text, "FAILING AGAIN")
+	}
+	elapsed := sim.clock.Now().Sub(start).Seconds()
+	t.Logf("%d flips in 300 s: %d Slack calls (%.2f/s, busiest second %d), %d messages, %d replies telling %d recoveries and relapses",
+		flips, len(calls), float64(len(calls))/elapsed, busiest, len(roots), len(replies), lines)
+	if len(roots) != 1 {
+		t.Fatalf("%d messages for one flapping check", len(roots))
+	}
+	if float64(len(calls))/elapsed > 0.5 || busiest > 3 {
+		t.Fatalf("%d calls in %.0f s, busiest second %d: over Slack's rate", len(calls), elapsed, busiest)
+	}
+	if lines != flips-1 && lines != flips { // the first flip opened the incident
+		t.Fatalf("%d recoveries and relapses told of %d flips", lines, flips)
+	}
+}

@@ -371,6 +371,8 @@ func EventLine(inc Incident, e Event) string {
 		return fmt.Sprintf("FAILING AGAIN  %s: %s (reopened %d time(s))", inc.Check, where, e.Flaps)
 	case EventOpened:
 		return "FAILING  " + Headline(inc)
+	case EventElided:
+		return fmt.Sprintf("…  %s: %d earlier change(s) in this thread's wait; `wscanary history` has them all", inc.Check, e.Flaps)
 	}
 	return strings.ToUpper(string(e.Kind)) + "  " + inc.Check
 }

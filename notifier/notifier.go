@@ -62,6 +62,9 @@ const (
 	EventReminder EventKind = "reminder"
 	// EventResolved: every series is back to upgraded.
 	EventResolved EventKind = "resolved"
+	// EventElided stands for earlier events a merged reply leaves out
+	// (Flaps counts them): they are in the history.
+	EventElided EventKind = "elided"
 )
 
 // Event is one thing that happened to an incident, worded by the

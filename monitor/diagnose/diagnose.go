@@ -89,25 +89,10 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 	// relayed by a CDN carries the CDN's headers but is not its doing.
 	d := report.Diagnosis{Route: f.Route, Vantage: f.Vantage}
 
-	// 1. Place: the CDN route fails where the direct route from the same
-	// vantage upgrades.
-	for _, cdn := range configured {
-		if cdn.Route != report.RouteCDN || cdn.OK || cdn.Status == 0 {
-			continue
-		}
-		direct, found := find(configured, cdn.Vantage, report.RouteDirect)
-		if !found || !direct.OK {
-			continue
-		}
-		d.Route, d.Vantage, d.Vendor = report.RouteCDN, cdn.Vantage, Vendor(cdn.Headers, cdn.Body)
-		switch {
-		case isAuthStatus(cdn.Status) || isChallenge(cdn.Headers, cdn.Body):
-			return cdnBlocked(d, cdn)
-		case backendSawNoUpgrade(cdn.Status, cdn.Headers, cdn.Reason, cdn.Body):
-			return proxyStripped(d, cdn)
-		}
-	}
-	// 2. Place: on one route, some vantages upgrade and others are refused.
+	// 1. Place: on one route, some vantages upgrade and others are
+	// refused. This comes first: a CDN that refuses one region's egress
+	// address (an IP or geo rule) while others pass is not a WAF rule to
+	// change for everyone.
 	for _, route := range []report.Route{report.RouteCDN, report.RouteDirect} {
 		var good, bad []string
 		var badAtt report.Attempt
@@ -128,6 +113,24 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 		if len(good) > 0 && len(bad) > 0 {
 			d.Route, d.Vantage, d.Vendor = route, badAtt.Vantage, Vendor(badAtt.Headers, badAtt.Body)
 			return vantageBlocked(d, badAtt, good, bad)
+		}
+	}
+	// 2. Place: the CDN route fails where the direct route from the same
+	// vantage upgrades.
+	for _, cdn := range configured {
+		if cdn.Route != report.RouteCDN || cdn.OK || cdn.Status == 0 {
+			continue
+		}
+		direct, found := find(configured, cdn.Vantage, report.RouteDirect)
+		if !found || !direct.OK {
+			continue
+		}
+		d.Route, d.Vantage, d.Vendor = report.RouteCDN, cdn.Vantage, Vendor(cdn.Headers, cdn.Body)
+		switch {
+		case isAuthStatus(cdn.Status) || isChallenge(cdn.Headers, cdn.Body):
+			return cdnBlocked(d, cdn)
+		case backendSawNoUpgrade(cdn.Status, cdn.Headers, cdn.Reason, cdn.Body):
+			return proxyStripped(d, cdn)
 		}
 	}
 

@@ -117,6 +117,11 @@ func TestDiagnose(t *testing.T) {
 				at(cfChallenge, "us", cdn, report.VariantNoOrigin), at(cfChallenge, "us", cdn, report.VariantSameOrigin),
 				at(ok101, "us", direct, report.VariantNoOrigin), at(gorillaOrigin, "us", direct, report.VariantSameOrigin)}},
 			cause: report.CauseOriginRejected, route: direct, vantage: "us", hintHas: "allowed origins"},
+		{name: "one vantage refused through the CDN while the others pass: its address, not the WAF for all",
+			in: diagnose.Input{Attempts: []report.Attempt{
+				at(ok101, "us", cdn, cfg), at(ok101, "us", direct, cfg),
+				at(nginx403, "ap", cdn, cfg), at(ok101, "ap", direct, cfg)}},
+			cause: report.CauseVantageBlocked, route: cdn, vantage: "ap", vendor: "nginx"},
 		{name: "origin required: same-origin passes",
 			in:    diagnose.Input{Attempts: []report.Attempt{at(forbidden, "us", cdn, cfg), at(ok101, "us", cdn, report.VariantSameOrigin)}},
 			cause: report.CauseOriginRequired, route: cdn, vantage: "us", hintHas: "origin:"},

@@ -463,3 +463,33 @@ func TestOddStateDir(t *testing.T) {
 		t.Fatalf("the database is not in %q: %v", dir, err)
 	}
 }
+
+// TestMergedReplyIsBounded: replies merged while they wait stay within
+// Block Kit's limits; the earliest are counted, not dropped in silence.
+func TestMergedReplyIsBounded(t *testing.T) {
+	t.Parallel()
+	s := openT(t, store.Options{Dir: t.TempDir()})
+	ctx := context.Background()
+	inc := incident.Incident{ID: "i", Check: "c", State: incident.Open, Opened: t0}
+	err := s.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.PutIncident(ctx, inc, notifier.Incident{ID: "i"}, t0); err != nil {
+			return err
+		}
+		for i := range 45 {
+			m := notifier.Message{ID: fmt.Sprint("r", i), Kind: notifier.KindReply, Incident: &notifier.Incident{},
+				Events: []notifier.Event{{Kind: notifier.EventResolved, Flaps: i}}}
+			if err := tx.Enqueue(ctx, m, "i", t0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := claimAll(t, s, t0)
+	if len(got) != 1 || len(got[0].Events) != 20 || got[0].Events[0].Kind != notifier.EventElided || got[0].Events[0].Flaps != 26 ||
+		got[0].Events[19].Flaps != 44 {
+		t.Fatalf("merged reply: %d messages, events %+v", len(got), got[0].Events)
+	}
+}

@@ -370,7 +370,12 @@ func (t *Tx) mergeReply(ctx context.Context, m notifier.Message, incidentID stri
 	}
 	waiting.Events = append(waiting.Events, m.Events...)
 	if n := len(waiting.Events); n > maxMergedEvents {
-		waiting.Events = waiting.Events[n-maxMergedEvents:]
+		// Keep the newest; say how many earlier ones were left out.
+		elided := n - maxMergedEvents + 1
+		if waiting.Events[0].Kind == notifier.EventElided {
+			elided += waiting.Events[0].Flaps - 1
+		}
+		waiting.Events = append([]notifier.Event{{Kind: notifier.EventElided, Flaps: elided}}, waiting.Events[n-maxMergedEvents+1:]...)
 	}
 	waiting.Incident = m.Incident
 	b, err := json.Marshal(waiting)

@@ -100,6 +100,11 @@ type Behavior struct {
 
 	// Subprotocols the upgrade may select, in server preference order.
 	Subprotocols []string
+
+	// CloseWith, when not 0, closes every upgraded connection with this
+	// code once the first message came (or after a second without one),
+	// as a first-message authentication that refuses (1008, 4003).
+	CloseWith websocket.StatusCode
 }
 
 func (b Behavior) clone() Behavior {
@@ -432,6 +437,13 @@ func (o *Origin) serve(w *statusWriter, r *http.Request, b *Behavior) int {
 	// only Close ends an upgraded conversation from this side.
 	ctx = o.ctx
 
+	if b.CloseWith != 0 {
+		readCtx, cancel := context.WithTimeout(ctx, time.Second)
+		_, _, _ = c.Read(readCtx)
+		cancel()
+		_ = c.Close(b.CloseWith, "policy violation")
+		return int(b.CloseWith)
+	}
 	if b.Token != "" && b.TokenIn == TokenInMessage {
 		timeout := b.MessageTimeout
 		if timeout <= 0 {
