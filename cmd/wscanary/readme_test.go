@@ -36,7 +36,7 @@ func TestREADMECommands(t *testing.T) {
 	seenCmd := map[string]bool{}
 	for _, blk := range blocks {
 		for _, line := range strings.Split(blk[2], "\n") {
-			m := regexp.MustCompile(`wscanary (run|check|probe|validate|demo|version|health)\b(.*)`).FindStringSubmatch(line)
+			m := regexp.MustCompile(`wscanary (run|check|probe|validate|history|demo|version|health)\b(.*)`).FindStringSubmatch(line)
 			if m == nil {
 				continue
 			}
@@ -59,7 +59,7 @@ func TestREADMECommands(t *testing.T) {
 			}
 		}
 	}
-	for _, c := range []string{"run", "check", "probe", "validate", "demo", "version"} {
+	for _, c := range []string{"run", "check", "probe", "validate", "history", "demo", "version"} {
 		if !seenCmd[c] {
 			t.Errorf("the README never shows wscanary %s", c)
 		}
