@@ -206,23 +206,27 @@ const (
 	warnTokenSource = "token_source"
 )
 
-// warn posts a notice when a warning of the check starts and forgets it
-// when it ends: a certificate that expires soon, a JWT near its end, a
-// token source that fails.
-func warn(ctx context.Context, l ledger, c *config.Check, rep report.Report, now time.Time) error {
-	active := map[string]notifier.Notice{}
+// warningsOf are the warnings a run shows, by kind: a certificate that
+// expires soon, a JWT near its end, a token source that fails. Pure: the
+// feed calls it for every run and acts only when one holds or held.
+func warningsOf(c *config.Check, rep report.Report, now time.Time) map[string]notifier.Notice {
+	var active map[string]notifier.Notice
+	add := func(kind string, n notifier.Notice) {
+		if active == nil {
+			active = map[string]notifier.Notice{}
+		}
+		active[kind] = n
+	}
 	if w := c.Warn.CertExpiry; w > 0 {
 		for _, a := range rep.Attempts {
 			if a.Variant != report.VariantConfigured || a.CertNotAfter.IsZero() {
 				continue
 			}
-			left := a.CertNotAfter.Sub(now)
-			if left > 0 && left <= w {
-				host := c.URL.Hostname()
-				active[warnCert] = notifier.Notice{Check: c.Name,
-					Title: fmt.Sprintf("%s: the TLS certificate of %s expires in %s", c.Name, host, days(left)),
+			if left := a.CertNotAfter.Sub(now); left > 0 && left <= w {
+				add(warnCert, notifier.Notice{Check: c.Name,
+					Title: fmt.Sprintf("%s: the TLS certificate of %s expires in %s", c.Name, c.URL.Hostname(), days(left)),
 					Lines: []string{fmt.Sprintf("Seen on %s/%s: not after %s.", a.Vantage, a.Route, a.CertNotAfter.UTC().Format(time.RFC3339)),
-						"Renew it before then; wscanary opens no incident for this."}}
+						"Renew it before then; wscanary opens no incident for this."}})
 				break
 			}
 		}
@@ -234,15 +238,21 @@ func warn(ctx context.Context, l ledger, c *config.Check, rep report.Report, now
 			near = near || float64(left) < c.Warn.TokenShare*float64(t.ExpiresAt.Sub(t.IssuedAt))
 		}
 		if near {
-			active[warnToken] = notifier.Notice{Check: c.Name,
+			add(warnToken, notifier.Notice{Check: c.Name,
 				Title: fmt.Sprintf("%s: the token expires in %s", c.Name, days(left)),
-				Lines: []string{fmt.Sprintf("Its exp is %s; make sure it is refreshed before then.", t.ExpiresAt.UTC().Format(time.RFC3339))}}
+				Lines: []string{fmt.Sprintf("Its exp is %s; make sure it is refreshed before then.", t.ExpiresAt.UTC().Format(time.RFC3339))}})
 		}
 	}
 	if rep.Error != "" {
-		active[warnTokenSource] = notifier.Notice{Check: c.Name, Title: c.Name + ": the run cannot start: its token source fails",
-			Lines: []string{rep.Error, "Runs of this check record nothing until it works again."}}
+		add(warnTokenSource, notifier.Notice{Check: c.Name, Title: c.Name + ": the run cannot start: its token source fails",
+			Lines: []string{rep.Error, "Runs of this check record nothing until it works again."}})
 	}
+	return active
+}
+
+// warn posts a notice when a warning of the check starts and forgets it
+// when it ends.
+func warn(ctx context.Context, l ledger, c *config.Check, active map[string]notifier.Notice, now time.Time) error {
 	for _, kind := range []string{warnCert, warnToken, warnTokenSource} {
 		n, on := active[kind]
 		if !on {
@@ -279,7 +289,7 @@ func days(d time.Duration) string {
 
 // staleAfter is how long a series counts without news: two of the check's
 // intervals and its timeout, so one late or skipped run does not make it
-// stale.
+// stale, and never less than two touches of a series that does not change.
 func staleAfter(c *config.Check, now time.Time) time.Duration {
-	return 2*c.Interval(now) + c.Timeout + time.Second
+	return max(2*c.Interval(now), 2*touchEvery) + c.Timeout + time.Second
 }

@@ -15,11 +15,17 @@ import (
 )
 
 // Batching of runs into the store: one transaction records every run that
-// finished within flushEvery (up to maxBatch of them), so 10,000 checks
-// cost a few transactions a second, not 170.
+// finished within flushEvery of a run that changed or failed (a transition
+// reaches the outbox at once), or within idleFlush of a run that only
+// confirms the steady state, up to maxBatch runs. 10,000 healthy checks
+// cost one transaction a second, not 170.
 const (
 	flushEvery = 50 * time.Millisecond
-	maxBatch   = 512
+	idleFlush  = time.Second
+	maxBatch   = 1024
+	// touchEvery: a series whose state did not change is written this
+	// often, not at every run; its freshness allows for it.
+	touchEvery = 30 * time.Second
 	// sweepEvery: open incidents are decided again this often without new
 	// runs (reminders, members that went silent).
 	sweepEvery = 30 * time.Second
@@ -59,15 +65,24 @@ func (d *Daemon) feedLoop() {
 	var batch []observation
 	var flush <-chan time.Time
 	var timer *time.Timer
+	urgent := false // the pending flush is the short one
 	for {
 		select {
 		case o := <-d.feedIn:
 			batch = append(batch, o)
 			if len(batch) < maxBatch {
-				if flush == nil {
-					timer = time.NewTimer(flushEvery)
-					flush = timer.C
+				wait := idleFlush
+				if d.eventful(o) {
+					wait = flushEvery
 				}
+				switch {
+				case timer == nil:
+					timer = time.NewTimer(wait)
+					flush = timer.C
+				case wait == flushEvery && !urgent:
+					timer.Reset(wait)
+				}
+				urgent = urgent || wait == flushEvery
 				continue
 			}
 		case <-flush:
@@ -95,11 +110,32 @@ func (d *Daemon) feedLoop() {
 		}
 		if timer != nil {
 			timer.Stop()
-			timer, flush = nil, nil
+			timer, flush, urgent = nil, nil, false
 		}
 		d.record(batch, false)
 		batch = nil
 	}
+}
+
+// eventful: the run may change something people see (a failure, a change
+// of state, an open incident, a warning), so it is recorded at once.
+func (d *Daemon) eventful(o observation) bool {
+	if len(warningsOf(o.check, o.rep, o.at)) > 0 || d.mem.warned(o.check.Name) {
+		return true
+	}
+	if _, open := d.mem.openIncident(o.check.Name); open {
+		return true
+	}
+	for _, a := range o.rep.Attempts {
+		if a.Variant != report.VariantConfigured {
+			continue
+		}
+		p, ok := d.mem.prev(store.SeriesKey{Check: o.check.Name, Vantage: a.Vantage, Route: a.Route})
+		if !a.OK || !ok || p.Outcome != report.OutcomeOf(a) || p.Status != a.Status {
+			return true
+		}
+	}
+	return false
 }
 
 // record writes a batch of runs as series and history and decides the
@@ -109,6 +145,9 @@ func (d *Daemon) feedLoop() {
 func (d *Daemon) record(batch []observation, sweep bool) {
 	now := d.now()
 	rows, history := d.series(batch, now)
+	if d.opts.NoHistory {
+		history = nil
+	}
 	stale := map[string]time.Duration{}
 	var todo []decision
 	seen := map[string]bool{}
@@ -122,6 +161,10 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 			todo = append(todo, decision{check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now})
 		}
 	}
+	// Memory has every run; the store gets the series whose state changed
+	// or that were not written for touchEvery.
+	write := d.mem.toWrite(rows, now)
+	d.mem.PutSeries(context.Background(), rows, stale)
 	if sweep {
 		d.mu.Lock()
 		for _, name := range d.mem.openChecks() {
@@ -144,13 +187,14 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 		t := &tee{mem: d.mem}
 		opened := map[string]bool{}
 		err := d.store.Update(ctx, func(tx *store.Tx) error {
-			t.Tx, t.staged = tx, nil
+			t.Tx, t.staged, t.queued = tx, nil, 0
 			if err := d.handOver(ctx, tx, now); err != nil {
 				return err
 			}
-			if err := t.PutSeries(ctx, rows, stale); err != nil {
+			if err := tx.PutSeries(ctx, write, stale); err != nil {
 				return err
 			}
+			t.staged = append(t.staged, func() { d.mem.written(write, now) })
 			if err := t.AddHistory(ctx, history); err != nil {
 				return err
 			}
@@ -161,7 +205,9 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 			t.commit()
 			d.storeWorks()
 			d.reportIncidents(opened)
-			d.kick()
+			if t.queued > 0 {
+				d.kick()
+			}
 			return
 		case errors.Is(err, errHandOverLater):
 			// A message decided alone is being delivered: keep deciding
@@ -171,10 +217,9 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 			d.storeFails("record", err)
 		}
 	}
-	// Without the store: memory keeps the series, and decides alone once
-	// the store has been away for LocalAfter.
+	// Without the store: memory has the series, and decides alone once the
+	// store has been away for LocalAfter.
 	ctx := context.Background()
-	d.mem.PutSeries(ctx, rows, stale)
 	if !d.decidesAlone(now) && !d.handOverPending() {
 		return
 	}
@@ -208,7 +253,11 @@ func (d *Daemon) decideAll(ctx context.Context, l ledger, todo []decision, batch
 		opened[dc.check.Name] = open
 	}
 	for _, o := range batch {
-		if err := warn(ctx, l, o.check, o.rep, o.at); err != nil {
+		active := warningsOf(o.check, o.rep, o.at)
+		if len(active) == 0 && !d.mem.warned(o.check.Name) {
+			continue
+		}
+		if err := warn(ctx, l, o.check, active, o.at); err != nil {
 			return err
 		}
 	}
@@ -283,19 +332,6 @@ func (d *Daemon) needsDecision(o observation, rows []store.SeriesRow) bool {
 		}
 		p, ok := d.mem.prev(keyOf(r))
 		if !ok || p.Outcome != r.Outcome || p.Status != r.Status || p.Cause != r.Cause {
-			return true
-		}
-	}
-	return o.rep.Error != "" || hasWarningFacts(o.rep)
-}
-
-// hasWarningFacts: the run carries what a warning is judged on.
-func hasWarningFacts(rep report.Report) bool {
-	if rep.Token != nil && rep.Token.JWT {
-		return true
-	}
-	for _, a := range rep.Attempts {
-		if !a.CertNotAfter.IsZero() {
 			return true
 		}
 	}

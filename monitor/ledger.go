@@ -43,16 +43,18 @@ type memory struct {
 	series    map[store.SeriesKey]store.SeriesRow
 	incidents map[string]*store.Record // by check: open, else the last closed
 	warnings  map[[2]string]bool
-	local     []notifier.Message       // undelivered messages decided alone
-	localInc  map[string]string        // message id -> incident id
-	inFlight  bool                     // local[0] is being delivered
-	dirty     map[string]bool          // checks decided alone
-	tokens    map[string]*report.Token // the latest run's token facts, by check
+	local     []notifier.Message            // undelivered messages decided alone
+	localInc  map[string]string             // message id -> incident id
+	inFlight  bool                          // local[0] is being delivered
+	dirty     map[string]bool               // checks decided alone
+	tokens    map[string]*report.Token      // the latest run's token facts, by check
+	wrote     map[store.SeriesKey]time.Time // when a series was last written to the store
 }
 
 func newMemory() *memory {
 	return &memory{series: map[store.SeriesKey]store.SeriesRow{}, incidents: map[string]*store.Record{},
-		warnings: map[[2]string]bool{}, localInc: map[string]string{}, dirty: map[string]bool{}, tokens: map[string]*report.Token{}}
+		warnings: map[[2]string]bool{}, localInc: map[string]string{}, dirty: map[string]bool{}, tokens: map[string]*report.Token{},
+		wrote: map[store.SeriesKey]time.Time{}}
 }
 
 func keyOf(r store.SeriesRow) store.SeriesKey {
@@ -70,6 +72,32 @@ func (m *memory) setToken(check string, t *report.Token) {
 	m.mu.Lock()
 	m.tokens[check] = t
 	m.mu.Unlock()
+}
+
+// toWrite picks the rows the store needs: a series seen first, whose state
+// changed, that fails (its streak moves), or not written for touchEvery.
+func (m *memory) toWrite(rows []store.SeriesRow, now time.Time) []store.SeriesRow {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.SeriesRow
+	for _, r := range rows {
+		k := keyOf(r)
+		p, ok := m.series[k]
+		if !ok || p.Outcome != r.Outcome || p.Status != r.Status || p.Cause != r.Cause || p.Since != r.Since ||
+			r.FailStreak > 0 || p.FailStreak != r.FailStreak || now.Sub(m.wrote[k]) >= touchEvery {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// written records when rows reached the store.
+func (m *memory) written(rows []store.SeriesRow, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range rows {
+		m.wrote[keyOf(r)] = at
+	}
 }
 
 // prev returns the series as last recorded.
@@ -227,6 +255,18 @@ func (m *memory) Enqueue(_ context.Context, msg notifier.Message, incidentID str
 	return nil
 }
 
+// warned reports whether a warning of the check holds.
+func (m *memory) warned(check string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.warnings {
+		if k[0] == check {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *memory) StartWarning(_ context.Context, check, kind, _ string, _ time.Time) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -320,13 +360,15 @@ type tee struct {
 	*store.Tx
 	mem    *memory
 	staged []func()
+	// queued counts the messages the transaction put in the outbox.
+	queued int
 }
 
-func (t *tee) PutSeries(ctx context.Context, rows []store.SeriesRow, staleAfter map[string]time.Duration) error {
-	if err := t.Tx.PutSeries(ctx, rows, staleAfter); err != nil {
+func (t *tee) Enqueue(ctx context.Context, m notifier.Message, incidentID string, now time.Time) error {
+	if err := t.Tx.Enqueue(ctx, m, incidentID, now); err != nil {
 		return err
 	}
-	t.staged = append(t.staged, func() { t.mem.PutSeries(ctx, rows, staleAfter) })
+	t.queued++
 	return nil
 }
 

