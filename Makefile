@@ -1,6 +1,6 @@
 # make test            every test (installs nginx etc. when root): scripts/test
-# make bench           the performance figures of DESIGN.md at full size (~6 min)
-# make bench QUICK=1   the same figures at a smaller scale (< 2 min)
+# make bench           the performance figures of DESIGN.md at full size (~11 min; the fleet needs PostgreSQL)
+# make bench QUICK=1   the same figures at a smaller scale (~4 min)
 .PHONY: test bench build
 
 build:

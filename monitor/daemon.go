@@ -82,6 +82,8 @@ type DaemonOptions struct {
 	NoHistory bool
 	// OnReport, when set, sees every run's report.
 	OnReport func(report.Report)
+	// Version is this build's, recorded with the member in the store.
+	Version string
 	// OnTick, when set, sees every scheduled tick of a check with how late
 	// it started (the benchmark measures the scheduler with it).
 	OnTick func(check string, late time.Duration)
@@ -119,12 +121,17 @@ type Daemon struct {
 	// stormLooked is when delivery last looked for a storm (its own loop
 	// only).
 	stormLooked time.Time
-	lastTick    atomic.Int64
-	started     atomic.Bool
-	stopped     atomic.Bool
-	runs        inflight
-	feedWG      sync.WaitGroup
-	loops       sync.WaitGroup
+	// startedAt names this process among the members; beats counts its
+	// heartbeats (the feed loop's own).
+	startedAt time.Time
+	beats     int
+	fleet     atomic.Pointer[[]store.Member]
+	lastTick  atomic.Int64
+	started   atomic.Bool
+	stopped   atomic.Bool
+	runs      inflight
+	feedWG    sync.WaitGroup
+	loops     sync.WaitGroup
 }
 
 // NewDaemon validates the options and loads what the store knows of this
@@ -150,6 +157,8 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 		ctx: ctx, cancel: cancel, runCtx: runCtx, stopRuns: stopRuns,
 		running: map[string]*atomic.Bool{}, cfg: opts.Config,
 	}
+	d.startedAt = d.now()
+	d.health.okSince = d.startedAt
 	d.health.ok = true
 	if err := d.load(ctx); err != nil {
 		cancel()

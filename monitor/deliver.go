@@ -31,6 +31,9 @@ func (d *Daemon) deliverLoop() {
 	defer timer.Stop()
 	for {
 		wait := d.deliverDue()
+		if d.store.Shared() {
+			wait = min(wait, fleetPoll)
+		}
 		timer.Reset(wait)
 		select {
 		case <-d.ctx.Done():

@@ -53,6 +53,11 @@ type storeHealth struct {
 	since     time.Time // first failure of the current outage
 	lastTry   time.Time
 	reconcile bool // decisions were made alone: hand them over when back
+	aloneSaid bool // the fleet was told this member alerts alone
+	// okSince is when the store last became reachable (or the process
+	// started): members not seen since then may have been cut off by the
+	// same outage, so they are judged silent only a silence later.
+	okSince time.Time
 }
 
 // feedLoop batches finished runs and records them; it also sweeps open
@@ -61,6 +66,9 @@ func (d *Daemon) feedLoop() {
 	defer d.feedWG.Done()
 	sweep := time.NewTicker(sweepEvery)
 	defer sweep.Stop()
+	beat := time.NewTicker(heartbeatEvery)
+	defer beat.Stop()
+	d.heartbeat()
 	nextPrune := time.Now() // at start, then every pruneEvery
 	var batch []observation
 	var flush <-chan time.Time
@@ -86,7 +94,15 @@ func (d *Daemon) feedLoop() {
 				continue
 			}
 		case <-flush:
+		case <-beat.C:
+			d.heartbeat()
+			continue
 		case <-sweep.C:
+			if d.store.Shared() && d.storeUsable(d.now()) {
+				ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
+				d.refreshIncidents(ctx)
+				cancel()
+			}
 			d.record(nil, true)
 			if time.Now().After(nextPrune) {
 				d.prune()
@@ -223,14 +239,21 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 	if !d.decidesAlone(now) && !d.handOverPending() {
 		return
 	}
-	note := ""
 	if d.store.Shared() {
-		note = "The fleet store is unreachable: this is what " + d.member + " alone sees."
-	}
-	for i := range todo {
-		if note != "" {
-			todo[i].notes = []string{note}
+		// A member alone decides the checks the fleet has no open incident
+		// for, and what it opened alone; it leaves the fleet's open
+		// incidents as they are: it cannot see the other regions.
+		d.aloneNotice(now)
+		note := "The fleet store is unreachable: this is what " + d.member + " alone sees."
+		kept := todo[:0]
+		for _, dc := range todo {
+			if d.mem.fleetHolds(dc.check.Name) {
+				continue
+			}
+			dc.notes = []string{note}
+			kept = append(kept, dc)
 		}
+		todo = kept
 	}
 	opened := map[string]bool{}
 	if err := d.decideAll(ctx, d.mem, todo, batch, opened); err != nil {
@@ -398,7 +421,10 @@ func (d *Daemon) storeWorks() {
 	h := &d.health
 	h.mu.Lock()
 	was := !h.ok
-	h.ok, h.err = true, ""
+	h.ok, h.err, h.aloneSaid = true, "", false
+	if was {
+		h.okSince = d.now()
+	}
 	h.mu.Unlock()
 	if was {
 		d.metrics().StoreHealthy(true)

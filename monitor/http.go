@@ -70,17 +70,39 @@ type IncidentStatus struct {
 	Posted   bool         `json:"posted"`
 }
 
+// MemberStatus is a fleet member in /status.
+type MemberStatus struct {
+	Name    string    `json:"name"`
+	Started time.Time `json:"started"`
+	Seen    time.Time `json:"seen"`
+	// Interval is its shortest check interval ("30s"): silent after three.
+	Interval string `json:"interval"`
+	Version  string `json:"version,omitempty"`
+	Silent   bool   `json:"silent"`
+}
+
+func membersStatus(ms []store.Member) []MemberStatus {
+	out := make([]MemberStatus, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, MemberStatus{Name: m.Name, Started: m.Started, Seen: m.Seen, Interval: m.Interval.String(), Version: m.Version, Silent: m.Silent})
+	}
+	return out
+}
+
 // StatusDoc is the /status document.
 type StatusDoc struct {
 	Vantage string `json:"vantage"`
 	Healthy bool   `json:"healthy"`
 	// Store is the backend; StoreError says why it cannot be written.
-	Store      string           `json:"store"`
-	StoreError string           `json:"store_error,omitempty"`
-	Checks     int              `json:"checks"`
-	Pending    int              `json:"pending_notifications"`
-	Series     []SeriesStatus   `json:"series"`
-	Incidents  []IncidentStatus `json:"incidents"`
+	Store      string `json:"store"`
+	StoreError string `json:"store_error,omitempty"`
+	Checks     int    `json:"checks"`
+	Pending    int    `json:"pending_notifications"`
+	// Members are the daemons writing to the store and when each last
+	// reported: the fleet, with a shared store.
+	Members   []MemberStatus   `json:"members"`
+	Series    []SeriesStatus   `json:"series"`
+	Incidents []IncidentStatus `json:"incidents"`
 }
 
 // Status is what /status serves: every series (every member's, with a
@@ -116,12 +138,18 @@ func (d *Daemon) Status(ctx context.Context) StatusDoc {
 		if err == nil {
 			doc.Pending, err = d.store.Pending(ctx)
 		}
+		if err == nil {
+			var ms []store.Member
+			ms, err = d.store.Members(ctx)
+			doc.Members = membersStatus(ms)
+		}
 	}
 	if doc.StoreError != "" || err != nil {
 		rows, open = d.memorySnapshot(now)
 		d.mem.mu.Lock()
 		doc.Pending = len(d.mem.local)
 		d.mem.mu.Unlock()
+		doc.Members = membersStatus(d.Members())
 	}
 	doc.Series = []SeriesStatus{}
 	for _, r := range rows {

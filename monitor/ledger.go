@@ -160,6 +160,16 @@ func (m *memory) forget(keep func(check string) bool) {
 	}
 }
 
+// fleetHolds: the check's incident is open and this member has not
+// decided it alone (the fleet opened it, or this member did through the
+// store).
+func (m *memory) fleetHolds(check string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.incidents[check]
+	return ok && r.Decision.State == incident.Open && !m.dirty[check]
+}
+
 func (m *memory) LockCheck(context.Context, string) error { return nil }
 
 // Series are this daemon's own series of the check: without the store it

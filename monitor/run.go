@@ -31,9 +31,11 @@ type Runner struct {
 	Tracer trace.Tracer
 	// Metrics may be nil.
 	Metrics *telemetry.Metrics
-	// Self is this daemon's vantage name; Vantages the extra egress points.
-	Self     string
-	Vantages map[string]config.Vantage
+	// Self is this daemon's vantage name, SelfSource the address it dials
+	// from ("" for the system's choice); Vantages the extra egress points.
+	Self       string
+	SelfSource string
+	Vantages   map[string]config.Vantage
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Limit, when set, bounds concurrent attempts across all runs that
@@ -163,6 +165,9 @@ func (r *Runner) requests(c *config.Check, cred *probe.Credential) []probe.Reque
 	var out []probe.Request
 	for _, name := range vantages {
 		eg := probe.Egress{Name: name}
+		if name == r.Self {
+			eg.SourceAddress = r.SelfSource
+		}
 		if v, ok := r.Vantages[name]; ok && name != r.Self {
 			eg.Proxy, eg.SourceAddress = v.Proxy, v.SourceAddress
 		}
@@ -245,7 +250,7 @@ func tokenName(c *config.Check) string {
 // NewRunner wires a Runner for a configuration. tel may be nil (no spans,
 // no metrics).
 func NewRunner(cfg *config.Config, tel *telemetry.Telemetry) *Runner {
-	r := &Runner{Prober: &probe.Prober{}, Self: cfg.Vantage, Vantages: cfg.Vantages}
+	r := &Runner{Prober: &probe.Prober{}, Self: cfg.Vantage, SelfSource: cfg.SourceAddress, Vantages: cfg.Vantages}
 	if tel != nil {
 		tr := tel.TracerProvider.Tracer("github.com/wscanary/wscanary")
 		r.Tracer, r.Prober.Tracer, r.Prober.Propagator = tr, tr, tel.Propagator

@@ -33,9 +33,9 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) {
 	if err != nil || n < stormThreshold {
 		return
 	}
-	if last, err := d.store.Meta(ctx, "storm_summary"); err != nil {
-		return
-	} else if at, err := time.Parse(time.RFC3339Nano, last); err == nil && now.Sub(at) < stormEvery {
+	// One member of a fleet posts it: the turn is taken before posting and
+	// given back when the post fails, for the next look to try again.
+	if turn, err := d.store.TakeTurn(ctx, "storm_summary", now, stormEvery); err != nil || !turn {
 		return
 	}
 	byCause := map[string][]string{}
@@ -68,10 +68,10 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) {
 	m := notifier.Message{ID: fmt.Sprintf("storm/%d", now.UnixNano()), Kind: notifier.KindNotice, Notice: &note}
 	if _, err := d.notify(m); err != nil {
 		d.log.Warn("storm summary not posted", "err", err)
+		if err := d.store.GiveBackTurn(ctx, "storm_summary", now); err != nil {
+			d.storeFails("meta", err)
+		}
 		return
-	}
-	if err := d.store.SetMeta(ctx, "storm_summary", now.UTC().Format(time.RFC3339Nano)); err != nil {
-		d.storeFails("meta", err)
 	}
 	d.log.Warn("storm: many incidents opened at once", "incidents", n)
 }

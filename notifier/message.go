@@ -402,7 +402,11 @@ func ReplyBlocks(m Message) []slack.Block {
 
 // NoticeBlocks builds a notice: its title and lines.
 func NoticeBlocks(n Notice) []slack.Block {
-	text := ":warning: *" + esc(n.Title) + "*"
+	icon := ":warning:"
+	if n.Good {
+		icon = ":white_check_mark:"
+	}
+	text := icon + " *" + esc(n.Title) + "*"
 	for _, l := range n.Lines {
 		text += "\n" + esc(l)
 	}
@@ -418,7 +422,11 @@ func Text(m Message) string {
 	switch m.Kind {
 	case KindNotice:
 		if m.Notice != nil {
-			b.WriteString(clean("WARNING  " + m.Notice.Title + "\n"))
+			label := "WARNING  "
+			if m.Notice.Good {
+				label = "OK  "
+			}
+			b.WriteString(clean(label + m.Notice.Title + "\n"))
 			for _, l := range m.Notice.Lines {
 				writeField(&b, "", l)
 			}

@@ -153,6 +153,9 @@ type Notice struct {
 	Lines []string `json:"lines,omitempty"`
 	// Check is the check it is about; "" for the fleet.
 	Check string `json:"check,omitempty"`
+	// Good: the notice says something ended well (a member is back), not
+	// a warning.
+	Good bool `json:"good,omitempty"`
 }
 
 // Message is one delivery: what Notify gets. It is JSON because it waits

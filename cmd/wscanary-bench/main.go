@@ -5,7 +5,7 @@
 // a separate process so its CPU is not billed to wscanary.
 //
 //	go run ./cmd/wscanary-bench          # full size (make bench)
-//	go run ./cmd/wscanary-bench -quick   # smaller, under 2 minutes (make bench QUICK=1)
+//	go run ./cmd/wscanary-bench -quick   # smaller, about 4 minutes (make bench QUICK=1)
 package main
 
 import (
@@ -68,6 +68,8 @@ type Results struct {
 	ProcessCPUus    float64 `json:"process_cpu_us"`
 	ProcessRawCPUus float64 `json:"process_raw_cpu_us"`
 	ProcessRatio    float64 `json:"process_ratio"`
+	// Fleet is three members on one PostgreSQL (fleet.go); nil when not run.
+	Fleet *FleetResults `json:"fleet,omitempty"`
 }
 
 type sizes struct {
@@ -77,6 +79,9 @@ type sizes struct {
 	// turn long each.
 	busy int
 	turn time.Duration
+	// fleetChecks run on each of three members every fleetInterval.
+	fleetChecks   int
+	fleetInterval time.Duration
 }
 
 func main() {
@@ -84,8 +89,8 @@ func main() {
 		serve()
 		return
 	}
-	quick := flag.Bool("quick", false, "smaller scale, same figures (under 2 minutes)")
-	only := flag.String("only", "", "run one part: cpu, history, process, daemon, accuracy or alert (for investigating a figure)")
+	quick := flag.Bool("quick", false, "smaller scale, same figures (about 4 minutes)")
+	only := flag.String("only", "", "run one part: cpu, history, process, daemon, accuracy, alert or fleet (for investigating a figure)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *profile != "" {
@@ -96,10 +101,10 @@ func main() {
 		}
 	}
 	sz := sizes{attempts: 3000, checks: 10000, interval: 60 * time.Second, window: 180 * time.Second, slow: 50, flips: 5,
-		busy: 200, turn: 20 * time.Second}
+		busy: 200, turn: 20 * time.Second, fleetChecks: 3000, fleetInterval: 60 * time.Second}
 	if *quick {
 		sz = sizes{attempts: 1000, checks: 2000, interval: 20 * time.Second, window: 45 * time.Second, slow: 20, flips: 3,
-			busy: 200, turn: 8 * time.Second}
+			busy: 200, turn: 8 * time.Second, fleetChecks: 1000, fleetInterval: 20 * time.Second}
 	}
 	if err := run(sz, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "wscanary-bench:", err)
@@ -121,7 +126,7 @@ func run(sz sizes, only string) error {
 
 	part := func(name string) bool { return only == "" || only == name }
 	if part("cpu") {
-		fmt.Fprintf(os.Stderr, "1/6 CPU per attempt: %d attempts each\n", sz.attempts)
+		fmt.Fprintf(os.Stderr, "1/7 CPU per attempt: %d attempts each\n", sz.attempts)
 		fmt.Fprintf(os.Stderr, "    in %d alternating turns: wscanary, raw socket, net/http, coder/websocket\n", rounds)
 		wsc, stop, err := wscanaryAttempt(addr)
 		if err != nil {
@@ -136,32 +141,39 @@ func run(sz sizes, only string) error {
 		r.Ratio = r.AttemptCPUus / r.RawFloorCPUus
 	}
 	if part("history") {
-		fmt.Fprintf(os.Stderr, "2/6 the history's cost: %d checks on @every 1s, %d turns of %s with and without\n", sz.busy, rounds, sz.turn)
+		fmt.Fprintf(os.Stderr, "2/7 the history's cost: %d checks on @every 1s, %d turns of %s with and without\n", sz.busy, rounds, sz.turn)
 		if err := historyCost(addr, sz, &r); err != nil {
 			return err
 		}
 	}
 	if part("process") {
-		fmt.Fprintf(os.Stderr, "3/6 the wscanary run process from outside: %d checks on @every 1s for %s\n", sz.busy, 3*sz.turn)
+		fmt.Fprintf(os.Stderr, "3/7 the wscanary run process from outside: %d checks on @every 1s for %s\n", sz.busy, 3*sz.turn)
 		if err := processCost(addr, sz, &r); err != nil {
 			return err
 		}
 	}
 	if part("daemon") {
-		fmt.Fprintf(os.Stderr, "4/6 daemon: %d checks on @every %s for %s\n", sz.checks, sz.interval, sz.window)
+		fmt.Fprintf(os.Stderr, "4/7 daemon: %d checks on @every %s for %s\n", sz.checks, sz.interval, sz.window)
 		if err := daemonScale(addr, sz, &r); err != nil {
 			return err
 		}
 	}
 	if part("accuracy") {
-		fmt.Fprintf(os.Stderr, "5/6 accuracy against a 200 ms server delay: %d attempts\n", sz.slow)
+		fmt.Fprintf(os.Stderr, "5/7 accuracy against a 200 ms server delay: %d attempts\n", sz.slow)
 		if r.AccuracyMS, err = accuracy(addr, sz.slow); err != nil {
 			return err
 		}
 	}
 	if part("alert") {
-		fmt.Fprintf(os.Stderr, "6/6 transition to Slack request: %d flips\n", sz.flips)
+		fmt.Fprintf(os.Stderr, "6/7 transition to Slack request: %d flips\n", sz.flips)
 		if r.AlertLatencyMS, err = alertLatency(sz.flips); err != nil {
+			return err
+		}
+	}
+	if part("fleet") {
+		fmt.Fprintf(os.Stderr, "7/7 fleet: 3 members on one PostgreSQL, %d checks each on @every %s for %s, then %d incidents\n",
+			sz.fleetChecks, sz.fleetInterval, sz.window, sz.flips)
+		if err := fleetScale(addr, sz, &r); err != nil {
 			return err
 		}
 	}
@@ -599,6 +611,16 @@ func printTable(w io.Writer, r Results) {
 	row("peak RSS", r.RSSMB, "MB", "< 200 MB", r.RSSMB < 200)
 	row("reported - injected 200 ms delay", r.AccuracyMS, "ms", "within 2 ms", r.AccuracyMS >= -2 && r.AccuracyMS <= 2)
 	row("transition to Slack request", r.AlertLatencyMS, "ms", "< 500 ms", r.AlertLatencyMS < 500)
+	if f := r.Fleet; f != nil {
+		fmt.Fprintf(w, "fleet: %d members x %d checks on @every %.0fs, one PostgreSQL, over %.0f s\n", f.Members, f.ChecksEach, f.IntervalS, f.WindowS)
+		row("  lateness p99 (bucket bound, worst member)", f.LatenessP99ms, "ms", "< 250 ms", f.LatenessP99ms < 250)
+		for _, reg := range benchRegions {
+			fmt.Fprintf(w, "%-44s %9.2f %%   %9.1f MB peak RSS\n", "  member "+reg.name+" CPU (of one core)", f.PerMemberCPU[reg.name], f.PerMemberRSSMB[reg.name])
+		}
+		fmt.Fprintf(w, "%-44s %9.2f %%\n", "  PostgreSQL CPU (of one core)", f.DBCPUCorePct)
+		row("  run to Slack, opened by a second member", f.AlertMedianMS, "ms", "< 1000 ms", f.AlertMaxMS < 1000)
+		fmt.Fprintf(w, "%-44s %9.2f ms\n", "    (slowest)", f.AlertMaxMS)
+	}
 }
 
 // busyConfig is n checks on @every 1s against the bench server.
@@ -687,12 +709,9 @@ func processCost(addr string, sz sizes, r *Results) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := os.Getenv("WSCANARY_BIN") // another build to compare with
-	if bin == "" {
-		bin = dir + "/wscanary"
-		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/wscanary").CombinedOutput(); err != nil {
-			return fmt.Errorf("go build: %v\n%s", err, out)
-		}
+	bin, err := benchBinary(dir)
+	if err != nil {
+		return err
 	}
 	listen, err := testbed.FreeAddr()
 	if err != nil {

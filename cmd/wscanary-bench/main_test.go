@@ -30,6 +30,19 @@ func TestResultsKeys(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("keys = %v, want %v", got, want)
 	}
+	b, _ = json.Marshal(FleetResults{})
+	m = nil
+	json.Unmarshal(b, &m)
+	got = got[:0]
+	for k := range m {
+		got = append(got, k)
+	}
+	slices.Sort(got)
+	want = []string{"alert_max_ms", "alert_median_ms", "checks_each", "db_cpu_core_pct", "interval_s", "lateness_p99_ms", "max_cpu_core_pct",
+		"max_rss_mb", "members", "per_member_cpu_core_pct", "per_member_rss_mb", "window_s"}
+	if !slices.Equal(got, want) {
+		t.Errorf("fleet keys = %v, want %v", got, want)
+	}
 }
 
 // cpuPerAttempt must give every contender the same number of attempts,

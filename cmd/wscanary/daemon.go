@@ -100,7 +100,7 @@ func startDaemonWith(ctx context.Context, cfg *config.Config, logger *slog.Logge
 		tel.Shutdown(context.Background())
 		return nil, nil, err
 	}
-	d, err := monitor.NewDaemon(monitor.DaemonOptions{Config: cfg, Store: st, Notifier: n, Telemetry: tel, Logger: logger})
+	d, err := monitor.NewDaemon(monitor.DaemonOptions{Config: cfg, Store: st, Notifier: n, Telemetry: tel, Logger: logger, Version: versionString()})
 	if err != nil {
 		st.Close()
 		tel.Shutdown(context.Background())

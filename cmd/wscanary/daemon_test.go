@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,6 +66,11 @@ func startRun(t *testing.T, cfgPath string, env ...string) *daemonProc {
 	bin, err := buildOnce()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(cfgPath); err == nil && !bytes.Contains(b, []byte("state_dir:")) && !slices.ContainsFunc(env, func(e string) bool {
+		return strings.HasPrefix(e, "STATE_DIRECTORY=")
+	}) {
+		t.Fatalf("%s sets no state_dir: the daemon would use the machine's /var/lib/wscanary", cfgPath)
 	}
 	p := &daemonProc{stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "run", "--config", cfgPath)

@@ -307,7 +307,7 @@ func (l *loader) check(file string, n *yaml.Node) (Check, bool) {
 			l.add(file, line, "check %q: %v", c.Name, err)
 		}
 	}
-	if nv := max(len(c.Vantages), 1); c.Alert.MinVantages > nv {
+	if nv := max(len(c.Vantages), 1); c.Alert.MinVantages > nv && !l.fleet {
 		l.add(file, d.minVantLine, "alert.min_vantages: %d is more than the check's %d vantage(s)", c.Alert.MinVantages, nv)
 	}
 	return *c, l.count() == before

@@ -388,3 +388,26 @@ func TestAlertOn(t *testing.T) {
 		}
 	}
 }
+
+// TestMinVantagesInAFleet: min_vantages above the check's own vantages is
+// a mistake for a daemon alone, and the point of a fleet (the store is
+// shared, the members' vantages count together).
+func TestMinVantagesInAFleet(t *testing.T) {
+	t.Parallel()
+	check := map[string][]byte{"a.yaml": []byte("checks:\n  - name: chat\n    url: ws://chat.example.com/ws\n    schedule: \"@every 1m\"\n    alert: {min_vantages: 2}\n")}
+	for _, tt := range []struct {
+		main string
+		ok   bool
+	}{
+		{"vantage: eu\n", false},
+		{"vantage: eu\nstore: postgres://wscanary@db.example/wscanary\n", true},
+	} {
+		_, err := config.LoadBytes("wscanary.yaml", []byte(tt.main), check, env(nil))
+		if (err == nil) != tt.ok {
+			t.Errorf("%q: err %v, want ok %v", tt.main, err, tt.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "a.yaml:5: alert.min_vantages: 2 is more than the check's 1 vantage(s)") {
+			t.Errorf("error %v lacks the file and line", err)
+		}
+	}
+}

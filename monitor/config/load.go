@@ -35,6 +35,7 @@ func LoadWith(path string, opts Options) (*Config, error) {
 	}
 	l := newLoader(opts)
 	cfg := l.main(path, main)
+	l.fleet = cfg.Store != ""
 	explicit := cfg.ChecksDir != ""
 	if !explicit {
 		cfg.ChecksDir = DefaultChecksDir
@@ -65,6 +66,7 @@ func LoadWith(path string, opts Options) (*Config, error) {
 func LoadBytes(mainName string, main []byte, checks map[string][]byte, opts Options) (*Config, error) {
 	l := newLoader(opts)
 	cfg := l.main(mainName, main)
+	l.fleet = cfg.Store != ""
 	names := make([]string, 0, len(checks))
 	for n := range checks {
 		names = append(names, n)
@@ -123,6 +125,9 @@ type loader struct {
 	vantageRef []vantageRef
 	mainFile   string
 	slackLine  int
+	// fleet: the store is shared, so min_vantages counts the vantages of
+	// every member, not this file's.
+	fleet bool
 	// dropped counts errors past MaxErrors.
 	dropped int
 }

@@ -19,6 +19,13 @@ var mainKeys = section[mainDraft]{
 			d.cfg.Vantage, _ = l.str(file, "vantage", v)
 			d.vantageSet = d.cfg.Vantage != ""
 		}},
+	{"source_address", sString("A local IP address this daemon's own vantage dials from (one egress per region on a shared host)."),
+		func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+			d.cfg.SourceAddress, _ = l.str(file, "source_address", v)
+			if d.cfg.SourceAddress != "" && net.ParseIP(d.cfg.SourceAddress) == nil {
+				l.add(file, v.Line, "source_address: %q is not an IP address", d.cfg.SourceAddress)
+			}
+		}},
 	{"checks_dir", sString("Directory of check files, relative to this file."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		d.cfg.ChecksDir, _ = l.str(file, "checks_dir", v)
 		l.checksDirLine = v.Line

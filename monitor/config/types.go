@@ -24,6 +24,9 @@ type Config struct {
 	// Vantage names this daemon in alerts and telemetry. WSCANARY_VANTAGE
 	// overrides the file; the default is the hostname.
 	Vantage string
+	// SourceAddress is the local IP the daemon's own vantage dials from; ""
+	// for the system's choice.
+	SourceAddress string
 	// ChecksDir is absolute (resolved against the main file's directory).
 	ChecksDir string
 	// StateDir defaults to $STATE_DIRECTORY, else /var/lib/wscanary.

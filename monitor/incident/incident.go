@@ -139,7 +139,9 @@ type Decision struct {
 // least Rule.MinVantages vantages have a failing series on some route,
 // outside any silence; it stays open while any fresh series is not
 // upgraded (a rejection after the upgrade is never a recovery) and closes
-// when all are upgraded. Stale series neither open nor close it.
+// when all are upgraded. Stale series neither open nor close it: one that
+// was failing when its member went silent keeps it open, since nobody
+// knows whether that vantage recovered.
 func Decide(in Input) Decision {
 	cells := cellsOf(in.Series, in.Rule)
 	cur := in.Current
@@ -167,8 +169,10 @@ func Decide(in Input) Decision {
 func decideOpen(in Input, inc *Incident, cells []Cell) Decision {
 	fresh := 0
 	upgraded := 0
+	held := false // a series failed when its member went silent
 	for _, s := range in.Series {
 		if s.Stale {
+			held = held || in.Rule.Fails(s.Outcome, s.Status)
 			continue
 		}
 		fresh++
@@ -176,17 +180,25 @@ func decideOpen(in Input, inc *Incident, cells []Cell) Decision {
 			upgraded++
 		}
 	}
-	if fresh > 0 && upgraded == fresh {
+	if fresh > 0 && upgraded == fresh && !held {
 		inc.State, inc.Closed, inc.Cells = Closed, in.Now, cells
 		return Decision{Incident: inc, Events: []Event{{Kind: Resolved, At: in.Now, Lasted: in.Now.Sub(inc.Opened)}}}
 	}
 	var events []Event
+	shrank := shrinks(inc.Cells, cells)
 	if !slices.Equal(cells, inc.Cells) {
 		inc.Cells = cells
 		events = append(events, Event{Kind: Changed, At: in.Now})
 	}
 	if c, v := causeOf(in.Diagnosis, inc); c != inc.Cause || v != inc.Vendor {
-		events = append(events, Event{Kind: CauseChanged, At: in.Now, FromCause: inc.Cause, FromVendor: inc.Vendor, ToCause: c, ToVendor: v})
+		// While it recovers place by place (a rule lifted region after
+		// region), what is left may read differently: the message says
+		// so, the thread does not.
+		if !shrank {
+			events = append(events, Event{Kind: CauseChanged, At: in.Now, FromCause: inc.Cause, FromVendor: inc.Vendor, ToCause: c, ToVendor: v})
+		} else if len(events) == 0 {
+			events = append(events, Event{Kind: Changed, At: in.Now})
+		}
 		inc.Cause, inc.Vendor = c, v
 	}
 	var added []string
@@ -252,6 +264,21 @@ func cellsOf(series []Series, rule config.Alert) []Cell {
 		return 1
 	})
 	return out
+}
+
+// shrinks: fewer cells fail than before but some still do, and none that
+// did not.
+func shrinks(before, after []Cell) bool {
+	was, now := failingKeys(before), failingKeys(after)
+	if len(now) == 0 || len(now) >= len(was) {
+		return false
+	}
+	for _, k := range now {
+		if !slices.Contains(was, k) {
+			return false
+		}
+	}
+	return true
 }
 
 func failingKeys(cells []Cell) []string {

@@ -156,6 +156,16 @@ func TestSequences(t *testing.T) {
 			{cells: "us/cdn=101", cause: report.CauseOK, want: "resolved"},
 			{cells: "us/cdn=403", cause: report.CauseOriginRejected, want: "opened"},
 		}},
+		{"recovering place by place changes the message, not the thread", rule(1, 1), []run{
+			{cells: "eu/cdn=403 us/cdn=403 ap/cdn=403", cause: report.CauseCDNBlocked, want: "opened"},
+			{cells: "eu/cdn=101 us/cdn=403 ap/cdn=403", cause: report.CauseVantageBlocked, want: "changed"},
+			{cells: "eu/cdn=101 us/cdn=101 ap/cdn=403", cause: report.CauseVantageBlocked, want: "changed"},
+			{cells: "eu/cdn=101 us/cdn=101 ap/cdn=101", cause: report.CauseOK, want: "resolved"},
+		}},
+		{"a new cause while it spreads is told", rule(1, 1), []run{
+			{cells: "eu/cdn=101 us/cdn=101 ap/cdn=403", cause: report.CauseVantageBlocked, want: "opened"},
+			{cells: "eu/cdn=403 us/cdn=403 ap/cdn=403", cause: report.CauseCDNBlocked, want: "changed cause_changed widened"},
+		}},
 		{"flapping reopens the same incident", rule(1, 1), []run{
 			{cells: "us/cdn=403", cause: report.CauseAuthRejected, want: "opened"},
 			{cells: "us/cdn=101", cause: report.CauseOK, want: "resolved"},
@@ -202,16 +212,26 @@ func TestFirstRunAndStale(t *testing.T) {
 	}
 	// A stale series (its member went silent) neither opens nor closes.
 	rl := rule(1, 1)
-	stale := []incident.Series{{Vantage: "ap", Route: report.RouteCDN, Outcome: report.OutcomeRefused, Status: 403, FailStreak: 5, Stale: true}}
-	if d := incident.Decide(incident.Input{Rule: rl, Series: stale, Now: t0, NewID: func() string { return "x" }}); d.Incident != nil {
+	failingStale := incident.Series{Vantage: "ap", Route: report.RouteCDN, Outcome: report.OutcomeRefused, Status: 403, FailStreak: 5, Stale: true}
+	upgradedStale := incident.Series{Vantage: "ap", Route: report.RouteCDN, Outcome: report.OutcomeUpgraded, Status: 101, Stale: true}
+	freshUp := incident.Series{Vantage: "us", Route: report.RouteCDN, Outcome: report.OutcomeUpgraded, Status: 101}
+	if d := incident.Decide(incident.Input{Rule: rl, Series: []incident.Series{failingStale}, Now: t0, NewID: func() string { return "x" }}); d.Incident != nil {
 		t.Fatal("a stale series opened an incident")
 	}
-	open := &incident.Incident{ID: "x", State: incident.Open, Opened: t0}
-	mixed := append(stale, incident.Series{Vantage: "us", Route: report.RouteCDN, Outcome: report.OutcomeUpgraded, Status: 101})
-	if d := incident.Decide(incident.Input{Rule: rl, Series: mixed, Current: open, Now: t0.Add(time.Minute)}); d.Incident == nil || d.Incident.State != incident.Closed {
-		t.Fatalf("fresh series all upgraded, stale one failing: %+v", d)
-	}
-	if d := incident.Decide(incident.Input{Rule: rl, Series: stale, Current: open, Now: t0.Add(time.Minute)}); d.Incident != nil && d.Incident.State == incident.Closed {
-		t.Fatal("closed with no fresh series at all")
+	for _, tt := range []struct {
+		name   string
+		series []incident.Series
+		closes bool
+	}{
+		{"the only failing vantage went silent: nobody knows it recovered", []incident.Series{failingStale, freshUp}, false},
+		{"no fresh series at all", []incident.Series{failingStale}, false},
+		{"a silent vantage that was upgraded does not hold it", []incident.Series{upgradedStale, freshUp}, true},
+		{"the silent vantage returned upgraded", []incident.Series{{Vantage: "ap", Route: report.RouteCDN, Outcome: report.OutcomeUpgraded, Status: 101}, freshUp}, true},
+	} {
+		open := &incident.Incident{ID: "x", State: incident.Open, Opened: t0}
+		d := incident.Decide(incident.Input{Rule: rl, Series: tt.series, Current: open, Now: t0.Add(time.Minute)})
+		if closed := d.Incident != nil && d.Incident.State == incident.Closed; closed != tt.closes {
+			t.Errorf("%s: closed %v, want %v", tt.name, closed, tt.closes)
+		}
 	}
 }

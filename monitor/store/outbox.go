@@ -190,8 +190,3 @@ func (s *Store) PendingOpens(ctx context.Context, limit int) (int, []Record, err
 	}
 	return n, out, rows.Err()
 }
-
-// SetMeta records a value the store keeps about itself.
-func (s *Store) SetMeta(ctx context.Context, name, value string) error {
-	return s.setMeta(ctx, s.db, name, value)
-}

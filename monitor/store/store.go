@@ -256,16 +256,6 @@ func fromMS(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
-// Meta reads a value the store keeps about itself ("" when unset).
-func (s *Store) Meta(ctx context.Context, name string) (string, error) {
-	var v string
-	err := s.db.QueryRowContext(ctx, s.q("SELECT value FROM meta WHERE name = ?"), name).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return v, err
-}
-
 func (s *Store) setMeta(ctx context.Context, ex execer, name, value string) error {
 	_, err := ex.ExecContext(ctx, s.q("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"), name, value)
 	return err

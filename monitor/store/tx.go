@@ -85,8 +85,11 @@ type querier interface {
 }
 
 func (s *Store) series(ctx context.Context, qr querier, where string, now time.Time, args ...any) ([]SeriesRow, error) {
+	// A series of a member that went silent is stale, however recent.
 	rows, err := qr.QueryContext(ctx, s.q(`SELECT check_name, vantage, route, member, outcome, status, cause, since, first_seen,
-		fail_streak, trace_id, updated, stale_after, attempts FROM series `+where+` ORDER BY check_name, vantage, route`), args...)
+		fail_streak, trace_id, updated, stale_after, attempts,
+		COALESCE((SELECT silent FROM members m WHERE m.name = series.member), 0)
+		FROM series `+where+` ORDER BY check_name, vantage, route`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read series: %w", err)
 	}
@@ -96,12 +99,13 @@ func (s *Store) series(ctx context.Context, qr querier, where string, now time.T
 		var r SeriesRow
 		var since, first, updated, staleAfter int64
 		var attempts string
+		var silent int
 		if err := rows.Scan(&r.Check, &r.Vantage, &r.Route, &r.Member, &r.Outcome, &r.Status, &r.Cause, &since, &first,
-			&r.FailStreak, &r.TraceID, &updated, &staleAfter, &attempts); err != nil {
+			&r.FailStreak, &r.TraceID, &updated, &staleAfter, &attempts, &silent); err != nil {
 			return nil, fmt.Errorf("read series: %w", err)
 		}
 		r.Since, r.FirstSeen, r.Updated = fromMS(since), fromMS(first), fromMS(updated)
-		r.Stale = staleAfter > 0 && now.Sub(r.Updated) > time.Duration(staleAfter)*time.Millisecond
+		r.Stale = silent == 1 || (staleAfter > 0 && now.Sub(r.Updated) > time.Duration(staleAfter)*time.Millisecond)
 		if attempts != "" {
 			if err := json.Unmarshal([]byte(attempts), &r.Attempts); err != nil {
 				return nil, fmt.Errorf("read series %s/%s/%s: %w", r.Check, r.Vantage, r.Route, err)

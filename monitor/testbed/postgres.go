@@ -224,3 +224,14 @@ func (p *Postgres) NewDatabaseT(t TB) string {
 	}
 	return dsn
 }
+
+// Pid is the server's main process (the postmaster), 0 while stopped: its
+// children are the database's backends.
+func (p *Postgres) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil {
+		return 0
+	}
+	return p.proc.cmd.Process.Pid
+}

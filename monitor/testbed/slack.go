@@ -38,6 +38,38 @@ type FakeSlack struct {
 	fail  []int
 	down  int // while not 0, every request fails with this status
 	n     int
+	// hang, while not nil, holds every request until it is closed; a
+	// request whose client goes away meanwhile never happened.
+	hang    chan struct{}
+	waiting int
+}
+
+// Hang holds every request from now on until Release, like a Slack that
+// accepted the connection and never answers. A request whose client gives
+// up or dies while held is not recorded: Slack never processed it.
+func (f *FakeSlack) Hang() {
+	f.mu.Lock()
+	if f.hang == nil {
+		f.hang = make(chan struct{})
+	}
+	f.mu.Unlock()
+}
+
+// Release ends Hang; the requests held are answered.
+func (f *FakeSlack) Release() {
+	f.mu.Lock()
+	if f.hang != nil {
+		close(f.hang)
+		f.hang = nil
+	}
+	f.mu.Unlock()
+}
+
+// Waiting counts the requests held by Hang now.
+func (f *FakeSlack) Waiting() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.waiting
 }
 
 // Down makes every request fail with status until Up (429 carries
@@ -100,6 +132,20 @@ func (f *FakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Form.Del("token")
 	f.mu.Lock()
+	if hang := f.hang; hang != nil {
+		f.waiting++
+		f.mu.Unlock()
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+		f.mu.Lock()
+		f.waiting--
+		if r.Context().Err() != nil {
+			f.mu.Unlock()
+			return
+		}
+	}
 	defer f.mu.Unlock()
 	if len(f.fail) > 0 || f.down != 0 {
 		code := f.down
@@ -127,4 +173,10 @@ func (f *FakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		ts = c.TS
 	}
 	json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": "C0ALERTS", "ts": ts})
+}
+
+// Close releases held requests and stops the server.
+func (f *FakeSlack) Close() {
+	f.Release()
+	f.Server.Close()
 }
