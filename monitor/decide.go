@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,10 +26,14 @@ type decision struct {
 	traceURL string
 	token    *report.Token
 	now      time.Time
-	// quiet: a silence or maintenance window holds.
-	quiet bool
+	// windows are the maintenance windows of every check (the main
+	// file's); the check's own are in check.
+	windows []config.Window
 	// notes are shown on the incident's message (a member alone).
 	notes []string
+	// force: update the open incident's message even when nothing changed
+	// (a person asked: run again, acknowledge).
+	force bool
 }
 
 // decideCheck applies the check's rule to every series the ledger has of
@@ -48,17 +53,24 @@ func decideCheck(ctx context.Context, l ledger, dc decision) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	silences, err := l.Silences(ctx, c.Name, dc.now)
+	if err != nil {
+		return false, err
+	}
+	quiet, muted, notes := quietOf(dc, silences)
 	series := make([]incident.Series, len(rows))
 	var attempts []report.Attempt
 	for i, r := range rows {
 		series[i] = r.Series
-		if !r.Stale {
+		series[i].Muted = muted[r.Vantage]
+		rows[i].Muted = series[i].Muted
+		if !r.Stale && !series[i].Muted {
 			attempts = append(attempts, r.Attempts...)
 		}
 	}
 	diag := diagnose.Diagnose(diagnose.Input{Attempts: attempts, Token: dc.token, Timeout: c.Timeout, Now: dc.now,
 		ExpectConfigured: c.Expect != nil || c.Send != ""})
-	in := incident.Input{Check: c.Name, Rule: c.Alert, Series: series, Diagnosis: diag, Now: dc.now, Quiet: dc.quiet,
+	in := incident.Input{Check: c.Name, Rule: c.Alert, Series: series, Diagnosis: diag, Now: dc.now, Quiet: quiet,
 		ReopenWithin: max(minReopen, 3*c.Interval(dc.now)), NewID: func() string { return incident.NewID(c.Name, dc.now) }}
 	var prev *notifier.Incident
 	if rec != nil {
@@ -66,9 +78,18 @@ func decideCheck(ctx context.Context, l ledger, dc decision) (bool, error) {
 		in.Current, prev = &d, &rec.View
 	}
 	d := incident.Decide(in)
+	open := rec != nil && rec.Decision.State == incident.Open
+	// The message is refreshed, whatever the rule says, when a person asked
+	// or when a window or silence began or ended.
+	refresh := open && (dc.force || !slices.Equal(notes, rec.View.Notes))
 	if d.Incident == nil {
-		return rec != nil && rec.Decision.State == incident.Open, nil
+		if !refresh {
+			return open, nil
+		}
+		cur := rec.Decision
+		d.Incident = &cur
 	}
+	dc.notes = notes
 	view := buildView(dc, d.Incident, rows, diag, prev)
 	if err := l.PutIncident(ctx, *d.Incident, view, dc.now); err != nil {
 		return false, err
@@ -77,13 +98,58 @@ func decideCheck(ctx context.Context, l ledger, dc decision) (bool, error) {
 	for i := range d.Events {
 		d.Events[i].Failing = failing
 	}
-	for _, m := range messagesFor(d.Events, d.Incident.ID, c.Alert.Channel, view, dc.now) {
+	msgs := messagesFor(d.Events, d.Incident.ID, c.Alert.Channel, view, dc.now)
+	if refresh && !slices.ContainsFunc(msgs, func(m notifier.Message) bool { return m.Kind == notifier.KindUpdate }) {
+		msgs = append(msgs, notifier.Message{ID: d.Incident.ID + "/update/" + fmt.Sprint(dc.now.UnixNano()), Kind: notifier.KindUpdate, Channel: c.Alert.Channel})
+	}
+	for _, m := range msgs {
 		if err := l.Enqueue(ctx, m, d.Incident.ID, dc.now); err != nil {
 			return false, err
 		}
 	}
 	return d.Incident.State == incident.Open, nil
 }
+
+// quietOf says whether a maintenance window or a silence of the whole check
+// holds (no incident opens, no reminder goes out), which vantages a silence
+// mutes, and the notes the incident's message shows for them.
+func quietOf(dc decision, silences []store.Silence) (bool, map[string]bool, []string) {
+	notes := slices.Clone(dc.notes)
+	quiet := false
+	windows := append(slices.Clone(dc.check.Maintenance), dc.windows...)
+	if w, until, ok := config.InWindow(windows, dc.now); ok {
+		quiet = true
+		notes = append(notes, "In maintenance until "+clock(until)+": "+w.String()+". No incident opens and no reminder goes out until then.")
+	}
+	var muted map[string]bool
+	for _, sl := range silences {
+		if !sl.Holds(dc.now) {
+			continue
+		}
+		who := ""
+		if sl.By != "" {
+			who = " by " + sl.By
+		}
+		reason := ""
+		if sl.Reason != "" {
+			reason = ": " + sl.Reason
+		}
+		if sl.Vantage == "" {
+			quiet = true
+			notes = append(notes, fmt.Sprintf("Silenced until %s%s%s (%s).", clock(sl.Ends), who, reason, sl.ID))
+			continue
+		}
+		if muted == nil {
+			muted = map[string]bool{}
+		}
+		muted[sl.Vantage] = true
+		notes = append(notes, fmt.Sprintf("%s silenced until %s%s%s (%s): it neither opens nor holds the incident.", sl.Vantage, clock(sl.Ends), who, reason, sl.ID))
+	}
+	return quiet, muted, notes
+}
+
+// clock is a time for a message line.
+func clock(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
 // messagesFor turns a decision's events into messages: a new incident is
 // its message; what changes the matrix or the cause updates that message;
@@ -123,6 +189,9 @@ func messagesFor(events []incident.Event, id, channel string, view notifier.Inci
 func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag report.Diagnosis, prev *notifier.Incident) notifier.Incident {
 	v := notifier.Incident{ID: inc.ID, Check: inc.Check, State: notifier.StateOpen, Opened: inc.Opened, Closed: inc.Closed,
 		At: dc.now, FirstRun: inc.FirstRun, Flaps: inc.Flaps, Cause: inc.Cause, Vendor: inc.Vendor, Notes: dc.notes}
+	if inc.Acked != nil {
+		v.AckedBy, v.AckedAt = inc.Acked.By, inc.Acked.At
+	}
 	if inc.State == incident.Closed {
 		v.State = notifier.StateResolved
 	}
@@ -137,7 +206,7 @@ func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag
 		byKey[r.Key()] = r
 	}
 	for _, c := range inc.Cells {
-		cell := notifier.Cell{Vantage: c.Vantage, Route: c.Route, Outcome: c.Outcome, Status: c.Status, Failing: c.Failing, Stale: c.Stale}
+		cell := notifier.Cell{Vantage: c.Vantage, Route: c.Route, Outcome: c.Outcome, Status: c.Status, Failing: c.Failing, Stale: c.Stale, Muted: c.Muted}
 		if r, ok := byKey[c.Vantage+"/"+string(c.Route)]; ok {
 			cell.Reason = cellReason(configured(r))
 		}
@@ -146,11 +215,11 @@ func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag
 	// The telling attempt: where the diagnosis points, else the first that
 	// fails.
 	var tell *store.SeriesRow
-	if r, ok := byKey[diag.Vantage+"/"+string(diag.Route)]; ok && dc.check.Alert.Fails(r.Outcome, r.Status) {
+	if r, ok := byKey[diag.Vantage+"/"+string(diag.Route)]; ok && !r.Muted && dc.check.Alert.Fails(r.Outcome, r.Status) {
 		tell = &r
 	}
 	for i := range rows {
-		if tell == nil && !rows[i].Stale && dc.check.Alert.Fails(rows[i].Outcome, rows[i].Status) {
+		if tell == nil && !rows[i].Stale && !rows[i].Muted && dc.check.Alert.Fails(rows[i].Outcome, rows[i].Status) {
 			tell = &rows[i]
 		}
 	}

@@ -43,6 +43,9 @@ type observation struct {
 	traceURL string
 	rep      report.Report
 	at       time.Time
+	// force: a person asked for this run (Run again): the incident's
+	// message is refreshed with it even when nothing changed.
+	force bool
 }
 
 // storeHealth says whether the store takes writes, and since when not.
@@ -164,6 +167,9 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 	if d.opts.NoHistory {
 		history = nil
 	}
+	d.mu.Lock()
+	windows := d.cfg.Maintenance
+	d.mu.Unlock()
 	stale := map[string]time.Duration{}
 	var todo []decision
 	seen := map[string]bool{}
@@ -173,8 +179,8 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 			continue
 		}
 		seen[o.check.Name] = true
-		if d.needsDecision(o, rows) {
-			todo = append(todo, decision{check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now})
+		if o.force || d.needsDecision(o, rows) {
+			todo = append(todo, decision{check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now, windows: windows, force: o.force})
 		}
 	}
 	// Memory has every run; the store gets the series whose state changed
@@ -185,7 +191,7 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 		d.mu.Lock()
 		for _, name := range d.mem.openChecks() {
 			if c := d.checkNamed(name); c != nil && !seen[name] {
-				todo = append(todo, decision{check: c, traceURL: d.cfg.TraceURL, token: d.mem.token(name), now: now})
+				todo = append(todo, decision{check: c, traceURL: d.cfg.TraceURL, token: d.mem.token(name), now: now, windows: windows})
 			}
 		}
 		d.mu.Unlock()

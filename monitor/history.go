@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
 )
@@ -22,6 +23,43 @@ type HistoryDoc struct {
 	Until     time.Time           `json:"until"`
 	Series    []store.Stat        `json:"series"`
 	Incidents []store.IncidentRow `json:"incidents"`
+	// Maintenance are the configured windows' spans in the period, and
+	// Silences the silences that held in it: why an outage opened nothing.
+	Maintenance []WindowSpan    `json:"maintenance"`
+	Silences    []store.Silence `json:"silences"`
+}
+
+// WindowSpan is one occurrence of a maintenance window.
+type WindowSpan struct {
+	// Check is "" for a window of every check.
+	Check  string    `json:"check,omitempty"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Window string    `json:"window"`
+}
+
+// maxSpans bounds the window occurrences a history lists.
+const maxSpans = 200
+
+// AddWindows lists the occurrences of cfg's maintenance windows in the
+// document's period (of one check when check is not "").
+func (h *HistoryDoc) AddWindows(cfg *config.Config, check string) {
+	add := func(name string, ws []config.Window) {
+		for _, w := range ws {
+			for _, o := range w.Occurrences(h.Since, h.Until, maxSpans) {
+				if len(h.Maintenance) < maxSpans {
+					h.Maintenance = append(h.Maintenance, WindowSpan{Check: name, Start: o[0], End: o[1], Window: w.String()})
+				}
+			}
+		}
+	}
+	add("", cfg.Maintenance)
+	for i := range cfg.Checks {
+		if check == "" || cfg.Checks[i].Name == check {
+			add(cfg.Checks[i].Name, cfg.Checks[i].Maintenance)
+		}
+	}
+	slices.SortFunc(h.Maintenance, func(a, b WindowSpan) int { return a.Start.Compare(b.Start) })
 }
 
 // History reads the store's history since a time (of one check when check
@@ -35,6 +73,13 @@ func History(ctx context.Context, s *store.Store, since, until time.Time, check 
 	if doc.Incidents, err = s.Incidents(ctx, since, check); err != nil {
 		return doc, err
 	}
+	if doc.Silences, err = s.SilencesBetween(ctx, since, until, check); err != nil {
+		return doc, err
+	}
+	if doc.Silences == nil {
+		doc.Silences = []store.Silence{}
+	}
+	doc.Maintenance = []WindowSpan{}
 	if doc.Series == nil {
 		doc.Series = []store.Stat{}
 	}
@@ -67,6 +112,24 @@ func (h HistoryDoc) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(h.Maintenance) > 0 || len(h.Silences) > 0 {
+		fmt.Fprintf(w, "\nMaintenance and silences (%d)\n", len(h.Maintenance)+len(h.Silences))
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "CHECK\tFROM\tUNTIL\tWHAT")
+		for _, m := range h.Maintenance {
+			fmt.Fprintf(tw, "%s\t%s\t%s\tmaintenance %s\n", orAll(m.Check), m.Start.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339), m.Window)
+		}
+		for _, s := range h.Silences {
+			what := "silence " + s.ID + " by " + s.By + ": " + s.Reason
+			if s.Vantage != "" {
+				what = "silence of " + s.Vantage + " " + s.ID + " by " + s.By + ": " + s.Reason
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Check, s.Starts.UTC().Format(time.RFC3339), s.Ends.UTC().Format(time.RFC3339), what)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(w, "\nIncidents (%d)\n", len(h.Incidents))
 	if len(h.Incidents) == 0 {
 		return nil
@@ -85,6 +148,13 @@ func (h HistoryDoc) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", i.Check, i.Opened.UTC().Format(time.RFC3339), closed, lasted, cause, i.ID)
 	}
 	return tw.Flush()
+}
+
+func orAll(check string) string {
+	if check == "" {
+		return "(all)"
+	}
+	return check
 }
 
 func msText(ms float64) string {

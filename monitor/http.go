@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/incident"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
@@ -89,6 +90,38 @@ func membersStatus(ms []store.Member) []MemberStatus {
 	return out
 }
 
+// WindowStatus is a maintenance window in /status.
+type WindowStatus struct {
+	// Check is "" for a window of every check.
+	Check  string `json:"check,omitempty"`
+	Window string `json:"window"`
+	Active bool   `json:"active"`
+	// Until is when the window that holds ends; Next when the next starts.
+	Until time.Time `json:"until,omitzero"`
+	Next  time.Time `json:"next,omitzero"`
+	Where string    `json:"where"`
+}
+
+// windowsStatus lists cfg's windows as they stand at now.
+func windowsStatus(cfg *config.Config, now time.Time) []WindowStatus {
+	out := []WindowStatus{}
+	add := func(check string, ws []config.Window) {
+		for _, w := range ws {
+			ok, until := w.Holds(now)
+			st := WindowStatus{Check: check, Window: w.String(), Active: ok, Next: w.Next(now), Where: fmt.Sprintf("%s:%d", w.File, w.Line)}
+			if ok {
+				st.Until = until
+			}
+			out = append(out, st)
+		}
+	}
+	add("", cfg.Maintenance)
+	for i := range cfg.Checks {
+		add(cfg.Checks[i].Name, cfg.Checks[i].Maintenance)
+	}
+	return out
+}
+
 // StatusDoc is the /status document.
 type StatusDoc struct {
 	Vantage string `json:"vantage"`
@@ -100,9 +133,12 @@ type StatusDoc struct {
 	Pending    int    `json:"pending_notifications"`
 	// Members are the daemons writing to the store and when each last
 	// reported: the fleet, with a shared store.
-	Members   []MemberStatus   `json:"members"`
-	Series    []SeriesStatus   `json:"series"`
-	Incidents []IncidentStatus `json:"incidents"`
+	Members []MemberStatus `json:"members"`
+	// Maintenance are the configured windows, Silences those not ended.
+	Maintenance []WindowStatus   `json:"maintenance"`
+	Silences    []store.Silence  `json:"silences"`
+	Series      []SeriesStatus   `json:"series"`
+	Incidents   []IncidentStatus `json:"incidents"`
 }
 
 // Status is what /status serves: every series (every member's, with a
@@ -110,7 +146,8 @@ type StatusDoc struct {
 // this daemon holds in memory.
 func (d *Daemon) Status(ctx context.Context) StatusDoc {
 	d.mu.Lock()
-	doc := StatusDoc{Vantage: d.cfg.Vantage, Checks: len(d.cfg.Checks), Store: string(d.store.Backend())}
+	doc := StatusDoc{Vantage: d.cfg.Vantage, Checks: len(d.cfg.Checks), Store: string(d.store.Backend()),
+		Maintenance: windowsStatus(d.cfg, d.now()), Silences: []store.Silence{}}
 	checks := map[string]int{}
 	for i := range d.cfg.Checks {
 		checks[d.cfg.Checks[i].Name] = i
@@ -142,6 +179,12 @@ func (d *Daemon) Status(ctx context.Context) StatusDoc {
 			var ms []store.Member
 			ms, err = d.store.Members(ctx)
 			doc.Members = membersStatus(ms)
+		}
+		if err == nil {
+			var sl []store.Silence
+			if sl, err = d.store.Silences(ctx, now); err == nil && sl != nil {
+				doc.Silences = sl
+			}
 		}
 	}
 	if doc.StoreError != "" || err != nil {

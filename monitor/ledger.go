@@ -25,6 +25,7 @@ type ledger interface {
 	Enqueue(ctx context.Context, m notifier.Message, incidentID string, now time.Time) error
 	StartWarning(ctx context.Context, check, kind, detail string, now time.Time) (bool, error)
 	EndWarning(ctx context.Context, check, kind string) error
+	Silences(ctx context.Context, check string, now time.Time) ([]store.Silence, error)
 }
 
 var (
@@ -49,12 +50,13 @@ type memory struct {
 	dirty     map[string]bool               // checks decided alone
 	tokens    map[string]*report.Token      // the latest run's token facts, by check
 	wrote     map[store.SeriesKey]time.Time // when a series was last written to the store
+	silences  map[string][]store.Silence    // by check, as last read from the store
 }
 
 func newMemory() *memory {
 	return &memory{series: map[store.SeriesKey]store.SeriesRow{}, incidents: map[string]*store.Record{},
 		warnings: map[[2]string]bool{}, localInc: map[string]string{}, dirty: map[string]bool{}, tokens: map[string]*report.Token{},
-		wrote: map[store.SeriesKey]time.Time{}}
+		wrote: map[store.SeriesKey]time.Time{}, silences: map[string][]store.Silence{}}
 }
 
 func keyOf(r store.SeriesRow) store.SeriesKey {
@@ -171,6 +173,20 @@ func (m *memory) fleetHolds(check string) bool {
 }
 
 func (m *memory) LockCheck(context.Context, string) error { return nil }
+
+// Silences are the check's silences as last read from the store: without
+// it, they still hold until they end.
+func (m *memory) Silences(_ context.Context, check string, now time.Time) ([]store.Silence, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.Silence
+	for _, sl := range m.silences[check] {
+		if sl.Holds(now) {
+			out = append(out, sl)
+		}
+	}
+	return out, nil
+}
 
 // Series are this daemon's own series of the check: without the store it
 // sees no other member's.
@@ -407,6 +423,23 @@ func (t *tee) Incident(ctx context.Context, check string) (*store.Record, error)
 		})
 	}
 	return r, err
+}
+
+// Silences reads the store and keeps memory's copy for a moment without it.
+func (t *tee) Silences(ctx context.Context, check string, now time.Time) ([]store.Silence, error) {
+	sl, err := t.Tx.Silences(ctx, check, now)
+	if err == nil {
+		t.staged = append(t.staged, func() {
+			t.mem.mu.Lock()
+			if len(sl) == 0 {
+				delete(t.mem.silences, check)
+			} else {
+				t.mem.silences[check] = sl
+			}
+			t.mem.mu.Unlock()
+		})
+	}
+	return sl, err
 }
 
 func (t *tee) StartWarning(ctx context.Context, check, kind, detail string, now time.Time) (bool, error) {

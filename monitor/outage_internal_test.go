@@ -36,8 +36,14 @@ type simulated struct {
 
 func newSimulated(t *testing.T, checks string, slackAPI string) *simulated {
 	t.Helper()
+	return newSimulatedWith(t, "vantage: us\n", checks, slackAPI)
+}
+
+// newSimulatedWith is newSimulated with a main file of its own.
+func newSimulatedWith(t *testing.T, main, checks string, slackAPI string) *simulated {
+	t.Helper()
 	clock := &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-	cfg, err := config.LoadBytes("m.yaml", []byte("vantage: us\n"), map[string][]byte{"c.yaml": []byte(checks)},
+	cfg, err := config.LoadBytes("m.yaml", []byte(main), map[string][]byte{"c.yaml": []byte(checks)},
 		config.Options{Lookup: func(string) (string, bool) { return "", false }, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -53,6 +53,9 @@ type pageData struct {
 	Checks, Total, Failing, OpenCount, More, Width  int
 	Incidents                                       []pageIncident
 	Rows                                            []pageRow
+	// Quiet are the maintenance windows and silences in force, one line
+	// each; Upcoming the windows that start within a day.
+	Quiet, Upcoming []string
 }
 
 // timelineCache keeps the day's timeline between page loads.
@@ -71,6 +74,28 @@ func (d *Daemon) statusPage(w http.ResponseWriter, r *http.Request) {
 	tl := d.timeline(r, since, bucket, now)
 	data := pageData{Vantage: doc.Vantage, Store: doc.Store, StoreError: doc.StoreError, Now: now.UTC().Format("2006-01-02 15:04:05 UTC"),
 		Window: "24 h", Bucket: "15 min", Checks: doc.Checks, Total: len(doc.Series), OpenCount: len(doc.Incidents), Width: pageBuckets * 3}
+	for _, w := range doc.Maintenance {
+		who := "every check"
+		if w.Check != "" {
+			who = w.Check
+		}
+		switch {
+		case w.Active:
+			data.Quiet = append(data.Quiet, fmt.Sprintf("Maintenance of %s until %s: %s", who, w.Until.UTC().Format("15:04 UTC"), w.Window))
+		case !w.Next.IsZero() && w.Next.Sub(now) < 24*time.Hour:
+			data.Upcoming = append(data.Upcoming, fmt.Sprintf("Maintenance of %s at %s: %s", who, w.Next.UTC().Format("Mon 15:04 UTC"), w.Window))
+		}
+	}
+	for _, sl := range doc.Silences {
+		if !sl.Holds(now) {
+			continue
+		}
+		what := sl.Check
+		if sl.Vantage != "" {
+			what += " from " + sl.Vantage
+		}
+		data.Quiet = append(data.Quiet, fmt.Sprintf("Silenced: %s until %s by %s: %s (%s)", what, sl.Ends.UTC().Format("Jan 2 15:04 UTC"), sl.By, sl.Reason, sl.ID))
+	}
 	for _, inc := range doc.Incidents {
 		pi := pageIncident{Check: inc.Check, Headline: inc.Headline, Cause: string(inc.Cause), Vendor: inc.Vendor,
 			Opened: inc.Opened.UTC().Format(time.RFC3339), OpenFor: ago(now.Sub(inc.Opened))}

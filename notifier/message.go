@@ -40,7 +40,7 @@ func badCells(cells []Cell) []Cell {
 	var failing, other []Cell
 	for _, c := range cells {
 		switch {
-		case c.Stale:
+		case c.Stale, c.Muted:
 		case c.Failing:
 			failing = append(failing, c)
 		case c.Outcome != report.OutcomeUpgraded:
@@ -110,8 +110,11 @@ func cellWhat(c Cell) string {
 	default:
 		mark, s = "  ", "not run"
 	}
-	if c.Stale {
+	switch {
+	case c.Stale:
 		mark, s = "? ", s+", silent"
+	case c.Muted:
+		mark, s = "~ ", s+", silenced"
 	}
 	return mark + truncate(s, 28)
 }
@@ -236,6 +239,9 @@ func Blocks(inc Incident) []slack.Block {
 		fields = append(fields, field("Request", esc(r)))
 	}
 	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
+	if inc.AckedBy != "" {
+		blocks = append(blocks, section(":eyes: Acknowledged by "+person(inc.AckedBy)+" at "+esc(stamp(inc.AckedAt))))
+	}
 	for _, n := range inc.Notes {
 		blocks = append(blocks, section(":information_source: "+esc(n)))
 	}
@@ -480,6 +486,9 @@ func incidentText(b *strings.Builder, inc Incident) {
 	writeField(b, "summary", inc.Summary)
 	for _, h := range hintsOf(inc.Hints) {
 		writeField(b, "hint", h)
+	}
+	if inc.AckedBy != "" {
+		writeField(b, "acked", inc.AckedBy+" at "+stamp(inc.AckedAt))
 	}
 	for _, n := range inc.Notes {
 		writeField(b, "note", n)

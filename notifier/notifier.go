@@ -109,6 +109,8 @@ type Cell struct {
 	Failing bool   `json:"failing,omitempty"`
 	// Stale: the member that observes it stopped reporting.
 	Stale bool `json:"stale,omitempty"`
+	// Muted: a silence holds for its vantage.
+	Muted bool `json:"muted,omitempty"`
 }
 
 // Incident is everything a message shows of an incident: pure data, so the
@@ -142,8 +144,12 @@ type Incident struct {
 	// TraceURL links to the telling attempt's trace; "" for none.
 	TraceURL string `json:"trace_url,omitempty"`
 	// Notes are lines the message carries as they are: a maintenance
-	// window, an acknowledgement, a member alone without its fleet store.
+	// window, a silence, a member alone without its fleet store.
 	Notes []string `json:"notes,omitempty"`
+	// AckedBy is who acknowledged the incident (a Slack user id or a
+	// name), AckedAt when; "" while nobody did.
+	AckedBy string    `json:"acked_by,omitempty"`
+	AckedAt time.Time `json:"acked_at,omitzero"`
 }
 
 // Notice is a message of its own: a warning, a fleet notice.

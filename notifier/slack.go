@@ -40,6 +40,10 @@ type SlackOptions struct {
 	// Logger receives debug records of deliveries and warnings of partial
 	// ones. Default: discard. The token and webhook URL never reach it.
 	Logger *slog.Logger
+	// Buttons puts Acknowledge, Silence 1h and Run again on the message of
+	// an open incident: set when someone listens for the clicks (an app
+	// token and Socket Mode). Bot-token mode only.
+	Buttons bool
 }
 
 // Slack posts events to Slack with one attempt per Notify. It is safe for
@@ -51,6 +55,7 @@ type Slack struct {
 	client  *http.Client
 	log     *slog.Logger
 	scrub   *scrubber
+	buttons bool
 }
 
 var (
@@ -106,6 +111,7 @@ func NewSlack(opts SlackOptions) (*Slack, error) {
 		client:  client,
 		log:     logger,
 		scrub:   newScrubber(opts.Token, opts.WebhookURL),
+		buttons: opts.Buttons && opts.Token != "",
 	}
 	if opts.Token != "" {
 		s.api = slack.New(opts.Token,
@@ -187,7 +193,11 @@ func (s *Slack) render(m Message) ([]slack.Block, string) {
 	if m.Incident.State == StateResolved {
 		head = "RESOLVED  "
 	}
-	return Blocks(*m.Incident), head + Headline(*m.Incident)
+	blocks := Blocks(*m.Incident)
+	if s.buttons && m.Incident.State != StateResolved {
+		blocks = append(blocks, ActionsBlock(*m.Incident))
+	}
+	return blocks, head + Headline(*m.Incident)
 }
 
 func reopens(m Message) bool {

@@ -53,7 +53,7 @@ func crashSafety(t *testing.T, dsn string) {
 		p.done <- nil
 	}
 	pending := func() int {
-		s, err := store.Open(context.Background(), store.Options{DSN: dsn, Dir: state, ReadOnly: true})
+		s, err := store.Open(context.Background(), store.Options{DSN: dsn, Dir: state, Beside: true})
 		if err != nil {
 			return -1
 		}

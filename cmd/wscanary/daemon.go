@@ -124,8 +124,19 @@ func startDaemonWith(ctx context.Context, cfg *config.Config, logger *slog.Logge
 	d.Start()
 	wdCtx, stopWatchdog := context.WithCancel(context.Background())
 	go watchdog(wdCtx, d, logger)
+	listening := make(chan struct{})
+	if cfg.Slack.AppToken != "" {
+		go func() {
+			defer close(listening)
+			notifier.Listen(wdCtx, notifier.ListenOptions{AppToken: cfg.Slack.AppToken, APIURL: cfg.Slack.APIURL, Logger: logger,
+				OnConnected: func(n int) { tel.Metrics.SlackConnected(n) }}, d.Act)
+		}()
+	} else {
+		close(listening)
+	}
 	cleanup := func() {
 		stopWatchdog()
+		<-listening // no click is acted on after the daemon stops
 		// Within the unit's TimeoutStopSec (30 s): runs get
 		// monitor.StopGrace, then delivery, state and telemetry the rest.
 		stopCtx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
@@ -157,7 +168,7 @@ func buildNotifier(cfg *config.Config, logger *slog.Logger, consoleOut io.Writer
 		return console, nil
 	}
 	s, err := notifier.NewSlack(notifier.SlackOptions{WebhookURL: cfg.Slack.WebhookURL, Token: cfg.Slack.Token,
-		Channel: cfg.Slack.Channel, APIURL: cfg.Slack.APIURL, Logger: logger})
+		Channel: cfg.Slack.Channel, APIURL: cfg.Slack.APIURL, Logger: logger, Buttons: cfg.Slack.AppToken != ""})
 	if err != nil {
 		return nil, fmt.Errorf("slack: %w", err)
 	}

@@ -67,6 +67,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(out, "The daemon runs check %q every %s through the edge (route cdn) and around it (route direct).\n", "chat", interval)
 	fmt.Fprintf(out, "Every %s the script breaks or mends something; alerts print as they would read in Slack.\n\n", *pace)
 
+	script := demo.Script()
+	// The maintenance window of the script: from half a pace before its
+	// step to half a pace after the next one.
+	start := time.Now()
+	for i, s := range script {
+		if s.Maintenance {
+			cfg.Maintenance = append(cfg.Maintenance, config.Window{From: start.Add(time.Duration(2*i-1) * *pace / 2),
+				To: start.Add(time.Duration(2*i+3) * *pace / 2), Reason: "planned WAF rollout", File: "demo", Line: i + 1})
+		}
+	}
 	d, cleanup, err := startDaemonWith(ctx, cfg, logger, tee)
 	if err != nil {
 		fmt.Fprintln(stderr, "wscanary demo:", err)
@@ -75,7 +85,6 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stop := sync.OnceFunc(cleanup)
 	defer stop()
 
-	script := demo.Script()
 	progress := demo.NewProgress(out, color)
 	for i, s := range script {
 		if err := s.Apply(w); err != nil {

@@ -43,10 +43,14 @@ func TestDemo(t *testing.T) {
 			t.Errorf("no incident with cause %s", want)
 		}
 	}
-	// Five faults, four incidents: the allowlist breaks while the WAF
-	// incident is open, which widens it and changes its cause.
+	// Six faults, four incidents: the allowlist breaks while the WAF
+	// incident is open, which widens it and changes its cause; the WAF
+	// rollout inside its maintenance window opens nothing.
 	if n := len(opened); n != 4 {
 		t.Errorf("%d incident messages, want 4", n)
+	}
+	if !strings.Contains(text, "inside its maintenance window: no incident opens") {
+		t.Error("the demo does not show its maintenance window")
 	}
 	for _, want := range []string{"\nUPDATED  chat:", "\nWIDER  chat: now also demo/direct", "Summary:"} {
 		if !strings.Contains(text, want) {

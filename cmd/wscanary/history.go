@@ -29,12 +29,12 @@ func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "wscanary history: --since %q is not a positive duration like 24h or 7d\n", *sinceFlag)
 		return exitUsage
 	}
-	cfg, err := config.Load(configPath(*cfgFlag))
+	cfg, err := config.LoadWith(configPath(*cfgFlag), config.Options{Beside: true})
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return exitUsage
 	}
-	st, err := store.Open(ctx, store.Options{DSN: cfg.Store, Dir: cfg.StateDir, ReadOnly: true})
+	st, err := store.Open(ctx, store.Options{DSN: cfg.Store, Dir: cfg.StateDir, Beside: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "wscanary history: %v\n", err)
 		return exitFailed
@@ -46,6 +46,7 @@ func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "wscanary history: %v\n", err)
 		return exitFailed
 	}
+	doc.AddWindows(cfg, *check)
 	if *output == "json" {
 		err = doc.WriteJSON(stdout)
 	} else {

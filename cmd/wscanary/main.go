@@ -43,6 +43,7 @@ Usage:
   wscanary validate [--config FILE]           check the configuration and print every error
   wscanary history  [--config FILE] [--check NAME] [--since 24h] [--output table|json]
                                               uptime, handshake times and incidents from the store
+  wscanary silence  add|list|remove [flags]   silence a check for a while (every member of a fleet honours it)
   wscanary demo                               a self-contained showcase, no setup needed
   wscanary version                            print the version
   wscanary health   [--url URL]               exit 0 when a daemon's /healthz answers 200 (container HEALTHCHECK)
@@ -77,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdRun(ctx, rest, stdout, stderr)
 	case "history":
 		return cmdHistory(ctx, rest, stdout, stderr)
+	case "silence":
+		return cmdSilence(ctx, rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
 	case "health":

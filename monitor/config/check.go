@@ -104,6 +104,9 @@ var checkKeys = section[checkDraft]{
 	{"alert", sObject(alertKeys, "When the check opens an incident."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 		alertKeys.read(l, file, v, d)
 	}},
+	{"maintenance", windowsSchema(), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Maintenance = l.windows(file, v)
+	}},
 	{"warn", sObject(warnKeys, "Early warnings: a message when each starts, never an incident."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 		warnKeys.read(l, file, v, &d.c.Warn)
 	}},

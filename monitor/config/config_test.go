@@ -33,7 +33,7 @@ func TestInvalid(t *testing.T) {
 		want []string
 	}{
 		{"unknown-key", []string{
-			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, send, expect, vantages, alert, warn)`,
+			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, send, expect, vantages, alert, maintenance, warn)`,
 		}},
 		{"many", []string{
 			`testdata/invalid-many/checks.d/a.yaml:3: url: "https://chat.example.com/ws" must be a ws:// or wss:// URL with a host`,
@@ -85,6 +85,16 @@ func TestInvalid(t *testing.T) {
 			`testdata/invalid-rules/checks.d/a.yaml:8: alert.on: "upgraded" is not a status (100-599), a class (4xx, 5xx), an outcome (refused, rejected_after_open, no_answer) or any`,
 			`testdata/invalid-rules/checks.d/a.yaml:10: warn.cert_expiry: expected a positive duration like 14d or 36h, got "two weeks"`,
 			`testdata/invalid-rules/checks.d/a.yaml:11: warn.token_expiry: "150%" must be a share between 0% and 100%`,
+		}},
+		{"maintenance", []string{
+			`testdata/invalid-maintenance/wscanary.yaml:5: slack.app_token: an app-level token starts with xapp- (the bot token goes in token)`,
+			`testdata/invalid-maintenance/wscanary.yaml:7: maintenance.schedule: "@every 1h": a window starts at a time of day; use 5 cron fields or @daily, @weekly`,
+			`testdata/invalid-maintenance/wscanary.yaml:9: maintenance: a recurring window needs both schedule and duration`,
+			`testdata/invalid-maintenance/wscanary.yaml:10: maintenance: to must be after from`,
+			`testdata/invalid-maintenance/checks.d/a.yaml:7: maintenance.duration: 192h0m0s is more than a week; use a silence or a one-off window (from, to)`,
+			`testdata/invalid-maintenance/checks.d/a.yaml:8: maintenance: set schedule and duration, or from and to, not both`,
+			`testdata/invalid-maintenance/checks.d/a.yaml:11: maintenance.from: expected an RFC 3339 time like 2026-12-24T22:00:00Z, got "yesterday"`,
+			`testdata/invalid-maintenance/checks.d/a.yaml:13: maintenance: set schedule and duration, or from and to`,
 		}},
 		{"yaml", []string{
 			`testdata/invalid-yaml/checks.d/a.yaml:3: invalid YAML: found unexpected end of stream`,
@@ -409,5 +419,59 @@ func TestMinVantagesInAFleet(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "a.yaml:5: alert.min_vantages: 2 is more than the check's 1 vantage(s)") {
 			t.Errorf("error %v lacks the file and line", err)
 		}
+	}
+}
+
+// TestWindowHolds: a recurring window holds from each start for its
+// duration; a one-off one from from to to.
+func TestWindowHolds(t *testing.T) {
+	t.Parallel()
+	main := []byte("vantage: test\nmaintenance:\n  - {schedule: \"0 2 * * SUN\", duration: 2h, reason: CHG-1}\n  - {from: \"2026-12-24T22:00:00Z\", to: \"2026-12-25T06:00:00Z\"}\n")
+	cfg, err := config.LoadBytes("wscanary.yaml", main, nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := cfg.Maintenance
+	if len(ws) != 2 || ws[0].Reason != "CHG-1" || ws[0].Line != 3 {
+		t.Fatalf("windows %+v", ws)
+	}
+	sunday := time.Date(2026, 11, 29, 0, 0, 0, 0, time.Local) // a Sunday
+	for _, tt := range []struct {
+		at    time.Time
+		holds bool
+		until time.Time
+	}{
+		{sunday.Add(time.Hour + 59*time.Minute), false, time.Time{}},
+		{sunday.Add(2 * time.Hour), true, sunday.Add(4 * time.Hour)},
+		{sunday.Add(3*time.Hour + 59*time.Minute), true, sunday.Add(4 * time.Hour)},
+		{sunday.Add(4 * time.Hour), false, time.Time{}},
+		{sunday.Add(24*time.Hour + 3*time.Hour), false, time.Time{}},
+		{time.Date(2026, 12, 24, 21, 59, 0, 0, time.UTC), false, time.Time{}},
+		{time.Date(2026, 12, 25, 5, 0, 0, 0, time.UTC), true, time.Date(2026, 12, 25, 6, 0, 0, 0, time.UTC)},
+		{time.Date(2026, 12, 25, 6, 0, 0, 0, time.UTC), false, time.Time{}},
+	} {
+		_, until, holds := config.InWindow(ws, tt.at)
+		if holds != tt.holds || !until.Equal(tt.until) {
+			t.Errorf("at %s: holds %v until %s, want %v until %s", tt.at, holds, until, tt.holds, tt.until)
+		}
+	}
+}
+
+// TestLoadBeside: the commands beside a daemon need none of its secrets,
+// but they need to know where the store is.
+func TestLoadBeside(t *testing.T) {
+	t.Parallel()
+	check := map[string][]byte{"a.yaml": []byte("checks:\n  - {name: chat, url: \"wss://chat.example.com/ws?token=${CHAT_TOKEN}\", schedule: \"@every 1m\"}\n")}
+	main := []byte("vantage: eu\nslack: {token: \"${SLACK_BOT_TOKEN}\", channel: \"#c\"}\n")
+	if _, err := config.LoadBytes("m.yaml", main, check, config.Options{Beside: true, Lookup: env(nil).Lookup}); err != nil {
+		t.Fatalf("beside, unset secrets: %v", err)
+	}
+	if _, err := config.LoadBytes("m.yaml", main, check, env(nil)); err == nil {
+		t.Fatal("the daemon's load accepted unset secrets")
+	}
+	withStore := []byte("vantage: eu\nstore: \"${WSCANARY_STORE}\"\n")
+	_, err := config.LoadBytes("m.yaml", withStore, check, config.Options{Beside: true, Lookup: env(nil).Lookup})
+	if err == nil || !strings.Contains(err.Error(), "m.yaml:2: store: environment variable WSCANARY_STORE is not set") {
+		t.Fatalf("beside, unset store: %v", err)
 	}
 }

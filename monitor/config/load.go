@@ -16,6 +16,11 @@ import (
 // Options change how a configuration is loaded; the zero value reads the
 // process environment and the file system.
 type Options struct {
+	// Beside loads for a command that works on the store beside the daemon
+	// (history, silence) and needs none of its secrets: an unset ${VAR}
+	// reads as empty, except in store and state_dir, which say where the
+	// store is. An operator's shell has no Slack token in its environment.
+	Beside bool
 	// Lookup resolves ${VAR}; nil means SystemLookup (the environment,
 	// then systemd credentials).
 	Lookup func(string) (string, bool)
@@ -128,6 +133,8 @@ type loader struct {
 	// fleet: the store is shared, so min_vantages counts the vantages of
 	// every member, not this file's.
 	fleet bool
+	// beside: Options.Beside.
+	beside bool
 	// dropped counts errors past MaxErrors.
 	dropped int
 }
@@ -138,7 +145,7 @@ type vantageRef struct {
 }
 
 func newLoader(opts Options) *loader {
-	l := &loader{lookup: opts.Lookup, now: opts.Now, checkAt: map[string]string{}}
+	l := &loader{lookup: opts.Lookup, now: opts.Now, checkAt: map[string]string{}, beside: opts.Beside}
 	if l.lookup == nil {
 		l.lookup = SystemLookup
 	}
@@ -181,6 +188,9 @@ func (l *loader) finish(cfg *Config) (*Config, error) {
 	}
 	if s := cfg.Slack; s.Token != "" && s.WebhookURL != "" {
 		l.add(l.mainFile, l.slackLine, "slack: set webhook_url or token, not both")
+	}
+	if s := cfg.Slack; s.AppToken != "" && s.Token == "" {
+		l.add(l.mainFile, l.slackLine, "slack: app_token needs a bot token (buttons act on messages the bot posted)")
 	}
 	if len(l.errs) > 0 {
 		// Files in the order they were read, lines in order within a file.

@@ -58,6 +58,9 @@ var mainKeys = section[mainDraft]{
 			l.add(file, v.Line, "store: %v", err)
 		}
 	}},
+	{"maintenance", windowsSchema(), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+		d.cfg.Maintenance = l.windows(file, v)
+	}},
 	{"history", sString("How long every run's outcomes are kept (30d, 36h); default 30d."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		if h, ok := l.days(file, "history", v); ok {
 			if h < MinHistory {
@@ -129,6 +132,13 @@ var slackKeys = section[Slack]{
 	{"channel", sString("Default channel of the bot token."), func(l *loader, file string, _, v *yaml.Node, s *Slack) {
 		s.Channel, _ = l.str(file, "channel", v)
 	}},
+	{"app_token", sString("An app-level token (xapp-) with connections:write: buttons on incident messages, over Socket Mode."),
+		func(l *loader, file string, _, v *yaml.Node, s *Slack) {
+			s.AppToken, _ = l.str(file, "app_token", v)
+			if s.AppToken != "" && !strings.HasPrefix(s.AppToken, "xapp-") {
+				l.add(file, v.Line, "slack.app_token: an app-level token starts with xapp- (the bot token goes in token)")
+			}
+		}},
 	{"api_url", sString("Slack API base; tests and proxies set it."), func(l *loader, file string, _, v *yaml.Node, s *Slack) {
 		s.APIURL, _ = l.str(file, "api_url", v)
 		if s.APIURL == "" {

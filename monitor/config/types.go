@@ -45,7 +45,9 @@ type Config struct {
 	// History is how long the store keeps every run's outcomes; default
 	// 30 days.
 	History time.Duration
-	Checks  []Check
+	// Maintenance are the windows of every check.
+	Maintenance []Window
+	Checks      []Check
 }
 
 // Vantage is an egress point other than the daemon itself.
@@ -64,6 +66,9 @@ type Slack struct {
 	Channel    string
 	// APIURL is the Slack API base ending in "/", "" for slack-go's default.
 	APIURL string
+	// AppToken (xapp-) opens a Socket Mode connection: the incident
+	// messages get buttons (acknowledge, silence, run again). Needs Token.
+	AppToken string
 }
 
 // Enabled reports whether any Slack destination is configured.
@@ -207,6 +212,9 @@ type Check struct {
 	Vantages []string
 	Alert    Alert
 	Warn     Warn
+	// Maintenance are the check's own windows; Config.Maintenance holds
+	// for it as well.
+	Maintenance []Window
 	// File and Line locate the check's definition for messages.
 	File string
 	Line int

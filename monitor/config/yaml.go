@@ -125,6 +125,9 @@ func (l *loader) str(file, key string, v *yaml.Node) (string, bool) {
 	out := envRef.ReplaceAllStringFunc(v.Value, func(ref string) string {
 		name := ref[2 : len(ref)-1]
 		val, set := l.lookup(name)
+		if !set && l.beside && key != "store" && key != "state_dir" {
+			return ""
+		}
 		if !set {
 			l.add(file, v.Line, "%s: environment variable %s is not set", key, name)
 			ok = false

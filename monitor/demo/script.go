@@ -112,27 +112,36 @@ type Step struct {
 	// Name is what a person sees in the progress line.
 	Name  string
 	Apply func(*World) error
+	// Maintenance: the step and the next one happen inside a maintenance
+	// window (the demo configures it around them): nothing opens.
+	Maintenance bool
 }
 
 // Script is the demo's story: each fault of the 403 checklist and its fix,
 // one of them growing while it lasts (its message is updated in place and
-// the thread says what changed), and a rejection after the upgrade that no
-// status code shows.
+// the thread says what changed), a rejection after the upgrade that no
+// status code shows, and a planned change inside a maintenance window.
 func Script() []Step {
 	return []Step{
-		{"healthy: every route upgrades", func(*World) error { return nil }},
-		{"the CDN's WAF starts challenging WebSocket upgrades", func(w *World) error { w.Edge.SetMode(EdgeChallenge); return nil }},
-		{"meanwhile the origin's Origin allowlist loses " + Allowed, func(w *World) error { w.Origin.Allow("https://www.demo.test"); return nil }},
-		{"the WAF rule gets an exception for /ws", func(w *World) error { w.Edge.SetMode(EdgePass); return nil }},
-		{"the allowlist is fixed", func(w *World) error { w.Origin.Allow(Allowed); return nil }},
-		{"the issued token expires (the file still holds it)", func(w *World) error { return w.issue(-time.Minute) }},
-		{"a fresh token is issued", func(w *World) error { return w.issue(time.Hour) }},
-		{"a new edge config forgets the Upgrade/Connection headers", func(w *World) error { w.Edge.SetMode(EdgeStripUpgrade); return nil }},
-		{"the edge config is rolled back", func(w *World) error { w.Edge.SetMode(EdgePass); return nil }},
-		{"the auth service starts refusing the first message (close 4003 after the upgrade)", func(w *World) error {
+		do("healthy: every route upgrades", func(*World) error { return nil }),
+		do("the CDN's WAF starts challenging WebSocket upgrades", func(w *World) error { w.Edge.SetMode(EdgeChallenge); return nil }),
+		do("meanwhile the origin's Origin allowlist loses "+Allowed, func(w *World) error { w.Origin.Allow("https://www.demo.test"); return nil }),
+		do("the WAF rule gets an exception for /ws", func(w *World) error { w.Edge.SetMode(EdgePass); return nil }),
+		do("the allowlist is fixed", func(w *World) error { w.Origin.Allow(Allowed); return nil }),
+		do("the issued token expires (the file still holds it)", func(w *World) error { return w.issue(-time.Minute) }),
+		do("a fresh token is issued", func(w *World) error { return w.issue(time.Hour) }),
+		do("a new edge config forgets the Upgrade/Connection headers", func(w *World) error { w.Edge.SetMode(EdgeStripUpgrade); return nil }),
+		do("the edge config is rolled back", func(w *World) error { w.Edge.SetMode(EdgePass); return nil }),
+		do("the auth service starts refusing the first message (close 4003 after the upgrade)", func(w *World) error {
 			w.Origin.RejectFirstMessage(true)
 			return nil
-		}},
-		{"the auth service is fixed", func(w *World) error { w.Origin.RejectFirstMessage(false); return nil }},
+		}),
+		do("the auth service is fixed", func(w *World) error { w.Origin.RejectFirstMessage(false); return nil }),
+		{Name: "a planned WAF rollout challenges upgrades, inside its maintenance window: no incident opens",
+			Apply: func(w *World) error { w.Edge.SetMode(EdgeChallenge); return nil }, Maintenance: true},
+		do("the rollout is done before the window ends", func(w *World) error { w.Edge.SetMode(EdgePass); return nil }),
 	}
 }
+
+// do is a step outside any maintenance window.
+func do(name string, apply func(*World) error) Step { return Step{Name: name, Apply: apply} }

@@ -39,7 +39,10 @@ type Series struct {
 	Updated    time.Time `json:"updated"`
 	// Stale: its member stopped reporting it; it neither opens nor closes
 	// anything (the caller judges freshness).
-	Stale   bool   `json:"stale,omitempty"`
+	Stale bool `json:"stale,omitempty"`
+	// Muted: a silence holds for its vantage; it neither opens, holds nor
+	// closes anything, and is shown as it is.
+	Muted   bool   `json:"muted,omitempty"`
 	TraceID string `json:"trace_id,omitempty"`
 }
 
@@ -62,6 +65,7 @@ type Cell struct {
 	Status  int            `json:"status"`
 	Failing bool           `json:"failing,omitempty"`
 	Stale   bool           `json:"stale,omitempty"`
+	Muted   bool           `json:"muted,omitempty"`
 }
 
 // Incident is one check failing, as the store keeps it between decisions.
@@ -87,6 +91,14 @@ type Incident struct {
 	// FirstRun: the check was failing from its very first run, so there
 	// is no "before" to tell.
 	FirstRun bool `json:"first_run,omitempty"`
+	// Acked is who acknowledged it and when: reminders stop.
+	Acked *Ack `json:"acked,omitempty"`
+}
+
+// Ack is a person saying they are on it.
+type Ack struct {
+	By string    `json:"by"`
+	At time.Time `json:"at"`
 }
 
 // Event is what a decision says; its kinds are the notifier's, so a kind
@@ -171,6 +183,9 @@ func decideOpen(in Input, inc *Incident, cells []Cell) Decision {
 	upgraded := 0
 	held := false // a series failed when its member went silent
 	for _, s := range in.Series {
+		if s.Muted {
+			continue
+		}
 		if s.Stale {
 			held = held || in.Rule.Fails(s.Outcome, s.Status)
 			continue
@@ -212,7 +227,7 @@ func decideOpen(in Input, inc *Incident, cells []Cell) Decision {
 		slices.Sort(inc.Seen)
 		events = append(events, Event{Kind: Widened, At: in.Now, Added: added})
 	}
-	if r := in.Rule.Remind; r > 0 && !in.Quiet {
+	if r := in.Rule.Remind; r > 0 && !in.Quiet && inc.Acked == nil {
 		last := inc.Opened
 		if inc.Reminded.After(last) {
 			last = inc.Reminded
@@ -246,7 +261,7 @@ func cellsOf(series []Series, rule config.Alert) []Cell {
 	out := make([]Cell, 0, len(series))
 	for _, s := range series {
 		out = append(out, Cell{Vantage: s.Vantage, Route: s.Route, Outcome: s.Outcome, Status: s.Status,
-			Failing: !s.Stale && rule.Fails(s.Outcome, s.Status), Stale: s.Stale})
+			Failing: !s.Stale && !s.Muted && rule.Fails(s.Outcome, s.Status), Stale: s.Stale, Muted: s.Muted})
 	}
 	slices.SortFunc(out, func(a, b Cell) int {
 		if a.Vantage != b.Vantage {
@@ -296,7 +311,7 @@ func failingKeys(cells []Cell) []string {
 func confirmedVantages(series []Series, rule config.Alert) []string {
 	var out []string
 	for _, s := range series {
-		if !s.Stale && rule.Fails(s.Outcome, s.Status) && s.FailStreak >= max(rule.After, 1) && !slices.Contains(out, s.Vantage) {
+		if !s.Stale && !s.Muted && rule.Fails(s.Outcome, s.Status) && s.FailStreak >= max(rule.After, 1) && !slices.Contains(out, s.Vantage) {
 			out = append(out, s.Vantage)
 		}
 	}
@@ -307,7 +322,7 @@ func confirmedVantages(series []Series, rule config.Alert) []string {
 func sinceFirstRun(series []Series, rule config.Alert) bool {
 	any := false
 	for _, s := range series {
-		if s.Stale || !rule.Fails(s.Outcome, s.Status) {
+		if s.Stale || s.Muted || !rule.Fails(s.Outcome, s.Status) {
 			continue
 		}
 		if !s.Since.Equal(s.FirstSeen) {

@@ -235,3 +235,29 @@ func TestFirstRunAndStale(t *testing.T) {
 		}
 	}
 }
+
+// TestAcknowledged: an acknowledged incident sends no more reminders, and
+// still changes and closes.
+func TestAcknowledged(t *testing.T) {
+	t.Parallel()
+	r := rule(1, 1)
+	r.Remind = time.Minute
+	failing := []incident.Series{{Vantage: "us", Route: report.RouteCDN, Outcome: report.OutcomeRefused, Status: 403, FailStreak: 9}}
+	open := &incident.Incident{ID: "x", State: incident.Open, Opened: t0, Cause: report.CauseAuthRejected,
+		Cells: []incident.Cell{{Vantage: "us", Route: report.RouteCDN, Outcome: report.OutcomeRefused, Status: 403, Failing: true}},
+		Seen:  []string{"us/cdn"}}
+	in := incident.Input{Rule: r, Series: failing, Current: open, Now: t0.Add(5 * time.Minute), Diagnosis: report.Diagnosis{Cause: report.CauseAuthRejected}}
+	if d := incident.Decide(in); d.Incident == nil || d.Events[0].Kind != incident.Reminder {
+		t.Fatalf("not acknowledged: %+v, want a reminder", d)
+	}
+	acked := *open
+	acked.Acked = &incident.Ack{By: "U0ALICE", At: t0.Add(time.Minute)}
+	in.Current = &acked
+	if d := incident.Decide(in); d.Incident != nil {
+		t.Fatalf("acknowledged: %+v, want nothing", d.Events)
+	}
+	in.Series = []incident.Series{{Vantage: "us", Route: report.RouteCDN, Outcome: report.OutcomeUpgraded, Status: 101}}
+	if d := incident.Decide(in); d.Incident == nil || d.Incident.State != incident.Closed || d.Incident.Acked == nil {
+		t.Fatalf("acknowledged and upgraded: %+v, want it closed (acknowledgement kept)", d)
+	}
+}

@@ -282,3 +282,55 @@ func failingCells(cells []incident.Cell) int {
 	}
 	return n
 }
+
+// TestCoalescedUpdateIsNotLost: while one member's decision coalesces its
+// update into a waiting one, another member must not claim and render that
+// waiting update from the incident as it was before the decision; it gets
+// it once the decision is committed, showing the new view.
+func TestCoalescedUpdateIsNotLost(t *testing.T) {
+	t.Parallel()
+	dsn := postgres(t).NewDatabaseT(t)
+	a, b := openT(t, store.Options{DSN: dsn}), openT(t, store.Options{DSN: dsn})
+	ctx := context.Background()
+	inc := incident.Incident{ID: "chat-1", Check: "chat", State: incident.Open, Opened: t0}
+	err := a.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.PutIncident(ctx, inc, notifier.Incident{ID: inc.ID, Check: "chat", Summary: "2 of 6"}, t0); err != nil {
+			return err
+		}
+		if err := tx.SetRoot(ctx, inc.ID, notifier.Delivery{Channel: "C", TS: "1.1"}, true); err != nil {
+			return err
+		}
+		return tx.Enqueue(ctx, notifier.Message{ID: "u1", Kind: notifier.KindUpdate}, inc.ID, t0)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(time.Minute)
+	inside, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Update(ctx, func(tx *store.Tx) error {
+			if err := tx.PutIncident(ctx, inc, notifier.Incident{ID: inc.ID, Check: "chat", Summary: "3 of 6"}, later); err != nil {
+				return err
+			}
+			if err := tx.Enqueue(ctx, notifier.Message{ID: "u2", Kind: notifier.KindUpdate}, inc.ID, later); err != nil {
+				return err
+			}
+			close(inside)
+			<-release
+			return nil
+		})
+	}()
+	<-inside
+	if e, err := b.Claim(ctx, "us", later, time.Minute); err != nil || e != nil {
+		t.Fatalf("claimed %+v (%v) while a decision coalescing into it was in flight", e, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	e, err := b.Claim(ctx, "us", later, time.Minute)
+	if err != nil || e == nil || e.Message.Incident == nil || e.Message.Incident.Summary != "3 of 6" {
+		t.Fatalf("after the decision: %+v, %v; want the update showing 3 of 6", e, err)
+	}
+}

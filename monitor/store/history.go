@@ -254,6 +254,9 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	if _, err := s.db.ExecContext(ctx, s.q("DELETE FROM incidents WHERE state = 'closed' AND closed < ?"), ms(before)); err != nil {
 		return total, fmt.Errorf("prune incidents: %w", err)
 	}
+	if _, err := s.db.ExecContext(ctx, s.q("DELETE FROM silences WHERE ends < ?"), ms(before)); err != nil {
+		return total, fmt.Errorf("prune silences: %w", err)
+	}
 	return total, nil
 }
 

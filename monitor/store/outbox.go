@@ -77,6 +77,11 @@ func (s *Store) Claim(ctx context.Context, member string, now time.Time, lease t
 	return e, err
 }
 
+// IncidentByID returns the incident of that id, nil if there is none.
+func (s *Store) IncidentByID(ctx context.Context, id string) (*Record, error) {
+	return s.recordByID(ctx, s.db, id)
+}
+
 func (s *Store) recordByID(ctx context.Context, qr querier, id string) (*Record, error) {
 	rows, err := qr.QueryContext(ctx, s.q("SELECT decision, view, channel, ts, posted, last_update, last_reply FROM incidents WHERE id = ?"), id)
 	if err != nil {

@@ -57,10 +57,11 @@ type Options struct {
 	DSN string
 	// Dir is the state directory (SQLite's file, a state.json to import).
 	Dir string
-	// ReadOnly opens an existing store to read its history (the history
-	// command beside a running daemon): no migration, no import, no lock.
-	ReadOnly bool
-	Logger   *slog.Logger
+	// Beside opens an existing store beside a running daemon (the history
+	// and silence commands): no migration, no import, no lock. Its writes
+	// wait for the daemon's, like any SQLite writer (busy timeout).
+	Beside bool
+	Logger *slog.Logger
 }
 
 // Store is a handle on the database. It is safe for concurrent use.
@@ -96,7 +97,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("store %s: %w", s.where, err)
 	}
-	if opts.ReadOnly {
+	if opts.Beside {
 		var v sql.NullInt64
 		if err := s.db.QueryRowContext(ctx, "SELECT MAX(version_id) FROM goose_db_version").Scan(&v); err != nil || !v.Valid {
 			s.Close()
@@ -124,7 +125,7 @@ func (s *Store) openSQLite(opts Options) error {
 	}
 	path := filepath.Join(opts.Dir, FileName)
 	s.where = path
-	if !opts.ReadOnly {
+	if !opts.Beside {
 		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 			return fmt.Errorf("state dir %s: %w", opts.Dir, err)
 		}

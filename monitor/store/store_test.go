@@ -360,7 +360,7 @@ func TestStateDirInUse(t *testing.T) {
 		t.Fatalf("a second daemon on one state dir: %v", err)
 	}
 	// The history command reads beside the daemon.
-	if r, err := store.Open(context.Background(), store.Options{Dir: dir, ReadOnly: true}); err != nil {
+	if r, err := store.Open(context.Background(), store.Options{Dir: dir, Beside: true}); err != nil {
 		t.Fatal(err)
 	} else {
 		r.Close()

@@ -316,12 +316,23 @@ func (t *Tx) Enqueue(ctx context.Context, m notifier.Message, incidentID string,
 		}
 		switch m.Kind {
 		case notifier.KindUpdate:
-			var n int
-			if err := t.tx.QueryRowContext(ctx, t.s.q(`SELECT COUNT(*) FROM outbox WHERE incident = ? AND kind IN ('open', 'update') AND claimed_by = ''`),
-				incidentID).Scan(&n); err != nil {
+			// The waiting message is locked until this transaction ends: a
+			// member claiming it meanwhile would render the incident as it
+			// was before this decision, and this update would be lost.
+			q := `SELECT id FROM outbox WHERE incident = ? AND kind IN ('open', 'update') AND claimed_by = ''`
+			if t.s.backend == Postgres {
+				q += " FOR UPDATE"
+			}
+			rows, err := t.tx.QueryContext(ctx, t.s.q(q), incidentID)
+			if err != nil {
 				return fmt.Errorf("enqueue: %w", err)
 			}
-			if n > 0 {
+			waiting := rows.Next()
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("enqueue: %w", err)
+			}
+			if waiting {
 				return nil
 			}
 			if at := fromMS(lastUpdate).Add(UpdateSpacing); at.After(next) {

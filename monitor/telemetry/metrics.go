@@ -21,6 +21,7 @@ type Metrics struct {
 	skipped   metric.Int64Counter
 	lateness  metric.Float64Histogram
 	storeErrs metric.Int64Counter
+	slackConn metric.Int64Counter
 
 	mu        sync.Mutex
 	series    map[seriesKey]seriesState
@@ -66,6 +67,9 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	m.failed, err = meter.Int64Counter("wscanary.notifications.failed", metric.WithDescription("Failed notification attempts (each retry counts), by kind."))
 	keep(err)
 	m.skipped, err = meter.Int64Counter("wscanary.runs.skipped", metric.WithDescription("Runs skipped because the previous run of the check was still going."))
+	keep(err)
+	m.slackConn, err = meter.Int64Counter("wscanary.slack.socket.connections",
+		metric.WithDescription("Socket Mode connections opened to Slack (buttons), by whether it was a reconnection."))
 	keep(err)
 	m.lateness, err = meter.Float64Histogram("wscanary.schedule.lateness", metric.WithUnit("s"),
 		metric.WithDescription("How late a run started after its scheduled time."),
@@ -283,6 +287,15 @@ func (m *Metrics) RunSkipped(ctx context.Context, check string) {
 		return
 	}
 	m.skipped.Add(ctx, 1, metric.WithAttributes(attribute.String("check", check)))
+}
+
+// SlackConnected counts a Socket Mode connection: count is 0 for the
+// first, more for each reconnection.
+func (m *Metrics) SlackConnected(count int) {
+	if m == nil {
+		return
+	}
+	m.slackConn.Add(context.Background(), 1, metric.WithAttributes(attribute.Bool("reconnect", count > 0)))
 }
 
 // Lateness records how late a scheduled run started.

@@ -42,6 +42,7 @@ type FakeSlack struct {
 	// request whose client goes away meanwhile never happened.
 	hang    chan struct{}
 	waiting int
+	sm      socketMode
 }
 
 // Hang holds every request from now on until Release, like a Slack that
@@ -125,6 +126,9 @@ func (f *FakeSlack) Posts() (roots, replies []SlackCall) {
 }
 
 func (f *FakeSlack) serve(w http.ResponseWriter, r *http.Request) {
+	if f.serveSocketMode(w, r) {
+		return
+	}
 	r.ParseForm()
 	token := r.Form.Get("token")
 	if token == "" {
@@ -178,5 +182,6 @@ func (f *FakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 // Close releases held requests and stops the server.
 func (f *FakeSlack) Close() {
 	f.Release()
+	f.DropSocket()
 	f.Server.Close()
 }
