@@ -208,7 +208,8 @@ func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag
 	for _, c := range inc.Cells {
 		cell := notifier.Cell{Vantage: c.Vantage, Route: c.Route, Outcome: c.Outcome, Status: c.Status, Failing: c.Failing, Stale: c.Stale, Muted: c.Muted}
 		if r, ok := byKey[c.Vantage+"/"+string(c.Route)]; ok {
-			cell.Reason = cellReason(configured(r))
+			a := configured(r)
+			cell.Reason, cell.Pop = cellReason(a), a.Pop
 		}
 		v.Cells = append(v.Cells, cell)
 	}

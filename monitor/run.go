@@ -259,6 +259,9 @@ func NewRunner(cfg *config.Config, tel *telemetry.Telemetry) *Runner {
 	r.Prober.Cause = func(a report.Attempt) report.Cause {
 		return diagnose.Diagnose(diagnose.Input{Attempts: []report.Attempt{a}, Now: r.now()}).Cause
 	}
+	r.Prober.Edge = func(headers map[string]string, body string) (string, string) {
+		return diagnose.Vendor(headers, body), diagnose.EdgePop(headers)
+	}
 	return r
 }
 

@@ -110,13 +110,16 @@ func cellWhat(c Cell) string {
 	default:
 		mark, s = "  ", "not run"
 	}
+	if c.Pop != "" && c.Outcome != report.OutcomeNoAnswer {
+		s += " at " + c.Pop
+	}
 	switch {
 	case c.Stale:
 		mark, s = "? ", s+", silent"
 	case c.Muted:
 		mark, s = "~ ", s+", silenced"
 	}
-	return mark + truncate(s, 28)
+	return mark + truncate(s, 34)
 }
 
 // attemptWhat describes one attempt's result in a few words.

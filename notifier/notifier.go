@@ -111,6 +111,8 @@ type Cell struct {
 	Stale bool `json:"stale,omitempty"`
 	// Muted: a silence holds for its vantage.
 	Muted bool `json:"muted,omitempty"`
+	// Pop is the edge location that answered ("FRA"), when the edge said.
+	Pop string `json:"pop,omitempty"`
 }
 
 // Incident is everything a message shows of an incident: pure data, so the

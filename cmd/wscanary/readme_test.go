@@ -7,8 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/wscanary/wscanary/monitor/diagnose"
 )
 
 // TestREADMECommands keeps the README honest: the first two commands are
@@ -81,5 +84,26 @@ func TestREADMECommands(t *testing.T) {
 	out, err := exec.Command(filepath.Join(gobin, "wscanary"), "version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "wscanary ") {
 		t.Fatalf("installed binary: %v %q", err, out)
+	}
+}
+
+// TestREADMEEdges: the README's table of edge ids is the contract scripts
+// match on; it lists exactly the ids the diagnosis can name.
+func TestREADMEEdges(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(b), "### Edges")
+	section, _, _ = strings.Cut(section, "\n## ")
+	var ids []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z0-9-]+)` \\|").FindAllStringSubmatch(section, -1) {
+		ids = append(ids, m[1])
+	}
+	want := diagnose.Vendors()
+	slices.Sort(ids)
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
+		t.Errorf("README edges %v, want %v (diagnose.Vendors)", ids, want)
 	}
 }

@@ -13,6 +13,7 @@ package diagnose
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,7 +113,7 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 		}
 		if len(good) > 0 && len(bad) > 0 {
 			d.Route, d.Vantage, d.Vendor = route, badAtt.Vantage, Vendor(badAtt.Headers, badAtt.Body)
-			return vantageBlocked(d, badAtt, good, bad)
+			return vantageBlocked(d, badAtt, good, bad, pops(configured, route, true), pops(configured, route, false))
 		}
 	}
 	// 2. Place: the CDN route fails where the direct route from the same
@@ -127,35 +128,49 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 		}
 		d.Route, d.Vantage, d.Vendor = report.RouteCDN, cdn.Vantage, Vendor(cdn.Headers, cdn.Body)
 		switch {
-		case isAuthStatus(cdn.Status) || isChallenge(cdn.Headers, cdn.Body):
+		case readWords(cdn).limited && (cdn.Status == 429 || cdn.Status == 503):
+			return rateLimited(d, cdn, readWords(cdn), true)
+		case isAuthStatus(cdn.Status) || isChallenge(cdn.Headers, cdn.Body) || isEdgeBlock(d.Vendor, cdn):
 			return cdnBlocked(d, cdn)
 		case backendSawNoUpgrade(cdn.Status, cdn.Headers, cdn.Reason, cdn.Body):
 			return proxyStripped(d, cdn)
 		}
 	}
 
-	// 3. What: the request itself.
+	// 3. What: the request itself, from the variants and the server's
+	// own words.
 	switch {
 	case f.Status == 0:
 		return noAnswer(d, f)
 	case f.Status == 101:
 		return postHandshake(d, f, in.ExpectConfigured)
 	}
-	if isAuthStatus(f.Status) || f.Status == 400 {
+	w := readWords(f)
+	if w.limited && (f.Status == 429 || f.Status == 503) {
+		d.Vendor = Vendor(f.Headers, f.Body)
+		return rateLimited(d, f, w, false)
+	}
+	refused := isAuthStatus(f.Status) || f.Status == 400
+	if refused {
 		if in.Token != nil && in.Token.JWT && !in.Token.ExpiresAt.IsZero() &&
 			!in.Token.ExpiresAt.After(in.Now.Add(in.Timeout)) && isAuthStatus(f.Status) {
 			return tokenExpired(d, f, in)
 		}
-		if mentionsCSRF(f.Headers, f.Reason, f.Body) {
+		if w.csrf {
 			return csrf(d, f)
 		}
+		if w.expired && isAuthStatus(f.Status) && f.Credential != "" {
+			return tokenExpiredSaid(d, f, w)
+		}
 	}
-	if isAuthStatus(f.Status) || f.Status == 400 {
+	// Origin, from the variants: 403 (or 400, or Action Cable's 404) to
+	// the configured Origin, 101 without it or with the URL's own.
+	if refused || f.Status == 404 {
 		noOrigin, _ := findVariant(in.Attempts, f, report.VariantNoOrigin)
 		sameOrigin, _ := findVariant(in.Attempts, f, report.VariantSameOrigin)
 		switch {
 		case f.Origin != "" && (noOrigin.OK || sameOrigin.OK):
-			return originRejected(d, f, noOrigin.OK, sameOrigin.OK)
+			return originRejected(d, f, noOrigin.OK, sameOrigin.OK, w)
 		case f.Origin == "" && sameOrigin.OK:
 			return originRequired(d, f)
 		}
@@ -171,13 +186,75 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 		sameOrigin, _ := findVariant(in.Attempts, o, report.VariantSameOrigin)
 		if noOrigin.OK || sameOrigin.OK {
 			d.Route, d.Vantage = o.Route, o.Vantage
-			return originRejected(d, o, noOrigin.OK, sameOrigin.OK)
+			return originRejected(d, o, noOrigin.OK, sameOrigin.OK, readWords(o))
 		}
 	}
+	// Origin, from the server's words alone: every variant was refused
+	// too, yet the server says it is the Origin.
+	if (refused || f.Status == 404) && w.origin {
+		noOrigin, hasNo := findVariant(in.Attempts, f, report.VariantNoOrigin)
+		sameOrigin, hasSame := findVariant(in.Attempts, f, report.VariantSameOrigin)
+		return originSaid(d, f, w, hasNo && !noOrigin.OK, hasSame && !sameOrigin.OK)
+	}
 	if isAuthStatus(f.Status) {
-		return auth(d, f, configured)
+		d = auth(d, f, configured, w, in.Token)
+		if id := answeredBy(f); id != "" {
+			// A gateway or edge in front of the server refused it itself:
+			// its rules are where to look first.
+			e, _ := edgeByID(id)
+			d.Vendor = id
+			d.Summary += " The answer is the " + e.name + "'s own."
+			d.Hints = append(slices.Clone(e.blocked), d.Hints...)
+		}
+		return d
+	}
+	if w.socketIO {
+		return socketIO(d, f, w)
 	}
 	return byStatus(d, f)
+}
+
+// answeredBy names the edge or gateway that produced an answer itself, not
+// merely relayed it: its own error page, a Server header it sets only on
+// its own answers (Kong), or API Gateway's error type.
+func answeredBy(a report.Attempt) string {
+	b := strings.ToLower(a.Body)
+	for _, e := range edges {
+		for _, m := range e.body {
+			if strings.Contains(b, m) {
+				return e.id
+			}
+		}
+	}
+	h := func(n string) string { return strings.ToLower(headerValue(a.Headers, n)) }
+	switch server := h("Server"); {
+	case strings.HasPrefix(server, "kong"):
+		return "kong"
+	case strings.HasPrefix(server, "awselb"):
+		return "aws-alb"
+	case (server == "envoy" || server == "istio-envoy") && h("X-Envoy-Upstream-Service-Time") == "":
+		return "envoy"
+	case h("X-Amzn-Errortype") != "":
+		return "aws-apigateway"
+	}
+	return ""
+}
+
+// isEdgeBlock: the edge's own block page, whatever status it came with
+// (F5 and Imperva often answer 200, AWS WAF's challenge 202, Fastly's
+// Next-Gen WAF 406).
+func isEdgeBlock(vendor string, a report.Attempt) bool {
+	if vendor == "" || a.Status == 101 {
+		return false
+	}
+	b := strings.ToLower(a.Body)
+	e, _ := edgeByID(vendor)
+	for _, m := range e.body {
+		if strings.Contains(b, m) && a.Status != 404 && a.Status < 500 {
+			return true
+		}
+	}
+	return a.Status == 406 && vendor == "fastly"
 }
 
 func find(as []report.Attempt, vantage string, route report.Route) (report.Attempt, bool) {
@@ -221,34 +298,15 @@ func cdnBlocked(d report.Diagnosis, a report.Attempt) report.Diagnosis {
 	if isChallenge(a.Headers, a.Body) {
 		what = "answers with a challenge page (which a WebSocket client can never pass) to"
 	}
-	name := vendorName(d.Vendor)
-	d.Summary = fmt.Sprintf("The %s %s the upgrade (%s %s) while the origin accepts it directly: a CDN/WAF rule blocks WebSocket upgrades.",
-		name, what, status(a), where(a))
-	switch d.Vendor {
-	case "cloudflare":
-		d.Hints = []string{
-			"Cloudflare: Security > WAF > Custom rules: add 'URI Path contains /ws AND Request Header \"Upgrade\" equals \"websocket\"' with action Skip, placed first.",
-			"If Security Level is \"I'm Under Attack\", lower it for the WebSocket path (a JavaScript challenge cannot be solved by a WebSocket client); check Network > WebSockets is on.",
-		}
-	case "aws-waf", "aws-cloudfront":
-		d.Hints = []string{
-			"AWS WAF: add a rule that allows requests whose Upgrade header equals websocket and place it before the managed rule groups (AWSManagedRulesCommonRuleSet often matches the upgrade).",
-			"CloudFront: forward the Sec-WebSocket-Key, Sec-WebSocket-Version, Sec-WebSocket-Protocol and Origin headers in the origin request policy of the /ws behaviour.",
-		}
-	case "akamai":
-		d.Hints = []string{
-			"Akamai: check the App & API Protector / Kona rule that matched (the Reference # in the body) and add an exception for the WebSocket path with Upgrade: websocket.",
-			"Make sure WebSockets are enabled in the property's behaviour for this path.",
-		}
-	case "fastly":
-		d.Hints = []string{
-			"Fastly: WebSockets need 'return (upgrade);' in vcl_recv for the path (and the WebSockets feature on the service); check Next-Gen WAF rules for the upgrade.",
-		}
-	case "nginx":
-		d.Hints = []string{
-			"nginx at the edge answers this itself: look for 'return 403', 'deny' or a WAF module rule on the WebSocket location and exempt requests with $http_upgrade = websocket.",
-		}
-	default:
+	at := ""
+	if p := popOf(a); p != "" {
+		at = " at " + p
+	}
+	d.Summary = fmt.Sprintf("The %s%s %s the upgrade (%s %s) while the origin accepts it directly: a CDN/WAF rule blocks WebSocket upgrades.",
+		vendorName(d.Vendor), at, what, status(a), where(a))
+	if e, ok := edgeByID(d.Vendor); ok && len(e.blocked) > 0 {
+		d.Hints = slices.Clone(e.blocked)
+	} else {
 		d.Hints = []string{
 			"Find the edge rule that matches the upgrade request (headers Upgrade: websocket, Connection: Upgrade) and add an exception for the WebSocket path, placed before managed rules.",
 		}
@@ -260,17 +318,23 @@ func proxyStripped(d report.Diagnosis, a report.Attempt) report.Diagnosis {
 	d.Cause = report.CauseProxyStrippedUpgrade
 	d.Summary = fmt.Sprintf("%s the server answers %s as to a plain HTTP request, while the direct route upgrades: a proxy on the way drops the Upgrade/Connection headers.",
 		capitalize(where(a)), status(a))
-	d.Hints = []string{
-		"nginx: in the WebSocket location set 'proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\";' (without them nginx speaks HTTP/1.0 and drops both headers).",
-		"Other proxies and load balancers: enable WebSocket/upgrade support for the path and keep hop-by-hop Upgrade and Connection headers.",
+	if e, ok := edgeByID(d.Vendor); ok && len(e.stripped) > 0 {
+		d.Hints = slices.Clone(e.stripped)
+	} else {
+		d.Hints = []string{
+			"Find the proxy or load balancer on the CDN route that speaks HTTP/1.0 or drops hop-by-hop headers to the origin: it must pass Upgrade: websocket and Connection: Upgrade (WebSocket support on, HTTP/1.1 to the backend).",
+		}
 	}
 	return d
 }
 
-func vantageBlocked(d report.Diagnosis, a report.Attempt, good, bad []string) report.Diagnosis {
+func vantageBlocked(d report.Diagnosis, a report.Attempt, good, bad []string, goodPops, badPops []string) report.Diagnosis {
 	d.Cause = report.CauseVantageBlocked
 	d.Summary = fmt.Sprintf("Through %s the upgrade gets %s from %s but 101 from %s: the rule depends on where the client is.",
 		a.Route, status(a), strings.Join(bad, ", "), strings.Join(good, ", "))
+	if len(badPops) > 0 && len(goodPops) > 0 && !slices.Equal(badPops, goodPops) {
+		d.Summary += fmt.Sprintf(" The edges disagree: refused at %s, upgraded at %s.", strings.Join(badPops, " and "), strings.Join(goodPops, " and "))
+	}
 	d.Hints = []string{
 		"Check IP allowlists, geo rules and rate limits on the " + string(a.Route) + " route for the refused vantages' egress addresses.",
 	}
@@ -295,6 +359,20 @@ func tokenExpired(d report.Diagnosis, a report.Attempt, in Input) report.Diagnos
 	return d
 }
 
+// tokenExpiredSaid: the server says the token expired (an opaque token,
+// or a JWT whose exp we could not read).
+func tokenExpiredSaid(d report.Diagnosis, a report.Attempt, w words) report.Diagnosis {
+	d.Cause = report.CauseTokenExpired
+	d.Summary = fmt.Sprintf("The server answers %s %s to the credential sent in the %s and says it has expired.%s", status(a), where(a), a.Credential, w.said())
+	d.Hints = []string{
+		"Refresh the token before it expires: fetch it right before connecting (token.command, or a token.file your issuer rotates) rather than storing a long-lived value.",
+	}
+	if w.bearer != "" {
+		d.Hints = append(d.Hints, fmt.Sprintf("The WWW-Authenticate challenge says error=%q (RFC 6750): the token was read and refused, not missing.", w.bearer))
+	}
+	return d
+}
+
 func csrf(d report.Diagnosis, a report.Attempt) report.Diagnosis {
 	d.Cause = report.CauseCSRFRejected
 	d.Summary = fmt.Sprintf("The server answers %s %s and names CSRF: CSRF middleware treats the upgrade request as an unprotected form post.", status(a), where(a))
@@ -305,7 +383,7 @@ func csrf(d report.Diagnosis, a report.Attempt) report.Diagnosis {
 	return d
 }
 
-func originRejected(d report.Diagnosis, a report.Attempt, noOriginOK, sameOriginOK bool) report.Diagnosis {
+func originRejected(d report.Diagnosis, a report.Attempt, noOriginOK, sameOriginOK bool, w words) report.Diagnosis {
 	d.Cause = report.CauseOriginRejected
 	which := "without an Origin"
 	if sameOriginOK && !noOriginOK {
@@ -315,9 +393,36 @@ func originRejected(d report.Diagnosis, a report.Attempt, noOriginOK, sameOrigin
 	}
 	d.Summary = fmt.Sprintf("The server answers %s %s to Origin %s but upgrades %s: the Origin allowlist does not include %s.",
 		status(a), where(a), a.Origin, which, a.Origin)
+	switch {
+	case w.quote != "" && !w.origin:
+		// The words and the variants disagree: say what each showed.
+		d.Summary += fmt.Sprintf(" Its message (%q) does not name the Origin, but only the Origin changed between the attempts.", w.quote)
+	default:
+		d.Summary += w.said()
+	}
 	d.Hints = []string{
-		fmt.Sprintf("Add %s (scheme, host and port must match exactly) to the WebSocket server's allowed origins: ws verifyClient, Spring setAllowedOrigins, Socket.IO cors.origin, gorilla CheckOrigin.", a.Origin),
+		fmt.Sprintf("Add %s (scheme, host and port must match exactly) to the WebSocket server's allowed origins.", a.Origin),
 		"Origins differ by port and scheme: https://app.example.com and https://app.example.com:8443 or http://... are different origins.",
+	}
+	return d
+}
+
+// originSaid: every variant was refused, yet the server says the Origin is
+// the problem. The allowlist may admit neither the configured origin nor
+// the URL's own: the summary says what the words and the variants showed.
+func originSaid(d report.Diagnosis, a report.Attempt, w words, noOriginRefused, sameOriginRefused bool) report.Diagnosis {
+	d.Cause = report.CauseOriginRejected
+	origin := "no Origin"
+	if a.Origin != "" {
+		origin = "Origin " + a.Origin
+	}
+	d.Summary = fmt.Sprintf("The server answers %s %s to %s and its answer names the Origin.%s", status(a), where(a), origin, w.said())
+	if noOriginRefused || sameOriginRefused {
+		d.Summary += " The attempts without an Origin or with the URL's own origin were refused too: the allowlist admits none of them (or the server wants an Origin it knows)."
+	}
+	d.Hints = []string{
+		"Compare the server's allowed origins with the Origin the check sends (origin:), scheme, host and port exactly; browsers send the page's origin.",
+		"Some servers (Django Channels' OriginValidator, a strict CheckOrigin) refuse a missing Origin as well: set origin: to an allowed one.",
 	}
 	return d
 }
@@ -332,14 +437,17 @@ func originRequired(d report.Diagnosis, a report.Attempt) report.Diagnosis {
 	return d
 }
 
-func auth(d report.Diagnosis, a report.Attempt, configured []report.Attempt) report.Diagnosis {
+func auth(d report.Diagnosis, a report.Attempt, configured []report.Attempt, w words, tok *Token) report.Diagnosis {
 	if a.Credential == "" {
 		d.Cause = report.CauseAuthMissing
 		d.Summary = fmt.Sprintf("The server answers %s %s and no credential was sent: it wants one.", status(a), where(a))
 		if a.Status == 401 {
 			if ch := headerValue(a.Headers, "Www-Authenticate"); ch != "" {
-				d.Summary = fmt.Sprintf("The server answers %s %s (WWW-Authenticate: %s) and no credential was sent.", status(a), where(a), ch)
+				d.Summary = fmt.Sprintf("The server answers %s %s (WWW-Authenticate: %s) and no credential was sent.", status(a), where(a), oneLine(ch))
 			}
+		}
+		if w.description == "" {
+			d.Summary += w.said()
 		}
 		d.Hints = []string{
 			"Configure token: in the check, in the place the server reads it (query parameter, cookie, Authorization header, or the first message).",
@@ -358,15 +466,39 @@ func auth(d report.Diagnosis, a report.Attempt, configured []report.Attempt) rep
 	if !everywhere {
 		scope = "here"
 	}
-	if a.Status == 401 {
-		d.Summary = fmt.Sprintf("The server answers 401 %s although a credential was sent in the %s: it does not recognise it (wrong place, name or encoding, or revoked).", where(a), a.Credential)
+	jwtInQuery := tok != nil && tok.JWT && a.Credential == "query"
+	switch {
+	case w.bearer == "insufficient_scope":
+		d.Summary = fmt.Sprintf("The server answers %s %s: the credential sent in the %s is valid but lacks a scope it needs (WWW-Authenticate error=\"insufficient_scope\").%s",
+			status(a), where(a), a.Credential, w.said())
+		d.Hints = []string{"Issue the token with the scope the WebSocket endpoint requires (the challenge's scope= parameter names it, when the server sends one)."}
+		return d
+	case w.invalid || w.missing:
+		d.Summary = fmt.Sprintf("The server answers %s %s and says the credential sent in the %s is not valid.%s", status(a), where(a), a.Credential, w.said())
 		d.Hints = []string{
-			fmt.Sprintf("Check the server reads the credential from the %s under the configured name; a JWT in a URL must be URL-encoded (encodeURIComponent).", a.Credential),
-			"401 means \"who are you?\": the credential is missing or unrecognisable, not forbidden.",
+			fmt.Sprintf("Check the token itself (issuer, audience, signing key, revocation) and that the server reads it from the %s under the configured name.", a.Credential),
+		}
+		if w.missing {
+			d.Summary = fmt.Sprintf("The server answers %s %s and says no credential reached it, although one was sent in the %s.%s", status(a), where(a), a.Credential, w.said())
+			d.Hints = []string{fmt.Sprintf("The server looks for the credential elsewhere or under another name: check where it reads it (query parameter, cookie, header, first message) against token.in and token.name (now the %s).", a.Credential)}
+		}
+		if jwtInQuery {
+			d.Hints = append(d.Hints, "A JWT in a URL must be URL-encoded (encodeURIComponent).")
 		}
 		return d
 	}
-	d.Summary = fmt.Sprintf("The server answers 403 %s to a live credential (sent in the %s), whatever the Origin, %s: the credential is valid but not allowed.", where(a), a.Credential, scope)
+	if a.Status == 401 {
+		d.Summary = fmt.Sprintf("The server answers 401 %s although a credential was sent in the %s: it does not recognise it (wrong place, name or encoding, or revoked).%s", where(a), a.Credential, w.said())
+		d.Hints = []string{
+			fmt.Sprintf("Check the server reads the credential from the %s under the configured name.", a.Credential),
+			"401 means \"who are you?\": the credential is missing or unrecognisable, not forbidden.",
+		}
+		if jwtInQuery {
+			d.Hints = append(d.Hints, "A JWT in a URL must be URL-encoded (encodeURIComponent).")
+		}
+		return d
+	}
+	d.Summary = fmt.Sprintf("The server answers 403 %s to a live credential (sent in the %s), whatever the Origin, %s: the credential is valid but not allowed.%s", where(a), a.Credential, scope, w.said())
 	d.Hints = []string{
 		"403 with a valid token is authorization or policy: check the account's permissions for this resource (room, channel, tenant) and any IP or origin policy tied to the token.",
 		"Look for the rejection in the server's logs by the trace id: the reason (\"forbidden\", \"scope\", \"origin\") is almost always logged there.",
@@ -374,18 +506,62 @@ func auth(d report.Diagnosis, a report.Attempt, configured []report.Attempt) rep
 	return d
 }
 
+// rateLimited: 429 (or a 503 that says so). atEdge: the CDN route is
+// limited while the direct one upgrades.
+func rateLimited(d report.Diagnosis, a report.Attempt, w words, atEdge bool) report.Diagnosis {
+	d.Cause = report.CauseRateLimited
+	who := "The server"
+	if atEdge || d.Vendor != "" {
+		who = "The " + vendorName(d.Vendor)
+	}
+	d.Summary = fmt.Sprintf("%s answers %s %s: too many requests from this client.", who, status(a), where(a))
+	if w.retryAfter != "" {
+		d.Summary += fmt.Sprintf(" It asks to retry after %s.", w.retryAfter)
+	}
+	d.Summary += w.said()
+	if atEdge {
+		d.Summary += " The direct route upgrades: the limit is the edge's."
+	}
+	d.Hints = []string{
+		"A canary that runs every few seconds from one address, or reconnecting clients behind one NAT, can trip a per-IP limit: check the limit's key and threshold for the WebSocket path.",
+	}
+	if e, ok := edgeByID(d.Vendor); ok && len(e.limited) > 0 {
+		d.Hints = append(d.Hints, e.limited...)
+	}
+	return d
+}
+
+// socketIO: a Socket.IO (engine.io) server refused a plain WebSocket URL.
+func socketIO(d report.Diagnosis, a report.Attempt, w words) report.Diagnosis {
+	d.Cause = report.CauseUnexpectedStatus
+	d.Summary = fmt.Sprintf("The server answers %s %s like a Socket.IO (engine.io) server that does not recognise the request.%s", status(a), where(a), w.said())
+	d.Hints = []string{
+		"A Socket.IO endpoint wants its own query: /socket.io/?EIO=4&transport=websocket (EIO=3 for Socket.IO 2 servers unless allowEIO3).",
+		"\"Session ID unknown\" means a sid from an earlier session was sent: connect without sid.",
+	}
+	return d
+}
+
 func postHandshake(d report.Diagnosis, a report.Attempt, expect bool) report.Diagnosis {
 	d.Cause = report.CausePostHandshakeRejected
 	switch {
-	case a.CloseCode == 1008 || (a.CloseCode >= 4000 && a.CloseCode <= 4999):
+	case a.CloseCode == 1008 || (a.CloseCode >= 3000 && a.CloseCode <= 4999):
 		d.Summary = fmt.Sprintf("The upgrade succeeds %s, then the server closes with %d: it rejects the connection after the handshake (first-message auth or policy).", where(a), a.CloseCode)
 	case a.CloseCode != 0:
 		d.Summary = fmt.Sprintf("The upgrade succeeds %s, then the server closes with %d before the expected exchange.", where(a), a.CloseCode)
 	default:
 		d.Summary = fmt.Sprintf("The upgrade succeeds %s but the exchange after it fails: %s.", where(a), a.Error)
 	}
+	if a.CloseReason != "" {
+		d.Summary += fmt.Sprintf(" Its reason: %q.", oneLine(a.CloseReason))
+	}
 	d.Hints = []string{
-		"Check the first message the server expects (its auth message format and the token in it) and the reply it sends; close codes 4000-4999 are the application's own.",
+		"Check the first message the server expects (its auth message format and the token in it) and the reply it sends; close codes 3000-4999 are the application's or its library's own.",
+	}
+	if w := readWords(a); w.expired {
+		d.Hints = append(d.Hints, "The server says the token expired: refresh it before connecting.")
+	} else if w.invalid {
+		d.Hints = append(d.Hints, "The server says the token is not valid: check the token the first message (or the URL) carries.")
 	}
 	if expect {
 		d.Hints = append(d.Hints, "If the server's reply changed on purpose, update expect: in the check.")
@@ -485,22 +661,36 @@ func warnings(in Input) []string {
 	return out
 }
 
+// vendorName is how a sentence names an edge: "Cloudflare edge", or "CDN"
+// when it is unknown.
 func vendorName(v string) string {
-	switch v {
-	case "cloudflare":
-		return "Cloudflare edge"
-	case "aws-waf":
-		return "AWS WAF"
-	case "aws-cloudfront":
-		return "CloudFront edge"
-	case "akamai":
-		return "Akamai edge"
-	case "fastly":
-		return "Fastly edge"
-	case "nginx":
-		return "nginx edge"
+	if e, ok := edgeByID(v); ok {
+		return e.name
 	}
 	return "CDN"
+}
+
+// popOf is the edge location of an attempt, as the prober recorded it or
+// as its headers say.
+func popOf(a report.Attempt) string {
+	if a.Pop != "" {
+		return a.Pop
+	}
+	return EdgePop(a.Headers)
+}
+
+// pops lists the edge locations of a route's attempts that upgraded (ok)
+// or were refused, in order, once each.
+func pops(as []report.Attempt, route report.Route, ok bool) []string {
+	var out []string
+	for _, a := range as {
+		p := popOf(a)
+		if a.Route != route || a.OK != ok || p == "" || slices.Contains(out, p) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func capitalize(s string) string {

@@ -259,29 +259,44 @@ func init() {
 	for _, c := range []report.Cause{report.CauseOK, report.CauseCDNBlocked, report.CauseProxyStrippedUpgrade, report.CauseVantageBlocked,
 		report.CauseOriginRejected, report.CauseOriginRequired, report.CauseTokenExpired, report.CauseAuthMissing, report.CauseAuthRejected,
 		report.CauseCSRFRejected, report.CausePostHandshakeRejected, report.CauseNotFound, report.CauseRedirect, report.CauseServerError,
-		report.CauseUnexpectedStatus, report.CauseDNSError, report.CauseConnectError, report.CauseTLSError, report.CauseTimeout} {
+		report.CauseUnexpectedStatus, report.CauseDNSError, report.CauseConnectError, report.CauseTLSError, report.CauseTimeout,
+		report.CauseRateLimited} {
 		known[c] = true
 	}
 }
 
-// FuzzDiagnose: any status, header and body give a known cause and never
-// a panic.
+// FuzzDiagnose: any status, headers, body, challenge, close reason and
+// variants give a known cause, a summary, and never a panic.
 func FuzzDiagnose(f *testing.F) {
-	f.Add(403, "Server", "cloudflare", "<title>Just a moment...</title>", true)
-	f.Add(400, "Server", "nginx", "Bad Request", true)
-	f.Add(101, "X", "", "", false)
-	f.Add(0, "", "", "", false)
-	f.Fuzz(func(t *testing.T, status int, hk, hv, body string, withDirect bool) {
-		a := report.Attempt{Status: status, Headers: map[string]string{hk: hv}, Body: body, Vantage: "v", Route: cdn, Variant: cfg}
-		a.OK = status == 101
+	f.Add(403, "Server", "cloudflare", "<title>Just a moment...</title>", "", "", true, false)
+	f.Add(400, "Server", "nginx", "Bad Request", "", "", true, false)
+	f.Add(401, "Content-Type", "application/json", `{"error":{"message":"token expired"}}`, `Bearer error="invalid_token", error_description="The token expired"`, "", false, true)
+	f.Add(429, "Retry-After", "30", "rate limit", "", "", false, false)
+	f.Add(101, "X", "", "", "", "invalid token", false, false)
+	f.Add(0, "", "", "", "", "", false, false)
+	f.Fuzz(func(t *testing.T, status int, hk, hv, body, challenge, closeReason string, withDirect, withCredential bool) {
+		a := report.Attempt{Status: status, Headers: map[string]string{hk: hv, "Www-Authenticate": challenge}, Body: body,
+			Vantage: "v", Route: cdn, Variant: cfg, Origin: "https://app.test", CloseReason: closeReason}
+		a.OK = status == 101 && closeReason == ""
+		if status == 101 && !a.OK {
+			a.CloseCode = 3500
+		}
 		if status == 0 {
 			a.Error = body
+		}
+		if withCredential {
+			a.Credential = "query"
 		}
 		as := []report.Attempt{a}
 		if withDirect {
 			as = append(as, at(ok101, "v", direct, cfg))
 		}
-		d := diagnose.Diagnose(diagnose.Input{Attempts: as, Now: now})
+		if status != 0 && !a.OK {
+			v := a
+			v.Variant, v.Origin = report.VariantNoOrigin, ""
+			as = append(as, v)
+		}
+		d := diagnose.Diagnose(diagnose.Input{Attempts: as, Now: now, Token: &diagnose.Token{In: "query"}})
 		if !known[d.Cause] || d.Summary == "" {
 			t.Fatalf("cause %q summary %q", d.Cause, d.Summary)
 		}

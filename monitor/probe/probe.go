@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -108,6 +109,9 @@ type Prober struct {
 	// Cause, when set, names the cause of a single attempt for its span's
 	// wscanary.cause attribute (the run's diagnosis weighs all attempts).
 	Cause func(report.Attempt) report.Cause
+	// Edge, when set, names the CDN or gateway an answer came from or
+	// through and the edge location that handled it (Attempt.Edge, .Pop).
+	Edge func(headers map[string]string, body string) (vendor, pop string)
 }
 
 // Attempt performs one handshake and returns its evidence. It never returns
@@ -195,6 +199,9 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 	att.DurationMS = ms(rec.done.Sub(rec.start))
 	att.TimingsMS = rec.timings()
 	rec.spans(ctx, tracer, req)
+	if p.Edge != nil && len(att.Headers) > 0 {
+		att.Edge, att.Pop = p.Edge(att.Headers, att.Body)
+	}
 
 	finishSpan(span, att, p.Cause)
 	return att
@@ -302,7 +309,7 @@ func exchange(ctx context.Context, conn *websocket.Conn, req Request, send strin
 	conn.SetReadLimit(MaxReply)
 	if send != "" {
 		if err := conn.Write(ctx, websocket.MessageText, []byte(send)); err != nil {
-			recordReadErr(ctx, err, att, "send")
+			recordReadErr(ctx, err, att, "send", secrets)
 			return
 		}
 	}
@@ -317,7 +324,7 @@ func exchange(ctx context.Context, conn *websocket.Conn, req Request, send strin
 		if req.Expect == nil && readCtx.Err() != nil && ctx.Err() == nil {
 			return // no answer within the grace period: fine when nothing is expected
 		}
-		recordReadErr(ctx, err, att, "waiting for the first message")
+		recordReadErr(ctx, err, att, "waiting for the first message", secrets)
 		return
 	}
 	reply := string(msg)
@@ -330,9 +337,13 @@ func exchange(ctx context.Context, conn *websocket.Conn, req Request, send strin
 	}
 }
 
-func recordReadErr(ctx context.Context, err error, att *report.Attempt, doing string) {
+func recordReadErr(ctx context.Context, err error, att *report.Attempt, doing string, secrets []string) {
 	if code := websocket.CloseStatus(err); code != -1 {
 		att.CloseCode = int(code)
+		var ce websocket.CloseError
+		if errors.As(err, &ce) {
+			att.CloseReason = redact.Secrets(strings.ToValidUTF8(ce.Reason, "?"), secrets...)
+		}
 		if code != websocket.StatusNormalClosure {
 			att.Error = fmt.Sprintf("%s: server closed with %d while %s", report.ErrExpect, code, doing)
 		} else if att.Error == "" {

@@ -202,5 +202,11 @@ func resultAttrs(att report.Attempt) []attribute.KeyValue {
 	if att.CloseCode != 0 {
 		kv = append(kv, attribute.Int("websocket.close_code", att.CloseCode))
 	}
+	if att.Edge != "" {
+		kv = append(kv, attribute.String("wscanary.edge", att.Edge))
+	}
+	if att.Pop != "" {
+		kv = append(kv, attribute.String("wscanary.edge.pop", att.Pop))
+	}
 	return kv
 }

@@ -120,9 +120,21 @@ var sensitiveHeaders = map[string]bool{
 	"X-Xsrf-Token":        true,
 }
 
+// challengeHeaders name credentials without carrying one: the server's
+// challenge (RFC 9110 section 11.6) says why it refused, which is the
+// evidence a diagnosis needs. A secret echoed in one is still replaced
+// (Secrets).
+var challengeHeaders = map[string]bool{
+	"Www-Authenticate":   true,
+	"Proxy-Authenticate": true,
+}
+
 // IsSensitiveHeader reports whether a header's value is never shown.
 // extra are header names a check put its token in.
 func IsSensitiveHeader(name string, extra ...string) bool {
+	if challengeHeaders[http.CanonicalHeaderKey(name)] {
+		return false
+	}
 	if sensitiveHeaders[http.CanonicalHeaderKey(name)] || IsCredentialName(name) {
 		return true
 	}

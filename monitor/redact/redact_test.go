@@ -39,9 +39,13 @@ func TestHeaders(t *testing.T) {
 	h.Add("Set-Cookie", "session=xyz")
 	h.Set("Authorization", "Bearer abc")
 	h.Set("X-Ticket", "abc")
+	h.Set("Www-Authenticate", `Bearer error="invalid_token", error_description="The token expired"`)
+	h.Set("X-Auth-Hint", "abc")
 	got := redact.Headers(h, "X-Ticket")
 	want := map[string]string{"Server": "cloudflare", "Set-Cookie": "__cf_bm=REDACTED, session=REDACTED",
-		"Authorization": "REDACTED", "X-Ticket": "REDACTED"}
+		"Authorization": "REDACTED", "X-Ticket": "REDACTED", "X-Auth-Hint": "REDACTED",
+		// A challenge is the server's reason, not a credential.
+		"Www-Authenticate": `Bearer error="invalid_token", error_description="The token expired"`}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)

@@ -131,6 +131,14 @@ type Attempt struct {
 	// Peer is the address the connection went to (the proxy's for a proxy
 	// vantage).
 	Peer string `json:"peer,omitempty"`
+	// CloseReason is the reason text of the server's close frame after
+	// open ("invalid token"), bounded like Body.
+	CloseReason string `json:"close_reason,omitempty"`
+	// Edge is the CDN, WAF or gateway the answer came from or through (a
+	// vendor id, README "Edges"), Pop the edge location that handled it
+	// ("FRA"); "" when the headers do not tell.
+	Edge string `json:"edge,omitempty"`
+	Pop  string `json:"pop,omitempty"`
 }
 
 // ErrorClass returns the class of a.Error ("dns", "tls", ...) or "".
@@ -158,6 +166,7 @@ const (
 	CauseAuthMissing           Cause = "auth_missing"
 	CauseAuthRejected          Cause = "auth_rejected"
 	CauseCSRFRejected          Cause = "csrf_rejected"
+	CauseRateLimited           Cause = "rate_limited"
 	CausePostHandshakeRejected Cause = "post_handshake_rejected"
 	CauseNotFound              Cause = "not_found"
 	CauseRedirect              Cause = "redirect"

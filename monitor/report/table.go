@@ -66,7 +66,15 @@ func WriteTable(w io.Writer, reps []Report, opts TableOptions) error {
 		}
 		if len(rep.Attempts) > 0 {
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "  VANTAGE\tROUTE\tVARIANT\tSTATUS\tTIME\tRESULT\tTRACE")
+			edges := false
+			for _, a := range rep.Attempts {
+				edges = edges || a.Edge != "" || a.Pop != ""
+			}
+			head := "  VANTAGE\tROUTE\tVARIANT\tSTATUS\tTIME\tRESULT\tTRACE"
+			if edges {
+				head = "  VANTAGE\tROUTE\tVARIANT\tSTATUS\tTIME\tEDGE\tRESULT\tTRACE"
+			}
+			fmt.Fprintln(tw, head)
 			for _, a := range rep.Attempts {
 				// Pad before painting so escape codes do not skew columns.
 				status := fmt.Sprintf("%-6s", statusText(a))
@@ -77,6 +85,11 @@ func WriteTable(w io.Writer, reps []Report, opts TableOptions) error {
 					status = paint(ansiRed, status)
 				default:
 					status = paint(ansiYellow, status)
+				}
+				if edges {
+					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Vantage, a.Route, a.Variant, status,
+						fmt.Sprintf("%.1fms", a.DurationMS), edgeText(a), result(a), paint(ansiDim, a.TraceID))
+					continue
 				}
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Vantage, a.Route, a.Variant, status,
 					fmt.Sprintf("%.1fms", a.DurationMS), result(a), paint(ansiDim, a.TraceID))
@@ -145,4 +158,17 @@ func oneLine(s string, n int) string {
 		s = s[:n-1] + "…"
 	}
 	return s
+}
+
+// edgeText is the edge an answer came through and where: "cloudflare@FRA".
+func edgeText(a Attempt) string {
+	switch {
+	case a.Edge != "" && a.Pop != "":
+		return a.Edge + "@" + a.Pop
+	case a.Edge != "":
+		return a.Edge
+	case a.Pop != "":
+		return "@" + a.Pop
+	}
+	return "-"
 }
