@@ -36,6 +36,7 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 	c := d.checkNamed(rec.Decision.Check)
 	windows := d.cfg.Maintenance
 	traceURL := d.cfg.TraceURL
+	route := d.router(targetsOf(c, d.cfg))
 	d.mu.Unlock()
 	if c == nil {
 		log.Warn("slack action ignored: the check is no longer configured", "check", rec.Decision.Check)
@@ -43,7 +44,7 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 	}
 	log = log.With("check", c.Name)
 	now := d.now()
-	dc := decision{check: c, traceURL: traceURL, token: d.mem.token(c.Name), now: now, windows: windows, force: true}
+	dc := decision{check: c, traceURL: traceURL, token: d.mem.token(c.Name), now: now, windows: windows, force: true, route: route}
 	switch a.ID {
 	case notifier.ActionAck:
 		err = d.refresh(ctx, dc, func(ctx context.Context, tx *store.Tx, cur *store.Record) (bool, error) {

@@ -64,8 +64,10 @@ type DaemonOptions struct {
 	Config *config.Config
 	// Store keeps series, incidents, the outbox and the history.
 	Store *store.Store
-	// Notifier delivers messages (Slack, console, or both).
+	// Notifier delivers messages (Slack, console, or both): the primary
+	// target. Targets are the notifiers under notify:, by name.
 	Notifier notifier.Notifier
+	Targets  map[string]notifier.Notifier
 	// Telemetry may be nil (no spans, no metrics).
 	Telemetry *telemetry.Telemetry
 	Logger    *slog.Logger
@@ -222,8 +224,9 @@ func (d *Daemon) Start() {
 	d.started.Store(true)
 	d.feedWG.Add(1)
 	go d.feedLoop()
-	d.loops.Add(1)
+	d.loops.Add(2)
 	go d.deliverLoop()
+	go d.refreshLoop()
 	d.kick() // deliver what a previous process left in the outbox
 }
 

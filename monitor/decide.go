@@ -34,6 +34,22 @@ type decision struct {
 	// force: update the open incident's message even when nothing changed
 	// (a person asked: run again, acknowledge).
 	force bool
+	// route fans a message out to the check's notifiers; nil keeps it for
+	// the primary one only.
+	route func(notifier.Message) []notifier.Message
+}
+
+// enqueue queues m for every target route gives it.
+func enqueue(ctx context.Context, l ledger, route func(notifier.Message) []notifier.Message, m notifier.Message, incidentID string, now time.Time) error {
+	if route == nil {
+		return l.Enqueue(ctx, m, incidentID, now)
+	}
+	for _, c := range route(m) {
+		if err := l.Enqueue(ctx, c, incidentID, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // decideCheck applies the check's rule to every series the ledger has of
@@ -103,7 +119,7 @@ func decideCheck(ctx context.Context, l ledger, dc decision) (bool, error) {
 		msgs = append(msgs, notifier.Message{ID: d.Incident.ID + "/update/" + fmt.Sprint(dc.now.UnixNano()), Kind: notifier.KindUpdate, Channel: c.Alert.Channel})
 	}
 	for _, m := range msgs {
-		if err := l.Enqueue(ctx, m, d.Incident.ID, dc.now); err != nil {
+		if err := enqueue(ctx, l, dc.route, m, d.Incident.ID, dc.now); err != nil {
 			return false, err
 		}
 	}
@@ -192,6 +208,7 @@ func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag
 	if inc.Acked != nil {
 		v.AckedBy, v.AckedAt = inc.Acked.By, inc.Acked.At
 	}
+	v.FirstCause, v.FirstVendor, v.FirstRoutes = inc.FirstCause, inc.FirstVendor, inc.FirstRoutes
 	if inc.State == incident.Closed {
 		v.State = notifier.StateResolved
 	}
@@ -322,7 +339,7 @@ func warningsOf(c *config.Check, rep report.Report, now time.Time) map[string]no
 
 // warn posts a notice when a warning of the check starts and forgets it
 // when it ends.
-func warn(ctx context.Context, l ledger, c *config.Check, active map[string]notifier.Notice, now time.Time) error {
+func warn(ctx context.Context, l ledger, route func(notifier.Message) []notifier.Message, c *config.Check, active map[string]notifier.Notice, now time.Time) error {
 	for _, kind := range []string{warnCert, warnToken, warnTokenSource} {
 		n, on := active[kind]
 		if !on {
@@ -338,7 +355,7 @@ func warn(ctx context.Context, l ledger, c *config.Check, active map[string]noti
 		if started {
 			m := notifier.Message{ID: fmt.Sprintf("warn/%s/%s/%d", c.Name, kind, now.UnixNano()), Kind: notifier.KindNotice,
 				Channel: c.Alert.Channel, Notice: &n}
-			if err := l.Enqueue(ctx, m, "", now); err != nil {
+			if err := enqueue(ctx, l, route, m, "", now); err != nil {
 				return err
 			}
 		}

@@ -2,6 +2,8 @@ package monitor
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/store"
@@ -98,7 +100,7 @@ func (d *Daemon) deliver(e *store.Entry, now time.Time) {
 		d.store.Drop(ctx, e)
 		return
 	}
-	if m.Kind == notifier.KindOpen {
+	if m.Kind == notifier.KindOpen && m.Target == "" {
 		d.summarizeStorm(ctx, now)
 	}
 	del, err := d.notify(m)
@@ -109,20 +111,20 @@ func (d *Daemon) deliver(e *store.Entry, now time.Time) {
 			// least once).
 			d.storeFails("done", err)
 		}
-		if m.Kind == notifier.KindOpen {
+		if m.Kind == notifier.KindOpen && m.Target == "" {
 			d.mem.setRoot(e.Incident, del)
 		}
-		d.metrics().NotificationSent(d.ctx, check, string(m.Kind))
-		d.log.Info("notification delivered", "check", check, "kind", m.Kind, "incident", e.Incident, "id", m.ID,
+		d.metrics().NotificationSent(d.ctx, check, string(m.Kind), targetName(m.Target))
+		d.log.Info("notification delivered", "check", check, "kind", m.Kind, "notifier", targetName(m.Target), "incident", e.Incident, "id", m.ID,
 			"attempts", e.Attempts+1, "latency_ms", d.now().Sub(e.Enqueued).Milliseconds())
 		return
 	}
-	d.metrics().NotificationFailed(d.ctx, string(m.Kind))
+	d.metrics().NotificationFailed(d.ctx, string(m.Kind), targetName(m.Target))
 	if d.ctx.Err() != nil {
 		d.store.Retry(ctx, e, now) // stopping: it stays for the next start
 		return
 	}
-	if notifier.Permanent(err) || now.Sub(e.Enqueued) > giveUpAfter {
+	if notifier.Permanent(err) || errors.Is(err, errNoTarget) || now.Sub(e.Enqueued) > giveUpAfter {
 		d.log.Error("notification dropped", "check", check, "kind", m.Kind, "id", m.ID, "attempts", e.Attempts+1, "err", err)
 		d.store.Drop(ctx, e)
 		return
@@ -144,16 +146,16 @@ func (d *Daemon) deliverLocal(m notifier.Message, incidentID string) (time.Durat
 	del, err := d.notify(m)
 	if err == nil {
 		var root *notifier.Delivery
-		if m.Kind == notifier.KindOpen {
+		if m.Kind == notifier.KindOpen && m.Target == "" {
 			root = &del
 		}
 		d.mem.doneLocal(m.ID, true, root)
-		d.metrics().NotificationSent(d.ctx, checkOf(m), string(m.Kind))
+		d.metrics().NotificationSent(d.ctx, checkOf(m), string(m.Kind), targetName(m.Target))
 		d.log.Info("notification delivered without the store", "check", checkOf(m), "kind", m.Kind, "incident", incidentID)
 		return 0, true
 	}
-	d.metrics().NotificationFailed(d.ctx, string(m.Kind))
-	if notifier.Permanent(err) {
+	d.metrics().NotificationFailed(d.ctx, string(m.Kind), targetName(m.Target))
+	if notifier.Permanent(err) || errors.Is(err, errNoTarget) {
 		d.log.Error("notification dropped", "check", checkOf(m), "kind", m.Kind, "err", err)
 		d.mem.doneLocal(m.ID, true, nil)
 		return 0, true
@@ -166,10 +168,25 @@ func (d *Daemon) deliverLocal(m notifier.Message, incidentID string) (time.Durat
 	return wait, false
 }
 
+// errNoTarget: the message's notifier is no longer configured.
+var errNoTarget = errors.New("its notifier is no longer configured")
+
 func (d *Daemon) notify(m notifier.Message) (notifier.Delivery, error) {
+	n := d.notifierFor(m.Target)
+	if n == nil {
+		return notifier.Delivery{}, fmt.Errorf("notify %q: %w", m.Target, errNoTarget)
+	}
 	ctx, cancel := context.WithTimeout(d.ctx, notifyTimeout)
 	defer cancel()
-	return d.opts.Notifier.Notify(ctx, m)
+	return n.Notify(ctx, m)
+}
+
+// targetName names a target in logs and metrics: "slack" for the primary.
+func targetName(t string) string {
+	if t == "" {
+		return "slack"
+	}
+	return t
 }
 
 func checkOf(m notifier.Message) string {

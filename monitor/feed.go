@@ -168,7 +168,7 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 		history = nil
 	}
 	d.mu.Lock()
-	windows := d.cfg.Maintenance
+	windows, cfg := d.cfg.Maintenance, d.cfg
 	d.mu.Unlock()
 	stale := map[string]time.Duration{}
 	var todo []decision
@@ -180,7 +180,8 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 		}
 		seen[o.check.Name] = true
 		if o.force || d.needsDecision(o, rows) {
-			todo = append(todo, decision{check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now, windows: windows, force: o.force})
+			todo = append(todo, decision{check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now, windows: windows, force: o.force,
+				route: d.router(targetsOf(o.check, cfg))})
 		}
 	}
 	// Memory has every run; the store gets the series whose state changed
@@ -191,7 +192,8 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 		d.mu.Lock()
 		for _, name := range d.mem.openChecks() {
 			if c := d.checkNamed(name); c != nil && !seen[name] {
-				todo = append(todo, decision{check: c, traceURL: d.cfg.TraceURL, token: d.mem.token(name), now: now, windows: windows})
+				todo = append(todo, decision{check: c, traceURL: d.cfg.TraceURL, token: d.mem.token(name), now: now, windows: windows,
+					route: d.router(targetsOf(c, cfg))})
 			}
 		}
 		d.mu.Unlock()
@@ -220,7 +222,7 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 			if err := t.AddHistory(ctx, history); err != nil {
 				return err
 			}
-			return d.decideAll(ctx, t, todo, batch, opened)
+			return d.decideAll(ctx, t, cfg, todo, batch, opened)
 		})
 		switch {
 		case err == nil:
@@ -262,7 +264,7 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 		todo = kept
 	}
 	opened := map[string]bool{}
-	if err := d.decideAll(ctx, d.mem, todo, batch, opened); err != nil {
+	if err := d.decideAll(ctx, d.mem, cfg, todo, batch, opened); err != nil {
 		d.log.Error("deciding without the store failed", "err", err)
 	}
 	d.health.mu.Lock()
@@ -273,7 +275,7 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 }
 
 // decideAll decides the checks of todo and the warnings of the batch.
-func (d *Daemon) decideAll(ctx context.Context, l ledger, todo []decision, batch []observation, opened map[string]bool) error {
+func (d *Daemon) decideAll(ctx context.Context, l ledger, cfg *config.Config, todo []decision, batch []observation, opened map[string]bool) error {
 	for _, dc := range todo {
 		open, err := decideCheck(ctx, l, dc)
 		if err != nil {
@@ -286,7 +288,7 @@ func (d *Daemon) decideAll(ctx context.Context, l ledger, todo []decision, batch
 		if len(active) == 0 && !d.mem.warned(o.check.Name) {
 			continue
 		}
-		if err := warn(ctx, l, o.check, active, o.at); err != nil {
+		if err := warn(ctx, l, d.router(targetsOf(o.check, cfg)), o.check, active, o.at); err != nil {
 			return err
 		}
 	}
@@ -560,7 +562,7 @@ func (d *Daemon) forget(old, cfg *config.Config) {
 			}
 			ev := incident.Event{Kind: incident.Resolved, At: now, Lasted: now.Sub(inc.Opened)}
 			for _, m := range messagesFor([]incident.Event{ev}, inc.ID, c.Alert.Channel, view, now) {
-				if err := tx.Enqueue(ctx, m, inc.ID, now); err != nil {
+				if err := enqueue(ctx, tx, d.router(targetsOf(&c, old)), m, inc.ID, now); err != nil {
 					return err
 				}
 			}

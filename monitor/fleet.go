@@ -84,7 +84,7 @@ func (d *Daemon) heartbeat() {
 			n := memberNotice("wscanary in "+me.Name+" reports again", fmt.Sprintf("It was silent from %s to %s; its series count again.",
 				stamp(prev.Seen), stamp(now)))
 			n.Good = true
-			if err := tx.Enqueue(ctx, notifier.Message{ID: fmt.Sprintf("member/%s/back/%d", me.Name, now.UnixMilli()),
+			if err := enqueue(ctx, tx, d.router(d.allTargets()), notifier.Message{ID: fmt.Sprintf("member/%s/back/%d", me.Name, now.UnixMilli()),
 				Kind: notifier.KindNotice, Notice: &n}, "", now); err != nil {
 				return err
 			}
@@ -102,7 +102,7 @@ func (d *Daemon) heartbeat() {
 				fmt.Sprintf("No heartbeat for %s (three of its shortest check intervals, at least %s). Until it returns its series neither open nor close incidents; an incident it alone saw stays open.",
 					now.Sub(m.Seen).Round(time.Second), minSilence),
 				"Look at the daemon in "+m.Name+": `systemctl status wscanary`, its logs, and its route to the database.")
-			if err := tx.Enqueue(ctx, notifier.Message{ID: fmt.Sprintf("member/%s/silent/%d", m.Name, m.Seen.UnixMilli()),
+			if err := enqueue(ctx, tx, d.router(d.allTargets()), notifier.Message{ID: fmt.Sprintf("member/%s/silent/%d", m.Name, m.Seen.UnixMilli()),
 				Kind: notifier.KindNotice, Notice: &n}, "", now); err != nil {
 				return err
 			}
@@ -187,7 +187,7 @@ func (d *Daemon) aloneNotice(now time.Time) {
 		fmt.Sprintf("Since %s its writes to %s fail. It keeps probing and now alerts on what it alone sees; incidents the fleet had open are left as they are.",
 			stamp(since), d.store.Where()),
 		"When the store is back it hands over what it decided and posts nothing twice.")
-	d.mem.Enqueue(context.Background(), notifier.Message{ID: fmt.Sprintf("member/%s/alone/%d", d.member, since.UnixMilli()),
+	enqueue(context.Background(), d.mem, d.router(d.allTargets()), notifier.Message{ID: fmt.Sprintf("member/%s/alone/%d", d.member, since.UnixMilli()),
 		Kind: notifier.KindNotice, Notice: &n}, "", now)
 	d.log.Warn("the fleet store is unreachable: alerting on this member's own view", "since", since)
 }

@@ -264,7 +264,7 @@ func (m *memory) Enqueue(_ context.Context, msg notifier.Message, incidentID str
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, q := range m.local {
-		if m.localInc[q.ID] != incidentID || incidentID == "" {
+		if m.localInc[q.ID] != incidentID || incidentID == "" || q.Target != msg.Target {
 			continue
 		}
 		if msg.Kind == notifier.KindUpdate && (q.Kind == notifier.KindOpen || q.Kind == notifier.KindUpdate) {

@@ -30,9 +30,17 @@ type Error struct {
 	permanent bool
 	msg       string // already scrubbed
 	err       error  // safe to print: scrubbed or a type without URLs
+	// service names the destination in the text; "" is Slack.
+	service string
 }
 
-func (e *Error) Error() string { return "slack " + e.Op + ": " + e.msg }
+func (e *Error) Error() string {
+	svc := e.service
+	if svc == "" {
+		svc = "slack"
+	}
+	return svc + " " + e.Op + ": " + e.msg
+}
 
 // Unwrap returns the cause, with secrets scrubbed from it as well. Context
 // errors stay matchable with errors.Is.

@@ -148,6 +148,12 @@ type Incident struct {
 	// Notes are lines the message carries as they are: a maintenance
 	// window, a silence, a member alone without its fleet store.
 	Notes []string `json:"notes,omitempty"`
+	// FirstCause, FirstVendor and FirstRoutes are what the incident
+	// opened with: the labels of its Alertmanager alert, which must not
+	// change while it lasts.
+	FirstCause  report.Cause   `json:"first_cause,omitempty"`
+	FirstVendor string         `json:"first_vendor,omitempty"`
+	FirstRoutes []report.Route `json:"first_routes,omitempty"`
 	// AckedBy is who acknowledged the incident (a Slack user id or a
 	// name), AckedAt when; "" while nobody did.
 	AckedBy string    `json:"acked_by,omitempty"`
@@ -184,6 +190,9 @@ type Message struct {
 	// Thread is where the incident's root message is (update, reply); nil
 	// or empty when it is not addressable (webhook).
 	Thread *Delivery `json:"thread,omitempty"`
+	// Target names the notifier that delivers it: "" for the primary one
+	// (Slack, or the console), else a name under notify:.
+	Target string `json:"target,omitempty"`
 }
 
 // Delivery says where a message landed, so that later messages can reply

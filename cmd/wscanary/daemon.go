@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"syscall"
 	"time"
 
@@ -73,8 +74,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 					logger.Error("reload rejected, keeping the running configuration", "err", err)
 				}
 			} else {
-				if next.Listen != cfg.Listen || next.StateDir != cfg.StateDir || next.Slack != cfg.Slack || next.Store != cfg.Store {
-					logger.Warn("listen, state_dir, store and slack changes take effect at the next restart")
+				if next.Listen != cfg.Listen || next.StateDir != cfg.StateDir || next.Slack != cfg.Slack || next.Store != cfg.Store ||
+					!reflect.DeepEqual(next.Notify, cfg.Notify) {
+					logger.Warn("listen, state_dir, store, slack and notify changes take effect at the next restart")
 				}
 				d.Reload(next)
 			}
@@ -100,7 +102,14 @@ func startDaemonWith(ctx context.Context, cfg *config.Config, logger *slog.Logge
 		tel.Shutdown(context.Background())
 		return nil, nil, err
 	}
-	d, err := monitor.NewDaemon(monitor.DaemonOptions{Config: cfg, Store: st, Notifier: n, Telemetry: tel, Logger: logger, Version: versionString()})
+	targets, err := buildTargets(cfg)
+	if err != nil {
+		st.Close()
+		tel.Shutdown(context.Background())
+		return nil, nil, err
+	}
+	d, err := monitor.NewDaemon(monitor.DaemonOptions{Config: cfg, Store: st, Notifier: n, Targets: targets, Telemetry: tel, Logger: logger,
+		Version: versionString()})
 	if err != nil {
 		st.Close()
 		tel.Shutdown(context.Background())
@@ -173,6 +182,30 @@ func buildNotifier(cfg *config.Config, logger *slog.Logger, consoleOut io.Writer
 		return nil, fmt.Errorf("slack: %w", err)
 	}
 	return s, nil
+}
+
+// buildTargets builds the notifiers under notify:.
+func buildTargets(cfg *config.Config) (map[string]notifier.Notifier, error) {
+	out := map[string]notifier.Notifier{}
+	for _, nc := range cfg.Notify {
+		var n notifier.Notifier
+		var err error
+		switch {
+		case nc.Alertmanager != nil:
+			n, err = notifier.NewAlertmanager(notifier.AlertmanagerOptions{URL: nc.Alertmanager.URL})
+		case nc.PagerDuty != nil:
+			p := nc.PagerDuty
+			n, err = notifier.NewPagerDuty(notifier.PagerDutyOptions{RoutingKey: p.RoutingKey, APIURL: p.APIURL, Severity: p.Severity,
+				SeverityByCause: p.SeverityByCause})
+		case nc.Webhook != nil:
+			n, err = notifier.NewWebhook(notifier.WebhookOptions{URL: nc.Webhook.URL, Secret: nc.Webhook.Secret})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("notify %q: %w", nc.Name, err)
+		}
+		out[nc.Name] = n
+	}
+	return out, nil
 }
 
 // watchdog pets systemd's watchdog only while the scheduler ticks, so a

@@ -257,6 +257,9 @@ var alertKeys = section[checkDraft]{
 	{"channel", sString("Overrides slack.channel."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 		d.c.Alert.Channel, _ = l.str(file, "alert.channel", v)
 	}},
+	{"notify", sList(schema{"type": "string"}, "Notifiers of this check: slack and names under notify:. Default all."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Alert.Notify = l.strings(file, "alert.notify", v)
+	}},
 }
 
 // checks parses one checks.d file.

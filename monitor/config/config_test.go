@@ -96,6 +96,14 @@ func TestInvalid(t *testing.T) {
 			`testdata/invalid-maintenance/checks.d/a.yaml:11: maintenance.from: expected an RFC 3339 time like 2026-12-24T22:00:00Z, got "yesterday"`,
 			`testdata/invalid-maintenance/checks.d/a.yaml:13: maintenance: set schedule and duration, or from and to`,
 		}},
+		{"notify", []string{
+			`testdata/invalid-notify/wscanary.yaml:3: notify: "slack" names the slack: section; pick another name`,
+			`testdata/invalid-notify/wscanary.yaml:6: pagerduty.severity: "loud" is not one of critical, error, warning, info`,
+			`testdata/invalid-notify/wscanary.yaml:7: notify: "pager" is defined twice`,
+			`testdata/invalid-notify/wscanary.yaml:9: notify "both": set exactly one of alertmanager, pagerduty or webhook`,
+			`testdata/invalid-notify/wscanary.yaml:13: webhook: url and secret are required (the receiver verifies the signature)`,
+			`testdata/invalid-notify/checks.d/a.yaml:2: alert.notify: "pagerduty" is not one of slack, pager, both, nohook (notify: in testdata/invalid-notify/wscanary.yaml)`,
+		}},
 		{"yaml", []string{
 			`testdata/invalid-yaml/checks.d/a.yaml:3: invalid YAML: found unexpected end of stream`,
 		}},

@@ -189,6 +189,7 @@ func (l *loader) finish(cfg *Config) (*Config, error) {
 	if s := cfg.Slack; s.Token != "" && s.WebhookURL != "" {
 		l.add(l.mainFile, l.slackLine, "slack: set webhook_url or token, not both")
 	}
+	checkNotify(cfg, l)
 	if s := cfg.Slack; s.AppToken != "" && s.Token == "" {
 		l.add(l.mainFile, l.slackLine, "slack: app_token needs a bot token (buttons act on messages the bot posted)")
 	}

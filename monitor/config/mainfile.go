@@ -58,6 +58,10 @@ var mainKeys = section[mainDraft]{
 			l.add(file, v.Line, "store: %v", err)
 		}
 	}},
+	{"notify", sList(sObject(notifierKeys, "A notifier beside Slack.", "name"), "Notifiers beside Slack: alertmanager, pagerduty, webhook."),
+		func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+			d.cfg.Notify = l.notifiers(file, v)
+		}},
 	{"maintenance", windowsSchema(), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		d.cfg.Maintenance = l.windows(file, v)
 	}},

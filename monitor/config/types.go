@@ -47,7 +47,9 @@ type Config struct {
 	History time.Duration
 	// Maintenance are the windows of every check.
 	Maintenance []Window
-	Checks      []Check
+	// Notify are the notifiers beside Slack (notify:).
+	Notify []Notifier
+	Checks []Check
 }
 
 // Vantage is an egress point other than the daemon itself.
@@ -128,6 +130,9 @@ type Alert struct {
 	Remind time.Duration
 	// Channel overrides Slack.Channel.
 	Channel string
+	// Notify names the notifiers its messages go to ("slack" and names
+	// under notify:); empty means all of them.
+	Notify []string
 }
 
 // AlertOn is one entry of alert.on: an HTTP status, a class of statuses,

@@ -93,6 +93,11 @@ type Incident struct {
 	FirstRun bool `json:"first_run,omitempty"`
 	// Acked is who acknowledged it and when: reminders stop.
 	Acked *Ack `json:"acked,omitempty"`
+	// FirstCause, FirstVendor and FirstRoutes are what it opened with
+	// (the stable labels of an Alertmanager alert).
+	FirstCause  report.Cause   `json:"first_cause,omitempty"`
+	FirstVendor string         `json:"first_vendor,omitempty"`
+	FirstRoutes []report.Route `json:"first_routes,omitempty"`
 }
 
 // Ack is a person saying they are on it.
@@ -175,6 +180,13 @@ func Decide(in Input) Decision {
 	inc := &Incident{ID: in.NewID(), Check: in.Check, State: Open, Opened: in.Now, Cells: cells, Seen: seen,
 		FirstRun: sinceFirstRun(in.Series, in.Rule)}
 	inc.Cause, inc.Vendor = causeOf(in.Diagnosis, nil)
+	inc.FirstCause, inc.FirstVendor = inc.Cause, inc.Vendor
+	for _, c := range cells {
+		if c.Failing && !slices.Contains(inc.FirstRoutes, c.Route) {
+			inc.FirstRoutes = append(inc.FirstRoutes, c.Route)
+		}
+	}
+	slices.Sort(inc.FirstRoutes)
 	return Decision{Incident: inc, Events: []Event{{Kind: Opened, At: in.Now}}}
 }
 
@@ -337,6 +349,7 @@ func clone(inc *Incident) *Incident {
 	c := *inc
 	c.Cells = slices.Clone(inc.Cells)
 	c.Seen = slices.Clone(inc.Seen)
+	c.FirstRoutes = slices.Clone(inc.FirstRoutes)
 	return &c
 }
 

@@ -30,17 +30,17 @@ type Entry struct {
 func (s *Store) Claim(ctx context.Context, member string, now time.Time, lease time.Duration) (*Entry, error) {
 	var e *Entry
 	err := s.Update(ctx, func(t *Tx) error {
-		query := `SELECT id, incident, payload, attempts, enqueued FROM outbox o
+		query := `SELECT id, incident, payload, attempts, enqueued, target FROM outbox o
 			WHERE o.next_try <= ? AND o.lease_until <= ?
-			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE o.incident <> '' AND p.incident = o.incident AND p.seq < o.seq)
+			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE o.incident <> '' AND p.incident = o.incident AND p.target = o.target AND p.seq < o.seq)
 			ORDER BY o.seq LIMIT 1`
 		if s.backend == Postgres {
 			query += " FOR UPDATE SKIP LOCKED"
 		}
-		var id, incidentID, payload string
+		var id, incidentID, payload, target string
 		var attempts int
 		var enqueued int64
-		err := t.tx.QueryRowContext(ctx, s.q(query), ms(now), ms(now)).Scan(&id, &incidentID, &payload, &attempts, &enqueued)
+		err := t.tx.QueryRowContext(ctx, s.q(query), ms(now), ms(now)).Scan(&id, &incidentID, &payload, &attempts, &enqueued, &target)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -55,6 +55,7 @@ func (s *Store) Claim(ctx context.Context, member string, now time.Time, lease t
 			// Unreadable: deliver nothing, say so, and let the caller drop it.
 			m = notifier.Message{ID: id}
 		}
+		m.Target = target
 		if incidentID != "" {
 			rec, err := s.recordByID(ctx, t.tx, incidentID)
 			if err != nil {
@@ -102,8 +103,8 @@ func (s *Store) Done(ctx context.Context, e *Entry, d notifier.Delivery, now tim
 		if err := t.exec(ctx, "DELETE FROM outbox WHERE id = ?", e.Message.ID); err != nil {
 			return fmt.Errorf("done %s: %w", e.Message.ID, err)
 		}
-		if e.Incident == "" {
-			return nil
+		if e.Incident == "" || e.Message.Target != "" {
+			return nil // only the primary's message is the incident's root
 		}
 		var err error
 		switch e.Message.Kind {
@@ -176,11 +177,11 @@ func (s *Store) ReleaseClaims(ctx context.Context, member string) error {
 // returns the incidents of up to limit of them, oldest first.
 func (s *Store) PendingOpens(ctx context.Context, limit int) (int, []Record, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE kind = 'open'").Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE kind = 'open' AND target = ''").Scan(&n); err != nil {
 		return 0, nil, fmt.Errorf("outbox: %w", err)
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT i.decision, i.view, i.channel, i.ts, i.posted, i.last_update, i.last_reply
-		FROM outbox o JOIN incidents i ON i.id = o.incident WHERE o.kind = 'open' ORDER BY o.seq LIMIT ?`), limit)
+		FROM outbox o JOIN incidents i ON i.id = o.incident WHERE o.kind = 'open' AND o.target = '' ORDER BY o.seq LIMIT ?`), limit)
 	if err != nil {
 		return 0, nil, fmt.Errorf("outbox: %w", err)
 	}

@@ -309,6 +309,8 @@ func (t *Tx) Enqueue(ctx context.Context, m notifier.Message, incidentID string,
 	}
 	next := now
 	if incidentID != "" && (m.Kind == notifier.KindUpdate || m.Kind == notifier.KindReply) {
+		// Spacing and coalescing are per target; only Slack's (the
+		// primary's) messages are spaced: they edit one message in place.
 		var lastUpdate, lastReply int64
 		err := t.tx.QueryRowContext(ctx, t.s.q("SELECT last_update, last_reply FROM incidents WHERE id = ?"), incidentID).Scan(&lastUpdate, &lastReply)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -319,11 +321,11 @@ func (t *Tx) Enqueue(ctx context.Context, m notifier.Message, incidentID string,
 			// The waiting message is locked until this transaction ends: a
 			// member claiming it meanwhile would render the incident as it
 			// was before this decision, and this update would be lost.
-			q := `SELECT id FROM outbox WHERE incident = ? AND kind IN ('open', 'update') AND claimed_by = ''`
+			q := `SELECT id FROM outbox WHERE incident = ? AND target = ? AND kind IN ('open', 'update') AND claimed_by = ''`
 			if t.s.backend == Postgres {
 				q += " FOR UPDATE"
 			}
-			rows, err := t.tx.QueryContext(ctx, t.s.q(q), incidentID)
+			rows, err := t.tx.QueryContext(ctx, t.s.q(q), incidentID, m.Target)
 			if err != nil {
 				return fmt.Errorf("enqueue: %w", err)
 			}
@@ -335,7 +337,7 @@ func (t *Tx) Enqueue(ctx context.Context, m notifier.Message, incidentID string,
 			if waiting {
 				return nil
 			}
-			if at := fromMS(lastUpdate).Add(UpdateSpacing); at.After(next) {
+			if at := fromMS(lastUpdate).Add(UpdateSpacing); at.After(next) && m.Target == "" {
 				next = at
 			}
 			m.Incident = nil // rendered from the incident when delivered
@@ -344,7 +346,7 @@ func (t *Tx) Enqueue(ctx context.Context, m notifier.Message, incidentID string,
 			if err != nil || merged {
 				return err
 			}
-			if at := fromMS(lastReply).Add(ReplySpacing); at.After(next) {
+			if at := fromMS(lastReply).Add(ReplySpacing); at.After(next) && m.Target == "" {
 				next = at
 			}
 		}
@@ -363,8 +365,8 @@ func (t *Tx) Enqueue(ctx context.Context, m notifier.Message, incidentID string,
 	if err != nil {
 		return err
 	}
-	err = t.exec(ctx, `INSERT INTO outbox (id, seq, incident, kind, payload, enqueued, next_try, attempts, claimed_by, lease_until)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 0, '', 0)`, m.ID, seq, incidentID, string(m.Kind), string(payload), ms(now), ms(next))
+	err = t.exec(ctx, `INSERT INTO outbox (id, seq, incident, kind, payload, enqueued, next_try, attempts, claimed_by, lease_until, target)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 0, '', 0, ?)`, m.ID, seq, incidentID, string(m.Kind), string(payload), ms(now), ms(next), m.Target)
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", m.ID, err)
 	}
@@ -375,8 +377,8 @@ func (t *Tx) Enqueue(ctx context.Context, m notifier.Message, incidentID string,
 // been claimed yet; it reports whether there was one.
 func (t *Tx) mergeReply(ctx context.Context, m notifier.Message, incidentID string) (bool, error) {
 	var id, payload string
-	err := t.tx.QueryRowContext(ctx, t.s.q(`SELECT id, payload FROM outbox WHERE incident = ? AND kind = 'reply' AND claimed_by = ''
-		ORDER BY seq DESC LIMIT 1`), incidentID).Scan(&id, &payload)
+	err := t.tx.QueryRowContext(ctx, t.s.q(`SELECT id, payload FROM outbox WHERE incident = ? AND target = ? AND kind = 'reply' AND claimed_by = ''
+		ORDER BY seq DESC LIMIT 1`), incidentID, m.Target).Scan(&id, &payload)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

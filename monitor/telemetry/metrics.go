@@ -237,19 +237,19 @@ func (m *Metrics) Forget(check string) {
 }
 
 // NotificationSent counts a delivered message.
-func (m *Metrics) NotificationSent(ctx context.Context, check, kind string) {
+func (m *Metrics) NotificationSent(ctx context.Context, check, kind, notifier string) {
 	if m == nil {
 		return
 	}
-	m.sent.Add(ctx, 1, metric.WithAttributes(attribute.String("check", check), attribute.String("kind", kind)))
+	m.sent.Add(ctx, 1, metric.WithAttributes(attribute.String("check", check), attribute.String("kind", kind), attribute.String("notifier", notifier)))
 }
 
 // NotificationFailed counts a failed delivery attempt.
-func (m *Metrics) NotificationFailed(ctx context.Context, kind string) {
+func (m *Metrics) NotificationFailed(ctx context.Context, kind, notifier string) {
 	if m == nil {
 		return
 	}
-	m.failed.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind)))
+	m.failed.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind), attribute.String("notifier", notifier)))
 }
 
 // StoreError counts a failed store operation.

@@ -65,8 +65,8 @@ func TestMetricsOnPrometheusEndpoint(t *testing.T) {
 	m.IncidentOpen("chat", true)
 	m.CertExpiry("chat", "us", "cdn", time.Unix(1767225600, 0))
 	m.TokenExpiry("chat", time.Unix(1767225700, 0))
-	m.NotificationSent(ctx, "chat", "open")
-	m.NotificationFailed(ctx, "update")
+	m.NotificationSent(ctx, "chat", "open", "slack")
+	m.NotificationFailed(ctx, "update", "pager")
 	m.StoreError(ctx, "record")
 	m.StoreHealthy(false)
 	m.Member("eu", time.Unix(1767225800, 0), true)
@@ -83,8 +83,8 @@ func TestMetricsOnPrometheusEndpoint(t *testing.T) {
 		`wscanary_incident_open\{check="chat"\} 1`,
 		`wscanary_cert_expiry_timestamp\{check="chat",route="cdn",vantage="us"\} 1\.7672256e\+09`,
 		`wscanary_token_expiry_timestamp\{check="chat"\} 1\.7672257e\+09`,
-		`wscanary_notifications_sent_total\{check="chat",kind="open"\} 1`,
-		`wscanary_notifications_failed_total\{kind="update"\} 1`,
+		`wscanary_notifications_sent_total\{check="chat",kind="open",notifier="slack"\} 1`,
+		`wscanary_notifications_failed_total\{kind="update",notifier="pager"\} 1`,
 		`wscanary_store_errors_total\{op="record"\} 1`,
 		`wscanary_store_healthy(\{\})? 0`,
 		`wscanary_fleet_member_up\{member="eu"\} 0`,

@@ -1,0 +1,125 @@
+package monitor
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/incident"
+	"github.com/wscanary/wscanary/notifier"
+)
+
+// refreshEvery is how often open incidents are re-sent to the notifiers
+// that forget an alert not re-sent (Alertmanager: notifier.AlertHold).
+const refreshEvery = 2 * time.Minute
+
+// notifierFor is the notifier of a target ("" the primary one), nil when
+// the configuration no longer has it.
+func (d *Daemon) notifierFor(target string) notifier.Notifier {
+	if target == "" {
+		return d.opts.Notifier
+	}
+	return d.opts.Targets[target]
+}
+
+// router fans a message out to targets: one copy per target that takes
+// its kind, each with its own id. The primary target keeps the id as it
+// is, so an outbox from before notify: still matches.
+func (d *Daemon) router(targets []string) func(notifier.Message) []notifier.Message {
+	return func(m notifier.Message) []notifier.Message {
+		var out []notifier.Message
+		for _, t := range targets {
+			n := d.notifierFor(t)
+			if n == nil {
+				continue
+			}
+			if s, ok := n.(notifier.Selective); ok && !s.Wants(m.Kind) {
+				continue
+			}
+			c := m
+			c.Target = t
+			if t != "" {
+				c.ID = m.ID + "@" + t
+			}
+			out = append(out, c)
+		}
+		return out
+	}
+}
+
+// targetsOf are the targets of a check under cfg.
+func targetsOf(c *config.Check, cfg *config.Config) []string {
+	return c.Targets(cfg)
+}
+
+// allTargets are the primary and every notify: target, for fleet notices.
+func (d *Daemon) allTargets() []string {
+	out := []string{""}
+	for name := range d.opts.Targets {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// refreshLoop re-sends open incidents to the notifiers that need it.
+func (d *Daemon) refreshLoop() {
+	defer d.loops.Done()
+	var refreshers []string
+	for name, n := range d.opts.Targets {
+		if _, ok := n.(notifier.Refresher); ok {
+			refreshers = append(refreshers, name)
+		}
+	}
+	if len(refreshers) == 0 {
+		return
+	}
+	t := time.NewTicker(refreshEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.refreshOpen(refreshers)
+	}
+}
+
+func (d *Daemon) refreshOpen(refreshers []string) {
+	ctx, cancel := context.WithTimeout(d.ctx, notifyTimeout)
+	defer cancel()
+	open, err := d.store.OpenIncidents(ctx)
+	if err != nil {
+		_, open = d.memorySnapshot(d.now())
+	}
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	for _, name := range refreshers {
+		var views []notifier.Incident
+		for check, rec := range open {
+			c := checkIn(cfg, check)
+			if c == nil || rec.Decision.State != incident.Open || !slices.Contains(targetsOf(c, cfg), name) {
+				continue
+			}
+			views = append(views, rec.View)
+		}
+		if len(views) == 0 {
+			continue
+		}
+		if err := d.opts.Targets[name].(notifier.Refresher).Refresh(ctx, views); err != nil {
+			d.log.Warn("re-sending open incidents failed; the next try is in a while", "notifier", name, "incidents", len(views), "err", err)
+		}
+	}
+}
+
+func checkIn(cfg *config.Config, name string) *config.Check {
+	for i := range cfg.Checks {
+		if cfg.Checks[i].Name == name {
+			return &cfg.Checks[i]
+		}
+	}
+	return nil
+}
