@@ -1,7 +1,8 @@
 # make test            every test (installs nginx etc. when root): scripts/test
 # make bench           the performance figures of DESIGN.md at full size (~11 min; the fleet needs PostgreSQL)
 # make bench QUICK=1   the same figures at a smaller scale (~4 min)
-.PHONY: test bench build
+# make deb             the Debian package in dist/ (nfpm, a Go tool of this module)
+.PHONY: test bench build deb
 
 build:
 	go build -o wscanary ./cmd/wscanary
@@ -12,3 +13,6 @@ test:
 bench:
 	go build -o /tmp/wscanary-bench ./cmd/wscanary-bench
 	/tmp/wscanary-bench $(if $(QUICK),-quick)
+
+deb:
+	scripts/deb dist
