@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/config"
@@ -23,6 +24,13 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	log := d.log.With("action", a.ID, "incident", truncate(a.IncidentID, 120), "user", a.Who())
+	// A click comes from outside: whatever goes wrong with it must not
+	// take the monitor down.
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("slack action failed unexpectedly and was not carried out to the end", "panic", fmt.Sprint(r))
+		}
+	}()
 	rec, err := d.store.IncidentByID(ctx, a.IncidentID)
 	if err != nil {
 		log.Error("slack action not carried out: the store cannot be read", "err", err)
@@ -36,12 +44,13 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 	c := d.checkNamed(rec.Decision.Check)
 	windows := d.cfg.Maintenance
 	traceURL := d.cfg.TraceURL
-	route := d.router(targetsOf(c, d.cfg))
+	cfg := d.cfg
 	d.mu.Unlock()
 	if c == nil {
 		log.Warn("slack action ignored: the check is no longer configured", "check", rec.Decision.Check)
 		return
 	}
+	route := d.router(targetsOf(c, cfg))
 	log = log.With("check", c.Name)
 	now := d.now()
 	dc := decision{check: c, traceURL: traceURL, token: d.mem.token(c.Name), now: now, windows: windows, force: true, route: route}
