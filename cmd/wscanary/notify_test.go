@@ -165,7 +165,7 @@ notify:
 			triggers++
 			if ev.Payload == nil || ev.Payload.Severity != "warning" || ev.Payload.Component != "chat" || ev.Payload.Class != "auth_missing" ||
 				len(ev.Links) != 1 || !strings.HasPrefix(ev.Links[0].Href, "https://traces.example/trace/") {
-				t.Errorf("trigger %s", b)
+				t.Errorf("trigger %s", strings.ReplaceAll(string(b), canaryRoutingKey, "<routing key>"))
 			}
 		case "resolve":
 			resolves++
@@ -174,7 +174,8 @@ notify:
 	if triggers == 0 || resolves != 1 {
 		t.Errorf("%d triggers and %d resolves, want some and one", triggers, resolves)
 	}
-	t.Logf("PagerDuty event: %s", bodies[0])
+	// The routing key is a secret for PagerDuty, so not even the test's log shows it.
+	t.Logf("PagerDuty event: %s", strings.ReplaceAll(string(bodies[0]), canaryRoutingKey, "<routing key>"))
 
 	// Webhook: signed, ids unique, the 503 retried.
 	hb, hh, hreq := hook.taken()
