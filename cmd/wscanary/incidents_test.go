@@ -112,6 +112,15 @@ func TestIncidentSixCells(t *testing.T) {
 		}
 		return false
 	})
+	// The edge still challenges, but its page says nothing about the
+	// origin: the message leads with the origin's refusal and names the
+	// edge's challenge beside it, so fixing one does not hide the other.
+	for _, c := range r.slack.Calls() {
+		if c.Method == "chat.update" && strings.Contains(c.Text, "on 6 of 6") &&
+			!(strings.Contains(c.Blocks, "through direct from") && strings.Contains(c.Blocks, "Cloudflare edge answers with a challenge page too")) {
+			t.Errorf("the six-of-six update does not name both the origin's refusal and the edge's challenge:\n%s", c.Blocks)
+		}
+	}
 
 	// A restart and a SIGKILL mid-incident post nothing new.
 	r.p.stop(t)

@@ -137,6 +137,28 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 		}
 	}
 
+	// 2b. Both routes refuse, and the CDN's refusal is the edge's own (a
+	// challenge or its block page): the CDN's answer says nothing about the
+	// origin, so the verdict is the origin's, from the direct route, and the
+	// edge's block is named beside it. Fixing only one of the two would
+	// leave users refused by the other.
+	if f.Route == report.RouteCDN && f.Status != 0 {
+		direct, found := find(configured, f.Vantage, report.RouteDirect)
+		vendor := Vendor(f.Headers, f.Body)
+		if found && !direct.OK && direct.Status != 0 && (isChallenge(f.Headers, f.Body) || isEdgeBlock(vendor, f)) {
+			od := explain(in, configured, direct)
+			edge := cdnBlocked(report.Diagnosis{Vendor: vendor}, f)
+			what := "refuses it too"
+			if isChallenge(f.Headers, f.Body) {
+				what = "answers with a challenge page too"
+			}
+			od.Summary += fmt.Sprintf(" Through cdn the %s %s (%s): once the origin accepts, the edge must let the upgrade through as well.",
+				vendorName(vendor), what, status(f))
+			od.Hints = append(od.Hints, edge.Hints...)
+			return od
+		}
+	}
+
 	// 3. What: the request itself, from the variants and the server's
 	// own words.
 	switch {

@@ -106,6 +106,20 @@ func TestDiagnose(t *testing.T) {
 				at(cfChallenge, "us", cdn, cfg, withOrigin("https://app.test")), at(ok101, "us", direct, cfg, withOrigin("https://app.test")),
 				at(ok101, "us", cdn, report.VariantNoOrigin)}},
 			cause: report.CauseCDNBlocked, route: cdn, vantage: "us", vendor: "cloudflare"},
+		// Both routes refuse and the CDN's answer is its own challenge: the
+		// challenge says nothing about the origin, whose refusal is the
+		// verdict; the edge is named beside it (TestIncidentSixCells' story).
+		{name: "both routes: cloudflare challenge on cdn, origin wants a credential",
+			in:    diagnose.Input{Attempts: []report.Attempt{at(cfChallenge, "us", cdn, cfg), at(forbidden, "us", direct, cfg)}},
+			cause: report.CauseAuthMissing, route: direct, vantage: "us", hintHas: "WAF > Custom rules", summHas: "Through cdn the Cloudflare edge answers with a challenge page too (403 Forbidden)"},
+		{name: "both routes: akamai block page on cdn, origin rejects the Origin",
+			in: diagnose.Input{Attempts: []report.Attempt{
+				at(akamai, "us", cdn, cfg, withOrigin("https://evil.test")), at(gorillaOrigin, "us", direct, cfg, withOrigin("https://evil.test")),
+				at(akamai, "us", cdn, report.VariantNoOrigin), at(ok101, "us", direct, report.VariantNoOrigin)}},
+			cause: report.CauseOriginRejected, route: direct, vantage: "us", hintHas: "Reference #", summHas: "refuses it too"},
+		{name: "both routes: the origin's 403 relayed by the cdn is not the edge's",
+			in:    diagnose.Input{Attempts: []report.Attempt{at(forbidden, "us", cdn, cfg), at(forbidden, "us", direct, cfg)}},
+			cause: report.CauseAuthMissing, route: cdn, vantage: "us", hintHas: "Configure token"},
 		{name: "origin rejected: gorilla CheckOrigin, no-origin passes",
 			in: diagnose.Input{Attempts: []report.Attempt{
 				at(gorillaOrigin, "us", cdn, cfg, withOrigin("https://evil.test")), at(gorillaOrigin, "us", direct, cfg, withOrigin("https://evil.test")),
