@@ -127,6 +127,10 @@ slack:
 	})
 
 	// Clicks we never offered, on incidents we do not know: nothing.
+	recBefore, err := st.IncidentByID(context.Background(), id)
+	if err != nil || recBefore == nil {
+		t.Fatalf("the incident before the forged clicks: %v", err)
+	}
 	before = len(slack.Calls())
 	click("wscanary_drop_tables", id)
 	click(notifier.ActionAck, "chat-20200101T000000Z-ffffff")
@@ -135,6 +139,15 @@ slack:
 		if c.Method == "chat.update" && !strings.HasPrefix(c.Text, "FAILING") {
 			t.Errorf("a forged click changed the message: %q", c.Text)
 		}
+	}
+	// Nor the store: the acknowledgement and the one silence stand as they were.
+	recAfter, err := st.IncidentByID(context.Background(), id)
+	if err != nil || recAfter == nil || recAfter.Decision.State != recBefore.Decision.State ||
+		recAfter.Decision.Acked == nil || *recAfter.Decision.Acked != *recBefore.Decision.Acked {
+		t.Errorf("a forged click changed the incident: before %+v, after %+v (%v)", recBefore.Decision, recAfter, err)
+	}
+	if sls, err := st.Silences(context.Background(), time.Now()); err != nil || len(sls) != 1 {
+		t.Errorf("silences after the forged clicks: %+v, %v", sls, err)
 	}
 	logs := p.stderr.String()
 	for _, want := range []string{"ignored a click on a button wscanary does not post", "slack action ignored: no such incident"} {

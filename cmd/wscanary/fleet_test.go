@@ -187,9 +187,9 @@ func TestFleetOneIncident(t *testing.T) {
 	if !strings.HasPrefix(last.Text, "FAILING  chat: 403 Forbidden on 3 of 6") {
 		t.Errorf("the last update while blocked shows %q, want three of six cells", last.Text)
 	}
-	for _, cell := range []string{"eu", "us", "ap"} {
-		if !strings.Contains(last.Blocks, cell) {
-			t.Errorf("the matrix lacks %s:\n%s", cell, last.Blocks)
+	for _, region := range []string{"eu", "us", "ap"} {
+		if !hasMatrixRow(last.Blocks, region) {
+			t.Errorf("the matrix lacks %s:\n%s", region, last.Blocks)
 		}
 	}
 	t.Logf("%d Slack calls for one incident seen from three regions: %s", len(r.slack.Calls()), strings.Join(headlines(r.slack, ""), " | "))
@@ -213,10 +213,17 @@ func TestFleetVantageBlocked(t *testing.T) {
 		t.Fatalf("root %q\n%s", root.Text, root.Blocks)
 	}
 	for _, region := range []string{"eu", "us", "ap"} {
-		if !strings.Contains(root.Blocks, region) {
+		if !hasMatrixRow(root.Blocks, region) {
 			t.Errorf("the matrix lacks %s:\n%s", region, root.Blocks)
 		}
 	}
+}
+
+// hasMatrixRow: the message's vantage x route matrix has a row for the
+// region (its name at the start of a line, then a cell), not merely the
+// letters somewhere in the blocks.
+func hasMatrixRow(blocks, region string) bool {
+	return regexp.MustCompile(`(\\n|\n)` + regexp.QuoteMeta(region) + ` +[✗✓•] `).MatchString(blocks)
 }
 
 // TestFleetMinVantages: with min_vantages 2, one region failing opens
