@@ -41,7 +41,7 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 		return
 	}
 	d.mu.Lock()
-	c := d.checkNamed(rec.Decision.Check)
+	c := d.cfg.Check(rec.Decision.Check)
 	windows := d.cfg.Maintenance
 	traceURL := d.cfg.TraceURL
 	cfg := d.cfg

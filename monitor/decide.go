@@ -223,7 +223,7 @@ func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag
 		byKey[r.Key()] = r
 	}
 	for _, c := range inc.Cells {
-		cell := notifier.Cell{Vantage: c.Vantage, Route: c.Route, Outcome: c.Outcome, Status: c.Status, Failing: c.Failing, Stale: c.Stale, Muted: c.Muted}
+		cell := c
 		if r, ok := byKey[c.Vantage+"/"+string(c.Route)]; ok {
 			a := configured(r)
 			cell.Reason, cell.Pop = cellReason(a), a.Pop

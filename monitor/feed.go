@@ -191,7 +191,7 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 	if sweep {
 		d.mu.Lock()
 		for _, name := range d.mem.openChecks() {
-			if c := d.checkNamed(name); c != nil && !seen[name] {
+			if c := d.cfg.Check(name); c != nil && !seen[name] {
 				todo = append(todo, decision{check: c, traceURL: d.cfg.TraceURL, token: d.mem.token(name), now: now, windows: windows,
 					route: d.router(targetsOf(c, cfg))})
 			}
@@ -202,12 +202,9 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 		return
 	}
 	if d.storeUsable(now) {
+		// d.ctx ends only after the feed has recorded its last batch.
 		ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
 		defer cancel()
-		if ctx.Err() != nil { // stopping: record with a context of its own
-			ctx, cancel = context.WithTimeout(context.Background(), storeTimeout)
-			defer cancel()
-		}
 		t := &tee{mem: d.mem}
 		opened := map[string]bool{}
 		err := d.store.Update(ctx, func(tx *store.Tx) error {
@@ -369,16 +366,6 @@ func (d *Daemon) needsDecision(o observation, rows []store.SeriesRow) bool {
 	return false
 }
 
-// checkNamed returns the configured check of that name. Caller holds d.mu.
-func (d *Daemon) checkNamed(name string) *config.Check {
-	for i := range d.cfg.Checks {
-		if d.cfg.Checks[i].Name == name {
-			return &d.cfg.Checks[i]
-		}
-	}
-	return nil
-}
-
 func (d *Daemon) reportIncidents(opened map[string]bool) {
 	m := d.metrics()
 	for c, open := range opened {
@@ -466,10 +453,7 @@ func (d *Daemon) handOverPending() bool {
 // incident the fleet opened meanwhile for the same check wins; ours is
 // left as it is.
 func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) error {
-	d.health.mu.Lock()
-	pending := d.health.reconcile
-	d.health.mu.Unlock()
-	if !pending {
+	if !d.handOverPending() {
 		return nil
 	}
 	incs, msgs, incOf, ok := d.mem.takeLocal()

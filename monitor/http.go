@@ -13,6 +13,7 @@ import (
 	"github.com/wscanary/wscanary/monitor/incident"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
+	"github.com/wscanary/wscanary/notifier"
 )
 
 // Handler serves /healthz, /status, /metrics (metrics may be nil) and the
@@ -210,7 +211,7 @@ func (d *Daemon) Status(ctx context.Context) StatusDoc {
 
 func incidentStatus(rec *store.Record) IncidentStatus {
 	return IncidentStatus{ID: rec.Decision.ID, Check: rec.Decision.Check, Opened: rec.Decision.Opened,
-		Cause: rec.Decision.Cause, Vendor: rec.Decision.Vendor, Headline: headline(rec), Posted: rec.Posted}
+		Cause: rec.Decision.Cause, Vendor: rec.Decision.Vendor, Headline: notifier.Headline(rec.View), Posted: rec.Posted}
 }
 
 // memorySnapshot is what this daemon knows without its store.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/wscanary/wscanary/monitor/config"
 )
 
 // maxJitter caps the start offset of a check: enough to spread thousands of
@@ -25,7 +27,7 @@ type jittered struct {
 }
 
 func newJittered(name string, inner cron.Schedule, from time.Time) *jittered {
-	interval := period(inner, from)
+	interval := config.Interval(inner, from)
 	j := interval
 	if j > maxJitter {
 		j = maxJitter
@@ -37,20 +39,6 @@ func newJittered(name string, inner cron.Schedule, from time.Time) *jittered {
 		off = time.Duration(h.Sum64() % uint64(j))
 	}
 	return &jittered{inner: inner, offset: off}
-}
-
-// period estimates the interval of a schedule from two consecutive ticks;
-// 0 for a schedule that does not fire twice.
-func period(s cron.Schedule, from time.Time) time.Duration {
-	if d, ok := s.(cron.ConstantDelaySchedule); ok {
-		return d.Delay
-	}
-	a := s.Next(from)
-	b := s.Next(a)
-	if a.IsZero() || b.IsZero() {
-		return 0
-	}
-	return b.Sub(a)
 }
 
 // Next implements cron.Schedule.

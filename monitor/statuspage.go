@@ -204,5 +204,3 @@ func ago(d time.Duration) string {
 	}
 	return fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
 }
-
-func headline(rec *store.Record) string { return notifier.Headline(rec.View) }

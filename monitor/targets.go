@@ -100,7 +100,7 @@ func (d *Daemon) refreshOpen(refreshers []string) {
 	for _, name := range refreshers {
 		var views []notifier.Incident
 		for check, rec := range open {
-			c := checkIn(cfg, check)
+			c := cfg.Check(check)
 			if c == nil || rec.Decision.State != incident.Open || !slices.Contains(targetsOf(c, cfg), name) {
 				continue
 			}
@@ -113,13 +113,4 @@ func (d *Daemon) refreshOpen(refreshers []string) {
 			d.log.Warn("re-sending open incidents failed; the next try is in a while", "notifier", name, "incidents", len(views), "err", err)
 		}
 	}
-}
-
-func checkIn(cfg *config.Config, name string) *config.Check {
-	for i := range cfg.Checks {
-		if cfg.Checks[i].Name == name {
-			return &cfg.Checks[i]
-		}
-	}
-	return nil
 }

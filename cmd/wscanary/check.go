@@ -20,7 +20,7 @@ import (
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", "[--config FILE]", stderr)
-	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+defaultConfig+")")
+	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+config.DefaultPath+")")
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -48,7 +48,7 @@ func printConfigErrors(w io.Writer, err error) {
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", "[--config FILE] [--check NAME]... [--output table|json]", stderr)
-	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+defaultConfig+")")
+	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+config.DefaultPath+")")
 	var names multiFlag
 	fs.Var(&names, "check", "run only this check (repeatable)")
 	output := fs.String("output", "table", "table or json (json: one array of reports on stdout, nothing else)")
@@ -56,8 +56,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *output != "table" && *output != "json" {
-		fmt.Fprintf(stderr, "wscanary check: --output must be table or json, not %q\n", *output)
+	if !outputOK("check", *output, stderr) {
 		return exitUsage
 	}
 	logger := newLogger(stderr, slog.LevelWarn)
@@ -74,12 +73,33 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	for _, n := range names {
-		if !slices.ContainsFunc(cfg.Checks, func(c config.Check) bool { return c.Name == n }) {
+		if cfg.Check(n) == nil {
 			fmt.Fprintf(stderr, "wscanary check: no check named %q in %s\n", n, cfg.ChecksDir)
 			return exitUsage
 		}
 	}
 	return runAndPrint(ctx, cfg, checks, *output, *parallel, stdout, stderr, logger)
+}
+
+// outputOK says whether --output names one of the two forms every command
+// prints, and says on stderr when it does not.
+func outputOK(cmd, output string, stderr io.Writer) bool {
+	if output == "table" || output == "json" {
+		return true
+	}
+	fmt.Fprintf(stderr, "wscanary %s: --output must be table or json, not %q\n", cmd, output)
+	return false
+}
+
+// loadBeside loads the configuration for a command that works beside a
+// running daemon (history, silence); nil and the exit code when it cannot.
+func loadBeside(cfgFlag string, stderr io.Writer) (*config.Config, int) {
+	cfg, err := config.LoadWith(configPath(cfgFlag), config.Options{Beside: true})
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return nil, exitUsage
+	}
+	return cfg, exitOK
 }
 
 // runAndPrint runs checks once with telemetry from OTEL_*, prints the
@@ -156,8 +176,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return exitUsage
 	}
-	if *output != "table" && *output != "json" {
-		fmt.Fprintf(stderr, "wscanary probe: --output must be table or json, not %q\n", *output)
+	if !outputOK("probe", *output, stderr) {
 		return exitUsage
 	}
 	if *token == "" {

@@ -28,7 +28,7 @@ const shutdownBudget = 25 * time.Second
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", "[--config FILE]\n\nRun the daemon: schedule every check, alert on transitions, serve /healthz /status /metrics.\nSIGHUP reloads the configuration; SIGTERM drains and exits.", stderr)
-	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+defaultConfig+")")
+	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+config.DefaultPath+")")
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -240,7 +240,7 @@ func notify(logger *slog.Logger, state string) {
 // cmdHealth is the container HEALTHCHECK: distroless images have no curl.
 func cmdHealth(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("health", "[--url URL]\n\nExit 0 when the daemon's /healthz answers 200.", stderr)
-	u := fs.String("url", "http://127.0.0.1:9464/healthz", "health endpoint")
+	u := fs.String("url", "http://"+config.DefaultListen+"/healthz", "health endpoint")
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}

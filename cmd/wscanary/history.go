@@ -13,15 +13,14 @@ import (
 
 func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("history", "[--config FILE] [--check NAME] [--since 24h] [--output table|json]\n\nPer check, vantage and route over a window: runs, uptime, handshake time p50/p95,\nfailures by cause, and the incidents. Reads the store of the configuration\n(the running daemon's SQLite file in state_dir, or its PostgreSQL database).", stderr)
-	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+defaultConfig+")")
+	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+config.DefaultPath+")")
 	check := fs.String("check", "", "only this check")
 	sinceFlag := fs.String("since", "24h", "how far back: a duration (36h, 7d)")
 	output := fs.String("output", "table", "table or json")
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *output != "table" && *output != "json" {
-		fmt.Fprintf(stderr, "wscanary history: --output must be table or json, not %q\n", *output)
+	if !outputOK("history", *output, stderr) {
 		return exitUsage
 	}
 	since, err := config.ParseDays(*sinceFlag)
@@ -29,10 +28,9 @@ func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "wscanary history: --since %q is not a positive duration like 24h or 7d\n", *sinceFlag)
 		return exitUsage
 	}
-	cfg, err := config.LoadWith(configPath(*cfgFlag), config.Options{Beside: true})
-	if err != nil {
-		printConfigErrors(stderr, err)
-		return exitUsage
+	cfg, code := loadBeside(*cfgFlag, stderr)
+	if cfg == nil {
+		return code
 	}
 	st, err := store.Open(ctx, store.Options{DSN: cfg.Store, Dir: cfg.StateDir, Beside: true})
 	if err != nil {

@@ -17,8 +17,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-
 	_ "time/tzdata" // cron time zones work in a minimal image
+
+	"github.com/wscanary/wscanary/monitor/config"
 )
 
 // version is set by the build: -ldflags "-X main.version=v1.2.3".
@@ -30,8 +31,6 @@ const (
 	exitFailed = 1
 	exitUsage  = 2
 )
-
-const defaultConfig = "/etc/wscanary/wscanary.yaml"
 
 const usage = `wscanary watches WebSocket handshakes and explains their 401s and 403s.
 
@@ -162,5 +161,5 @@ func configPath(flagValue string) string {
 	if p := os.Getenv("WSCANARY_CONFIG"); p != "" {
 		return p
 	}
-	return defaultConfig
+	return config.DefaultPath
 }

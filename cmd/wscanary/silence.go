@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -54,7 +53,7 @@ func cmdSilence(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 func silenceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("silence add", "--check NAME [--vantage V] --for 2h --reason TEXT [--config FILE]\n\nSilence a check, or one vantage of it, from now for a while.", stderr)
-	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+defaultConfig+")")
+	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+config.DefaultPath+")")
 	check := fs.String("check", "", "the check to silence (required)")
 	vantage := fs.String("vantage", "", "only this vantage (a region of the fleet); default every vantage")
 	forFlag := fs.String("for", "", "how long: 30m, 2h, 3d (required)")
@@ -84,12 +83,11 @@ func silenceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		return exitUsage
 	}
-	cfg, err := config.LoadWith(configPath(*cfgFlag), config.Options{Beside: true})
-	if err != nil {
-		printConfigErrors(stderr, err)
-		return exitUsage
+	cfg, code := loadBeside(*cfgFlag, stderr)
+	if cfg == nil {
+		return code
 	}
-	if !slices.ContainsFunc(cfg.Checks, func(c config.Check) bool { return c.Name == *check }) {
+	if cfg.Check(*check) == nil {
 		fmt.Fprintf(stderr, "wscanary silence add: no check %q in %s\n", *check, cfg.ChecksDir)
 		return exitUsage
 	}
@@ -116,19 +114,17 @@ func silenceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 func silenceList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("silence list", "[--config FILE] [--output table|json]\n\nThe silences that have not ended.", stderr)
-	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+defaultConfig+")")
+	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+config.DefaultPath+")")
 	output := fs.String("output", "table", "table or json")
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}
-	if *output != "table" && *output != "json" {
-		fmt.Fprintf(stderr, "wscanary silence list: --output must be table or json, not %q\n", *output)
+	if !outputOK("silence list", *output, stderr) {
 		return exitUsage
 	}
-	cfg, err := config.LoadWith(configPath(*cfgFlag), config.Options{Beside: true})
-	if err != nil {
-		printConfigErrors(stderr, err)
-		return exitUsage
+	cfg, code := loadBeside(*cfgFlag, stderr)
+	if cfg == nil {
+		return code
 	}
 	st, err := openStoreBeside(ctx, cfg)
 	if err != nil {
@@ -172,7 +168,7 @@ func silenceList(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 func silenceRemove(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("silence remove", "ID [--config FILE]\n\nEnd a silence now.", stderr)
-	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+defaultConfig+")")
+	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+config.DefaultPath+")")
 	// The id comes first or last: flags may follow it.
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -188,10 +184,9 @@ func silenceRemove(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "wscanary silence remove: give one silence id (see wscanary silence list)")
 		return exitUsage
 	}
-	cfg, err := config.LoadWith(configPath(*cfgFlag), config.Options{Beside: true})
-	if err != nil {
-		printConfigErrors(stderr, err)
-		return exitUsage
+	cfg, code := loadBeside(*cfgFlag, stderr)
+	if cfg == nil {
+		return code
 	}
 	st, err := openStoreBeside(ctx, cfg)
 	if err != nil {

@@ -52,6 +52,17 @@ type Config struct {
 	Checks []Check
 }
 
+// Check is the configured check of that name, or nil: the one lookup the
+// commands, the daemon and the notifiers' refresh share.
+func (c *Config) Check(name string) *Check {
+	for i := range c.Checks {
+		if c.Checks[i].Name == name {
+			return &c.Checks[i]
+		}
+	}
+	return nil
+}
+
 // Vantage is an egress point other than the daemon itself.
 type Vantage struct {
 	Name string
@@ -227,15 +238,19 @@ type Check struct {
 
 // Interval is how often the check runs, judged from two consecutive ticks
 // after from; 0 for a schedule that fires once.
-func (c *Check) Interval(from time.Time) time.Duration {
-	if d, ok := c.Sched.(cron.ConstantDelaySchedule); ok {
+func (c *Check) Interval(from time.Time) time.Duration { return Interval(c.Sched, from) }
+
+// Interval is how often a schedule fires, judged from two consecutive
+// ticks after from; 0 for nil or a schedule that does not fire twice.
+func Interval(s cron.Schedule, from time.Time) time.Duration {
+	if d, ok := s.(cron.ConstantDelaySchedule); ok {
 		return d.Delay
 	}
-	if c.Sched == nil {
+	if s == nil {
 		return 0
 	}
-	a := c.Sched.Next(from)
-	b := c.Sched.Next(a)
+	a := s.Next(from)
+	b := s.Next(a)
 	if a.IsZero() || b.IsZero() {
 		return 0
 	}

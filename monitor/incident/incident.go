@@ -57,16 +57,10 @@ const (
 	Closed State = "closed"
 )
 
-// Cell is one square of the vantage x route matrix a message shows.
-type Cell struct {
-	Vantage string         `json:"vantage"`
-	Route   report.Route   `json:"route"`
-	Outcome report.Outcome `json:"outcome"`
-	Status  int            `json:"status"`
-	Failing bool           `json:"failing,omitempty"`
-	Stale   bool           `json:"stale,omitempty"`
-	Muted   bool           `json:"muted,omitempty"`
-}
+// Cell is one square of the vantage x route matrix a message shows: the
+// notifier's own, so the decision and the message cannot disagree on what
+// a cell is. The engine leaves Reason and Pop to the message's builder.
+type Cell = notifier.Cell
 
 // Incident is one check failing, as the store keeps it between decisions.
 type Incident struct {

@@ -176,8 +176,8 @@ func legacyIncident(check string, opened time.Time, series []SeriesRow, state in
 	}
 	for _, r := range series {
 		failing := r.FailStreak > 0
-		inc.Cells = append(inc.Cells, incident.Cell{Vantage: r.Vantage, Route: r.Route, Outcome: r.Outcome, Status: r.Status, Failing: failing})
-		view.Cells = append(view.Cells, notifier.Cell{Vantage: r.Vantage, Route: r.Route, Outcome: r.Outcome, Status: r.Status, Failing: failing})
+		cell := incident.Cell{Vantage: r.Vantage, Route: r.Route, Outcome: r.Outcome, Status: r.Status, Failing: failing}
+		inc.Cells, view.Cells = append(inc.Cells, cell), append(view.Cells, cell)
 		if failing {
 			inc.Seen = append(inc.Seen, r.Key())
 			if inc.Cause == "" {
