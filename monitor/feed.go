@@ -481,7 +481,7 @@ func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) erro
 			return err
 		}
 		if r.Posted {
-			if err := tx.SetRoot(ctx, r.Decision.ID, r.Root, true); err != nil {
+			if err := tx.SetRoot(ctx, r.Decision.ID, r.Root); err != nil {
 				return err
 			}
 		}

@@ -297,7 +297,7 @@ func TestCoalescedUpdateIsNotLost(t *testing.T) {
 		if err := tx.PutIncident(ctx, inc, notifier.Incident{ID: inc.ID, Check: "chat", Summary: "2 of 6"}, t0); err != nil {
 			return err
 		}
-		if err := tx.SetRoot(ctx, inc.ID, notifier.Delivery{Channel: "C", TS: "1.1"}, true); err != nil {
+		if err := tx.SetRoot(ctx, inc.ID, notifier.Delivery{Channel: "C", TS: "1.1"}); err != nil {
 			return err
 		}
 		return tx.Enqueue(ctx, notifier.Message{ID: "u1", Kind: notifier.KindUpdate}, inc.ID, t0)

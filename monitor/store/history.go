@@ -231,7 +231,7 @@ func (s *Store) Incidents(ctx context.Context, since time.Time, check string) ([
 	return out, rows.Err()
 }
 
-// Prune deletes history, closed incidents and warnings older than before,
+// Prune deletes history, closed incidents and silences ended before before,
 // in chunks so that runs never wait long behind it. It returns the number
 // of history rows deleted.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
@@ -267,7 +267,7 @@ func (s *Store) AllSeries(ctx context.Context, now time.Time) ([]SeriesRow, erro
 
 // OpenIncidents returns the open incidents, by check.
 func (s *Store) OpenIncidents(ctx context.Context) (map[string]*Record, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT decision, view, channel, ts, posted, last_update, last_reply FROM incidents WHERE state = 'open'")
+	rows, err := s.db.QueryContext(ctx, "SELECT "+recordCols+" FROM incidents WHERE state = 'open'")
 	if err != nil {
 		return nil, fmt.Errorf("read incidents: %w", err)
 	}

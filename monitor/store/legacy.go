@@ -104,7 +104,7 @@ func (s *Store) importLegacy(ctx context.Context, dir string) error {
 				return err
 			}
 			if root, ok := roots[check]; ok {
-				if err := t.SetRoot(ctx, inc.ID, root, true); err != nil {
+				if err := t.SetRoot(ctx, inc.ID, root); err != nil {
 					return err
 				}
 				continue
@@ -128,7 +128,7 @@ func (s *Store) importLegacy(ctx context.Context, dir string) error {
 			if err := t.PutIncident(ctx, inc, view, now); err != nil {
 				return err
 			}
-			if err := t.SetRoot(ctx, inc.ID, notifier.Delivery{Channel: p.Payload.Thread.Channel, TS: p.Payload.Thread.TS}, true); err != nil {
+			if err := t.SetRoot(ctx, inc.ID, notifier.Delivery{Channel: p.Payload.Thread.Channel, TS: p.Payload.Thread.TS}); err != nil {
 				return err
 			}
 			if err := t.Enqueue(ctx, notifier.Message{ID: inc.ID + "/update/resolved", Kind: notifier.KindUpdate}, inc.ID, now); err != nil {

@@ -19,7 +19,6 @@ type Entry struct {
 	Incident string
 	Attempts int
 	Enqueued time.Time
-	member   string
 }
 
 // Claim takes the oldest due message for member, with a lease: another
@@ -72,7 +71,7 @@ func (s *Store) Claim(ctx context.Context, member string, now time.Time, lease t
 				}
 			}
 		}
-		e = &Entry{Message: m, Incident: incidentID, Attempts: attempts, Enqueued: fromMS(enqueued), member: member}
+		e = &Entry{Message: m, Incident: incidentID, Attempts: attempts, Enqueued: fromMS(enqueued)}
 		return nil
 	})
 	return e, err
@@ -84,15 +83,11 @@ func (s *Store) IncidentByID(ctx context.Context, id string) (*Record, error) {
 }
 
 func (s *Store) recordByID(ctx context.Context, qr querier, id string) (*Record, error) {
-	rows, err := qr.QueryContext(ctx, s.q("SELECT decision, view, channel, ts, posted, last_update, last_reply FROM incidents WHERE id = ?"), id)
+	r, err := s.record(ctx, qr, "WHERE id = ?", id)
 	if err != nil {
 		return nil, fmt.Errorf("read incident %s: %w", id, err)
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		return nil, rows.Err()
-	}
-	return scanRecord(rows)
+	return r, nil
 }
 
 // Done removes a delivered message. For an open it records where the
@@ -180,7 +175,7 @@ func (s *Store) PendingOpens(ctx context.Context, limit int) (int, []Record, err
 	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE kind = 'open' AND target = ''").Scan(&n); err != nil {
 		return 0, nil, fmt.Errorf("outbox: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT i.decision, i.view, i.channel, i.ts, i.posted, i.last_update, i.last_reply
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT i.decision, i.view, i.channel, i.ts, i.posted
 		FROM outbox o JOIN incidents i ON i.id = o.incident WHERE o.kind = 'open' AND o.target = '' ORDER BY o.seq LIMIT ?`), limit)
 	if err != nil {
 		return 0, nil, fmt.Errorf("outbox: %w", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/incident"
@@ -82,6 +83,7 @@ func (t *Tx) Series(ctx context.Context, check string, now time.Time) ([]SeriesR
 
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 func (s *Store) series(ctx context.Context, qr querier, where string, now time.Time, args ...any) ([]SeriesRow, error) {
@@ -222,13 +224,14 @@ func (t *Tx) DeleteSeries(ctx context.Context, member string, keep func(check, v
 // Record is an incident as stored: the engine's state, the message view,
 // and where its root message is.
 type Record struct {
-	Decision   incident.Incident
-	View       notifier.Incident
-	Root       notifier.Delivery
-	Posted     bool
-	LastUpdate time.Time
-	LastReply  time.Time
+	Decision incident.Incident
+	View     notifier.Incident
+	Root     notifier.Delivery
+	Posted   bool
 }
+
+// recordCols are the incidents' columns scanRecord reads, in its order.
+const recordCols = "decision, view, channel, ts, posted"
 
 // Incident returns the open incident of a check, else its latest closed
 // one (which may reopen), else nil.
@@ -237,24 +240,27 @@ func (t *Tx) Incident(ctx context.Context, check string) (*Record, error) {
 }
 
 func (s *Store) incident(ctx context.Context, qr querier, check string) (*Record, error) {
-	rows, err := qr.QueryContext(ctx, s.q(`SELECT decision, view, channel, ts, posted, last_update, last_reply FROM incidents
-		WHERE check_name = ? ORDER BY CASE WHEN state = 'open' THEN 0 ELSE 1 END, opened DESC LIMIT 1`), check)
+	r, err := s.record(ctx, qr, `WHERE check_name = ? ORDER BY CASE WHEN state = 'open' THEN 0 ELSE 1 END, opened DESC LIMIT 1`, check)
 	if err != nil {
 		return nil, fmt.Errorf("read incident of %s: %w", check, err)
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		return nil, rows.Err()
-	}
-	return scanRecord(rows)
+	return r, nil
 }
 
-func scanRecord(rows *sql.Rows) (*Record, error) {
+// record reads the one incident where says, nil if there is none.
+func (s *Store) record(ctx context.Context, qr querier, where string, args ...any) (*Record, error) {
+	r, err := scanRecord(qr.QueryRowContext(ctx, s.q("SELECT "+recordCols+" FROM incidents "+where), args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return r, err
+}
+
+func scanRecord(row scanner) (*Record, error) {
 	var r Record
 	var decision, view string
 	var posted int
-	var lastUpdate, lastReply int64
-	if err := rows.Scan(&decision, &view, &r.Root.Channel, &r.Root.TS, &posted, &lastUpdate, &lastReply); err != nil {
+	if err := row.Scan(&decision, &view, &r.Root.Channel, &r.Root.TS, &posted); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(decision), &r.Decision); err != nil {
@@ -263,7 +269,7 @@ func scanRecord(rows *sql.Rows) (*Record, error) {
 	if err := json.Unmarshal([]byte(view), &r.View); err != nil {
 		return nil, fmt.Errorf("read incident %s: %w", r.Decision.ID, err)
 	}
-	r.Posted, r.LastUpdate, r.LastReply = posted == 1, fromMS(lastUpdate), fromMS(lastReply)
+	r.Posted = posted == 1
 	return &r, nil
 }
 
@@ -291,12 +297,8 @@ func (t *Tx) PutIncident(ctx context.Context, inc incident.Incident, view notifi
 
 // SetRoot records where an incident's message already is (an import, or a
 // message a member posted alone while the store was unreachable).
-func (t *Tx) SetRoot(ctx context.Context, incidentID string, root notifier.Delivery, posted bool) error {
-	p := 0
-	if posted {
-		p = 1
-	}
-	return t.exec(ctx, "UPDATE incidents SET channel = ?, ts = ?, posted = ? WHERE id = ?", root.Channel, root.TS, p, incidentID)
+func (t *Tx) SetRoot(ctx context.Context, incidentID string, root notifier.Delivery) error {
+	return t.exec(ctx, "UPDATE incidents SET channel = ?, ts = ?, posted = 1 WHERE id = ?", root.Channel, root.TS, incidentID)
 }
 
 // Enqueue puts a message in the outbox, coalescing per incident: an update
@@ -304,18 +306,11 @@ func (t *Tx) SetRoot(ctx context.Context, incidentID string, root notifier.Deliv
 // renders the incident as it is when delivered), and a reply merges into
 // a reply that waits. A new update or reply waits for its spacing.
 func (t *Tx) Enqueue(ctx context.Context, m notifier.Message, incidentID string, now time.Time) error {
-	if m.ID == "" || !validKind(m.Kind) {
+	if m.ID == "" || !slices.Contains(notifier.Kinds, m.Kind) {
 		return fmt.Errorf("enqueue: a message needs an id and a known kind, not %q", m.Kind)
 	}
 	next := now
 	if incidentID != "" && (m.Kind == notifier.KindUpdate || m.Kind == notifier.KindReply) {
-		// Spacing and coalescing are per target; only Slack's (the
-		// primary's) messages are spaced: they edit one message in place.
-		var lastUpdate, lastReply int64
-		err := t.tx.QueryRowContext(ctx, t.s.q("SELECT last_update, last_reply FROM incidents WHERE id = ?"), incidentID).Scan(&lastUpdate, &lastReply)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("enqueue: %w", err)
-		}
 		switch m.Kind {
 		case notifier.KindUpdate:
 			// The waiting message is locked until this transaction ends: a
@@ -337,16 +332,26 @@ func (t *Tx) Enqueue(ctx context.Context, m notifier.Message, incidentID string,
 			if waiting {
 				return nil
 			}
-			if at := fromMS(lastUpdate).Add(UpdateSpacing); at.After(next) && m.Target == "" {
-				next = at
-			}
 			m.Incident = nil // rendered from the incident when delivered
 		case notifier.KindReply:
 			merged, err := t.mergeReply(ctx, m, incidentID)
 			if err != nil || merged {
 				return err
 			}
-			if at := fromMS(lastReply).Add(ReplySpacing); at.After(next) && m.Target == "" {
+		}
+		// Spacing is per target; only Slack's (the primary's) messages are
+		// spaced: they edit one message in place.
+		if m.Target == "" {
+			col, spacing := "last_update", UpdateSpacing
+			if m.Kind == notifier.KindReply {
+				col, spacing = "last_reply", ReplySpacing
+			}
+			var last int64
+			err := t.tx.QueryRowContext(ctx, t.s.q("SELECT "+col+" FROM incidents WHERE id = ?"), incidentID).Scan(&last)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("enqueue: %w", err)
+			}
+			if at := fromMS(last).Add(spacing); at.After(next) {
 				next = at
 			}
 		}
@@ -407,15 +412,6 @@ func (t *Tx) mergeReply(ctx context.Context, m notifier.Message, incidentID stri
 		return false, fmt.Errorf("enqueue: %w", err)
 	}
 	return true, nil
-}
-
-func validKind(k notifier.Kind) bool {
-	for _, v := range notifier.Kinds {
-		if v == k {
-			return true
-		}
-	}
-	return false
 }
 
 // StartWarning records that a warning holds for a check and reports
