@@ -82,9 +82,5 @@ func (p *poster) fail(op string, status int, retryAfter time.Duration, body stri
 }
 
 func oneLineBody(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
+	return truncate(strings.Join(strings.Fields(s), " "), 200)
 }

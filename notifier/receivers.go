@@ -256,10 +256,7 @@ func (p *PagerDuty) EventOf(inc Incident) PDEvent {
 	if inc.Attempt.URL != "" {
 		source = inc.Attempt.URL
 	}
-	summary := Headline(inc)
-	if len(summary) > 1000 {
-		summary = summary[:1000]
-	}
+	summary := truncate(Headline(inc), 1000) // PagerDuty takes 1,024 characters; a cut must not split one
 	details := map[string]any{"incident": inc.ID, "cause": inc.Cause, "where": failingWhere(inc.Cells), "matrix": Matrix(inc.Cells),
 		"summary": inc.Summary, "opened": inc.Opened.UTC().Format(time.RFC3339)}
 	if inc.Vendor != "" {

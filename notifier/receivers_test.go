@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wscanary/wscanary/notifier"
 )
@@ -66,5 +67,24 @@ func TestReceiverErrors(t *testing.T) {
 			}
 		}
 		srv.Close()
+	}
+}
+
+// TestPagerDutySummaryCutsCharacters: PagerDuty takes a summary of 1,024
+// characters at most; a long one is cut between characters, never inside
+// one (a server's status reason can be any UTF-8).
+func TestPagerDutySummaryCutsCharacters(t *testing.T) {
+	t.Parallel()
+	pd, err := notifier.NewPagerDuty(notifier.PagerDutyOptions{RoutingKey: "k", APIURL: "http://127.0.0.1:1/v2/enqueue"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := *openMsg().Incident
+	for i := range inc.Cells {
+		inc.Cells[i].Reason = strings.Repeat("€", 1500)
+	}
+	s := pd.EventOf(inc).Payload.Summary
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > 1000 || !strings.HasSuffix(s, "…") {
+		t.Errorf("summary of %d bytes, %d characters, valid UTF-8 %v, ends %q", len(s), utf8.RuneCountInString(s), utf8.ValidString(s), s[max(0, len(s)-8):])
 	}
 }
