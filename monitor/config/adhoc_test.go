@@ -32,7 +32,7 @@ func TestAdHocFollowsTheFileRules(t *testing.T) {
 	a, f := cfg.Checks[0], file.Checks[0]
 	if cfg.Vantage != "here" || a.URL.String() != f.URL.String() || !reflect.DeepEqual(a.Token, f.Token) ||
 		!reflect.DeepEqual(a.Direct, f.Direct) || !reflect.DeepEqual(a.Alert, f.Alert) || a.Timeout != f.Timeout ||
-		!reflect.DeepEqual(a.Headers, f.Headers) {
+		!reflect.DeepEqual(a.Headers, f.Headers) || a.Origin != f.Origin || a.Origin == "" {
 		t.Fatalf("ad hoc %+v\nfile   %+v", a, f)
 	}
 	tests := []struct {

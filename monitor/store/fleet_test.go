@@ -215,17 +215,19 @@ func TestFleetSharedStore(t *testing.T) {
 		if name == "ap" {
 			at = later
 		}
-		stores[i].Update(ctx, func(tx *store.Tx) error {
+		if err := stores[i].Update(ctx, func(tx *store.Tx) error {
 			_, err := tx.Heartbeat(ctx, store.Member{Name: name, Started: t0, Interval: time.Second}, at)
 			return err
-		})
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var named atomic.Int64
 	for i, name := range members[:2] {
 		wg.Go(func() {
 			for k := range 20 {
 				now := later.Add(10*time.Second + time.Duration(k)*100*time.Millisecond)
-				stores[i].Update(ctx, func(tx *store.Tx) error {
+				err := stores[i].Update(ctx, func(tx *store.Tx) error {
 					if _, err := tx.Heartbeat(ctx, store.Member{Name: name, Started: t0, Interval: time.Second}, now); err != nil {
 						return err
 					}
@@ -233,6 +235,9 @@ func TestFleetSharedStore(t *testing.T) {
 					named.Add(int64(len(ms)))
 					return err
 				})
+				if err != nil {
+					t.Errorf("%s at %s: %v", name, now, err)
+				}
 			}
 		})
 	}

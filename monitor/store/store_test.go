@@ -238,22 +238,28 @@ func TestClaimLease(t *testing.T) {
 	backends(t, func(t *testing.T, open func() *store.Store) {
 		s := open()
 		ctx := context.Background()
-		s.Update(ctx, func(tx *store.Tx) error {
+		if err := s.Update(ctx, func(tx *store.Tx) error {
 			return tx.Enqueue(ctx, notifier.Message{ID: "n1", Kind: notifier.KindNotice, Notice: &notifier.Notice{Title: "x"}}, "", t0)
-		})
+		}); err != nil {
+			t.Fatal(err)
+		}
 		e, err := s.Claim(ctx, "a", t0, 30*time.Second)
 		if err != nil || e == nil {
 			t.Fatal(e, err)
 		}
-		if again, _ := s.Claim(ctx, "b", t0.Add(29*time.Second), 30*time.Second); again != nil {
-			t.Fatal("claimed twice within the lease")
+		if again, err := s.Claim(ctx, "b", t0.Add(29*time.Second), 30*time.Second); err != nil || again != nil {
+			t.Fatalf("claimed twice within the lease: %v %v", again, err)
 		}
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		taken := 0
 		for _, m := range []string{"b", "c", "d", "e"} {
 			wg.Go(func() {
-				if e, err := s.Claim(ctx, m, t0.Add(31*time.Second), 30*time.Second); err == nil && e != nil {
+				e, err := s.Claim(ctx, m, t0.Add(31*time.Second), 30*time.Second)
+				if err != nil {
+					t.Errorf("claim by %s: %v", m, err) // an error is not "someone else has it"
+				}
+				if e != nil {
 					mu.Lock()
 					taken++
 					mu.Unlock()
