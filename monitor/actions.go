@@ -138,7 +138,7 @@ func (d *Daemon) runNow(c *config.Check) {
 		d.opts.OnReport(rep)
 	}
 	select {
-	case d.feedIn <- observation{check: c, traceURL: traceURL, rep: rep, at: d.now(), force: true}:
+	case d.feedIn <- newObservation(c, traceURL, rep, d.now(), true):
 	case <-d.feedDone:
 	}
 }

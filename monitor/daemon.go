@@ -386,7 +386,7 @@ func (d *Daemon) tick(runner *Runner, c *config.Check, sched *jittered, running 
 	traceURL := d.cfg.TraceURL
 	d.mu.Unlock()
 	select {
-	case d.feedIn <- observation{check: c, traceURL: traceURL, rep: rep, at: d.now()}:
+	case d.feedIn <- newObservation(c, traceURL, rep, d.now(), false):
 	case <-d.feedDone: // stopping: a run that ended after the last record
 	}
 }

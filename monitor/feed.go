@@ -46,6 +46,13 @@ type observation struct {
 	// force: a person asked for this run (Run again): the incident's
 	// message is refreshed with it even when nothing changed.
 	force bool
+	// warnings are warningsOf the run, worked out once on the run's own
+	// goroutine rather than twice on the feed's.
+	warnings map[string]notifier.Notice
+}
+
+func newObservation(c *config.Check, traceURL string, rep report.Report, at time.Time, force bool) observation {
+	return observation{check: c, traceURL: traceURL, rep: rep, at: at, force: force, warnings: warningsOf(c, rep, at)}
 }
 
 // storeHealth says whether the store takes writes, and since when not.
@@ -139,7 +146,7 @@ func (d *Daemon) feedLoop() {
 // eventful: the run may change something people see (a failure, a change
 // of state, an open incident, a warning), so it is recorded at once.
 func (d *Daemon) eventful(o observation) bool {
-	if len(warningsOf(o.check, o.rep, o.at)) > 0 || d.mem.warned(o.check.Name) {
+	if len(o.warnings) > 0 || d.mem.warned(o.check.Name) {
 		return true
 	}
 	if _, open := d.mem.openIncident(o.check.Name); open {
@@ -281,11 +288,10 @@ func (d *Daemon) decideAll(ctx context.Context, l ledger, cfg *config.Config, to
 		opened[dc.check.Name] = open
 	}
 	for _, o := range batch {
-		active := warningsOf(o.check, o.rep, o.at)
-		if len(active) == 0 && !d.mem.warned(o.check.Name) {
+		if len(o.warnings) == 0 && !d.mem.warned(o.check.Name) {
 			continue
 		}
-		if err := warn(ctx, l, d.router(targetsOf(o.check, cfg)), o.check, active, o.at); err != nil {
+		if err := warn(ctx, l, d.router(targetsOf(o.check, cfg)), o.check, o.warnings, o.at); err != nil {
 			return err
 		}
 	}
