@@ -74,7 +74,7 @@ func colorize(m Message, text string) string {
 	switch {
 	case m.Kind == KindReply && m.Resolves(), m.Incident != nil && m.Incident.State == StateResolved:
 		color = ansiGreen
-	case m.Kind == KindOpen, m.Kind == KindReply && reopens(m):
+	case m.Kind == KindOpen, m.Kind == KindReply && m.tells(EventReopened):
 		color = ansiRed
 	}
 	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")

@@ -26,8 +26,7 @@ func Headline(inc Incident) string {
 		}
 		return fmt.Sprintf("%s: upgraded again on all %d after %s%s", inc.Check, total, span(inc.Closed.Sub(inc.Opened)), was)
 	}
-	bad := badCells(inc.Cells)
-	h := fmt.Sprintf("%s: %s on %d of %d", inc.Check, whatFails(bad), len(bad), total)
+	h := inc.Check + ": " + Failing(inc)
 	if inc.FirstRun {
 		h += " since the first run"
 	}

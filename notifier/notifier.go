@@ -20,6 +20,7 @@ package notifier
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/report"
@@ -220,11 +221,9 @@ func (m Message) thread() (Delivery, bool) {
 }
 
 // Resolves reports whether a reply closes the incident.
-func (m Message) Resolves() bool {
-	for _, e := range m.Events {
-		if e.Kind == EventResolved {
-			return true
-		}
-	}
-	return false
+func (m Message) Resolves() bool { return m.tells(EventResolved) }
+
+// tells reports whether a reply carries an event of that kind.
+func (m Message) tells(k EventKind) bool {
+	return slices.ContainsFunc(m.Events, func(e Event) bool { return e.Kind == k })
 }

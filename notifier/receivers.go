@@ -108,7 +108,7 @@ func AlertOf(inc Incident, now time.Time) AMAlert {
 		routes = failingRoutes(inc.Cells)
 	}
 	labels := map[string]string{"alertname": AlertName, "check": inc.Check, "incident": inc.ID,
-		"cause": string(cause), "route": joinRoutes(routes)}
+		"cause": string(cause), "route": strings.Join(routeNames(routes), ",")}
 	if vendor != "" {
 		labels["vendor"] = vendor
 	}
@@ -168,14 +168,6 @@ func failingRoutes(cells []Cell) []report.Route {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func joinRoutes(rs []report.Route) string {
-	s := make([]string, len(rs))
-	for i, r := range rs {
-		s[i] = string(r)
-	}
-	return strings.Join(s, ",")
 }
 
 // PagerDutyOptions configure NewPagerDuty.
@@ -269,7 +261,7 @@ func (p *PagerDuty) EventOf(inc Incident) PDEvent {
 		details["acknowledged_by"] = inc.AckedBy
 	}
 	ev.Payload = &PDPayload{Summary: summary, Source: source, Severity: sev, Timestamp: inc.Opened.UTC().Format(time.RFC3339),
-		Component: inc.Check, Group: joinRoutes(failingRoutes(inc.Cells)), Class: string(inc.Cause), CustomDetails: details}
+		Component: inc.Check, Group: strings.Join(routeNames(failingRoutes(inc.Cells)), ","), Class: string(inc.Cause), CustomDetails: details}
 	if inc.TraceURL != "" {
 		ev.Links = []PDLink{{Href: inc.TraceURL, Text: "Trace of the failing handshake"}}
 	}

@@ -147,7 +147,7 @@ func (s *Slack) Notify(ctx context.Context, m Message) (Delivery, error) {
 	}
 	blocks, text := s.render(m)
 	if s.api == nil {
-		if m.Kind == KindUpdate || (m.Kind == KindReply && !m.Resolves() && !reopens(m)) {
+		if m.Kind == KindUpdate || (m.Kind == KindReply && !m.Resolves() && !m.tells(EventReopened)) {
 			return Delivery{}, nil
 		}
 		return Delivery{}, s.postWebhook(ctx, m, blocks, text)
@@ -198,15 +198,6 @@ func (s *Slack) render(m Message) ([]slack.Block, string) {
 		blocks = append(blocks, ActionsBlock(*m.Incident))
 	}
 	return blocks, head + Headline(*m.Incident)
-}
-
-func reopens(m Message) bool {
-	for _, e := range m.Events {
-		if e.Kind == EventReopened {
-			return true
-		}
-	}
-	return false
 }
 
 // post sends blocks with chat.postMessage, in the thread threadTS if set.

@@ -49,6 +49,12 @@ type Series struct {
 // Key names the series' cell in the matrix.
 func (s Series) Key() string { return s.Vantage + "/" + string(s.Route) }
 
+// failing: the series counts against the check: fresh, not silenced, and
+// its outcome is one the rule alerts on.
+func (s Series) failing(rule config.Alert) bool {
+	return !s.Stale && !s.Muted && rule.Fails(s.Outcome, s.Status)
+}
+
 // State of an incident.
 type State string
 
@@ -163,12 +169,12 @@ func Decide(in Input) Decision {
 		return Decision{}
 	}
 	seen := failingKeys(cells)
-	cause, _ := causeOf(in.Diagnosis, cur)
+	cause, vendor := causeOf(in.Diagnosis, cur)
 	if cur != nil && in.ReopenWithin > 0 && in.Now.Sub(cur.Closed) <= in.ReopenWithin && cause == cur.Cause {
 		inc := clone(cur)
 		inc.State, inc.Closed, inc.Flaps = Open, time.Time{}, cur.Flaps+1
 		inc.Cells, inc.Seen = cells, seen
-		inc.Cause, inc.Vendor = causeOf(in.Diagnosis, cur)
+		inc.Cause, inc.Vendor = cause, vendor
 		return Decision{Incident: inc, Events: []Event{{Kind: Reopened, At: in.Now, Flaps: inc.Flaps}}}
 	}
 	inc := &Incident{ID: in.NewID(), Check: in.Check, State: Open, Opened: in.Now, Cells: cells, Seen: seen,
@@ -253,11 +259,8 @@ func decideOpen(in Input, inc *Incident, cells []Cell) Decision {
 // has nothing better to say (every series it saw upgraded, or the run
 // could not start).
 func causeOf(d report.Diagnosis, before *Incident) (report.Cause, string) {
-	if d.Cause == "" || d.Cause == report.CauseOK || d.Cause == report.CauseRunError {
-		if before != nil {
-			return before.Cause, before.Vendor
-		}
-		return d.Cause, d.Vendor
+	if before != nil && (d.Cause == "" || d.Cause == report.CauseOK || d.Cause == report.CauseRunError) {
+		return before.Cause, before.Vendor
 	}
 	return d.Cause, d.Vendor
 }
@@ -267,7 +270,7 @@ func cellsOf(series []Series, rule config.Alert) []Cell {
 	out := make([]Cell, 0, len(series))
 	for _, s := range series {
 		out = append(out, Cell{Vantage: s.Vantage, Route: s.Route, Outcome: s.Outcome, Status: s.Status,
-			Failing: !s.Stale && !s.Muted && rule.Fails(s.Outcome, s.Status), Stale: s.Stale, Muted: s.Muted})
+			Failing: s.failing(rule), Stale: s.Stale, Muted: s.Muted})
 	}
 	slices.SortFunc(out, func(a, b Cell) int {
 		if a.Vantage != b.Vantage {
@@ -317,7 +320,7 @@ func failingKeys(cells []Cell) []string {
 func confirmedVantages(series []Series, rule config.Alert) []string {
 	var out []string
 	for _, s := range series {
-		if !s.Stale && !s.Muted && rule.Fails(s.Outcome, s.Status) && s.FailStreak >= max(rule.After, 1) && !slices.Contains(out, s.Vantage) {
+		if s.failing(rule) && s.FailStreak >= max(rule.After, 1) && !slices.Contains(out, s.Vantage) {
 			out = append(out, s.Vantage)
 		}
 	}
@@ -328,7 +331,7 @@ func confirmedVantages(series []Series, rule config.Alert) []string {
 func sinceFirstRun(series []Series, rule config.Alert) bool {
 	any := false
 	for _, s := range series {
-		if s.Stale || s.Muted || !rule.Fails(s.Outcome, s.Status) {
+		if !s.failing(rule) {
 			continue
 		}
 		if !s.Since.Equal(s.FirstSeen) {

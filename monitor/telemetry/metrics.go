@@ -8,6 +8,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/wscanary/wscanary/monitor/report"
 )
 
 // Metrics are wscanary's instruments. Label sets stay bounded: check,
@@ -99,7 +101,7 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	gauge("wscanary.series.success", "1 when the series' last run upgraded (and passed send/expect), else 0, like probe_success.", func(o metric.Float64Observer) {
 		for k, s := range m.series {
 			v := 0.0
-			if s.outcome == "upgraded" {
+			if s.outcome == string(report.OutcomeUpgraded) {
 				v = 1
 			}
 			o.Observe(v, attrs(k))
