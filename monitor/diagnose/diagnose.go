@@ -240,13 +240,8 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 // merely relayed it: its own error page, a Server header it sets only on
 // its own answers (Kong), or API Gateway's error type.
 func answeredBy(a report.Attempt) string {
-	b := strings.ToLower(a.Body)
-	for _, e := range edges {
-		for _, m := range e.body {
-			if strings.Contains(b, m) {
-				return e.id
-			}
-		}
+	if id := pageOf(a.Body); id != "" {
+		return id
 	}
 	h := func(n string) string { return strings.ToLower(headerValue(a.Headers, n)) }
 	switch server := h("Server"); {

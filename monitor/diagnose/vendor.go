@@ -267,13 +267,8 @@ func Vendors() []string {
 // tells. Header names are canonical (as the prober records them);
 // matching is case-insensitive.
 func Vendor(headers map[string]string, body string) string {
-	b := strings.ToLower(body)
-	for _, e := range edges {
-		for _, m := range e.body {
-			if strings.Contains(b, m) {
-				return e.id
-			}
-		}
+	if id := pageOf(body); id != "" {
+		return id
 	}
 	h := func(name string) string { return strings.ToLower(headerValue(headers, name)) }
 	// The Server header names who produced the answer; other vendor
@@ -292,6 +287,19 @@ func Vendor(headers map[string]string, body string) string {
 	for _, e := range edges {
 		if e.header(h, headers) {
 			return e.id
+		}
+	}
+	return ""
+}
+
+// pageOf names the edge whose own error page the body is, or "".
+func pageOf(body string) string {
+	b := strings.ToLower(body)
+	for _, e := range edges {
+		for _, m := range e.body {
+			if strings.Contains(b, m) {
+				return e.id
+			}
 		}
 	}
 	return ""
