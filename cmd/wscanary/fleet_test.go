@@ -116,6 +116,18 @@ func incidentRoots(s *testbed.FakeSlack) []testbed.SlackCall {
 	return out
 }
 
+// updatesOf are the chat.update calls of an incident's message whose
+// text contains want.
+func updatesOf(s *testbed.FakeSlack, root testbed.SlackCall, want string) []testbed.SlackCall {
+	var out []testbed.SlackCall
+	for _, c := range s.Calls() {
+		if c.Method == "chat.update" && c.TS == root.Answered && strings.Contains(c.Text, want) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // notices are the fleet notices whose first line matches.
 func notices(s *testbed.FakeSlack, re string) []testbed.SlackCall {
 	var out []testbed.SlackCall
@@ -143,15 +155,7 @@ func TestFleetOneIncident(t *testing.T) {
 	setMode(t, r.nginx, r.edge, testbed.EdgeWAF403CloudflareLike)
 	waitFor(t, "the message updated to three regions", 30*time.Second, func() bool {
 		roots := incidentRoots(r.slack)
-		if len(roots) == 0 {
-			return false
-		}
-		for _, c := range r.slack.Calls() {
-			if c.Method == "chat.update" && c.TS == roots[0].Answered && strings.Contains(c.Text, "on 3 of 6") {
-				return true
-			}
-		}
-		return false
+		return len(roots) > 0 && len(updatesOf(r.slack, roots[0], "on 3 of 6")) > 0
 	})
 	time.Sleep(3 * time.Second) // every member decides a few more runs
 	passed := time.Now()
@@ -323,15 +327,7 @@ func TestFleetStoreOutage(t *testing.T) {
 	setMode(t, r.nginx, r.edge, testbed.EdgeWAF403CloudflareLike)
 	waitFor(t, "the incident at three regions", 30*time.Second, func() bool {
 		roots := incidentRoots(r.slack)
-		if len(roots) == 0 {
-			return false
-		}
-		for _, c := range r.slack.Calls() {
-			if c.Method == "chat.update" && c.TS == roots[0].Answered && strings.Contains(c.Text, "on 3 of 6") {
-				return true
-			}
-		}
-		return false
+		return len(roots) > 0 && len(updatesOf(r.slack, roots[0], "on 3 of 6")) > 0
 	})
 	time.Sleep(2 * time.Second)
 	before := len(r.slack.Calls())

@@ -30,6 +30,19 @@ type incidentRig struct {
 	p      *daemonProc
 }
 
+// openWAFIncident waits for the six series to upgrade, then turns the
+// edge into a Cloudflare-like WAF that refuses the upgrade, and waits for
+// the incident's message.
+func (r *incidentRig) openWAFIncident(t *testing.T) {
+	t.Helper()
+	waitFor(t, "six healthy series", 15*time.Second, func() bool {
+		_, s := getStatus(t, r.listen)
+		return strings.Count(s, `"outcome": "upgraded"`) == 6
+	})
+	setMode(t, r.nginx, r.edge, testbed.EdgeWAF403CloudflareLike)
+	waitFor(t, "the incident's message", 15*time.Second, func() bool { roots, _ := r.slack.Posts(); return len(roots) == 1 })
+}
+
 func newIncidentRig(t *testing.T, mode testbed.EdgeMode, deny ...string) *incidentRig {
 	t.Helper()
 	r := &incidentRig{origin: startOrigin(t, testbed.Behavior{}, nil), slack: testbed.NewFakeSlack(canarySlackToken)}
@@ -86,12 +99,7 @@ func headlines(s *testbed.FakeSlack, method string) []string {
 // message is updated to resolved.
 func TestIncidentSixCells(t *testing.T) {
 	r := newIncidentRig(t, testbed.EdgePass)
-	waitFor(t, "six healthy series", 15*time.Second, func() bool {
-		_, s := getStatus(t, r.listen)
-		return strings.Count(s, `"outcome": "upgraded"`) == 6
-	})
-	setMode(t, r.nginx, r.edge, testbed.EdgeWAF403CloudflareLike)
-	waitFor(t, "the incident's message", 15*time.Second, func() bool { roots, _ := r.slack.Posts(); return len(roots) == 1 })
+	r.openWAFIncident(t)
 	roots, _ := r.slack.Posts()
 	root := roots[0]
 	if !strings.HasPrefix(root.Text, "FAILING  chat: 403 Forbidden on 3 of 6") || !strings.Contains(root.Blocks, "cdn_blocked") {
@@ -105,19 +113,13 @@ func TestIncidentSixCells(t *testing.T) {
 	// The origin refuses too: every cell fails.
 	r.origin.Set(testbed.Behavior{Status: 403, Body: "forbidden"})
 	waitFor(t, "the message updated to six of six", 20*time.Second, func() bool {
-		for _, c := range r.slack.Calls() {
-			if c.Method == "chat.update" && c.TS == root.Answered && strings.Contains(c.Text, "on 6 of 6") {
-				return true
-			}
-		}
-		return false
+		return len(updatesOf(r.slack, root, "on 6 of 6")) > 0
 	})
 	// The edge still challenges, but its page says nothing about the
 	// origin: the message leads with the origin's refusal and names the
 	// edge's challenge beside it, so fixing one does not hide the other.
-	for _, c := range r.slack.Calls() {
-		if c.Method == "chat.update" && strings.Contains(c.Text, "on 6 of 6") &&
-			!(strings.Contains(c.Blocks, "through direct from") && strings.Contains(c.Blocks, "Cloudflare edge answers with a challenge page too")) {
+	for _, c := range updatesOf(r.slack, root, "on 6 of 6") {
+		if !(strings.Contains(c.Blocks, "through direct from") && strings.Contains(c.Blocks, "Cloudflare edge answers with a challenge page too")) {
 			t.Errorf("the six-of-six update does not name both the origin's refusal and the edge's challenge:\n%s", c.Blocks)
 		}
 	}
@@ -195,12 +197,7 @@ func TestIncidentVantageBlocked(t *testing.T) {
 // says the cause changed, and no second message is posted.
 func TestIncidentCauseChanges(t *testing.T) {
 	r := newIncidentRig(t, testbed.EdgePass)
-	waitFor(t, "six healthy series", 15*time.Second, func() bool {
-		_, s := getStatus(t, r.listen)
-		return strings.Count(s, `"outcome": "upgraded"`) == 6
-	})
-	setMode(t, r.nginx, r.edge, testbed.EdgeWAF403CloudflareLike)
-	waitFor(t, "the incident's message", 15*time.Second, func() bool { roots, _ := r.slack.Posts(); return len(roots) == 1 })
+	r.openWAFIncident(t)
 	setMode(t, r.nginx, r.edge, testbed.EdgeStripUpgrade)
 	waitFor(t, "a reply saying the cause changed", 30*time.Second, func() bool {
 		_, replies := r.slack.Posts()
