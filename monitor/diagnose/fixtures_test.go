@@ -165,7 +165,6 @@ func foreignProducts(vendor string, hints []string) []string {
 
 func TestRefusals(t *testing.T) {
 	t.Parallel()
-	const origin = "https://app.example.com"
 	opaque := &diagnose.Token{In: "header"}
 	type step = report.Attempt
 	tests := []struct {
@@ -203,9 +202,7 @@ func TestRefusals(t *testing.T) {
 			attempts: func(a step) []step { return []step{at(a, "us", cdn, cfg, withCredential("header"))} },
 			cause:    report.CauseAuthRejected, summHas: "The signature is invalid", hintNot: "URL-encoded"},
 		{name: "Spring OriginHandshakeInterceptor; the URL's own origin upgrades", r: springOrigin,
-			attempts: func(a step) []step {
-				return []step{at(a, "us", cdn, cfg, withOrigin(origin)), at(a, "us", cdn, report.VariantNoOrigin), at(ok101, "us", cdn, report.VariantSameOrigin)}
-			}, cause: report.CauseOriginRejected},
+			attempts: sameOriginOnly, cause: report.CauseOriginRejected},
 		{name: "Spring CORS: every variant refused, the body names CORS", r: springCORS,
 			attempts: func(a step) []step {
 				return []step{at(a, "us", cdn, cfg, withOrigin(origin)), at(a, "us", cdn, report.VariantNoOrigin), at(a, "us", cdn, report.VariantSameOrigin)}
@@ -218,13 +215,9 @@ func TestRefusals(t *testing.T) {
 				return []step{at(a, "us", cdn, cfg, withOrigin(origin)), at(ok101, "us", cdn, report.VariantSameOrigin), at(a, "us", cdn, report.VariantNoOrigin)}
 			}, cause: report.CauseOriginRejected},
 		{name: "Action Cable answers 404 to a foreign origin", r: actionCableOrigin,
-			attempts: func(a step) []step {
-				return []step{at(a, "us", cdn, cfg, withOrigin(origin)), at(a, "us", cdn, report.VariantNoOrigin), at(ok101, "us", cdn, report.VariantSameOrigin)}
-			}, cause: report.CauseOriginRejected},
+			attempts: sameOriginOnly, cause: report.CauseOriginRejected},
 		{name: "Daphne/Channels OriginValidator denies a missing Origin too", r: daphneDenied,
-			attempts: func(a step) []step {
-				return []step{at(a, "us", cdn, cfg, withOrigin(origin)), at(a, "us", cdn, report.VariantNoOrigin), at(ok101, "us", cdn, report.VariantSameOrigin)}
-			}, cause: report.CauseOriginRejected},
+			attempts: sameOriginOnly, cause: report.CauseOriginRejected},
 		{name: "uWebSockets parser error", r: uwsParser,
 			attempts: func(a step) []step { return []step{at(a, "us", cdn, cfg)} }, cause: report.CauseUnexpectedStatus},
 		{name: "Centrifugo: upgraded, then closed 3500 invalid token",
@@ -288,6 +281,15 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// origin is the Origin the fixtures' checks send.
+const origin = "https://app.example.com"
+
+// sameOriginOnly: refused with the configured Origin and without one,
+// upgraded with the URL's own.
+func sameOriginOnly(a report.Attempt) []report.Attempt {
+	return []report.Attempt{at(a, "us", cdn, cfg, withOrigin(origin)), at(a, "us", cdn, report.VariantNoOrigin), at(ok101, "us", cdn, report.VariantSameOrigin)}
 }
 
 // throughEdge: the refusal on the CDN route, 101 on the direct one.
