@@ -91,10 +91,9 @@ func silenceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "wscanary silence add: no check %q in %s\n", *check, cfg.ChecksDir)
 		return exitUsage
 	}
-	st, err := openStoreBeside(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "wscanary silence add: %v\n", err)
-		return exitFailed
+	st, code := openStoreBeside(ctx, "silence add", cfg, stderr)
+	if st == nil {
+		return code
 	}
 	defer st.Close()
 	now := time.Now()
@@ -126,10 +125,9 @@ func silenceList(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if cfg == nil {
 		return code
 	}
-	st, err := openStoreBeside(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "wscanary silence list: %v\n", err)
-		return exitFailed
+	st, code := openStoreBeside(ctx, "silence list", cfg, stderr)
+	if st == nil {
+		return code
 	}
 	defer st.Close()
 	sls, err := st.Silences(ctx, time.Now())
@@ -188,10 +186,9 @@ func silenceRemove(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if cfg == nil {
 		return code
 	}
-	st, err := openStoreBeside(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "wscanary silence remove: %v\n", err)
-		return exitFailed
+	st, code := openStoreBeside(ctx, "silence remove", cfg, stderr)
+	if st == nil {
+		return code
 	}
 	defer st.Close()
 	if err := st.EndSilence(ctx, id, time.Now()); err != nil {
@@ -209,13 +206,20 @@ func silenceRemove(ctx context.Context, args []string, stdout, stderr io.Writer)
 // running daemon: PostgreSQL as usual (migrations are safe together), the
 // daemon's SQLite file without its lock; a store no daemon created yet is
 // created.
-func openStoreBeside(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+// It says why on stderr and returns nil and the exit code when it cannot.
+func openStoreBeside(ctx context.Context, cmd string, cfg *config.Config, stderr io.Writer) (*store.Store, int) {
+	opts := store.Options{DSN: cfg.Store, Dir: cfg.StateDir}
 	if cfg.Store == "" {
 		if _, err := os.Stat(filepath.Join(cfg.StateDir, store.FileName)); err == nil {
-			return store.Open(ctx, store.Options{Dir: cfg.StateDir, Beside: true})
+			opts.Beside = true
 		}
 	}
-	return store.Open(ctx, store.Options{DSN: cfg.Store, Dir: cfg.StateDir})
+	st, err := store.Open(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "wscanary %s: %v\n", cmd, err)
+		return nil, exitFailed
+	}
+	return st, exitOK
 }
 
 // whoAmI names the person at the terminal for the silence's record.
