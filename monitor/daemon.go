@@ -96,14 +96,16 @@ type DaemonOptions struct {
 // the store and decides incidents; deliver.go sends the outbox; http.go
 // serves /healthz, /status, /metrics and the status page.
 type Daemon struct {
-	opts   DaemonOptions
-	log    *slog.Logger
-	store  *store.Store
-	mem    *memory
-	member string
-	limit  chan struct{}
-	wake   chan struct{}
-	feedIn chan observation
+	// reloading keeps reloads one at a time, the store write included.
+	reloading sync.Mutex
+	opts      DaemonOptions
+	log       *slog.Logger
+	store     *store.Store
+	mem       *memory
+	member    string
+	limit     chan struct{}
+	wake      chan struct{}
+	feedIn    chan observation
 	// feedDone tells the feed to record what it holds and end.
 	feedDone chan struct{}
 	// ctx ends the loops; runCtx ends runs in flight (first, at a stop).
@@ -259,14 +261,19 @@ func (d *Daemon) install(cfg *config.Config) {
 // no longer names) are dropped, and an incident of a removed check is
 // resolved. Runs in flight finish with the configuration they started with.
 func (d *Daemon) Reload(cfg *config.Config) {
+	d.reloading.Lock()
+	defer d.reloading.Unlock()
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.stopped.Load() {
+		d.mu.Unlock()
 		return
 	}
 	d.cron.Stop()
 	old := d.cfg
 	d.install(cfg)
+	d.mu.Unlock()
+	// The store write (up to storeTimeout) runs without d.mu: every run
+	// that ends takes d.mu, and none should wait behind a reload.
 	d.forget(old, cfg)
 	d.log.Info("configuration reloaded", "checks", len(cfg.Checks))
 }

@@ -510,7 +510,8 @@ func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) erro
 }
 
 // forget drops the series of checks and vantages a reload removed, and
-// resolves the incidents of removed checks. Caller holds d.mu.
+// resolves the incidents of removed checks. It needs no d.mu: old and cfg
+// are immutable, and Reload runs one at a time.
 func (d *Daemon) forget(old, cfg *config.Config) {
 	live := map[string]*config.Check{}
 	for i := range cfg.Checks {
