@@ -74,6 +74,59 @@ func Permanent(err error) bool {
 	return classify("", err, nil, nil).permanent
 }
 
+// Broken reports whether err says the notifier itself is misconfigured, a
+// thing only a person can fix (a revoked token, a channel the bot is not
+// in, a webhook URL that is gone): retrying the same message alone cannot
+// help, but it will go through once the person has fixed it, so nothing is
+// to be dropped. It returns the error's code (or HTTP status) to show.
+func Broken(err error) (string, bool) {
+	e, ok := errors.AsType[*Error](err)
+	if !ok {
+		e = classify("", err, nil, nil)
+	}
+	switch {
+	case brokenCodes[e.Code]:
+		return e.Code, true
+	case e.service != "" && (e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden ||
+		e.HTTPStatus == http.StatusNotFound || e.HTTPStatus == http.StatusProxyAuthRequired):
+		return strconv.Itoa(e.HTTPStatus), true
+	}
+	return "", false
+}
+
+// brokenCodes are Slack's answers about the token, the app or the channel,
+// not about the message: the notifier is broken until a person acts.
+var brokenCodes = map[string]bool{
+	"invalid_auth":            true,
+	"token_revoked":           true,
+	"token_expired":           true,
+	"account_inactive":        true,
+	"not_authed":              true,
+	"missing_scope":           true,
+	"no_permission":           true,
+	"channel_not_found":       true,
+	"not_in_channel":          true,
+	"is_archived":             true,
+	"ekm_access_denied":       true,
+	"team_access_not_granted": true,
+	// An incoming webhook's answers (docs.slack.dev, "Handling errors").
+	"invalid_token":                     true,
+	"no_service":                        true,
+	"no_team":                           true,
+	"team_disabled":                     true,
+	"channel_is_archived":               true,
+	"action_prohibited":                 true,
+	"posting_to_general_channel_denied": true,
+}
+
+// TooLarge reports whether Slack refused the message for its size or its
+// blocks (msg_too_long, invalid_blocks): a smaller rendering of the same
+// message may pass.
+func TooLarge(err error) bool {
+	e, ok := errors.AsType[*Error](err)
+	return ok && (e.Code == "msg_too_long" || e.Code == "invalid_blocks" || e.Code == "invalid_blocks_format")
+}
+
 // transientCodes are Slack error codes that mean "try again later". Every
 // other code describes the request, the token or the channel, which a retry
 // does not change.

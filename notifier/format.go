@@ -156,17 +156,24 @@ func field(label, value string) *slack.TextBlockObject {
 	return mrkdwn(truncate("*"+label+"*\n"+value, maxFieldChars))
 }
 
-var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+// mrkdwnEscaper makes text inert in mrkdwn. A backtick becomes U+02CB, a
+// look-alike that mrkdwn does not read: three of them from a target would
+// open a code block that swallows the rest of the message, and a zero-width
+// space between them is not enough outside a block.
+var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "`", "\u02cb")
+
+// fallbackEscaper is mrkdwnEscaper for the plain-text fallback of a
+// message, which slack-go escapes for &, < and > itself.
+var fallbackEscaper = strings.NewReplacer("`", "\u02cb")
 
 // esc makes untrusted text inert in mrkdwn: &, < and > are escaped (no
-// mentions, no links), control characters replaced.
+// mentions, no links), backticks defused (no code blocks), control
+// characters replaced.
 func esc(s string) string { return mrkdwnEscaper.Replace(clean(s)) }
 
-// code is esc for text inside a code span or block: a run of backticks
-// would end it early, so each backtick is followed by a zero-width space.
-func code(s string) string {
-	return strings.ReplaceAll(esc(s), "`", "`\u200b")
-}
+// code is esc for text inside a code span or block; esc already leaves no
+// backtick that could end it early.
+func code(s string) string { return esc(s) }
 
 // linkURL escapes a URL for <url|text>; '|' would end the URL.
 func linkURL(u string) string {
@@ -203,4 +210,39 @@ func truncate(s string, n int) string {
 	}
 	rs := []rune(s)
 	return string(rs[:n-1]) + "…"
+}
+
+// maxShrink is the shortest rendering Shrink knows.
+const maxShrink = 2
+
+// Shrink is m said in fewer words, for a destination that refused it for
+// its size: level 1 keeps the first rows of everything and no quotes of
+// the body or headers; level 2 keeps the headline, the cause and the
+// footer. Notices and replies lose lines the same way.
+func Shrink(m Message, level int) Message {
+	if level <= 0 {
+		return m
+	}
+	if m.Incident != nil {
+		inc := *m.Incident
+		inc.Cells = inc.Cells[:min(len(inc.Cells), 8)]
+		inc.Variants = inc.Variants[:min(len(inc.Variants), 3)]
+		inc.Hints = inc.Hints[:min(len(inc.Hints), 3)]
+		inc.Notes = inc.Notes[:min(len(inc.Notes), 3)]
+		inc.Summary = truncate(inc.Summary, 300)
+		inc.Attempt.Body, inc.Attempt.Headers = "", nil
+		if level >= 2 {
+			inc.Cells, inc.Variants, inc.Hints, inc.Notes, inc.Summary = nil, nil, nil, nil, truncate(inc.Summary, 120)
+		}
+		m.Incident = &inc
+	}
+	if m.Notice != nil {
+		n := *m.Notice
+		n.Lines = n.Lines[:min(len(n.Lines), 8/level)]
+		m.Notice = &n
+	}
+	if len(m.Events) > 8/level {
+		m.Events = m.Events[len(m.Events)-8/level:]
+	}
+	return m
 }

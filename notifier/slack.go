@@ -145,6 +145,17 @@ func (s *Slack) Notify(ctx context.Context, m Message) (Delivery, error) {
 	if (m.Kind == KindNotice) != (m.Notice != nil) || (m.Kind != KindNotice && m.Incident == nil) {
 		return Delivery{}, errorf("notify", "a %s message without its content", m.Kind)
 	}
+	d, err := s.notify(ctx, m)
+	// Slack refused the message for its size or its blocks: say less (fewer
+	// rows, shorter quotes, then the headline alone) rather than nothing.
+	for level := 1; level <= maxShrink && TooLarge(err); level++ {
+		s.log.WarnContext(ctx, "slack: the message was refused for its size; sending a shorter one", "message", m.ID, "level", level, "error", err.Error())
+		d, err = s.notify(ctx, Shrink(m, level))
+	}
+	return d, err
+}
+
+func (s *Slack) notify(ctx context.Context, m Message) (Delivery, error) {
 	blocks, text := s.render(m)
 	if s.api == nil {
 		if m.Kind == KindUpdate || (m.Kind == KindReply && !m.Resolves() && !m.tells(EventReopened)) {
@@ -166,7 +177,7 @@ func (s *Slack) Notify(ctx context.Context, m Message) (Delivery, error) {
 			return Delivery{}, nil
 		}
 		if err := s.update(ctx, root, m, blocks, text); err != nil {
-			if !Permanent(err) {
+			if _, broken := Broken(err); !Permanent(err) || broken || TooLarge(err) {
 				return Delivery{}, err
 			}
 			s.log.WarnContext(ctx, "slack: the incident message cannot be updated; going on without it",
@@ -260,7 +271,7 @@ func (s *Slack) fail(ctx context.Context, op string, m Message, err error, rec *
 // trace link would otherwise grow a preview).
 func (s *Slack) messageOptions(blocks []slack.Block, text string) []slack.MsgOption {
 	return []slack.MsgOption{
-		slack.MsgOptionText(s.scrub.scrub(truncate(text, maxTextChars)), true),
+		slack.MsgOptionText(fallbackEscaper.Replace(s.scrub.scrub(truncate(text, maxTextChars))), true),
 		slack.MsgOptionBlocks(s.redact(blocks)...),
 		slack.MsgOptionDisableLinkUnfurl(),
 		slack.MsgOptionDisableMediaUnfurl(),
