@@ -104,7 +104,6 @@ type Daemon struct {
 	mem       *memory
 	member    string
 	limit     chan struct{}
-	wake      chan struct{}
 	feedIn    chan observation
 	// feedDone tells the feed to record what it holds and end.
 	feedDone chan struct{}
@@ -122,8 +121,12 @@ type Daemon struct {
 
 	health storeHealth
 	page   timelineCache
-	// stormLooked is when delivery last looked for a storm (its own loop
-	// only).
+	// notifiers are the primary notifier and the notify: targets; a reload
+	// may swap them (a new token). senders deliver to them, one each.
+	notifiers atomic.Pointer[notifierSet]
+	senders   map[string]*sender
+	// stormLooked is when delivery last looked for a storm (the primary
+	// sender's loop only).
 	stormLooked time.Time
 	// startedAt names this process among the members; beats counts its
 	// heartbeats (the feed loop's own).
@@ -157,9 +160,14 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 	runCtx, stopRuns := context.WithCancel(ctx)
 	d := &Daemon{
 		opts: opts, log: opts.Logger, store: opts.Store, mem: newMemory(), member: opts.Config.Vantage,
-		limit: make(chan struct{}, opts.MaxAttempts), wake: make(chan struct{}, 1), feedIn: make(chan observation, 4096), feedDone: make(chan struct{}),
+		limit: make(chan struct{}, opts.MaxAttempts), feedIn: make(chan observation, 4096), feedDone: make(chan struct{}),
 		ctx: ctx, cancel: cancel, runCtx: runCtx, stopRuns: stopRuns,
 		running: map[string]*atomic.Bool{}, cfg: opts.Config,
+	}
+	d.notifiers.Store(&notifierSet{primary: opts.Notifier, targets: opts.Targets})
+	d.senders = map[string]*sender{"": newSender("")}
+	for name := range opts.Targets {
+		d.senders[name] = newSender(name)
 	}
 	d.startedAt = d.now()
 	d.health.okSince = d.startedAt
@@ -226,8 +234,10 @@ func (d *Daemon) Start() {
 	d.started.Store(true)
 	d.feedWG.Add(1)
 	go d.feedLoop()
-	d.loops.Add(2)
-	go d.deliverLoop()
+	d.loops.Add(1 + len(d.senders))
+	for _, s := range d.senders {
+		go d.sendLoop(s)
+	}
 	go d.refreshLoop()
 	d.kick() // deliver what a previous process left in the outbox
 }
@@ -275,6 +285,9 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	// The store write (up to storeTimeout) runs without d.mu: every run
 	// that ends takes d.mu, and none should wait behind a reload.
 	d.forget(old, cfg)
+	for _, s := range d.senders {
+		s.reset() // a notifier held as broken may be mended: try it now
+	}
 	d.log.Info("configuration reloaded", "checks", len(cfg.Checks))
 }
 
@@ -398,10 +411,10 @@ func (d *Daemon) tick(runner *Runner, c *config.Check, sched *jittered, running 
 	}
 }
 
+// kick wakes every sender: the outbox has something new.
 func (d *Daemon) kick() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
+	for _, s := range d.senders {
+		s.kick()
 	}
 }
 

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/notifier"
 )
 
-// Delivery of the outbox.
+// Delivery of the outbox: one sender per notifier (sender.go), each with
+// its own claims, backoff and pause, so a notifier's latency depends on
+// that notifier only.
 const (
 	// notifyTimeout bounds one call to the notifier.
 	notifyTimeout = 30 * time.Second
@@ -19,51 +22,69 @@ const (
 	lease = 2 * notifyTimeout
 	// maxBackoff caps the wait between delivery retries (Retry-After wins).
 	maxBackoff = 2 * time.Minute
+	// brokenBackoff caps the wait between tries of a notifier a person
+	// must fix (a revoked token, a channel the bot left).
+	brokenBackoff = 5 * time.Minute
 	// giveUpAfter drops a message that could not be delivered for this
 	// long: a day-old message misleads more than it helps.
 	giveUpAfter = 24 * time.Hour
 )
 
-// deliverLoop sends the outbox: messages this daemon decided alone first,
-// then the store's. The store keeps each incident's messages in order, so a
-// reply never overtakes its incident's message.
-func (d *Daemon) deliverLoop() {
+// sendLoop runs one notifier's deliveries until the daemon stops.
+func (d *Daemon) sendLoop(s *sender) {
 	defer d.loops.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		wait := d.deliverDue()
+		wait := d.sendDue(s)
 		if d.store.Shared() {
 			wait = min(wait, fleetPoll)
 		}
-		timer.Reset(wait)
+		timer.Reset(max(wait, time.Millisecond))
 		select {
 		case <-d.ctx.Done():
+			s.flights.Wait()
 			return
-		case <-d.wake:
+		case <-s.wake:
 		case <-timer.C:
 		}
 	}
 }
 
-// deliverDue delivers what is due and returns how long to wait before
-// looking again.
-func (d *Daemon) deliverDue() time.Duration {
+// sendDue starts the deliveries that are due, up to the sender's slots, and
+// returns how long to wait before looking again (a delivery that ends
+// wakes the loop sooner).
+func (d *Daemon) sendDue(s *sender) time.Duration {
 	for d.ctx.Err() == nil {
-		if m, incID, ok := d.mem.nextLocal(); ok {
-			if wait, sent := d.deliverLocal(m, incID); !sent {
-				return wait
+		now := d.now()
+		if wait, held := s.held(now); held {
+			return wait
+		}
+		if !s.take() {
+			return time.Hour
+		}
+		m, incID, wait, ok := d.mem.nextLocal(s.target, now)
+		if ok {
+			if at := s.slot(m.Channel, now); at.After(now) {
+				d.mem.deferLocal(m.ID, at)
+				s.release()
+				continue
 			}
+			s.fly(func() { d.deliverLocal(s, m, incID) })
 			continue
 		}
-		now := d.now()
-		if !d.storeUsable(now) {
+		if !d.storeOK() {
+			s.release()
+			if wait > 0 {
+				return min(wait, retryStoreEvery)
+			}
 			return retryStoreEvery
 		}
 		ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
-		e, err := d.store.Claim(ctx, d.member, now, lease)
+		e, err := d.store.ClaimFor(ctx, d.member, s.target, now, lease)
 		cancel()
 		if err != nil {
+			s.release()
 			if d.ctx.Err() == nil {
 				d.storeFails("claim", err)
 			}
@@ -71,17 +92,35 @@ func (d *Daemon) deliverDue() time.Duration {
 		}
 		d.storeWorks()
 		if e == nil {
-			return d.nextDue(now)
+			s.release()
+			next := d.nextDue(s.target, now)
+			if wait > 0 {
+				next = min(next, wait)
+			}
+			return next
 		}
-		d.deliver(e, now)
+		if at := s.slot(e.Message.Channel, now); at.After(now) {
+			// The channel is paced: the message waits for its turn, untried.
+			s.release()
+			if err := d.store.Defer(context.Background(), e, at); err != nil {
+				d.storeFails("defer", err)
+				return retryStoreEvery
+			}
+			continue
+		}
+		if s.target == "" && e.Message.Kind == notifier.KindOpen {
+			// Before the first of many incidents, the summary of them all.
+			d.summarizeStorm(context.Background(), now)
+		}
+		s.fly(func() { d.deliver(s, e, now) })
 	}
 	return time.Hour
 }
 
-func (d *Daemon) nextDue(now time.Time) time.Duration {
+func (d *Daemon) nextDue(target string, now time.Time) time.Duration {
 	ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
 	defer cancel()
-	next, ok, err := d.store.NextDue(ctx)
+	next, ok, err := d.store.NextDueFor(ctx, target)
 	switch {
 	case err != nil:
 		return retryStoreEvery
@@ -91,18 +130,33 @@ func (d *Daemon) nextDue(now time.Time) time.Duration {
 	return max(next.Sub(now), 10*time.Millisecond)
 }
 
+// asOpen turns a reply or update of an incident whose own message was never
+// posted (it was dropped, or the store lost track of it) into that
+// message, as the incident is now: nobody gets a recovery for an incident
+// they were never told of.
+func asOpen(m notifier.Message, posted bool, view *notifier.Incident) (notifier.Message, bool) {
+	if m.Target != "" || m.Kind == notifier.KindOpen || m.Kind == notifier.KindNotice || posted || view == nil || m.Thread != nil {
+		return m, false
+	}
+	v := *view
+	return notifier.Message{ID: m.ID, Kind: notifier.KindOpen, Channel: m.Channel, Incident: &v, Target: m.Target}, true
+}
+
 // deliver sends one claimed message and records the result.
-func (d *Daemon) deliver(e *store.Entry, now time.Time) {
-	m := e.Message
+func (d *Daemon) deliver(s *sender, e *store.Entry, now time.Time) {
 	ctx := context.Background() // the result is recorded even while stopping
-	if m.Kind == "" {
-		d.log.Error("dropping an unreadable message from the outbox", "id", m.ID)
+	if e.Message.Kind == "" {
+		d.log.Error("dropping an unreadable message from the outbox", "id", e.Message.ID)
+		d.drop(s, e.Message, "unreadable", nil)
 		d.store.Drop(ctx, e)
 		return
 	}
-	if m.Kind == notifier.KindOpen && m.Target == "" {
-		d.summarizeStorm(ctx, now)
+	if m, ok := asOpen(e.Message, e.Posted, e.View); ok {
+		d.log.Warn("the incident's message was never posted: posting it as it is now instead of an update alone",
+			"check", checkOf(m), "incident", e.Incident, "id", m.ID, "was", e.Message.Kind)
+		e.Message = m
 	}
+	m := e.Message
 	del, err := d.notify(m)
 	check := checkOf(m)
 	if err == nil {
@@ -114,58 +168,109 @@ func (d *Daemon) deliver(e *store.Entry, now time.Time) {
 		if m.Kind == notifier.KindOpen && m.Target == "" {
 			d.mem.setRoot(e.Incident, del)
 		}
-		d.metrics().NotificationSent(d.ctx, check, string(m.Kind), targetName(m.Target))
-		d.log.Info("notification delivered", "check", check, "kind", m.Kind, "notifier", targetName(m.Target), "incident", e.Incident, "id", m.ID,
+		s.works(d.log, d.metrics())
+		d.metrics().NotificationSent(d.ctx, check, string(m.Kind), s.name)
+		d.log.Info("notification delivered", "check", check, "kind", m.Kind, "notifier", s.name, "incident", e.Incident, "id", m.ID,
 			"attempts", e.Attempts+1, "latency_ms", d.now().Sub(e.Enqueued).Milliseconds())
 		return
 	}
-	d.metrics().NotificationFailed(d.ctx, string(m.Kind), targetName(m.Target))
+	d.metrics().NotificationFailed(d.ctx, string(m.Kind), s.name)
 	if d.ctx.Err() != nil {
 		d.store.Retry(ctx, e, now) // stopping: it stays for the next start
 		return
 	}
-	if notifier.Permanent(err) || errors.Is(err, errNoTarget) || now.Sub(e.Enqueued) > giveUpAfter {
-		d.log.Error("notification dropped", "check", check, "kind", m.Kind, "id", m.ID, "attempts", e.Attempts+1, "err", err)
+	wait, drop := d.judge(s, m, err, e.Attempts, e.Enqueued)
+	if drop {
 		d.store.Drop(ctx, e)
 		return
 	}
-	wait := backoff(e.Attempts)
-	if ra, ok := notifier.RetryAfter(err); ok {
-		wait = ra
-	}
-	d.log.Warn("notification failed, will retry", "check", check, "kind", m.Kind, "id", m.ID,
+	d.log.Warn("notification failed, will retry", "check", check, "kind", m.Kind, "notifier", s.name, "id", m.ID,
 		"attempts", e.Attempts+1, "retry_in", wait.String(), "err", err)
-	if err := d.store.Retry(ctx, e, now.Add(wait)); err != nil {
+	if err := d.store.Retry(ctx, e, d.now().Add(wait)); err != nil {
 		d.storeFails("retry", err)
 	}
 }
 
-// deliverLocal sends a message decided while the store was away. It
-// reports whether it is done with it, and otherwise how long to wait.
-func (d *Daemon) deliverLocal(m notifier.Message, incidentID string) (time.Duration, bool) {
+// judge decides what becomes of a message its notifier refused: dropped
+// (only when it is older than giveUpAfter, when its notifier is gone from
+// the configuration, or when a receiver said 410 Gone), else retried after
+// the wait it returns. A refusal a person must fix holds the whole
+// notifier: its next message would be refused the same way.
+func (d *Daemon) judge(s *sender, m notifier.Message, err error, attempts int, enqueued time.Time) (time.Duration, bool) {
+	now := d.now()
+	var nerr *notifier.Error
+	gone := errors.As(err, &nerr) && nerr.HTTPStatus == http.StatusGone && m.Target != ""
+	switch {
+	case errors.Is(err, errNoTarget):
+		d.drop(s, m, "its notifier is no longer configured", err)
+		return 0, true
+	case now.Sub(enqueued) > giveUpAfter:
+		d.drop(s, m, "undelivered for "+giveUpAfter.String(), err)
+		return 0, true
+	case gone:
+		d.drop(s, m, "the receiver answered 410 Gone", err)
+		return 0, true
+	}
+	if code, broken := notifier.Broken(err); broken {
+		return s.breaks(d.log, d.metrics(), code, err, now), false
+	}
+	wait := backoff(attempts)
+	if ra, ok := notifier.RetryAfter(err); ok {
+		wait = ra
+		if nerr != nil && nerr.HTTPStatus == http.StatusTooManyRequests {
+			// Rate limited: every message of this notifier waits, and the
+			// channel is paced for a while.
+			s.slowDown(m.Channel, now, ra)
+		}
+	}
+	return wait, false
+}
+
+// drop counts and logs a message given up on.
+func (d *Daemon) drop(s *sender, m notifier.Message, why string, err error) {
+	s.dropped.Add(1)
+	d.metrics().NotificationDropped(d.ctx, string(m.Kind), s.name)
+	args := []any{"check", checkOf(m), "kind", m.Kind, "notifier", s.name, "id", m.ID, "why", why}
+	if err != nil {
+		args = append(args, "err", err)
+	}
+	d.log.Error("notification dropped", args...)
+}
+
+// deliverLocal sends a message decided while the store was away, with the
+// outbox's backoff between tries.
+func (d *Daemon) deliverLocal(s *sender, m notifier.Message, incidentID string) {
+	if posted, view := d.mem.localPosted(incidentID); incidentID != "" {
+		if open, ok := asOpen(m, posted, view); ok {
+			m = open
+		}
+	}
 	del, err := d.notify(m)
 	if err == nil {
 		var root *notifier.Delivery
 		if m.Kind == notifier.KindOpen && m.Target == "" {
 			root = &del
 		}
-		d.mem.doneLocal(m.ID, true, root)
-		d.metrics().NotificationSent(d.ctx, checkOf(m), string(m.Kind), targetName(m.Target))
-		d.log.Info("notification delivered without the store", "check", checkOf(m), "kind", m.Kind, "incident", incidentID)
-		return 0, true
+		d.mem.doneLocal(m.ID, true, root, time.Time{})
+		s.works(d.log, d.metrics())
+		d.metrics().NotificationSent(d.ctx, checkOf(m), string(m.Kind), s.name)
+		d.log.Info("notification delivered without the store", "check", checkOf(m), "kind", m.Kind, "notifier", s.name, "incident", incidentID)
+		return
 	}
-	d.metrics().NotificationFailed(d.ctx, string(m.Kind), targetName(m.Target))
-	if notifier.Permanent(err) || errors.Is(err, errNoTarget) {
-		d.log.Error("notification dropped", "check", checkOf(m), "kind", m.Kind, "err", err)
-		d.mem.doneLocal(m.ID, true, nil)
-		return 0, true
+	d.metrics().NotificationFailed(d.ctx, string(m.Kind), s.name)
+	if d.ctx.Err() != nil {
+		d.mem.doneLocal(m.ID, false, nil, d.now())
+		return
 	}
-	d.mem.doneLocal(m.ID, false, nil)
-	wait := backoff(2)
-	if ra, ok := notifier.RetryAfter(err); ok {
-		wait = ra
+	attempts, enqueued := d.mem.localInfo(m.ID)
+	wait, drop := d.judge(s, m, err, attempts, enqueued)
+	if drop {
+		d.mem.doneLocal(m.ID, true, nil, time.Time{})
+		return
 	}
-	return wait, false
+	d.log.Warn("notification failed without the store, will retry", "check", checkOf(m), "kind", m.Kind, "notifier", s.name,
+		"attempts", attempts+1, "retry_in", wait.String(), "err", err)
+	d.mem.doneLocal(m.ID, false, nil, d.now().Add(wait))
 }
 
 // errNoTarget: the message's notifier is no longer configured.

@@ -214,9 +214,29 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 		defer cancel()
 		t := &tee{mem: d.mem}
 		opened := map[string]bool{}
+		var hand *handOff
+		lock := make([]string, 0, len(todo))
+		for _, dc := range todo {
+			lock = append(lock, dc.check.Name)
+		}
+		if d.handOverPending() {
+			lock = append(lock, d.mem.dirtyChecks()...)
+		}
 		err := d.store.Update(ctx, func(tx *store.Tx) error {
 			t.Tx, t.staged, t.queued = tx, nil, 0
-			if err := d.handOver(ctx, tx, now); err != nil {
+			if hand != nil {
+				hand.finish(false) // a try that lost a conflict: start again
+				hand = nil
+			}
+			// Every check this transaction decides is locked first, in one
+			// order on every member: locks taken as the batch goes would
+			// deadlock two members deciding the same checks.
+			if err := tx.LockChecks(ctx, lock); err != nil {
+				return err
+			}
+			h, err := d.handOver(ctx, tx, now)
+			hand = h
+			if err != nil {
 				return err
 			}
 			if err := tx.PutSeries(ctx, write, stale); err != nil {
@@ -228,6 +248,14 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 			}
 			return d.decideAll(ctx, t, cfg, todo, batch, opened)
 		})
+		if hand != nil {
+			hand.finish(err == nil)
+			if err == nil {
+				d.health.mu.Lock()
+				d.health.reconcile = false
+				d.health.mu.Unlock()
+			}
+		}
 		switch {
 		case err == nil:
 			t.commit()
@@ -392,6 +420,14 @@ func (d *Daemon) storeUsable(now time.Time) bool {
 	return false
 }
 
+// storeOK reports whether the store took the last write; senders look
+// at the store only then (the feed's retries find out when it is back).
+func (d *Daemon) storeOK() bool {
+	d.health.mu.Lock()
+	defer d.health.mu.Unlock()
+	return d.health.ok
+}
+
 // decidesAlone: the store has failed for LocalAfter.
 func (d *Daemon) decidesAlone(now time.Time) bool {
 	h := &d.health
@@ -430,6 +466,7 @@ func (d *Daemon) storeWorks() {
 	if was {
 		d.metrics().StoreHealthy(true)
 		d.log.Info("the store takes writes again", "store", d.store.Where())
+		d.kick() // the senders wait for it
 	}
 }
 
@@ -457,23 +494,25 @@ func (d *Daemon) handOverPending() bool {
 // store was away: its incidents (with where their messages already are, so
 // nothing is posted again) and the messages it has not delivered yet. An
 // incident the fleet opened meanwhile for the same check wins; ours is
-// left as it is.
-func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) error {
+// left as it is. The hand-over it returns leaves memory only when the
+// transaction commits (handOff.finish): a failed try keeps everything for
+// the next.
+func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) (*handOff, error) {
 	if !d.handOverPending() {
-		return nil
+		return nil, nil
 	}
-	incs, msgs, incOf, ok := d.mem.takeLocal()
+	h, ok := d.mem.takeLocal()
 	if !ok {
-		return errHandOverLater
+		return nil, errHandOverLater
 	}
 	kept := map[string]bool{}
-	for _, r := range incs {
+	for _, r := range h.Incidents {
 		if err := tx.LockCheck(ctx, r.Decision.Check); err != nil {
-			return err
+			return h, err
 		}
 		cur, err := tx.Incident(ctx, r.Decision.Check)
 		if err != nil {
-			return err
+			return h, err
 		}
 		if cur != nil && cur.Decision.State == incident.Open && cur.Decision.ID != r.Decision.ID {
 			d.log.Warn("the fleet opened its own incident while this member was alone; keeping the fleet's",
@@ -484,29 +523,26 @@ func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) erro
 			continue // we resolved a message the fleet never had
 		}
 		if err := tx.PutIncident(ctx, r.Decision, r.View, now); err != nil {
-			return err
+			return h, err
 		}
 		if r.Posted {
 			if err := tx.SetRoot(ctx, r.Decision.ID, r.Root); err != nil {
-				return err
+				return h, err
 			}
 		}
 		kept[r.Decision.ID] = true
 	}
-	for _, m := range msgs {
-		id := incOf[m.ID]
+	for _, m := range h.Messages {
+		id := h.IncidentOf[m.ID]
 		if id != "" && !kept[id] {
 			continue
 		}
 		if err := tx.Enqueue(ctx, m, id, now); err != nil {
-			return err
+			return h, err
 		}
 	}
-	d.health.mu.Lock()
-	d.health.reconcile = false
-	d.health.mu.Unlock()
-	d.log.Info("handed over to the store what was decided without it", "incidents", len(kept), "messages", len(msgs))
-	return nil
+	d.log.Info("handing over to the store what was decided without it", "incidents", len(kept), "messages", len(h.Messages))
+	return h, nil
 }
 
 // forget drops the series of checks and vantages a reload removed, and

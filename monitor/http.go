@@ -25,12 +25,22 @@ func (d *Daemon) Handler(metrics http.Handler) http.Handler {
 			http.Error(w, "scheduler not ticking", http.StatusServiceUnavailable)
 			return
 		}
+		// Degraded, not down (200): a restart would lose what memory holds,
+		// and would not mend a Slack token.
+		ok := true
 		if e := d.StoreError(); e != "" {
-			// Degraded, not down: a restart would lose what memory holds.
 			fmt.Fprintf(w, "degraded: the store (%s) cannot be written: %s\n", d.store.Where(), e)
-			return
+			ok = false
 		}
-		fmt.Fprintln(w, "ok")
+		for _, n := range d.Notifiers() {
+			if n.Broken != "" {
+				fmt.Fprintf(w, "degraded: notifier %s is broken since %s, its messages held: %s\n", n.Name, n.Since.UTC().Format(time.RFC3339), n.Broken)
+				ok = false
+			}
+		}
+		if ok {
+			fmt.Fprintln(w, "ok")
+		}
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -132,6 +142,9 @@ type StatusDoc struct {
 	StoreError string `json:"store_error,omitempty"`
 	Checks     int    `json:"checks"`
 	Pending    int    `json:"pending_notifications"`
+	// Notifiers are each notifier's delivery state: broken (held until a
+	// person fixes it), in flight, dropped.
+	Notifiers []NotifierStatus `json:"notifiers"`
 	// Members are the daemons writing to the store and when each last
 	// reported: the fleet, with a shared store.
 	Members []MemberStatus `json:"members"`
@@ -148,7 +161,7 @@ type StatusDoc struct {
 func (d *Daemon) Status(ctx context.Context) StatusDoc {
 	d.mu.Lock()
 	doc := StatusDoc{Vantage: d.cfg.Vantage, Checks: len(d.cfg.Checks), Store: string(d.store.Backend()),
-		Maintenance: windowsStatus(d.cfg, d.now()), Silences: []store.Silence{}}
+		Maintenance: windowsStatus(d.cfg, d.now()), Silences: []store.Silence{}, Notifiers: d.Notifiers()}
 	checks := map[string]int{}
 	for i := range d.cfg.Checks {
 		checks[d.cfg.Checks[i].Name] = i
@@ -191,7 +204,7 @@ func (d *Daemon) Status(ctx context.Context) StatusDoc {
 	if doc.StoreError != "" || err != nil {
 		rows, open = d.memorySnapshot(now)
 		d.mem.mu.Lock()
-		doc.Pending = len(d.mem.local)
+		doc.Pending = d.mem.pendingLocal()
 		d.mem.mu.Unlock()
 		doc.Members = membersStatus(d.Members())
 	}

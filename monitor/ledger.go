@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,9 +45,8 @@ type memory struct {
 	series    map[store.SeriesKey]store.SeriesRow
 	incidents map[string]*store.Record // by check: open, else the last closed
 	warnings  map[[2]string]bool
-	local     []notifier.Message            // undelivered messages decided alone
-	localInc  map[string]string             // message id -> incident id
-	inFlight  bool                          // local[0] is being delivered
+	local     []localMsg                    // undelivered messages decided alone, in order
+	handing   bool                          // a hand-over of local is under way
 	dirty     map[string]bool               // checks decided alone
 	tokens    map[string]*report.Token      // the latest run's token facts, by check
 	wrote     map[store.SeriesKey]time.Time // when a series was last written to the store
@@ -54,9 +54,10 @@ type memory struct {
 }
 
 func newMemory() *memory {
-	return &memory{series: map[store.SeriesKey]store.SeriesRow{}, incidents: map[string]*store.Record{},
-		warnings: map[[2]string]bool{}, localInc: map[string]string{}, dirty: map[string]bool{}, tokens: map[string]*report.Token{},
+	m := &memory{series: map[store.SeriesKey]store.SeriesRow{}, incidents: map[string]*store.Record{},
+		warnings: map[[2]string]bool{}, dirty: map[string]bool{}, tokens: map[string]*report.Token{},
 		wrote: map[store.SeriesKey]time.Time{}, silences: map[string][]store.Silence{}}
+	return m
 }
 
 func keyOf(r store.SeriesRow) store.SeriesKey {
@@ -258,27 +259,38 @@ func (m *memory) putIncidentLocked(inc incident.Incident, view notifier.Incident
 	r.Decision, r.View = inc, view
 }
 
-// Enqueue keeps a message to deliver alone, coalescing like the store: an
-// update waits behind a waiting open or update, replies merge.
-func (m *memory) Enqueue(_ context.Context, msg notifier.Message, incidentID string, _ time.Time) error {
+// Enqueue keeps a message to deliver alone, coalescing like the store
+// (one rule, store.Coalesce): an update waits behind a waiting open or
+// update, replies merge.
+func (m *memory) Enqueue(_ context.Context, msg notifier.Message, incidentID string, now time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i, q := range m.local {
-		if m.localInc[q.ID] != incidentID || incidentID == "" || q.Target != msg.Target {
+	for i := range m.local {
+		q := &m.local[i]
+		if q.inFlight || q.incident != incidentID || incidentID == "" || q.msg.Target != msg.Target {
 			continue
 		}
-		if msg.Kind == notifier.KindUpdate && (q.Kind == notifier.KindOpen || q.Kind == notifier.KindUpdate) {
+		switch store.Coalesce(q.msg.Kind, msg.Kind) {
+		case store.Drop:
 			return nil
-		}
-		if msg.Kind == notifier.KindReply && q.Kind == notifier.KindReply {
-			m.local[i].Events = append(m.local[i].Events, msg.Events...)
-			m.local[i].Incident = msg.Incident
+		case store.Merge:
+			q.msg.Events = store.MergeEvents(q.msg.Events, msg.Events)
+			q.msg.Incident = msg.Incident
 			return nil
 		}
 	}
-	m.local = append(m.local, msg)
-	m.localInc[msg.ID] = incidentID
+	m.local = append(m.local, localMsg{msg: msg, incident: incidentID, enqueued: now, next: now})
 	return nil
+}
+
+// localMsg is a message decided alone, waiting for its notifier.
+type localMsg struct {
+	msg      notifier.Message
+	incident string
+	attempts int
+	enqueued time.Time
+	next     time.Time // not before
+	inFlight bool
 }
 
 // warned reports whether a warning of the check holds.
@@ -311,72 +323,204 @@ func (m *memory) EndWarning(_ context.Context, check, kind string) error {
 	return nil
 }
 
-// nextLocal returns the first message decided alone, rendered like a
+// nextLocal returns the first message decided alone for target that is
+// due and not behind another message of its incident, rendered like a
 // claimed store entry: an open or update shows the incident as it is now,
-// and carries its thread once the open was delivered.
-func (m *memory) nextLocal() (notifier.Message, string, bool) {
+// and carries its thread once the open was delivered. It is in flight
+// until doneLocal. With nothing to send now, it says when to look again
+// (0: nothing waits).
+func (m *memory) nextLocal(target string, now time.Time) (notifier.Message, string, time.Duration, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.local) == 0 {
-		return notifier.Message{}, "", false
-	}
-	m.inFlight = true
-	msg := m.local[0]
-	incID := m.localInc[msg.ID]
-	for _, r := range m.incidents {
-		if r.Decision.ID != incID {
+	var wait time.Duration
+	ahead := map[string]bool{} // incidents with an earlier message waiting
+	for i := range m.local {
+		q := &m.local[i]
+		if q.msg.Target != target || m.handing {
 			continue
 		}
-		if msg.Kind == notifier.KindOpen || msg.Kind == notifier.KindUpdate {
-			v := r.View
-			msg.Incident = &v
+		blocked := q.incident != "" && ahead[q.incident]
+		if q.incident != "" {
+			ahead[q.incident] = true
 		}
-		if r.Root.TS != "" && msg.Kind != notifier.KindOpen {
-			root := r.Root
-			msg.Thread = &root
+		if q.inFlight || blocked {
+			continue
 		}
+		if d := q.next.Sub(now); d > 0 {
+			if wait == 0 || d < wait {
+				wait = d
+			}
+			continue
+		}
+		q.inFlight = true
+		msg := q.msg
+		if r := m.byID(q.incident); r != nil {
+			if msg.Kind == notifier.KindOpen || msg.Kind == notifier.KindUpdate {
+				v := r.View
+				msg.Incident = &v
+			}
+			if r.Root.TS != "" && msg.Kind != notifier.KindOpen {
+				root := r.Root
+				msg.Thread = &root
+			}
+		}
+		return msg, q.incident, 0, true
 	}
-	return msg, incID, true
+	return notifier.Message{}, "", wait, false
 }
 
-// doneLocal ends the delivery of the first local message: removed when
-// delivered (or given up), kept for a retry otherwise. Its incident's
-// message, if it was the open, landed at root.
-func (m *memory) doneLocal(id string, remove bool, root *notifier.Delivery) {
+// localPosted says whether the incident's own message is in the primary
+// channel, and how it stands now: a reply of an incident never posted goes
+// out as its message instead.
+func (m *memory) localPosted(incidentID string) (bool, *notifier.Incident) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.inFlight = false
-	if root != nil {
-		for _, r := range m.incidents {
-			if r.Decision.ID == m.localInc[id] {
+	r := m.byID(incidentID)
+	if r == nil {
+		return false, nil
+	}
+	v := r.View
+	return r.Posted, &v
+}
+
+func (m *memory) byID(incidentID string) *store.Record {
+	if incidentID == "" {
+		return nil
+	}
+	for _, r := range m.incidents {
+		if r.Decision.ID == incidentID {
+			return r
+		}
+	}
+	return nil
+}
+
+// doneLocal ends a delivery of a local message: removed when delivered
+// (or dropped), else due again at retry. Its incident's message, if it was
+// the open, landed at root.
+func (m *memory) doneLocal(id string, remove bool, root *notifier.Delivery, retry time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.local {
+		q := &m.local[i]
+		if q.msg.ID != id || !q.inFlight {
+			continue
+		}
+		q.inFlight = false
+		if root != nil {
+			if r := m.byID(q.incident); r != nil {
 				r.Root, r.Posted = *root, true
 			}
 		}
-	}
-	if remove && len(m.local) > 0 && m.local[0].ID == id {
-		m.local = m.local[1:]
-		delete(m.localInc, id)
+		if remove {
+			m.local = slices.Delete(m.local, i, i+1)
+		} else {
+			q.attempts++
+			q.next = retry
+		}
+		break
 	}
 }
 
-// takeLocal hands over what was decided alone: the incidents, and the
-// messages not delivered yet. Not while one is being delivered: whether it
-// landed (and where) is not known yet, and handing it over could post it
-// twice.
-func (m *memory) takeLocal() (incidents []store.Record, undelivered []notifier.Message, incOf map[string]string, ok bool) {
+// deferLocal gives a local message back untried, due at next.
+func (m *memory) deferLocal(id string, next time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.inFlight {
-		return nil, nil, nil, false
-	}
-	for c := range m.dirty {
-		if r, ok := m.incidents[c]; ok {
-			incidents = append(incidents, *r)
+	for i := range m.local {
+		if q := &m.local[i]; q.msg.ID == id {
+			q.inFlight, q.next = false, next
 		}
 	}
-	undelivered, incOf = m.local, m.localInc
-	m.dirty, m.local, m.localInc = map[string]bool{}, nil, map[string]string{}
-	return incidents, undelivered, incOf, true
+}
+
+// localInfo counts the failed deliveries of a local message and says when
+// it was decided.
+func (m *memory) localInfo(id string) (int, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, q := range m.local {
+		if q.msg.ID == id {
+			return q.attempts, q.enqueued
+		}
+	}
+	return 0, time.Time{}
+}
+
+// pendingLocal counts the messages decided alone and not delivered.
+func (m *memory) pendingLocal() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.local)
+}
+
+// handOff is what was decided alone, on its way into the store: the
+// incidents, and the messages not delivered yet. While it is out no local
+// message is delivered (one would be posted twice: here and from the
+// store); finish removes it from memory once the store has it, or gives it
+// back when the transaction failed.
+type handOff struct {
+	Incidents  []store.Record
+	Messages   []notifier.Message
+	IncidentOf map[string]string // message id -> incident id
+	m          *memory
+	checks     []string
+}
+
+// takeLocal starts a hand-over. Not while a message is being delivered:
+// whether it landed (and where) is not known yet, and handing it over
+// could post it twice.
+func (m *memory) takeLocal() (*handOff, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if slices.ContainsFunc(m.local, func(q localMsg) bool { return q.inFlight }) {
+		return nil, false
+	}
+	h := &handOff{IncidentOf: map[string]string{}, m: m}
+	for c := range m.dirty {
+		if r, ok := m.incidents[c]; ok {
+			h.Incidents = append(h.Incidents, *r)
+		}
+		h.checks = append(h.checks, c)
+	}
+	slices.SortFunc(h.Incidents, func(a, b store.Record) int { return strings.Compare(a.Decision.Check, b.Decision.Check) })
+	for _, q := range m.local {
+		h.Messages = append(h.Messages, q.msg)
+		h.IncidentOf[q.msg.ID] = q.incident
+	}
+	m.handing = true
+	return h, true
+}
+
+// dirtyChecks are the checks decided alone, to lock before a hand-over.
+func (m *memory) dirtyChecks() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.dirty))
+	for c := range m.dirty {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// finish ends the hand-over: what the store now has leaves memory when
+// committed; otherwise it all stays, to be handed over by a later try.
+func (h *handOff) finish(committed bool) {
+	m := h.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.handing = false
+	if !committed {
+		return
+	}
+	for _, c := range h.checks {
+		delete(m.dirty, c)
+	}
+	taken := map[string]bool{}
+	for _, msg := range h.Messages {
+		taken[msg.ID] = true
+	}
+	m.local = slices.DeleteFunc(m.local, func(q localMsg) bool { return taken[q.msg.ID] })
 }
 
 // tee records into the store's transaction and stages the same writes for

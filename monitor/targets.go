@@ -14,13 +14,59 @@ import (
 // that forget an alert not re-sent (Alertmanager: notifier.AlertHold).
 const refreshEvery = 2 * time.Minute
 
+// notifierSet is the notifiers of one configuration.
+type notifierSet struct {
+	primary notifier.Notifier
+	targets map[string]notifier.Notifier
+}
+
 // notifierFor is the notifier of a target ("" the primary one), nil when
 // the configuration no longer has it.
 func (d *Daemon) notifierFor(target string) notifier.Notifier {
+	set := d.notifiers.Load()
 	if target == "" {
-		return d.opts.Notifier
+		return set.primary
 	}
-	return d.opts.Targets[target]
+	if n, ok := set.targets[target]; ok {
+		return n
+	}
+	return nil
+}
+
+// SetNotifiers swaps in the notifiers of a reloaded configuration (a new
+// Slack token or channel, a receiver's new URL) and ends every sender's
+// pause: a notifier held as broken is tried again at once, its messages
+// still in order. A target that is new since the start is delivered only
+// after a restart; it is reported.
+func (d *Daemon) SetNotifiers(primary notifier.Notifier, targets map[string]notifier.Notifier) []string {
+	var later []string
+	for name := range targets {
+		if _, ok := d.senders[name]; !ok {
+			later = append(later, name)
+		}
+	}
+	slices.Sort(later)
+	d.notifiers.Store(&notifierSet{primary: primary, targets: targets})
+	for _, s := range d.senders {
+		s.reset()
+	}
+	return later
+}
+
+// Notifiers reports each notifier's delivery state, the primary first.
+func (d *Daemon) Notifiers() []NotifierStatus {
+	out := []NotifierStatus{d.senders[""].status()}
+	names := make([]string, 0, len(d.senders))
+	for name := range d.senders {
+		if name != "" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		out = append(out, d.senders[name].status())
+	}
+	return out
 }
 
 // router fans a message out to targets: one copy per target that takes
@@ -56,7 +102,7 @@ func targetsOf(c *config.Check, cfg *config.Config) []string {
 // allTargets are the primary and every notify: target, for fleet notices.
 func (d *Daemon) allTargets() []string {
 	out := []string{""}
-	for name := range d.opts.Targets {
+	for name := range d.notifiers.Load().targets {
 		out = append(out, name)
 	}
 	slices.Sort(out)
@@ -67,7 +113,7 @@ func (d *Daemon) allTargets() []string {
 func (d *Daemon) refreshLoop() {
 	defer d.loops.Done()
 	var refreshers []string
-	for name, n := range d.opts.Targets {
+	for name, n := range d.notifiers.Load().targets {
 		if _, ok := n.(notifier.Refresher); ok {
 			refreshers = append(refreshers, name)
 		}
@@ -109,7 +155,11 @@ func (d *Daemon) refreshOpen(refreshers []string) {
 		if len(views) == 0 {
 			continue
 		}
-		if err := d.opts.Targets[name].(notifier.Refresher).Refresh(ctx, views); err != nil {
+		r, ok := d.notifierFor(name).(notifier.Refresher)
+		if !ok {
+			continue
+		}
+		if err := r.Refresh(ctx, views); err != nil {
 			d.log.Warn("re-sending open incidents failed; the next try is in a while", "notifier", name, "incidents", len(views), "err", err)
 		}
 	}

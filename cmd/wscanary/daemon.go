@@ -53,6 +53,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer cleanup()
 
+	applied := cfg // whose notifiers run
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -74,9 +75,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 					logger.Error("reload rejected, keeping the running configuration", "err", err)
 				}
 			} else {
-				if next.Listen != cfg.Listen || next.StateDir != cfg.StateDir || next.Slack != cfg.Slack || next.Store != cfg.Store ||
-					!reflect.DeepEqual(next.Notify, cfg.Notify) {
-					logger.Warn("listen, state_dir, store, slack and notify changes take effect at the next restart")
+				if next.Listen != cfg.Listen || next.StateDir != cfg.StateDir || next.Store != cfg.Store || next.Slack.AppToken != cfg.Slack.AppToken {
+					logger.Warn("listen, state_dir, store and slack.app_token changes take effect at the next restart")
+				}
+				if next.Slack != applied.Slack || !reflect.DeepEqual(next.Notify, applied.Notify) {
+					// A new token or channel: the notifiers are rebuilt, and a
+					// notifier held as broken is tried again at once.
+					if err := reloadNotifiers(d, next, logger, stdout); err != nil {
+						logger.Error("reload: the new notifiers cannot be built, keeping the running ones", "err", err)
+					} else {
+						applied = next
+					}
 				}
 				d.Reload(next)
 			}
@@ -182,6 +191,23 @@ func buildNotifier(cfg *config.Config, logger *slog.Logger, consoleOut io.Writer
 		return nil, fmt.Errorf("slack: %w", err)
 	}
 	return s, nil
+}
+
+// reloadNotifiers swaps in the notifiers of cfg.
+func reloadNotifiers(d *monitor.Daemon, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
+	n, err := buildNotifier(cfg, logger, stdout)
+	if err != nil {
+		return err
+	}
+	targets, err := buildTargets(cfg)
+	if err != nil {
+		return err
+	}
+	if later := d.SetNotifiers(n, targets); len(later) > 0 {
+		logger.Warn("new notify: targets take effect at the next restart", "targets", later)
+	}
+	logger.Info("notifiers reloaded")
+	return nil
 }
 
 // buildTargets builds the notifiers under notify:.

@@ -19,6 +19,12 @@ type Entry struct {
 	Incident string
 	Attempts int
 	Enqueued time.Time
+	// Posted says whether the incident's own message is in the primary
+	// notifier's channel; View is the incident as it is now. A reply or an
+	// update of an incident never posted is delivered as its message
+	// instead (never as an orphan).
+	Posted bool
+	View   *notifier.Incident
 }
 
 // Claim takes the oldest due message for member, with a lease: another
@@ -27,10 +33,28 @@ type Entry struct {
 // one incident go in order, one at a time. It returns nil when nothing is
 // due.
 func (s *Store) Claim(ctx context.Context, member string, now time.Time, lease time.Duration) (*Entry, error) {
+	return s.claim(ctx, member, nil, now, lease)
+}
+
+// ClaimFor is Claim for the messages of one target ("" the primary
+// notifier): each notifier has its own sender, so a slow one holds no other
+// back.
+func (s *Store) ClaimFor(ctx context.Context, member, target string, now time.Time, lease time.Duration) (*Entry, error) {
+	return s.claim(ctx, member, &target, now, lease)
+}
+
+func (s *Store) claim(ctx context.Context, member string, only *string, now time.Time, lease time.Duration) (*Entry, error) {
 	var e *Entry
 	err := s.Update(ctx, func(t *Tx) error {
+		e = nil
+		args := []any{ms(now), ms(now)}
+		filter := ""
+		if only != nil {
+			filter = " AND o.target = ?"
+			args = append(args, *only)
+		}
 		query := `SELECT id, incident, payload, attempts, enqueued, target FROM outbox o
-			WHERE o.next_try <= ? AND o.lease_until <= ?
+			WHERE o.next_try <= ? AND o.lease_until <= ?` + filter + `
 			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE o.incident <> '' AND p.incident = o.incident AND p.target = o.target AND p.seq < o.seq)
 			ORDER BY o.seq LIMIT 1`
 		if s.backend == Postgres {
@@ -39,7 +63,7 @@ func (s *Store) Claim(ctx context.Context, member string, now time.Time, lease t
 		var id, incidentID, payload, target string
 		var attempts int
 		var enqueued int64
-		err := t.tx.QueryRowContext(ctx, s.q(query), ms(now), ms(now)).Scan(&id, &incidentID, &payload, &attempts, &enqueued, &target)
+		err := t.tx.QueryRowContext(ctx, s.q(query), args...).Scan(&id, &incidentID, &payload, &attempts, &enqueued, &target)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -55,8 +79,9 @@ func (s *Store) Claim(ctx context.Context, member string, now time.Time, lease t
 			m = notifier.Message{ID: id}
 		}
 		m.Target = target
+		var rec *Record
 		if incidentID != "" {
-			rec, err := s.recordByID(ctx, t.tx, incidentID)
+			rec, err = s.recordByID(ctx, t.tx, incidentID)
 			if err != nil {
 				return err
 			}
@@ -72,6 +97,10 @@ func (s *Store) Claim(ctx context.Context, member string, now time.Time, lease t
 			}
 		}
 		e = &Entry{Message: m, Incident: incidentID, Attempts: attempts, Enqueued: fromMS(enqueued)}
+		if rec != nil {
+			view := rec.View
+			e.Posted, e.View = rec.Posted, &view
+		}
 		return nil
 	})
 	return e, err
@@ -127,6 +156,15 @@ func (s *Store) Retry(ctx context.Context, e *Entry, next time.Time) error {
 	return nil
 }
 
+// Defer gives a message back untried, due at next (its channel is paced).
+func (s *Store) Defer(ctx context.Context, e *Entry, next time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q("UPDATE outbox SET claimed_by = '', lease_until = 0, next_try = ? WHERE id = ?"), ms(next), e.Message.ID)
+	if err != nil {
+		return fmt.Errorf("defer %s: %w", e.Message.ID, err)
+	}
+	return nil
+}
+
 // Drop removes a message that will never be delivered (Slack refused it for
 // good, or it waited too long).
 func (s *Store) Drop(ctx context.Context, e *Entry) error {
@@ -140,8 +178,17 @@ func (s *Store) Drop(ctx context.Context, e *Entry) error {
 // NextDue is when the next message may be claimed; false when the outbox
 // is empty.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	return s.nextDue(ctx, "", nil)
+}
+
+// NextDueFor is NextDue for the messages of one target.
+func (s *Store) NextDueFor(ctx context.Context, target string) (time.Time, bool, error) {
+	return s.nextDue(ctx, " WHERE target = ?", []any{target})
+}
+
+func (s *Store) nextDue(ctx context.Context, where string, args []any) (time.Time, bool, error) {
 	var v sql.NullInt64
-	err := s.db.QueryRowContext(ctx, "SELECT MIN(CASE WHEN lease_until > next_try THEN lease_until ELSE next_try END) FROM outbox").Scan(&v)
+	err := s.db.QueryRowContext(ctx, s.q("SELECT MIN(CASE WHEN lease_until > next_try THEN lease_until ELSE next_try END) FROM outbox"+where), args...).Scan(&v)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("outbox: %w", err)
 	}

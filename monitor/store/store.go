@@ -138,6 +138,9 @@ func (s *Store) openSQLite(opts Options) error {
 			return fmt.Errorf("state dir %s is in use by another wscanary (lock: %w)", opts.Dir, err)
 		}
 		s.lock = f
+		if err := private(path); err != nil {
+			return err
+		}
 	} else if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("store %s: %w", path, err)
 	}
@@ -154,6 +157,32 @@ func (s *Store) openSQLite(opts Options) error {
 	}
 	db.SetMaxOpenConns(4)
 	s.db = db
+	return nil
+}
+
+// private makes the database and its -wal and -shm files readable by the
+// daemon's user only, whatever the umask and the directory's mode (a
+// packaged /var/lib/wscanary is 0755): they hold quoted bodies, history
+// and message ids. SQLite gives -wal and -shm the mode of the database
+// file, so creating that one 0600 first is enough for new files; existing
+// ones are tightened.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("store %s: tighten the mode of %s: %w", path, p, err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -218,7 +247,12 @@ func (s *Store) Close() error {
 		err = s.db.Close()
 	}
 	if s.lock != nil {
+		// Unlock before closing: a child process forked meanwhile (a token
+		// command, say) shares the lock's open file until it execs, and a
+		// close alone would leave the directory locked until then.
+		syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
 		s.lock.Close()
+		s.lock = nil
 	}
 	return err
 }

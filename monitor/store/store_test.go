@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -552,5 +553,33 @@ func TestRetentionKeepsTheDatabaseBounded(t *testing.T) {
 		float64(at4h)/1e6, float64(at8h)/1e6, float64(at8h)/float64(checks*13))
 	if float64(at8h) > 1.1*float64(at4h) {
 		t.Fatalf("the database grew from %d to %d bytes with a steady history", at4h, at8h)
+	}
+}
+
+// TestFilesPrivate: in a state directory anyone may list (0755, as a
+// package creates it) and under a permissive umask, the database and its
+// -wal and -shm files are the daemon's alone; existing ones are tightened.
+func TestFilesPrivate(t *testing.T) {
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	// A file left world-readable by an earlier release is tightened too.
+	os.WriteFile(filepath.Join(dir, store.FileName+"-wal"), nil, 0o644)
+	s := openT(t, store.Options{Dir: dir})
+	ctx := context.Background()
+	if err := s.Update(ctx, func(tx *store.Tx) error {
+		return tx.AddHistory(ctx, []store.HistoryRow{{At: time.Now(), Check: "c", Vantage: "v", Route: "cdn", Outcome: "upgraded", Status: 101}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{store.FileName, store.FileName + "-wal", store.FileName + "-shm"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
+		}
 	}
 }

@@ -6,8 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/wscanary/wscanary/monitor/incident"
 	"github.com/wscanary/wscanary/monitor/report"
@@ -30,10 +34,38 @@ const (
 type Tx struct {
 	s  *Store
 	tx *sql.Tx
+	// locked are the checks this transaction holds the lock of.
+	locked map[string]bool
 }
 
-// Update runs fn in a transaction and commits it when fn returns nil.
+// updateTries bounds the runs of one transaction that loses a deadlock or a
+// serialization conflict to another member: the database rolled it back
+// whole, so running it again is safe, and a conflict is not a failure of
+// the store.
+const updateTries = 5
+
+// Update runs fn in a transaction and commits it when fn returns nil. A
+// transaction the database aborted for a deadlock or a serialization
+// conflict is run again (fn too, so fn must start from scratch), after a
+// short random pause that lets the winner finish.
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
+	for try := 1; ; try++ {
+		err := s.update(ctx, fn)
+		if err == nil || try == updateTries || !Conflict(err) || ctx.Err() != nil {
+			return err
+		}
+		s.log.Debug("store transaction lost a conflict; running it again", "try", try, "err", err)
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(20*time.Millisecond) << try)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Store) update(ctx context.Context, fn func(*Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store %s: begin: %w", s.where, err)
@@ -48,6 +80,14 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	return nil
 }
 
+// Conflict reports whether err is a transaction the database aborted to
+// resolve a conflict with another one (PostgreSQL's deadlock_detected and
+// serialization_failure): running it again is the remedy.
+func Conflict(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
 func (t *Tx) exec(ctx context.Context, query string, args ...any) error {
 	_, err := t.tx.ExecContext(ctx, t.s.q(query), args...)
 	return err
@@ -57,12 +97,41 @@ func (t *Tx) exec(ctx context.Context, query string, args ...any) error {
 // transaction ends: two members never decide the same check at once, so
 // they never both open its incident. SQLite transactions are exclusive
 // already.
+//
+// A transaction that needs several checks locks them all first, with
+// LockChecks: one order for every member, or two members deadlock.
 func (t *Tx) LockCheck(ctx context.Context, check string) error {
+	return t.LockChecks(ctx, []string{check})
+}
+
+// LockChecks takes the locks of checks not held yet, in one statement and
+// in the order of their lock keys, the same order on every member (sorting
+// by name would not do: two names may share a key). A check locked already
+// by this transaction is not locked again.
+func (t *Tx) LockChecks(ctx context.Context, checks []string) error {
 	if t.s.backend != Postgres {
 		return nil
 	}
-	if _, err := t.tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "wscanary check "+check); err != nil {
-		return fmt.Errorf("lock check %s: %w", check, err)
+	var todo []string
+	for _, c := range checks {
+		if !t.locked[c] {
+			todo = append(todo, "wscanary check "+c)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	// PostgreSQL evaluates a volatile function of the select list after
+	// the ORDER BY, so the locks are taken in the sorted order.
+	if _, err := t.tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(k) FROM
+		(SELECT DISTINCT hashtext(n) AS k FROM unnest($1::text[]) AS n) AS keys ORDER BY k`, todo); err != nil {
+		return fmt.Errorf("lock checks %s: %w", strings.Join(checks[:min(len(checks), 3)], ", "), err)
+	}
+	if t.locked == nil {
+		t.locked = map[string]bool{}
+	}
+	for _, c := range checks {
+		t.locked[c] = true
 	}
 	return nil
 }
@@ -301,6 +370,47 @@ func (t *Tx) SetRoot(ctx context.Context, incidentID string, root notifier.Deliv
 	return t.exec(ctx, "UPDATE incidents SET channel = ?, ts = ?, posted = 1 WHERE id = ?", root.Channel, root.TS, incidentID)
 }
 
+// Coalescing is what becomes of a new message of an incident while another
+// one of the same incident and target waits, not yet claimed.
+type Coalescing int
+
+const (
+	// Keep: the new message is queued behind the waiting one.
+	Keep Coalescing = iota
+	// Drop: the waiting one says it already (an update, or an open,
+	// renders the incident as it is when delivered).
+	Drop
+	// Merge: the new events join the waiting reply (MergeEvents).
+	Merge
+)
+
+// Coalesce is the one coalescing rule, for the outbox and for the messages
+// a daemon decides alone.
+func Coalesce(waiting, next notifier.Kind) Coalescing {
+	switch {
+	case next == notifier.KindUpdate && (waiting == notifier.KindOpen || waiting == notifier.KindUpdate):
+		return Drop
+	case next == notifier.KindReply && waiting == notifier.KindReply:
+		return Merge
+	}
+	return Keep
+}
+
+// MergeEvents folds the events of a new reply into a waiting one, keeping
+// the newest maxMergedEvents and saying how many earlier ones were left
+// out.
+func MergeEvents(waiting, next []notifier.Event) []notifier.Event {
+	out := append(slices.Clone(waiting), next...)
+	if n := len(out); n > maxMergedEvents {
+		elided := n - maxMergedEvents + 1
+		if out[0].Kind == notifier.EventElided {
+			elided += out[0].Flaps - 1
+		}
+		out = append([]notifier.Event{{Kind: notifier.EventElided, Flaps: elided}}, out[n-maxMergedEvents+1:]...)
+	}
+	return out
+}
+
 // Enqueue puts a message in the outbox, coalescing per incident: an update
 // is dropped while the open or another update waits (the one that waits
 // renders the incident as it is when delivered), and a reply merges into
@@ -394,15 +504,7 @@ func (t *Tx) mergeReply(ctx context.Context, m notifier.Message, incidentID stri
 	if err := json.Unmarshal([]byte(payload), &waiting); err != nil {
 		return false, fmt.Errorf("enqueue: reply %s: %w", id, err)
 	}
-	waiting.Events = append(waiting.Events, m.Events...)
-	if n := len(waiting.Events); n > maxMergedEvents {
-		// Keep the newest; say how many earlier ones were left out.
-		elided := n - maxMergedEvents + 1
-		if waiting.Events[0].Kind == notifier.EventElided {
-			elided += waiting.Events[0].Flaps - 1
-		}
-		waiting.Events = append([]notifier.Event{{Kind: notifier.EventElided, Flaps: elided}}, waiting.Events[n-maxMergedEvents+1:]...)
-	}
+	waiting.Events = MergeEvents(waiting.Events, m.Events)
 	waiting.Incident = m.Incident
 	b, err := json.Marshal(waiting)
 	if err != nil {

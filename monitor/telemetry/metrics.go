@@ -20,6 +20,7 @@ type Metrics struct {
 	attempts  metric.Int64Counter
 	sent      metric.Int64Counter
 	failed    metric.Int64Counter
+	dropped   metric.Int64Counter
 	skipped   metric.Int64Counter
 	lateness  metric.Float64Histogram
 	storeErrs metric.Int64Counter
@@ -32,6 +33,7 @@ type Metrics struct {
 	tokens    map[string]float64    // check -> unix seconds
 	storeOK   bool
 	members   map[string]memberState
+	broken    map[string]bool // notifier -> held until a person fixes it
 }
 
 type seriesKey struct{ check, vantage, route string }
@@ -50,7 +52,7 @@ type memberState struct {
 func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	meter := mp.Meter("github.com/wscanary/wscanary")
 	m := &Metrics{series: map[seriesKey]seriesState{}, incidents: map[string]bool{}, certs: map[seriesKey]float64{},
-		tokens: map[string]float64{}, storeOK: true, members: map[string]memberState{}}
+		tokens: map[string]float64{}, storeOK: true, members: map[string]memberState{}, broken: map[string]bool{}}
 	var errs []error
 	keep := func(err error) {
 		if err != nil {
@@ -67,6 +69,9 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	m.sent, err = meter.Int64Counter("wscanary.notifications.sent", metric.WithDescription("Notifications delivered, by kind (open, update, reply, notice)."))
 	keep(err)
 	m.failed, err = meter.Int64Counter("wscanary.notifications.failed", metric.WithDescription("Failed notification attempts (each retry counts), by kind."))
+	keep(err)
+	m.dropped, err = meter.Int64Counter("wscanary.notifications.dropped",
+		metric.WithDescription("Notifications given up on (undelivered for a day, a notifier removed, a receiver's 410), by kind."))
 	keep(err)
 	m.skipped, err = meter.Int64Counter("wscanary.runs.skipped", metric.WithDescription("Runs skipped because the previous run of the check was still going."))
 	keep(err)
@@ -137,6 +142,15 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 			v = 1
 		}
 		o.Observe(v)
+	})
+	gauge("wscanary.notifier.broken", "1 while a notifier's messages are held for a refusal a person must fix (a revoked token, a missing channel).", func(o metric.Float64Observer) {
+		for name, b := range m.broken {
+			v := 0.0
+			if b {
+				v = 1
+			}
+			o.Observe(v, metric.WithAttributes(attribute.String("notifier", name)))
+		}
 	})
 	gauge("wscanary.fleet.member.seen.timestamp", "When each fleet member last reported, unix seconds.", func(o metric.Float64Observer) {
 		for name, s := range m.members {
@@ -252,6 +266,25 @@ func (m *Metrics) NotificationFailed(ctx context.Context, kind, notifier string)
 		return
 	}
 	m.failed.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind), attribute.String("notifier", notifier)))
+}
+
+// NotificationDropped counts a message given up on.
+func (m *Metrics) NotificationDropped(ctx context.Context, kind, notifier string) {
+	if m == nil {
+		return
+	}
+	m.dropped.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind), attribute.String("notifier", notifier)))
+}
+
+// NotifierBroken records whether a notifier is held for a refusal a
+// person must fix.
+func (m *Metrics) NotifierBroken(notifier string, broken bool) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.broken[notifier] = broken
+	m.mu.Unlock()
 }
 
 // StoreError counts a failed store operation.
