@@ -43,6 +43,34 @@ type FakeSlack struct {
 	hang    chan struct{}
 	waiting int
 	sm      socketMode
+	// delay holds every answer this long, like a slow Slack; refuse, while
+	// not "", answers every call HTTP 200 {"ok":false,"error":refuse}.
+	delay  time.Duration
+	refuse string
+	// inFlight and peak count the requests being answered at once.
+	inFlight, peak int
+}
+
+// Slow makes every answer take d (0: at once).
+func (f *FakeSlack) Slow(d time.Duration) {
+	f.mu.Lock()
+	f.delay = d
+	f.mu.Unlock()
+}
+
+// Refuse answers every call with Slack's error code (invalid_auth,
+// channel_not_found, ...) in an HTTP 200, until Refuse("").
+func (f *FakeSlack) Refuse(code string) {
+	f.mu.Lock()
+	f.refuse = code
+	f.mu.Unlock()
+}
+
+// Peak is the most requests answered at once so far.
+func (f *FakeSlack) Peak() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.peak
 }
 
 // Hang holds every request from now on until Release, like a Slack that
@@ -136,6 +164,18 @@ func (f *FakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Form.Del("token")
 	f.mu.Lock()
+	f.inFlight++
+	f.peak = max(f.peak, f.inFlight)
+	defer func() { f.mu.Lock(); f.inFlight--; f.mu.Unlock() }()
+	if d := f.delay; d > 0 {
+		f.mu.Unlock()
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+		f.mu.Lock()
+	}
 	if hang := f.hang; hang != nil {
 		f.waiting++
 		f.mu.Unlock()
@@ -151,6 +191,10 @@ func (f *FakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	defer f.mu.Unlock()
+	if f.refuse != "" {
+		json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": f.refuse})
+		return
+	}
 	if len(f.fail) > 0 || f.down != 0 {
 		code := f.down
 		if code == 0 {

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wscanary/wscanary/monitor/testbed"
+)
+
+// handOverAfterFullDisk: five checks fail while the SQLite state_dir is
+// full; the daemon posts each incident from memory (retrying while Slack
+// fails for slackDown), and when space comes back hands them over with
+// their messages: each is posted once, and its recovery lands in its
+// thread. Before the fix: ten top-level messages, the first five left
+// FAILING; with Slack failing, none posted while the disk was full.
+func handOverAfterFullDisk(t *testing.T, slackDown time.Duration) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs as a disk that fills up")
+	}
+	const n = 5
+	origin := startOrigin(t, testbed.Behavior{}, nil)
+	slack := testbed.NewFakeSlack(canarySlackToken)
+	t.Cleanup(slack.Close)
+	listen, _ := testbed.FreeAddr()
+	cfg := burstConfig(t, n, origin.Addr(), slack.APIURL(), listen, "1s")
+	state := filepath.Join(filepath.Dir(cfg), "state")
+	os.MkdirAll(state, 0o700)
+	if out, err := run1("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", state); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { run1("umount", "-l", state) })
+	p := startRun(t, cfg, daemonEnv...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s\nslack calls:\n%s", lastLines(p.stderr.String(), 60), callList(slack))
+		}
+		p.stop(t)
+	})
+	waitFor(t, "healthy runs", 30*time.Second, func() bool {
+		_, s := getStatus(t, listen)
+		return strings.Count(s, `"status": 101`) == n
+	})
+	filler := filepath.Join(state, "filler")
+	f, _ := os.Create(filler)
+	io.Copy(f, io.LimitReader(zeros{}, 8<<20)) // stops when the disk is full
+	f.Close()
+	if slackDown > 0 {
+		slack.Down(http.StatusInternalServerError)
+	}
+	origin.Set(testbed.Behavior{Status: http.StatusForbidden, Body: "forbidden"})
+	if slackDown > 0 {
+		time.Sleep(slackDown) // the shape of the outage, not a wait for work
+		slack.Up()
+	}
+	waitFor(t, "every incident posted while the disk is full", 2*time.Minute, func() bool {
+		roots, _ := slack.Posts()
+		return len(roots) >= n
+	})
+	if code, body := get(listen, "/healthz"); code != http.StatusOK || !strings.Contains(body, "degraded") {
+		t.Fatalf("with the disk full /healthz says %d %q", code, body)
+	}
+	os.Remove(filler)
+	waitFor(t, "the hand-over", time.Minute, func() bool {
+		code, body := get(listen, "/healthz")
+		return code == http.StatusOK && strings.TrimSpace(body) == "ok"
+	})
+	origin.Set(testbed.Behavior{})
+	waitFor(t, "every recovery", time.Minute, func() bool {
+		_, replies := slack.Posts()
+		return len(replies) >= n
+	})
+	roots, replies := slack.Posts()
+	if len(roots) != n {
+		t.Errorf("%d top-level messages for %d incidents", len(roots), n)
+	}
+	threads := map[string]bool{}
+	for _, r := range roots {
+		threads[r.Answered] = true
+	}
+	for _, r := range replies {
+		if !threads[r.ThreadTS] {
+			t.Errorf("a recovery outside the incidents' threads: %.100q", r.Text)
+		}
+	}
+}
+
+func TestHandOverAfterFullDisk(t *testing.T) { handOverAfterFullDisk(t, 0) }
+
+func TestHandOverAfterFullDiskSlackDown(t *testing.T) { handOverAfterFullDisk(t, 15*time.Second) }
