@@ -121,6 +121,7 @@ type Daemon struct {
 
 	health storeHealth
 	page   timelineCache
+	clicks clicks
 	// notifiers are the primary notifier and the notify: targets; a reload
 	// may swap them (a new token). senders deliver to them, one each.
 	notifiers atomic.Pointer[notifierSet]

@@ -192,6 +192,20 @@ func (s *Slack) notify(ctx context.Context, m Message) (Delivery, error) {
 	return s.post(ctx, channel, "", m, blocks, text)
 }
 
+// GroupMembers lists the user ids of a Slack user group (usergroups:read),
+// for slack.allowed_groups.
+func (s *Slack) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	if s.api == nil {
+		return nil, errorf("usergroups.users.list", "a webhook cannot list a user group")
+	}
+	ctx, rec := withAnswer(ctx)
+	ids, err := s.api.GetUserGroupMembersContext(ctx, group)
+	if err != nil {
+		return nil, classify("usergroups.users.list", err, rec, s.scrub)
+	}
+	return ids, nil
+}
+
 // render is the message's blocks and plain-text fallback.
 func (s *Slack) render(m Message) ([]slack.Block, string) {
 	switch m.Kind {

@@ -1,12 +1,16 @@
 package notifier
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -23,6 +27,8 @@ type Action struct {
 	User, UserName string
 	// Channel and TS are the message clicked.
 	Channel, TS string
+	// ResponseURL answers the click (an ephemeral message to who clicked).
+	ResponseURL string
 }
 
 // Who names the person who clicked: the user id, which Slack renders as a
@@ -130,7 +136,7 @@ func Listen(ctx context.Context, opts ListenOptions, handle func(context.Context
 			}
 			for _, ba := range cb.ActionCallback.BlockActions {
 				a := Action{ID: ba.ActionID, IncidentID: ba.Value, User: cb.User.ID, UserName: cb.User.Name,
-					Channel: cb.Channel.ID, TS: cb.Message.Timestamp}
+					Channel: cb.Channel.ID, TS: cb.Message.Timestamp, ResponseURL: cb.ResponseURL}
 				if a.Channel == "" {
 					a.Channel = cb.Container.ChannelID
 				}
@@ -159,4 +165,31 @@ func ours(actionID string) bool {
 		return true
 	}
 	return false
+}
+
+// Respond tells who clicked, and only them (an ephemeral message through
+// the click's response_url), why nothing or what happened: not allowed,
+// already running. One attempt; a click without a response_url is
+// answered nowhere.
+func Respond(ctx context.Context, client *http.Client, a Action, text string) error {
+	u, err := url.Parse(a.ResponseURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil
+	}
+	body, _ := json.Marshal(map[string]any{"response_type": "ephemeral", "replace_original": false, "text": mrkdwnEscaper.Replace(clean(text))})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("slack response: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("slack response: %w", errors.New("request failed")) // the URL is a credential
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("slack response: %s", resp.Status)
+	}
+	return nil
 }

@@ -78,7 +78,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				if next.Listen != cfg.Listen || next.StateDir != cfg.StateDir || next.Store != cfg.Store || next.Slack.AppToken != cfg.Slack.AppToken {
 					logger.Warn("listen, state_dir, store and slack.app_token changes take effect at the next restart")
 				}
-				if next.Slack != applied.Slack || !reflect.DeepEqual(next.Notify, applied.Notify) {
+				if !reflect.DeepEqual(next.Slack, applied.Slack) || !reflect.DeepEqual(next.Notify, applied.Notify) {
 					// A new token or channel: the notifiers are rebuilt, and a
 					// notifier held as broken is tried again at once.
 					if err := reloadNotifiers(d, next, logger, stdout); err != nil {

@@ -143,6 +143,20 @@ var slackKeys = section[Slack]{
 				l.add(file, v.Line, "slack.app_token: an app-level token starts with xapp- (the bot token goes in token)")
 			}
 		}},
+	{"allowed_users", sList(sString("A Slack user id (U...) or handle."), "Who may click the buttons; unset: anyone in the channel."),
+		func(l *loader, file string, _, v *yaml.Node, s *Slack) {
+			s.AllowedUsers = l.strings(file, "slack.allowed_users", v)
+		}},
+	{"allowed_groups", sList(sString("A Slack user group id (S...)."),
+		"User groups whose members may click the buttons (needs the usergroups:read scope); with allowed_users, either admits."),
+		func(l *loader, file string, _, v *yaml.Node, s *Slack) {
+			s.AllowedGroups = l.strings(file, "slack.allowed_groups", v)
+			for _, g := range s.AllowedGroups {
+				if !strings.HasPrefix(g, "S") {
+					l.add(file, v.Line, "slack.allowed_groups: %q is not a user group id (S...): handles of groups cannot be checked", g)
+				}
+			}
+		}},
 	{"api_url", sString("Slack API base; tests and proxies set it."), func(l *loader, file string, _, v *yaml.Node, s *Slack) {
 		s.APIURL, _ = l.str(file, "api_url", v)
 		if s.APIURL == "" {

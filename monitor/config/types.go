@@ -8,7 +8,9 @@ import (
 	"crypto/x509"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -82,6 +84,29 @@ type Slack struct {
 	// AppToken (xapp-) opens a Socket Mode connection: the incident
 	// messages get buttons (acknowledge, silence, run again). Needs Token.
 	AppToken string
+	// AllowedUsers (ids or handles) and AllowedGroups (user group ids)
+	// may click the buttons; both empty: anyone who sees the message.
+	AllowedUsers  []string
+	AllowedGroups []string
+}
+
+// Allows reports whether the user (id, handle) in groups may click; ok
+// when no list is set.
+func (s Slack) Allows(id, handle string, groups []string) bool {
+	if len(s.AllowedUsers) == 0 && len(s.AllowedGroups) == 0 {
+		return true
+	}
+	for _, u := range s.AllowedUsers {
+		if u != "" && (u == id || strings.TrimPrefix(u, "@") == handle) {
+			return true
+		}
+	}
+	for _, g := range groups {
+		if slices.Contains(s.AllowedGroups, g) {
+			return true
+		}
+	}
+	return false
 }
 
 // Enabled reports whether any Slack destination is configured.

@@ -49,6 +49,16 @@ type FakeSlack struct {
 	refuse string
 	// inFlight and peak count the requests being answered at once.
 	inFlight, peak int
+	// responses are the texts posted to a click's response_url.
+	responses []string
+}
+
+// Responses are the texts posted to the response_url of clicks (the
+// ephemeral answers to who clicked).
+func (f *FakeSlack) Responses() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.responses...)
 }
 
 // Slow makes every answer take d (0: at once).
@@ -155,6 +165,17 @@ func (f *FakeSlack) Posts() (roots, replies []SlackCall) {
 
 func (f *FakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	if f.serveSocketMode(w, r) {
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/response/") {
+		var body struct {
+			Text         string `json:"text"`
+			ResponseType string `json:"response_type"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		f.mu.Lock()
+		f.responses = append(f.responses, body.ResponseType+": "+body.Text)
+		f.mu.Unlock()
 		return
 	}
 	r.ParseForm()

@@ -77,7 +77,7 @@ func (f *FakeSlack) Click(actionID, value, userID, userName, channel, ts string)
 			"text": map[string]any{"type": "plain_text", "text": actionID}, "action_ts": fmt.Sprintf("%d.000000", time.Now().Unix())}},
 		"trigger_id":   "1.2.3",
 		"api_app_id":   "A0TEST",
-		"response_url": "https://hooks.slack.invalid/actions/T0TEST/1/2",
+		"response_url": f.URL + "/response/" + id,
 	}
 	env := map[string]any{"envelope_id": id, "type": "interactive", "accepts_response_payload": false, "payload": payload}
 	b, _ := json.Marshal(env)
