@@ -80,6 +80,9 @@ func Permanent(err error) bool {
 // help, but it will go through once the person has fixed it, so nothing is
 // to be dropped. It returns the error's code (or HTTP status) to show.
 func Broken(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
 	e, ok := errors.AsType[*Error](err)
 	if !ok {
 		e = classify("", err, nil, nil)

@@ -217,22 +217,22 @@ const maxShrink = 2
 
 // Shrink is m said in fewer words, for a destination that refused it for
 // its size: level 1 keeps the first rows of everything and no quotes of
-// the body or headers; level 2 keeps the headline, the cause and the
-// footer. Notices and replies lose lines the same way.
+// the body or headers; level 2 keeps the headline, the matrix (bounded
+// already), the cause and the footer. The cells stay whole: the headline
+// counts them. Notices and replies lose lines the same way.
 func Shrink(m Message, level int) Message {
 	if level <= 0 {
 		return m
 	}
 	if m.Incident != nil {
 		inc := *m.Incident
-		inc.Cells = inc.Cells[:min(len(inc.Cells), 8)]
 		inc.Variants = inc.Variants[:min(len(inc.Variants), 3)]
 		inc.Hints = inc.Hints[:min(len(inc.Hints), 3)]
 		inc.Notes = inc.Notes[:min(len(inc.Notes), 3)]
 		inc.Summary = truncate(inc.Summary, 300)
 		inc.Attempt.Body, inc.Attempt.Headers = "", nil
 		if level >= 2 {
-			inc.Cells, inc.Variants, inc.Hints, inc.Notes, inc.Summary = nil, nil, nil, nil, truncate(inc.Summary, 120)
+			inc.Variants, inc.Hints, inc.Notes, inc.Summary = nil, nil, nil, truncate(inc.Summary, 120)
 		}
 		m.Incident = &inc
 	}
