@@ -126,6 +126,8 @@ type Daemon struct {
 	// may swap them (a new token). senders deliver to them, one each.
 	notifiers atomic.Pointer[notifierSet]
 	senders   map[string]*sender
+	// journal keeps what was decided alone across a crash (journal.go).
+	journal *journal
 	// stormLooked is when delivery last looked for a storm (the primary
 	// sender's loop only).
 	stormLooked time.Time
@@ -173,7 +175,14 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 	d.startedAt = d.now()
 	d.health.okSince = d.startedAt
 	d.health.ok = true
+	j, err := openJournal(opts.Config.StateDir)
+	if err != nil {
+		d.log.Warn("no journal for what is decided without the store: a crash during a store outage may post those incidents again",
+			"state_dir", opts.Config.StateDir, "err", err)
+	}
+	d.journal = j
 	if err := d.load(ctx); err != nil {
+		j.close()
 		cancel()
 		return nil, err
 	}
@@ -210,7 +219,25 @@ func (d *Daemon) load(ctx context.Context) error {
 	if err := d.store.ReleaseClaims(ctx, d.member); err != nil {
 		return fmt.Errorf("release claims: %w", err)
 	}
+	st, err := d.journal.load()
+	if err != nil {
+		d.log.Error("the journal of what was decided without the store cannot be read; starting without it", "err", err)
+	}
+	if len(st.Incidents)+len(st.Messages) > 0 {
+		// A previous process decided these alone and ended before it could
+		// hand them over: hand them over now, with where their messages are.
+		d.mem.restore(st, now)
+		d.health.reconcile = true
+		d.log.Warn("handing over what a previous process decided without the store", "incidents", len(st.Incidents), "messages", len(st.Messages))
+	}
 	return nil
+}
+
+// saveAlone journals what memory holds that the store does not.
+func (d *Daemon) saveAlone() {
+	if err := d.journal.save(d.mem.aloneState()); err != nil {
+		d.log.Warn("the journal of what is decided without the store cannot be written", "err", err)
+	}
 }
 
 func (d *Daemon) now() time.Time {
@@ -318,6 +345,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	d.feedWG.Wait()
 	d.cancel()
 	d.loops.Wait()
+	d.journal.close()
 	return err
 }
 

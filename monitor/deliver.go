@@ -252,6 +252,7 @@ func (d *Daemon) deliverLocal(s *sender, m notifier.Message, incidentID string) 
 			root = &del
 		}
 		d.mem.doneLocal(m.ID, true, root, time.Time{})
+		d.saveAlone() // where it landed survives a crash
 		s.works(d.log, d.metrics())
 		d.metrics().NotificationSent(d.ctx, checkOf(m), string(m.Kind), s.name)
 		d.log.Info("notification delivered without the store", "check", checkOf(m), "kind", m.Kind, "notifier", s.name, "incident", incidentID)

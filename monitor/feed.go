@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,8 +32,14 @@ const (
 	sweepEvery = 30 * time.Second
 	// pruneEvery: history older than `history` is deleted this often.
 	pruneEvery = time.Hour
-	// storeTimeout bounds one store transaction of the feed or delivery.
-	storeTimeout = 10 * time.Second
+	// storeTimeout bounds one store transaction of the feed or delivery:
+	// long enough for a batch of a thousand runs on a busy machine.
+	storeTimeout = 30 * time.Second
+	// slowAfter: a store that only timed out or was busy (not full, not
+	// read-only, not gone) is waited for this long before a daemon with
+	// its own SQLite file decides alone; a slow store is not a lost one,
+	// and deciding alone beside it would tell incidents twice.
+	slowAfter = 30 * time.Second
 	// retryStoreEvery: while the store fails, it is tried again this often.
 	retryStoreEvery = 5 * time.Second
 )
@@ -63,6 +70,7 @@ type storeHealth struct {
 	since     time.Time // first failure of the current outage
 	lastTry   time.Time
 	reconcile bool // decisions were made alone: hand them over when back
+	hard      bool // the current outage is more than a slow store
 	aloneSaid bool // the fleet was told this member alerts alone
 	// okSince is when the store last became reachable (or the process
 	// started): members not seen since then may have been cut off by the
@@ -254,6 +262,10 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 				d.health.mu.Lock()
 				d.health.reconcile = false
 				d.health.mu.Unlock()
+				if err := d.journal.clear(); err != nil {
+					d.log.Warn("the journal cannot be cleared after the hand-over", "err", err)
+				}
+				d.log.Info("handed over to the store what was decided without it", "incidents", len(hand.Incidents), "messages", len(hand.Messages))
 			}
 		}
 		switch {
@@ -302,6 +314,7 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 	d.health.mu.Lock()
 	d.health.reconcile = true
 	d.health.mu.Unlock()
+	d.saveAlone()
 	d.reportIncidents(opened)
 	d.kick()
 }
@@ -428,12 +441,26 @@ func (d *Daemon) storeOK() bool {
 	return d.health.ok
 }
 
-// decidesAlone: the store has failed for LocalAfter.
+// decidesAlone: the store has failed for LocalAfter (for slowAfter at
+// least while it was only slow).
 func (d *Daemon) decidesAlone(now time.Time) bool {
 	h := &d.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return !h.ok && now.Sub(h.since) >= d.opts.LocalAfter
+	after := d.opts.LocalAfter
+	if !h.hard {
+		after = max(after, slowAfter)
+	}
+	return !h.ok && now.Sub(h.since) >= after
+}
+
+// slowOnly: the store answered late or was busy, which waiting mends.
+func slowOnly(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY")
 }
 
 func (d *Daemon) storeFails(op string, err error) {
@@ -443,8 +470,9 @@ func (d *Daemon) storeFails(op string, err error) {
 	h.mu.Lock()
 	first := h.ok
 	if first {
-		h.ok, h.since = false, d.now()
+		h.ok, h.since, h.hard = false, d.now(), false
 	}
+	h.hard = h.hard || !slowOnly(err)
 	h.err = err.Error()
 	h.mu.Unlock()
 	if first {
@@ -537,11 +565,18 @@ func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) (*ha
 		if id != "" && !kept[id] {
 			continue
 		}
+		// Journaled by a process that crashed after its hand-over
+		// committed: already in the outbox.
+		if queued, err := tx.Queued(ctx, m.ID); err != nil || queued {
+			if err != nil {
+				return h, err
+			}
+			continue
+		}
 		if err := tx.Enqueue(ctx, m, id, now); err != nil {
 			return h, err
 		}
 	}
-	d.log.Info("handing over to the store what was decided without it", "incidents", len(kept), "messages", len(h.Messages))
 	return h, nil
 }
 

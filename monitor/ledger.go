@@ -491,6 +491,40 @@ func (m *memory) takeLocal() (*handOff, bool) {
 	return h, true
 }
 
+// aloneState is what memory holds that the store does not: the
+// incidents decided alone (with where their messages are) and the
+// messages not delivered yet, for the journal.
+func (m *memory) aloneState() aloneState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var st aloneState
+	for c := range m.dirty {
+		if r, ok := m.incidents[c]; ok {
+			st.Incidents = append(st.Incidents, *r)
+		}
+	}
+	slices.SortFunc(st.Incidents, func(a, b store.Record) int { return strings.Compare(a.Decision.Check, b.Decision.Check) })
+	for _, q := range m.local {
+		st.Messages = append(st.Messages, aloneMessage{Message: q.msg, Incident: q.incident})
+	}
+	return st
+}
+
+// restore takes back what a previous process journaled and never handed
+// over, to hand over now.
+func (m *memory) restore(st aloneState, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range st.Incidents {
+		c := r
+		m.incidents[r.Decision.Check] = &c
+		m.dirty[r.Decision.Check] = true
+	}
+	for _, q := range st.Messages {
+		m.local = append(m.local, localMsg{msg: q.Message, incident: q.Incident, enqueued: now, next: now})
+	}
+}
+
 // dirtyChecks are the checks decided alone, to lock before a hand-over.
 func (m *memory) dirtyChecks() []string {
 	m.mu.Lock()

@@ -82,7 +82,7 @@ func startRun(t *testing.T, cfgPath string, env ...string) *daemonProc {
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
-		<-p.done
+		p.done <- <-p.done // a stop registered earlier still sees the end
 	})
 	return p
 }

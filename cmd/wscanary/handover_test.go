@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 // their messages: each is posted once, and its recovery lands in its
 // thread. Before the fix: ten top-level messages, the first five left
 // FAILING; with Slack failing, none posted while the disk was full.
-func handOverAfterFullDisk(t *testing.T, slackDown time.Duration) {
+func handOverAfterFullDisk(t *testing.T, slackDown time.Duration, kill bool) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a small tmpfs as a disk that fills up")
 	}
@@ -65,11 +66,30 @@ func handOverAfterFullDisk(t *testing.T, slackDown time.Duration) {
 		t.Fatalf("with the disk full /healthz says %d %q", code, body)
 	}
 	os.Remove(filler)
+	oldLogs := ""
+	if kill {
+		// In the middle of the hand-over (or just before it): what was
+		// posted alone is in the journal, and the next process hands it
+		// over instead of posting it again.
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+		p.done <- nil
+		oldLogs = p.stderr.String()
+		p = startRun(t, cfg, daemonEnv...)
+	}
 	waitFor(t, "the hand-over", time.Minute, func() bool {
 		code, body := get(listen, "/healthz")
 		return code == http.StatusOK && strings.TrimSpace(body) == "ok"
 	})
 	origin.Set(testbed.Behavior{})
+	defer func() {
+		if t.Failed() {
+			_, st := getStatus(t, listen)
+			t.Logf("status:\n%s\nold logs:\n%s", st, lastLines(oldLogs, 30))
+			p.cmd.Process.Signal(syscall.SIGQUIT)
+			time.Sleep(time.Second)
+		}
+	}()
 	waitFor(t, "every recovery", time.Minute, func() bool {
 		_, replies := slack.Posts()
 		return len(replies) >= n
@@ -89,6 +109,8 @@ func handOverAfterFullDisk(t *testing.T, slackDown time.Duration) {
 	}
 }
 
-func TestHandOverAfterFullDisk(t *testing.T) { handOverAfterFullDisk(t, 0) }
+func TestHandOverAfterFullDisk(t *testing.T) { handOverAfterFullDisk(t, 0, false) }
 
-func TestHandOverAfterFullDiskSlackDown(t *testing.T) { handOverAfterFullDisk(t, 15*time.Second) }
+func TestHandOverAfterFullDiskSlackDown(t *testing.T) { handOverAfterFullDisk(t, 15*time.Second, false) }
+
+func TestHandOverAfterFullDiskKilled(t *testing.T) { handOverAfterFullDisk(t, 0, true) }

@@ -149,7 +149,7 @@ func (s *Store) openSQLite(opts Options) error {
 	// immediate transactions take the write lock up front, so a
 	// read-then-write transaction never fails with SQLITE_BUSY half way.
 	// The path is escaped: a '#' or '?' in a directory name would end it.
-	u := url.URL{Scheme: "file", Path: path, RawQuery: "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"}
+	u := url.URL{Scheme: "file", Path: path, RawQuery: "_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"}
 	dsn := u.String()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {

@@ -374,6 +374,37 @@ func TestStateDirInUse(t *testing.T) {
 	}
 }
 
+// TestCloseReleasesTheLock: a store reopened right after Close gets the
+// state directory even while other goroutines start processes: each fork
+// holds a copy of the lock's file until it execs, and the lock must not
+// wait for that.
+func TestCloseReleasesTheLock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					exec.Command("true").Run()
+				}
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	for i := range 200 {
+		s, err := store.Open(context.Background(), store.Options{Dir: dir})
+		if err != nil {
+			t.Fatalf("reopen %d: %v", i, err)
+		}
+		s.Close()
+	}
+}
+
 // TestMigrationsTogether: members that start at once against one fresh
 // PostgreSQL database each migrate or wait; none fails.
 func TestMigrationsTogether(t *testing.T) {

@@ -488,6 +488,15 @@ func (t *Tx) Enqueue(ctx context.Context, m notifier.Message, incidentID string,
 	return nil
 }
 
+// Queued reports whether a message of that id waits in the outbox.
+func (t *Tx) Queued(ctx context.Context, id string) (bool, error) {
+	var n int
+	if err := t.tx.QueryRowContext(ctx, t.s.q("SELECT COUNT(*) FROM outbox WHERE id = ?"), id).Scan(&n); err != nil {
+		return false, fmt.Errorf("outbox: %w", err)
+	}
+	return n > 0, nil
+}
+
 // mergeReply folds m's events into a reply of the incident that has not
 // been claimed yet; it reports whether there was one.
 func (t *Tx) mergeReply(ctx context.Context, m notifier.Message, incidentID string) (bool, error) {

@@ -148,8 +148,15 @@ func StartTinyproxyT(t TB) *Tinyproxy {
 
 // WaitFor polls cond every 50ms until it holds, failing the test with what
 // was awaited when timeout passes first.
+//
+// timeout is what the wait takes on an idle machine; the ceiling is four
+// times that and at least a minute, so a busy machine (CI runs on two
+// cores, often beside another build) makes a test slower, not failed. A
+// passing wait returns as soon as cond holds: the ceiling only catches a
+// hang.
 func WaitFor(t TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
+	timeout = max(4*timeout, time.Minute)
 	end := time.Now().Add(timeout)
 	for time.Now().Before(end) {
 		if cond() {
@@ -158,4 +165,25 @@ func WaitFor(t TB, what string, timeout time.Duration, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+// WaitProgress waits until count reaches want, for as long as it keeps
+// moving: it fails only when count has not grown for stall. A busy machine
+// makes work slower, not stuck, so a bound on progress catches a hang
+// without guessing how fast the machine is.
+func WaitProgress(t TB, what string, want int, stall time.Duration, count func() int) {
+	t.Helper()
+	last, lastAt := -1, time.Now()
+	for {
+		n := count()
+		if n >= want {
+			return
+		}
+		if n > last {
+			last, lastAt = n, time.Now()
+		} else if time.Since(lastAt) > stall {
+			t.Fatalf("waiting for %s: stuck at %d of %d for %s", what, n, want, stall)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
