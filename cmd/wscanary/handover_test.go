@@ -111,6 +111,8 @@ func handOverAfterFullDisk(t *testing.T, slackDown time.Duration, kill bool) {
 
 func TestHandOverAfterFullDisk(t *testing.T) { handOverAfterFullDisk(t, 0, false) }
 
-func TestHandOverAfterFullDiskSlackDown(t *testing.T) { handOverAfterFullDisk(t, 15*time.Second, false) }
+func TestHandOverAfterFullDiskSlackDown(t *testing.T) {
+	handOverAfterFullDisk(t, 15*time.Second, false)
+}
 
 func TestHandOverAfterFullDiskKilled(t *testing.T) { handOverAfterFullDisk(t, 0, true) }
