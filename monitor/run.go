@@ -175,6 +175,7 @@ func (r *Runner) requests(c *config.Check, cred *probe.Credential) []probe.Reque
 			Check: c.Name, URL: c.URL, Route: report.RouteCDN, Variant: report.VariantConfigured,
 			Vantage: eg, TLS: tlsConfig(c.TLS), Origin: c.Origin, Header: headerOf(c.Headers),
 			Subprotocols: c.Subprotocols, Credential: cred, Send: c.Send, Expect: c.Expect, Timeout: c.Timeout,
+			Client: probe.Client(c.Client), NoTraceHeader: c.NoTraceHeader,
 		}
 		out = append(out, req)
 		if c.Direct != nil {
@@ -254,7 +255,7 @@ func NewRunner(cfg *config.Config, tel *telemetry.Telemetry) *Runner {
 	if tel != nil {
 		tr := tel.TracerProvider.Tracer("github.com/wscanary/wscanary")
 		r.Tracer, r.Prober.Tracer, r.Prober.Propagator = tr, tr, tel.Propagator
-		r.Metrics = tel.Metrics
+		r.Metrics, r.Prober.Version = tel.Metrics, tel.Version
 	}
 	r.Prober.Cause = func(a report.Attempt) report.Cause {
 		return diagnose.Diagnose(diagnose.Input{Attempts: []report.Attempt{a}, Now: r.now()}).Cause

@@ -79,6 +79,15 @@ var checkKeys = section[checkDraft]{
 	{"subprotocols", sList(schema{"type": "string"}, "Subprotocols to offer."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 		d.c.Subprotocols = l.strings(file, "subprotocols", v)
 	}},
+	{"client", sEnum("The client profile the handshake is made as: chrome (default, or the main file's client), firefox, wscanary.", ClientNames...),
+		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+			d.c.Client = l.client(file, "client", v)
+		}},
+	{"trace_header", sBool("Send traceparent (the one header added to a browser's); false for endpoints that judge unknown headers. Default true."),
+		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+			on, ok := l.boolean(file, "trace_header", v)
+			d.c.NoTraceHeader = ok && !on
+		}},
 	{"send", sString("Message sent after open; {token} is replaced with in: message."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 		d.sendLine = v.Line
 		d.c.Send, _ = l.str(file, "send", v)

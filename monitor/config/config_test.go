@@ -33,7 +33,11 @@ func TestInvalid(t *testing.T) {
 		want []string
 	}{
 		{"unknown-key", []string{
-			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, send, expect, vantages, alert, maintenance, warn)`,
+			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, client, trace_header, send, expect, vantages, alert, maintenance, warn)`,
+		}},
+		{"client", []string{
+			`testdata/invalid-client/wscanary.yaml:2: client: "safari" is not a client profile (chrome, firefox, wscanary)`,
+			`testdata/invalid-client/checks.d/a.yaml:5: client: "curl" is not a client profile (chrome, firefox, wscanary)`,
 		}},
 		{"many", []string{
 			`testdata/invalid-many/checks.d/a.yaml:3: url: "https://chat.example.com/ws" must be a ws:// or wss:// URL with a host`,
@@ -487,5 +491,24 @@ func TestLoadBeside(t *testing.T) {
 	_, err := config.LoadBytes("m.yaml", withStore, check, config.Options{Beside: true, Lookup: env(nil).Lookup})
 	if err == nil || !strings.Contains(err.Error(), "m.yaml:2: store: environment variable WSCANARY_STORE is not set") {
 		t.Fatalf("beside, unset store: %v", err)
+	}
+}
+
+// TestClientDefaults: a check without client: takes the main file's, and
+// that is chrome unless the main file says otherwise.
+func TestClientDefaults(t *testing.T) {
+	t.Parallel()
+	checks := []byte("checks:\n  - {name: a, url: \"wss://x.example/ws\", schedule: \"@every 1m\"}\n" +
+		"  - {name: b, url: \"wss://x.example/ws\", schedule: \"@every 1m\", client: wscanary, trace_header: false}\n")
+	for _, tt := range []struct{ main, a string }{{"vantage: t\n", "chrome"}, {"vantage: t\nclient: firefox\n", "firefox"}} {
+		cfg, err := config.LoadBytes("m.yaml", []byte(tt.main), map[string][]byte{"c.yaml": checks},
+			config.Options{Lookup: func(string) (string, bool) { return "", false }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := cfg.Check("a"), cfg.Check("b")
+		if a.Client != tt.a || a.NoTraceHeader || b.Client != "wscanary" || !b.NoTraceHeader {
+			t.Errorf("%q: a is %s (no trace header %v), b is %s (%v)", tt.main, a.Client, a.NoTraceHeader, b.Client, b.NoTraceHeader)
+		}
 	}
 }

@@ -6,9 +6,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/wscanary/wscanary/monitor/internal/files"
 )
@@ -168,8 +171,29 @@ func (l *loader) add(file string, line int, format string, args ...any) {
 // count is every problem found so far, shown or not.
 func (l *loader) count() int { return len(l.errs) + l.dropped }
 
+// client reads a client profile's name.
+func (l *loader) client(file, key string, v *yaml.Node) string {
+	s, ok := l.str(file, key, v)
+	if !ok {
+		return ""
+	}
+	if !slices.Contains(ClientNames, s) {
+		l.add(file, v.Line, "%s: %q is not a client profile (%s)", key, s, strings.Join(ClientNames, ", "))
+		return ""
+	}
+	return s
+}
+
 // finish runs the checks that need the whole configuration.
 func (l *loader) finish(cfg *Config) (*Config, error) {
+	if cfg.Client == "" {
+		cfg.Client = DefaultClient
+	}
+	for i := range cfg.Checks {
+		if cfg.Checks[i].Client == "" {
+			cfg.Checks[i].Client = cfg.Client
+		}
+	}
 	for _, r := range l.vantageRef {
 		if r.name == cfg.Vantage {
 			continue

@@ -49,6 +49,10 @@ var mainKeys = section[mainDraft]{
 		l.slackLine = k.Line
 		slackKeys.read(l, file, v, &d.cfg.Slack)
 	}},
+	{"client", sEnum("The client profile of checks that name none: chrome (default), firefox, wscanary.", ClientNames...),
+		func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+			d.cfg.Client = l.client(file, "client", v)
+		}},
 	{"trace_url", sString("Link to a trace, with {trace_id}."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		d.cfg.TraceURL, _ = l.str(file, "trace_url", v)
 	}},

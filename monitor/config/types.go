@@ -41,6 +41,8 @@ type Config struct {
 	Slack    Slack
 	// TraceURL contains {trace_id}; "" means alerts show the bare id.
 	TraceURL string
+	// Client is the client profile of checks that name none (DefaultClient).
+	Client string
 	// Store is "" for SQLite in StateDir, or a postgres:// URL that a
 	// fleet shares.
 	Store string
@@ -108,6 +110,13 @@ func (s Slack) Allows(id, handle string, groups []string) bool {
 	}
 	return false
 }
+
+// ClientNames are the client profiles a check can be made as, the
+// default first (probe.Clients).
+var ClientNames = []string{"chrome", "firefox", "wscanary"}
+
+// DefaultClient is the profile of a check and a main file that name none.
+const DefaultClient = "chrome"
 
 // Enabled reports whether any Slack destination is configured.
 func (s Slack) Enabled() bool { return s.WebhookURL != "" || s.Token != "" }
@@ -245,7 +254,11 @@ type Check struct {
 	Headers      map[string]string
 	Token        *Token
 	Subprotocols []string
-	Send         string
+	// Client is the client profile (ClientNames); the main file's, else
+	// "chrome", when the check sets none. NoTraceHeader drops traceparent.
+	Client        string
+	NoTraceHeader bool
+	Send          string
 	// Expect is nil when the check expects nothing.
 	Expect *regexp.Regexp
 	// Vantages are names: the daemon's own (Config.Vantage) or keys of

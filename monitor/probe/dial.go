@@ -20,7 +20,7 @@ import (
 
 // transport builds the one-shot round tripper for one attempt: every
 // attempt pays its own DNS, connect and TLS, or the timings lie.
-func (p *Prober) transport(req Request, rec *recorder) http.RoundTripper {
+func (p *Prober) transport(req Request, rec *recorder, prof profile, ua string, configured map[string]bool) http.RoundTripper {
 	tlsConf := &tls.Config{}
 	if req.TLS != nil {
 		tlsConf = req.TLS.Clone()
@@ -30,7 +30,7 @@ func (p *Prober) transport(req Request, rec *recorder) http.RoundTripper {
 	}
 	// The upgrade is HTTP/1.1 only; never negotiate h2.
 	tlsConf.NextProtos = []string{"http/1.1"}
-	return &oneShot{dial: p.dialer(req, rec), tls: tlsConf, rec: rec}
+	return &oneShot{dial: p.dialer(req, rec), tls: tlsConf, rec: rec, prof: prof, ua: ua, configured: configured}
 }
 
 type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -43,20 +43,46 @@ type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 type upgradeGuard struct {
 	base      http.RoundTripper
 	protocols []string
+	// offered: permessage-deflate was offered. answered is the server's
+	// Sec-WebSocket-Extensions in its 101.
+	offered  bool
+	answered string
 }
 
-func (g upgradeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+func (g *upgradeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := g.base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		return resp, err
 	}
-	if !validUpgrade(req, resp, g.protocols) {
+	g.answered = resp.Header.Get("Sec-WebSocket-Extensions")
+	if g.offered && g.answered != "" {
+		// coder/websocket knows every permessage-deflate parameter but
+		// client_max_window_bits; our messages are not compressed, so the
+		// window the server allows us does not matter.
+		resp.Header.Set("Sec-WebSocket-Extensions", withoutParam(g.answered, "client_max_window_bits"))
+	}
+	if !validUpgrade(req, resp, g.protocols, g.offered) {
 		resp.Body = eofBody{resp.Body}
 	}
 	return resp, nil
 }
 
-func validUpgrade(req *http.Request, resp *http.Response, protocols []string) bool {
+// withoutParam drops one parameter (with or without a value) from an
+// extension header value.
+func withoutParam(v, param string) string {
+	parts := strings.Split(v, ";")
+	out := parts[:0]
+	for i, p := range parts {
+		name, _, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if i > 0 && strings.EqualFold(name, param) {
+			continue
+		}
+		out = append(out, strings.TrimSpace(p))
+	}
+	return strings.Join(out, "; ")
+}
+
+func validUpgrade(req *http.Request, resp *http.Response, protocols []string, offered bool) bool {
 	h := resp.Header
 	if !headerHasToken(h, "Connection", "upgrade") || !headerHasToken(h, "Upgrade", "websocket") {
 		return false
@@ -68,7 +94,12 @@ func validUpgrade(req *http.Request, resp *http.Response, protocols []string) bo
 	if p := h.Get("Sec-WebSocket-Protocol"); p != "" && !slices.Contains(protocols, p) {
 		return false
 	}
-	return h.Get("Sec-WebSocket-Extensions") == "" // we offer none
+	ext := h.Get("Sec-WebSocket-Extensions")
+	if offered {
+		name, _, _ := strings.Cut(ext, ";")
+		return ext == "" || strings.EqualFold(strings.TrimSpace(name), "permessage-deflate")
+	}
+	return ext == "" // none offered, none may be answered
 }
 
 func headerHasToken(h http.Header, name, token string) bool {

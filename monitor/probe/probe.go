@@ -92,6 +92,11 @@ type Request struct {
 	// Expect must match the first message after open.
 	Expect  *regexp.Regexp
 	Timeout time.Duration
+	// Client is the profile to make the handshake as; "" is ClientChrome.
+	Client Client
+	// NoTraceHeader sends no traceparent (an endpoint that judges unknown
+	// headers); otherwise it is the one header added to the profile's.
+	NoTraceHeader bool
 }
 
 // Prober makes attempts. The zero value works: no tracing, system dialer.
@@ -112,6 +117,8 @@ type Prober struct {
 	// Edge, when set, names the CDN or gateway an answer came from or
 	// through and the edge location that handled it (Attempt.Edge, .Pop).
 	Edge func(headers map[string]string, body string) (vendor, pop string)
+	// Version is wscanary's, for the wscanary profile's User-Agent.
+	Version string
 }
 
 // Attempt performs one handshake and returns its evidence. It never returns
@@ -136,6 +143,9 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 	if req.Credential != nil && req.Credential.Value != "" {
 		att.Credential = req.Credential.In
 	}
+	prof := profileOf(req.Client)
+	att.Client = string(prof.client)
+	att.Extensions = prof.offers()
 
 	tracer := p.Tracer
 	if tracer == nil {
@@ -146,31 +156,45 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 	defer span.End()
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		att.TraceID = sc.TraceID().String()
-		prop := p.Propagator
-		if prop == nil {
-			prop = propagation.TraceContext{}
+		if !req.NoTraceHeader {
+			prop := p.Propagator
+			if prop == nil {
+				prop = propagation.TraceContext{}
+			}
+			prop.Inject(ctx, propagation.HeaderCarrier(header))
 		}
-		prop.Inject(ctx, propagation.HeaderCarrier(header))
 	}
 
 	rec := newRecorder()
 	ctx = rec.withTrace(ctx)
+	ua := "wscanary"
+	if p.Version != "" {
+		ua += "/" + p.Version
+	}
+	configured := map[string]bool{}
+	for k := range header {
+		configured[strings.ToLower(k)] = true
+	}
+	guard := &upgradeGuard{base: p.transport(req, rec, prof, ua, configured), protocols: req.Subprotocols, offered: att.Extensions != ""}
 	client := &http.Client{
-		Transport: upgradeGuard{base: p.transport(req, rec), protocols: req.Subprotocols},
+		Transport: guard,
 		// A monitor reports a redirect; it does not follow it.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	header.Set("User-Agent", "wscanary")
-
-	conn, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
-		HTTPClient:   client,
-		HTTPHeader:   header,
-		Subprotocols: req.Subprotocols,
-	})
+	opts := &websocket.DialOptions{HTTPClient: client, HTTPHeader: header, Subprotocols: req.Subprotocols,
+		CompressionMode: websocket.CompressionDisabled}
+	if att.Extensions != "" {
+		// Offered as the browser does. Our own messages stay uncompressed
+		// (allowed by RFC 7692, and the only way to honour a server's
+		// client_max_window_bits below 15); the server's are inflated.
+		opts.CompressionMode, opts.CompressionThreshold = websocket.CompressionContextTakeover, MaxReply+1
+	}
+	conn, resp, err := websocket.Dial(ctx, u.String(), opts)
 	rec.done = time.Now()
 	rec.mu.Lock()
-	att.Peer = rec.peer
+	att.Peer, att.JA4 = rec.peer, rec.ja4
 	rec.mu.Unlock()
+	att.ExtensionsAnswer = guard.answered
 	if resp != nil {
 		fillResponse(&att, resp, tokenNames, secrets)
 	}
@@ -213,7 +237,7 @@ func shape(req Request) (*url.URL, http.Header, string) {
 	u := *req.URL
 	header := http.Header{}
 	for k, vs := range req.Header {
-		header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+		header[k] = append([]string(nil), vs...) // as written: the case is the check's
 	}
 	if req.Origin != "" {
 		header.Set("Origin", req.Origin)

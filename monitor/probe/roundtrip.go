@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+
+	utls "github.com/refraction-networking/utls"
 )
 
 // errHeaderTooLarge is what a server that never ends its headers gets.
@@ -23,6 +27,11 @@ type oneShot struct {
 	dial dialFunc
 	tls  *tls.Config
 	rec  *recorder
+	// prof writes the request head and, for a browser, its ClientHello; ua
+	// is wscanary's own User-Agent for its own profile.
+	prof       profile
+	ua         string
+	configured map[string]bool
 }
 
 func (o *oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -55,14 +64,18 @@ func (o *oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 			cfg.ServerName = req.URL.Hostname()
 		}
 		o.rec.set(&o.rec.tlsStart)
-		tc := tls.Client(conn, cfg)
-		err := tc.HandshakeContext(ctx)
+		hc := &helloConn{Conn: conn}
+		tc, err := handshake(ctx, hc, cfg, o.prof)
 		o.rec.set(&o.rec.tlsDone)
-		st := tc.ConnectionState()
 		o.rec.mu.Lock()
 		o.rec.tlsErr = err
-		if len(st.PeerCertificates) > 0 {
-			o.rec.certs = st.PeerCertificates
+		if tc != nil {
+			if certs := tc.peerCertificates(); len(certs) > 0 {
+				o.rec.certs = certs
+			}
+		}
+		if j, jerr := JA4(hc.record()); jerr == nil {
+			o.rec.ja4 = j
 		}
 		o.rec.mu.Unlock()
 		if err != nil {
@@ -70,7 +83,7 @@ func (o *oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		conn = tc
 	}
-	if err := req.Write(conn); err != nil {
+	if err := writeHead(conn, req, o.prof, o.ua, o.configured); err != nil {
 		return fail(fmt.Errorf("write request: %w", err))
 	}
 	o.rec.set(&o.rec.wrote)
@@ -152,4 +165,98 @@ func (c *closing) Close() error {
 		return nil
 	}
 	return err
+}
+
+// tlsConn is a client TLS connection from crypto/tls or from uTLS.
+type tlsConn interface {
+	net.Conn
+	peerCertificates() []*x509.Certificate
+}
+
+type stdTLS struct{ *tls.Conn }
+
+func (c stdTLS) peerCertificates() []*x509.Certificate { return c.ConnectionState().PeerCertificates }
+
+type uTLS struct{ *utls.UConn }
+
+func (c uTLS) peerCertificates() []*x509.Certificate { return c.ConnectionState().PeerCertificates }
+
+// handshake opens TLS on conn: with the profile's browser ClientHello
+// (uTLS), offering ALPN http/1.1 alone as a browser does for a WebSocket
+// over HTTP/1.1, or with Go's own for the wscanary profile.
+func handshake(ctx context.Context, conn net.Conn, cfg *tls.Config, p profile) (tlsConn, error) {
+	if p.hello == nil {
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return stdTLS{tc}, err
+		}
+		return stdTLS{tc}, nil
+	}
+	spec, err := utls.UTLSIdToSpec(*p.hello)
+	if err != nil {
+		return nil, fmt.Errorf("tls: the %s hello: %w", p.client, err)
+	}
+	if p.edit != nil {
+		p.edit(&spec)
+	}
+	ucfg := &utls.Config{ServerName: cfg.ServerName, RootCAs: cfg.RootCAs, InsecureSkipVerify: cfg.InsecureSkipVerify,
+		MinVersion: cfg.MinVersion, NextProtos: []string{"http/1.1"}}
+	uc := utls.UClient(conn, ucfg, utls.HelloCustom)
+	if err := uc.ApplyPreset(&spec); err != nil {
+		return nil, fmt.Errorf("tls: the %s hello: %w", p.client, err)
+	}
+	if err := uc.HandshakeContext(ctx); err != nil {
+		return uTLS{uc}, err
+	}
+	return uTLS{uc}, nil
+}
+
+// chromeWebSocketHello makes uTLS's Chrome 133 hello the one Chromium 156
+// sends on a WebSocket connection over HTTP/1.1 (recorded from Debian's
+// Chromium; TestChromiumReference compares the JA4): ALPN offers
+// http/1.1 alone and ALPS (HTTP/2 settings) is left out, the signature
+// algorithms start with ML-DSA-44/65/87 after a GREASE value, and the
+// trust anchors extension (0xca34, its payload as Chromium sends it) goes
+// before the final GREASE extension.
+func chromeWebSocketHello(spec *utls.ClientHelloSpec) {
+	var exts []utls.TLSExtension
+	for _, e := range spec.Extensions {
+		switch x := e.(type) {
+		case *utls.ALPNExtension:
+			x.AlpnProtocols = []string{"http/1.1"}
+		case *utls.ApplicationSettingsExtension, *utls.ApplicationSettingsExtensionNew:
+			continue
+		case *utls.SignatureAlgorithmsExtension:
+			x.SupportedSignatureAlgorithms = append([]utls.SignatureScheme{utls.GREASE_PLACEHOLDER, 0x0904, 0x0905, 0x0906},
+				x.SupportedSignatureAlgorithms...)
+		}
+		exts = append(exts, e)
+	}
+	if n := len(exts); n > 0 {
+		last := exts[n-1]
+		exts = append(exts[:n-1:n-1], &utls.GenericExtension{Id: 0xca34, Data: chromeTrustAnchors}, last)
+	}
+	spec.Extensions = exts
+}
+
+// firefoxWebSocketHello offers ALPN http/1.1 alone, as Firefox does for a
+// WebSocket over HTTP/1.1.
+func firefoxWebSocketHello(spec *utls.ClientHelloSpec) {
+	for _, e := range spec.Extensions {
+		if alpn, ok := e.(*utls.ALPNExtension); ok {
+			alpn.AlpnProtocols = []string{"http/1.1"}
+		}
+	}
+}
+
+// chromeTrustAnchors is the payload of Chromium 156's trust anchors
+// extension (0xca34), byte for byte.
+var chromeTrustAnchors = mustHex("00b80582df1302010582df1302060582df13020d0582df13020e0582df13020f0582df1302120582df1302130582df13021408839a648c9b2d010708839a648c9b2d010808839a648c9b2d010908839a648c9b2d010a08839a648c9b2d010b08839a648c9b2d010c08839a648c9b2d010d08839a648c9b2d011208839a648c9b2d011304d679090104d679090404d679090504d679090604d679090704d679090804d679090a04d679090b04d679090c04d679090d04d679090f")
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -29,6 +29,7 @@ type recorder struct {
 	wrote, firstByte        time.Time
 	peer                    string
 	certs                   []*x509.Certificate
+	ja4                     string // of the ClientHello sent
 	dnsErr, connErr, tlsErr error
 }
 

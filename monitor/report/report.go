@@ -134,6 +134,14 @@ type Attempt struct {
 	// CloseReason is the reason text of the server's close frame after
 	// open ("invalid token"), bounded like Body.
 	CloseReason string `json:"close_reason,omitempty"`
+	// Client is the client profile the handshake was made as (chrome,
+	// firefox, wscanary), JA4 the fingerprint of the TLS ClientHello it
+	// sent (wss only), Extensions the Sec-WebSocket-Extensions offered and
+	// ExtensionsAnswer the server's (in the 101).
+	Client           string `json:"client,omitempty"`
+	JA4              string `json:"ja4,omitempty"`
+	Extensions       string `json:"extensions,omitempty"`
+	ExtensionsAnswer string `json:"extensions_answer,omitempty"`
 	// Edge is the CDN, WAF or gateway the answer came from or through (a
 	// vendor id, README "Edges"), Pop the edge location that handled it
 	// ("FRA"); "" when the headers do not tell.

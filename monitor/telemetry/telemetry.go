@@ -59,6 +59,9 @@ type Telemetry struct {
 	Metrics    *Metrics
 	// Handler serves /metrics in Prometheus text format.
 	Handler http.Handler
+	// Version is the service's (Options.ServiceVersion): the wscanary
+	// client profile says it in its User-Agent.
+	Version string
 
 	tp *sdktrace.TracerProvider
 	mp *sdkmetric.MeterProvider
@@ -132,6 +135,7 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 		TracerProvider: tp, MeterProvider: mp, Metrics: m,
 		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		Handler:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Version:    opts.ServiceVersion,
 		tp:         tp, mp: mp,
 	}, nil
 }

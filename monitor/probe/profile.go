@@ -1,0 +1,188 @@
+package probe
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	utls "github.com/refraction-networking/utls"
+)
+
+// Client names a client profile: what an attempt's opening handshake looks
+// like on the wire. Bot rules and WAFs judge exactly that (the User-Agent,
+// the header set and its order, the TLS ClientHello), so a canary that
+// does not look like its users' browsers sees other answers than they do.
+type Client string
+
+const (
+	// ClientChrome is desktop Chrome's handshake: its request head (names,
+	// case, order, values) and its TLS ClientHello, offering
+	// permessage-deflate. The default.
+	ClientChrome Client = "chrome"
+	// ClientFirefox is desktop Firefox's.
+	ClientFirefox Client = "firefox"
+	// ClientWscanary is wscanary's own minimal, identifiable request:
+	// User-Agent wscanary/<version>, Go's TLS, no extension offered.
+	ClientWscanary Client = "wscanary"
+)
+
+// Clients are the known profiles, the default first.
+var Clients = []Client{ClientChrome, ClientFirefox, ClientWscanary}
+
+// field is one request header line of a profile: its name as the browser
+// writes it and its value; an empty value takes the request's own (Host,
+// Origin, the key, the subprotocols: what changes per request).
+type field struct{ name, value string }
+
+// profile is a client's opening handshake.
+type profile struct {
+	client Client
+	// head is the browser's header lines in its order. Headers of the
+	// request that are not in it (the check's own) follow, in the order
+	// configured; traceparent comes last.
+	head []field
+	// hello is the browser's TLS ClientHello, as edit makes it; nil is
+	// Go's crypto/tls.
+	hello *utls.ClientHelloID
+	edit  func(*utls.ClientHelloSpec)
+}
+
+// The browsers' heads, as the releases named send them (checked against
+// the real browser by TestChromiumReference: Debian's Chromium 156;
+// headless says HeadlessChrome in its User-Agent, so the profile carries
+// that release's desktop string).
+const (
+	chromeUA  = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
+	firefoxUA = "Mozilla/5.0 (X11; Linux x86_64; rv:146.0) Gecko/20100101 Firefox/146.0"
+	// deflateOffer is what both browsers offer.
+	chromeDeflate  = "permessage-deflate; client_max_window_bits"
+	firefoxDeflate = "permessage-deflate"
+)
+
+var profiles = map[Client]profile{
+	ClientChrome: {client: ClientChrome, hello: &utls.HelloChrome_133, edit: chromeWebSocketHello, head: []field{
+		{"Host", ""}, {"Connection", "Upgrade"}, {"Pragma", "no-cache"}, {"Cache-Control", "no-cache"},
+		{"User-Agent", chromeUA}, {"Upgrade", "websocket"}, {"Origin", ""}, {"Sec-WebSocket-Version", "13"},
+		{"Accept-Encoding", "gzip, deflate, br, zstd"}, {"Accept-Language", "en-US,en;q=0.9"}, {"Cookie", ""},
+		{"Sec-WebSocket-Key", ""}, {"Sec-WebSocket-Extensions", chromeDeflate}, {"Sec-WebSocket-Protocol", ""},
+	}},
+	// Firefox's order and values from its network monitor (Firefox 146 on
+	// Linux); no Firefox runs here to compare with.
+	ClientFirefox: {client: ClientFirefox, hello: &utls.HelloFirefox_Auto, edit: firefoxWebSocketHello, head: []field{
+		{"Host", ""}, {"User-Agent", firefoxUA}, {"Accept", "*/*"}, {"Accept-Language", "en-US,en;q=0.5"},
+		{"Accept-Encoding", "gzip, deflate, br, zstd"}, {"Sec-WebSocket-Version", "13"}, {"Origin", ""},
+		{"Sec-WebSocket-Protocol", ""}, {"Sec-WebSocket-Extensions", firefoxDeflate}, {"Sec-WebSocket-Key", ""},
+		{"Cookie", ""}, {"Connection", "keep-alive, Upgrade"}, {"Sec-Fetch-Dest", "empty"}, {"Sec-Fetch-Mode", "websocket"},
+		{"Sec-Fetch-Site", "same-origin"}, {"Pragma", "no-cache"}, {"Cache-Control", "no-cache"}, {"Upgrade", "websocket"},
+	}},
+	ClientWscanary: {client: ClientWscanary, head: []field{
+		{"Host", ""}, {"User-Agent", ""}, {"Connection", "Upgrade"}, {"Upgrade", "websocket"}, {"Origin", ""},
+		{"Sec-WebSocket-Version", "13"}, {"Sec-WebSocket-Key", ""}, {"Sec-WebSocket-Protocol", ""},
+	}},
+}
+
+// profileOf is the profile of c; an unknown or empty name is Chrome's.
+func profileOf(c Client) profile {
+	if p, ok := profiles[c]; ok {
+		return p
+	}
+	return profiles[ClientChrome]
+}
+
+// offers is the Sec-WebSocket-Extensions the profile offers, "" for none.
+func (p profile) offers() string {
+	for _, f := range p.head {
+		if f.name == "Sec-WebSocket-Extensions" {
+			return f.value
+		}
+	}
+	return ""
+}
+
+// writeHead writes the request line and header of an upgrade request the
+// way the profile's browser does: its header lines in its order, with
+// values of its own unless the request (the check's headers:) says
+// otherwise; the request's other headers after them, traceparent last.
+// net/http's Request.Write sorts the header, which no browser does.
+//
+// configured are the lower-case names the check set itself (headers:,
+// its token's header): their values win over the profile's. Other
+// request headers (the library's key, version, subprotocols) take the
+// profile's value when it has one.
+func writeHead(w io.Writer, req *http.Request, p profile, ua string, configured map[string]bool) error {
+	bw := bufio.NewWriterSize(w, 2048)
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	bw.WriteString("GET " + req.URL.RequestURI() + " HTTP/1.1\r\n")
+	line := func(name, value string) {
+		if strings.ContainsAny(name+value, "\r\n") {
+			return // a header that would split the request is not sent
+		}
+		bw.WriteString(name + ": " + value + "\r\n")
+	}
+	// The request's headers by lower-case name: the check's keep the case
+	// they were written in, the library's are canonical.
+	keys := make([]string, 0, len(req.Header))
+	byName := map[string]string{}
+	for k := range req.Header {
+		keys = append(keys, k)
+		byName[strings.ToLower(k)] = k
+	}
+	slices.Sort(keys)
+	done := map[string]bool{}
+	for _, f := range p.head {
+		lower := strings.ToLower(f.name)
+		done[lower] = true
+		if lower == "host" {
+			line(f.name, host)
+			continue
+		}
+		if k, ok := byName[lower]; ok {
+			if !configured[lower] && f.value != "" {
+				line(f.name, f.value) // the browser's own, not the library's
+				continue
+			}
+			// The check's value, or one that changes per request (the
+			// key). A name the check wrote keeps the check's case.
+			name := f.name
+			if configured[lower] {
+				name = k
+			}
+			for _, v := range req.Header[k] {
+				line(name, v)
+			}
+			continue
+		}
+		switch {
+		case lower == "user-agent" && f.value == "":
+			line(f.name, ua)
+		case f.value != "" && lower != "sec-websocket-extensions":
+			line(f.name, f.value)
+		}
+	}
+	var trace []string
+	for _, k := range keys {
+		lower := strings.ToLower(k)
+		if done[lower] {
+			continue
+		}
+		if lower == "traceparent" || lower == "tracestate" {
+			trace = append(trace, k)
+			continue
+		}
+		for _, v := range req.Header[k] {
+			line(k, v)
+		}
+	}
+	for _, k := range trace {
+		for _, v := range req.Header[k] {
+			line(strings.ToLower(k), v)
+		}
+	}
+	bw.WriteString("\r\n")
+	return bw.Flush()
+}
