@@ -561,6 +561,15 @@ func socketIO(d report.Diagnosis, a report.Attempt, w words) report.Diagnosis {
 
 func postHandshake(d report.Diagnosis, a report.Attempt, expect bool) report.Diagnosis {
 	d.Cause = report.CausePostHandshakeRejected
+	if brokenDeflate(a) {
+		d.Summary = fmt.Sprintf("The upgrade succeeds %s with permessage-deflate negotiated (%s), then the compressed stream is broken: %s. "+
+			"Browsers offer the extension, so their connections break the same way.", where(a), oneLine(a.ExtensionsAnswer), a.Error)
+		d.Hints = []string{
+			"A proxy or server between here and the application mishandles permessage-deflate (compressed frames altered, or the extension answered without compressing): fix or turn off the extension at that hop.",
+			"client: wscanary offers no extension: the check passes with it if compression is the only fault.",
+		}
+		return d
+	}
 	switch {
 	case a.CloseCode == 1008 || (a.CloseCode >= 3000 && a.CloseCode <= 4999):
 		d.Summary = fmt.Sprintf("The upgrade succeeds %s, then the server closes with %d: it rejects the connection after the handshake (first-message auth or policy).", where(a), a.CloseCode)
@@ -584,6 +593,16 @@ func postHandshake(d report.Diagnosis, a report.Attempt, expect bool) report.Dia
 		d.Hints = append(d.Hints, "If the server's reply changed on purpose, update expect: in the check.")
 	}
 	return d
+}
+
+// brokenDeflate: permessage-deflate was negotiated and what came after it
+// could not be inflated (or the server said the payload was invalid).
+func brokenDeflate(a report.Attempt) bool {
+	if !strings.HasPrefix(strings.ToLower(a.ExtensionsAnswer), "permessage-deflate") {
+		return false
+	}
+	e := strings.ToLower(a.Error)
+	return strings.Contains(e, "flate") || strings.Contains(e, "rsv1") || a.CloseCode == 1007
 }
 
 func noAnswer(d report.Diagnosis, a report.Attempt) report.Diagnosis {

@@ -209,5 +209,17 @@ func resultAttrs(att report.Attempt) []attribute.KeyValue {
 	if att.Pop != "" {
 		kv = append(kv, attribute.String("wscanary.edge.pop", att.Pop))
 	}
+	if att.Client != "" {
+		kv = append(kv, attribute.String("wscanary.client", att.Client))
+	}
+	if att.JA4 != "" {
+		kv = append(kv, attribute.String("tls.client.ja4", att.JA4))
+	}
+	if att.Extensions != "" {
+		kv = append(kv, attribute.String("websocket.extensions.offered", att.Extensions))
+	}
+	if att.ExtensionsAnswer != "" {
+		kv = append(kv, attribute.String("websocket.extensions.accepted", att.ExtensionsAnswer))
+	}
 	return kv
 }
