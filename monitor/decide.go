@@ -233,11 +233,11 @@ func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag
 	// The telling attempt: where the diagnosis points, else the first that
 	// fails.
 	var tell *store.SeriesRow
-	if r, ok := byKey[diag.Vantage+"/"+string(diag.Route)]; ok && !r.Muted && dc.check.Alert.Fails(r.Outcome, r.Status) {
+	if r, ok := byKey[diag.Vantage+"/"+string(diag.Route)]; ok && !r.Muted && dc.check.Alert.Fails(r.Outcome, r.Status, r.Cause) {
 		tell = &r
 	}
 	for i := range rows {
-		if tell == nil && !rows[i].Stale && !rows[i].Muted && dc.check.Alert.Fails(rows[i].Outcome, rows[i].Status) {
+		if tell == nil && !rows[i].Stale && !rows[i].Muted && dc.check.Alert.Fails(rows[i].Outcome, rows[i].Status, rows[i].Cause) {
 			tell = &rows[i]
 		}
 	}
@@ -291,6 +291,7 @@ const (
 	warnCert        = "cert_expiry"
 	warnToken       = "token_expiry"
 	warnTokenSource = "token_source"
+	warnClient      = "client_blocked"
 )
 
 // warningsOf are the warnings a run shows, by kind: a certificate that
@@ -330,6 +331,11 @@ func warningsOf(c *config.Check, rep report.Report, now time.Time) map[string]no
 				Lines: []string{fmt.Sprintf("Its exp is %s; make sure it is refreshed before then.", t.ExpiresAt.UTC().Format(time.RFC3339))}})
 		}
 	}
+	if d := rep.Diagnosis; d.Cause == report.CauseClientBlocked && !c.Alert.Names(report.CauseClientBlocked) {
+		add(warnClient, notifier.Notice{Check: c.Name,
+			Title: fmt.Sprintf("%s: refused as client %s, admitted as a browser", c.Name, c.Client),
+			Lines: append([]string{d.Summary}, d.Hints...)})
+	}
 	if rep.Error != "" {
 		add(warnTokenSource, notifier.Notice{Check: c.Name, Title: c.Name + ": the run cannot start: its token source fails",
 			Lines: []string{rep.Error, "Runs of this check record nothing until it works again."}})
@@ -340,7 +346,7 @@ func warningsOf(c *config.Check, rep report.Report, now time.Time) map[string]no
 // warn posts a notice when a warning of the check starts and forgets it
 // when it ends.
 func warn(ctx context.Context, l ledger, route func(notifier.Message) []notifier.Message, c *config.Check, active map[string]notifier.Notice, now time.Time) error {
-	for _, kind := range []string{warnCert, warnToken, warnTokenSource} {
+	for _, kind := range []string{warnCert, warnToken, warnTokenSource, warnClient} {
 		n, on := active[kind]
 		if !on {
 			if err := l.EndWarning(ctx, c.Name, kind); err != nil {

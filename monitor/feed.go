@@ -402,7 +402,7 @@ func (d *Daemon) needsDecision(o observation, rows []store.SeriesRow) bool {
 		if r.Check != o.check.Name {
 			continue
 		}
-		if o.check.Alert.Fails(r.Outcome, r.Status) {
+		if o.check.Alert.Fails(r.Outcome, r.Status, r.Cause) {
 			return true
 		}
 		p, ok := d.mem.prev(keyOf(r))

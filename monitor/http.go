@@ -166,11 +166,11 @@ func (d *Daemon) Status(ctx context.Context) StatusDoc {
 	for i := range d.cfg.Checks {
 		checks[d.cfg.Checks[i].Name] = i
 	}
-	rule := func(check string) func(report.Outcome, int) bool {
+	rule := func(check string) func(report.Outcome, int, report.Cause) bool {
 		if i, ok := checks[check]; ok {
 			return d.cfg.Checks[i].Alert.Fails
 		}
-		return func(report.Outcome, int) bool { return false }
+		return func(report.Outcome, int, report.Cause) bool { return false }
 	}
 	d.mu.Unlock()
 	doc.Healthy = d.Healthy()
@@ -212,7 +212,7 @@ func (d *Daemon) Status(ctx context.Context) StatusDoc {
 	for _, r := range rows {
 		doc.Series = append(doc.Series, SeriesStatus{Check: r.Check, Vantage: r.Vantage, Route: r.Route, Member: r.Member,
 			Status: r.Status, Outcome: r.Outcome, Since: r.Since, Cause: r.Cause, TraceID: r.TraceID,
-			Failing: !r.Stale && rule(r.Check)(r.Outcome, r.Status), Stale: r.Stale, Updated: r.Updated})
+			Failing: !r.Stale && rule(r.Check)(r.Outcome, r.Status, r.Cause), Stale: r.Stale, Updated: r.Updated})
 	}
 	doc.Incidents = []IncidentStatus{}
 	for _, rec := range open {

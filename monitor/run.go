@@ -6,7 +6,9 @@ package monitor
 import (
 	"context"
 	"crypto/tls"
+	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,7 +97,7 @@ func (r *Runner) Run(ctx context.Context, c *config.Check) report.Report {
 		if att.OK || att.Status == 0 {
 			continue // variants explain HTTP refusals, not network failures
 		}
-		variants = append(variants, variantsOf(base[i], c)...)
+		variants = append(variants, variantsOf(base[i], att, c)...)
 	}
 	rep.Attempts = append(configured, r.attemptAll(ctx, variants)...)
 
@@ -193,8 +195,15 @@ func (r *Runner) requests(c *config.Check, cred *probe.Credential) []probe.Reque
 
 // variantsOf derives the diagnostic requests for a failed configured one:
 // each changes one thing, so the one that succeeds names the culprit.
-func variantsOf(req probe.Request, c *config.Check) []probe.Request {
+func variantsOf(req probe.Request, att report.Attempt, c *config.Check) []probe.Request {
 	var out []probe.Request
+	// A refusal may be of this client's signature rather than of the
+	// request: the same request as a browser tells (client_blocked).
+	if b, ok := browserOf(probe.Client(req.Client), req.Route); ok && att.Status >= 400 && att.Status < 500 {
+		v := req
+		v.Variant, v.Client, v.Header = report.VariantBrowser, b, withoutUserAgent(req.Header)
+		out = append(out, v)
+	}
 	if req.Origin != "" {
 		v := req
 		v.Variant, v.Origin = report.VariantNoOrigin, ""
@@ -209,6 +218,31 @@ func variantsOf(req probe.Request, c *config.Check) []probe.Request {
 		v := req
 		v.Variant, v.Credential = report.VariantNoToken, nil
 		out = append(out, v)
+	}
+	return out
+}
+
+// browserOf is the profile of the browser variant: Chrome for a check made
+// as wscanary; for a check made as a browser, the other browser, through
+// the CDN only (where bot rules live).
+func browserOf(c probe.Client, route report.Route) (probe.Client, bool) {
+	switch c {
+	case probe.ClientWscanary:
+		return probe.ClientChrome, true
+	case probe.ClientFirefox:
+		return probe.ClientChrome, route == report.RouteCDN
+	}
+	return probe.ClientFirefox, route == report.RouteCDN
+}
+
+// withoutUserAgent is h without a configured User-Agent: the browser
+// variant says the browser's.
+func withoutUserAgent(h http.Header) http.Header {
+	out := http.Header{}
+	for k, vs := range h {
+		if !strings.EqualFold(k, "User-Agent") {
+			out[k] = vs
+		}
 	}
 	return out
 }

@@ -128,3 +128,58 @@ func TestConfiguredHeadersWin(t *testing.T) {
 		}
 	}
 }
+
+// TestClientBlockedByBotRule: a real nginx edge refuses User-Agents that
+// are not a browser's. client: wscanary is client_blocked (the browser
+// variant upgrades), which the daemon posts as a warning and not as an
+// incident; client: chrome upgrades; a check made as wscanary whose
+// headers: set a browser User-Agent reaches the edge with it (its access
+// log shows it). Before: every check failed as cdn_blocked, "a CDN/WAF
+// rule blocks WebSocket upgrades", and a configured User-Agent was
+// replaced.
+func TestClientBlockedByBotRule(t *testing.T) {
+	t.Parallel()
+	origin := startOrigin(t, testbed.Behavior{}, nil)
+	nginx, edge := startEdge(t, origin.Addr(), testbed.EdgeBrowsersOnly)
+	check := func(name, client, extra string) string {
+		return fmt.Sprintf("  - {name: %s, url: \"ws://%s/ws\", direct: {address: %q}, schedule: \"@every 1s\", timeout: 2s, client: %s%s}\n",
+			name, edge.Listen, origin.Addr(), client, extra)
+	}
+	rep := checkOnce(t, check("bot", "wscanary", ""))
+	d := rep.Diagnosis
+	t.Logf("client: wscanary through the bot rule: %s (%s): %s\nhints: %q", d.Cause, d.Vendor, d.Summary, d.Hints)
+	if d.Cause != "client_blocked" || !strings.Contains(d.Summary, "likely fine") {
+		t.Fatalf("diagnosis %+v", d)
+	}
+	if rep := checkPasses(t, check("browser", "chrome", "")); !rep.OK {
+		t.Fatalf("client: chrome through the bot rule: %+v", rep.Diagnosis)
+	}
+	const ua = "Mozilla/5.0 (X11; Linux x86_64) Custom-Canary/1.0"
+	if rep := checkPasses(t, check("ua", "wscanary", fmt.Sprintf(", headers: {User-Agent: %q}", ua))); !rep.OK {
+		t.Fatalf("a browser User-Agent under client: wscanary: %+v", rep.Diagnosis)
+	}
+	if log := nginx.AccessLog(); !strings.Contains(log, `"`+ua+`"`) {
+		t.Fatalf("the edge never saw the configured User-Agent:\n%s", log)
+	}
+
+	// The daemon: a warning, no incident.
+	slack := testbed.NewFakeSlack(canarySlackToken)
+	t.Cleanup(slack.Close)
+	listen, _ := testbed.FreeAddr()
+	cfg := writeConfig(t, fmt.Sprintf("vantage: us\nlisten: %s\nslack: {token: \"${SLACK_BOT_TOKEN}\", channel: \"#c\", api_url: %q}\n", listen, slack.APIURL()),
+		"checks:\n"+check("bot", "wscanary", ""))
+	p := startRun(t, cfg, daemonEnv...)
+	t.Cleanup(func() { p.stop(t) })
+	waitFor(t, "the client_blocked warning", 30*time.Second, func() bool {
+		roots, _ := slack.Posts()
+		return len(roots) > 0
+	})
+	time.Sleep(3 * time.Second) // more runs: still no incident
+	roots, _ := slack.Posts()
+	if len(roots) != 1 || !strings.Contains(roots[0].Text, "refused as client wscanary, admitted as a browser") {
+		t.Fatalf("Slack got %d messages: %.200q", len(roots), roots[0].Text)
+	}
+	if _, st := getStatus(t, listen); !strings.Contains(st, `"incidents": []`) {
+		t.Fatalf("an incident opened for client_blocked:\n%s", st)
+	}
+}

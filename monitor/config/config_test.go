@@ -84,9 +84,9 @@ func TestInvalid(t *testing.T) {
 		{"rules", []string{
 			`testdata/invalid-rules/wscanary.yaml:2: store: "mysql://user:REDACTED@db/wscanary" must be empty (SQLite in state_dir) or a postgres:// URL`,
 			`testdata/invalid-rules/wscanary.yaml:3: history: 30m is less than the minimum of 1h0m0s`,
-			`testdata/invalid-rules/checks.d/a.yaml:6: alert.on: "5XX" is not a status (100-599), a class (4xx, 5xx), an outcome (refused, rejected_after_open, no_answer) or any`,
+			`testdata/invalid-rules/checks.d/a.yaml:6: alert.on: "5XX" is not a status (100-599), a class (4xx, 5xx), an outcome (refused, rejected_after_open, no_answer), any or a cause (client_blocked, cdn_blocked, ...)`,
 			`testdata/invalid-rules/checks.d/a.yaml:7: alert.on: 101 is the upgrade itself, not a failure`,
-			`testdata/invalid-rules/checks.d/a.yaml:8: alert.on: "upgraded" is not a status (100-599), a class (4xx, 5xx), an outcome (refused, rejected_after_open, no_answer) or any`,
+			`testdata/invalid-rules/checks.d/a.yaml:8: alert.on: "upgraded" is not a status (100-599), a class (4xx, 5xx), an outcome (refused, rejected_after_open, no_answer), any or a cause (client_blocked, cdn_blocked, ...)`,
 			`testdata/invalid-rules/checks.d/a.yaml:10: warn.cert_expiry: expected a positive duration like 14d or 36h, got "two weeks"`,
 			`testdata/invalid-rules/checks.d/a.yaml:11: warn.token_expiry: "150%" must be a share between 0% and 100%`,
 		}},
@@ -396,22 +396,29 @@ func TestAlertOn(t *testing.T) {
 		outcome report.Outcome
 		status  int
 		want    bool
+		cause   report.Cause
 	}{
-		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeRefused, 403, true},
-		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeRefused, 426, false},
-		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeRejectedAfterOpen, 101, true},
-		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeNoAnswer, 0, false},
-		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeUpgraded, 101, false},
-		{parse("4xx"), report.OutcomeRefused, 426, true},
-		{parse("4xx"), report.OutcomeRefused, 502, false},
-		{parse("5xx"), report.OutcomeRefused, 502, true},
-		{parse("no_answer"), report.OutcomeNoAnswer, 0, true},
-		{parse("refused"), report.OutcomeRefused, 302, true},
-		{parse("any"), report.OutcomeNoAnswer, 0, true},
-		{parse("any"), report.OutcomeUpgraded, 101, false},
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeRefused, 403, true, ""},
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeRefused, 426, false, ""},
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeRejectedAfterOpen, 101, true, ""},
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeNoAnswer, 0, false, ""},
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeUpgraded, 101, false, ""},
+		{parse("4xx"), report.OutcomeRefused, 426, true, ""},
+		{parse("4xx"), report.OutcomeRefused, 502, false, ""},
+		{parse("5xx"), report.OutcomeRefused, 502, true, ""},
+		{parse("no_answer"), report.OutcomeNoAnswer, 0, true, ""},
+		{parse("refused"), report.OutcomeRefused, 302, true, ""},
+		{parse("any"), report.OutcomeNoAnswer, 0, true, ""},
+		{parse("any"), report.OutcomeUpgraded, 101, false, ""},
+		// A warning-only cause fails only when alert.on names it.
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeRefused, 403, false, report.CauseClientBlocked},
+		{parse("any"), report.OutcomeRefused, 403, false, report.CauseClientBlocked},
+		{parse("client_blocked"), report.OutcomeRefused, 403, true, report.CauseClientBlocked},
+		{parse("client_blocked"), report.OutcomeRefused, 403, false, report.CauseCDNBlocked},
+		{parse("cdn_blocked"), report.OutcomeRefused, 403, true, report.CauseCDNBlocked},
 	}
 	for _, tt := range tests {
-		if got := tt.on.Fails(tt.outcome, tt.status); got != tt.want {
+		if got := tt.on.Fails(tt.outcome, tt.status, tt.cause); got != tt.want {
 			t.Errorf("%v fails %s/%d = %v, want %v", tt.on.On, tt.outcome, tt.status, got, tt.want)
 		}
 	}

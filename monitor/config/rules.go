@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,10 +129,13 @@ func ParseAlertOn(s string) (AlertOn, error) {
 	if s == "any" {
 		return AlertOn{Any: true}, nil
 	}
+	if slices.Contains(report.Causes, report.Cause(s)) {
+		return AlertOn{Cause: report.Cause(s)}, nil
+	}
 	if len(s) == 3 && s[1:] == "xx" && s[0] >= '1' && s[0] <= '5' {
 		return AlertOn{Class: int(s[0] - '0')}, nil
 	}
-	return AlertOn{}, fmt.Errorf("%q is not a status (100-599), a class (4xx, 5xx), an outcome (refused, rejected_after_open, no_answer) or any", s)
+	return AlertOn{}, fmt.Errorf("%q is not a status (100-599), a class (4xx, 5xx), an outcome (refused, rejected_after_open, no_answer), any or a cause (client_blocked, cdn_blocked, ...)", s)
 }
 
 // ParseTokenExpiry reads warn.token_expiry: a share of the token's

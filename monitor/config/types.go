@@ -192,7 +192,18 @@ type AlertOn struct {
 	Outcome report.Outcome
 	// Any matches every outcome but upgraded.
 	Any bool
+	// Cause matches a run's diagnosed cause (client_blocked, ...).
+	Cause report.Cause
 }
+
+// Names reports whether alert.on names the cause.
+func (a Alert) Names(c report.Cause) bool {
+	return slices.ContainsFunc(a.On, func(m AlertOn) bool { return m.Cause == c })
+}
+
+// WarnOnly are the causes that post a warning rather than open an
+// incident, unless alert.on names them: the users are likely fine.
+var WarnOnly = []report.Cause{report.CauseClientBlocked}
 
 func (a AlertOn) String() string {
 	switch {
@@ -208,12 +219,26 @@ func (a AlertOn) String() string {
 
 // Fails reports whether an attempt that came to outcome with status
 // counts as failing under this rule. An upgrade never does.
-func (a Alert) Fails(outcome report.Outcome, status int) bool {
+//
+// cause is the run's diagnosis: a warning-only cause fails only when the
+// rule names it.
+func (a Alert) Fails(outcome report.Outcome, status int, cause report.Cause) bool {
 	if outcome == report.OutcomeUpgraded || outcome == "" {
+		return false
+	}
+	named := false
+	for _, m := range a.On {
+		named = named || (m.Cause != "" && m.Cause == cause)
+	}
+	if named {
+		return true
+	}
+	if slices.Contains(WarnOnly, cause) {
 		return false
 	}
 	for _, m := range a.On {
 		switch {
+		case m.Cause != "":
 		case m.Any, m.Outcome == outcome:
 			return true
 		case outcome == report.OutcomeRefused && m.Status != 0 && m.Status == status:

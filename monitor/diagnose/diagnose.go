@@ -116,6 +116,19 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 			return vantageBlocked(d, badAtt, good, bad, pops(configured, route, true), pops(configured, route, false))
 		}
 	}
+	// 1b. Who: refused as this client, admitted as a browser. A bot rule
+	// judges the client's signature; before a verdict on the route, or a
+	// WAF rule would be blamed for what a browser passes.
+	if f.Status >= 400 && f.Status < 500 {
+		if b, ok := findVariant(in.Attempts, f, report.VariantBrowser); ok && b.OK {
+			d.Vendor = Vendor(f.Headers, f.Body)
+			if isBrowser(f.Client) {
+				return browserRefused(d, f, b)
+			}
+			return clientBlocked(d, f, b)
+		}
+	}
+
 	// 2. Place: the CDN route fails where the direct route from the same
 	// vantage upgrades.
 	for _, cdn := range configured {
@@ -327,6 +340,53 @@ func cdnBlocked(d report.Diagnosis, a report.Attempt) report.Diagnosis {
 		d.Hints = []string{
 			"Find the edge rule that matches the upgrade request (headers Upgrade: websocket, Connection: Upgrade) and add an exception for the WebSocket path, placed before managed rules.",
 		}
+	}
+	return d
+}
+
+func isBrowser(client string) bool { return client == "chrome" || client == "firefox" || client == "" }
+
+// clientBlocked: the edge refuses this client's signature and admits a
+// browser's (the browser variant upgraded).
+func clientBlocked(d report.Diagnosis, a, browser report.Attempt) report.Diagnosis {
+	d.Cause = report.CauseClientBlocked
+	who := "The server"
+	if d.Vendor != "" {
+		who = "The " + vendorName(d.Vendor)
+	}
+	d.Summary = fmt.Sprintf("%s refuses this client's signature (client %s: %s %s) and admits a browser's (%s: %d): a bot rule, not a broken endpoint. Users with browsers are likely fine.",
+		who, a.Client, status(a), where(a), browser.Client, browser.Status)
+	switch d.Vendor {
+	case "cloudflare":
+		d.Hints = []string{
+			"Cloudflare: add a WAF custom rule with action Skip (Super Bot Fight Mode, managed rules) for the monitor's egress IPs or its User-Agent, placed first.",
+			"Bot Fight Mode cannot be skipped by a rule: make the check as client: chrome, or turn Bot Fight Mode off for the WebSocket path.",
+		}
+	case "aws-waf", "cloudfront", "aws-alb":
+		d.Hints = []string{
+			"AWS WAF Bot Control: add a scope-down statement to the Bot Control rule group that leaves out the monitor (its IP set or a header only it sends).",
+		}
+	default:
+		d.Hints = []string{
+			"Exempt the monitor from the bot rule (its egress addresses or User-Agent), or make the check as client: chrome so it judges what users send.",
+		}
+	}
+	d.Hints = append(d.Hints, "client_blocked posts a warning, not an incident; alert.on: [client_blocked] makes it an incident.")
+	return d
+}
+
+// browserRefused: one browser's signature is refused while the other's is
+// admitted: the users of that browser are refused, an incident.
+func browserRefused(d report.Diagnosis, a, other report.Attempt) report.Diagnosis {
+	d.Cause = report.CauseCDNBlocked
+	who := "The server"
+	if d.Vendor != "" {
+		who = "The " + vendorName(d.Vendor)
+	}
+	d.Summary = fmt.Sprintf("%s refuses %s's signature (%s %s) and admits %s's (%d): users of %s are refused.",
+		who, a.Client, status(a), where(a), other.Client, other.Status, a.Client)
+	d.Hints = []string{
+		"A bot or browser rule at the edge matches this browser's User-Agent, headers or TLS fingerprint: find it (the edge's firewall events for this path) and exempt real browsers.",
 	}
 	return d
 }

@@ -52,7 +52,7 @@ func (s Series) Key() string { return s.Vantage + "/" + string(s.Route) }
 // failing: the series counts against the check: fresh, not silenced, and
 // its outcome is one the rule alerts on.
 func (s Series) failing(rule config.Alert) bool {
-	return !s.Stale && !s.Muted && rule.Fails(s.Outcome, s.Status)
+	return !s.Stale && !s.Muted && rule.Fails(s.Outcome, s.Status, s.Cause)
 }
 
 // State of an incident.
@@ -199,7 +199,7 @@ func decideOpen(in Input, inc *Incident, cells []Cell) Decision {
 			continue
 		}
 		if s.Stale {
-			held = held || in.Rule.Fails(s.Outcome, s.Status)
+			held = held || in.Rule.Fails(s.Outcome, s.Status, s.Cause)
 			continue
 		}
 		fresh++
@@ -361,7 +361,7 @@ func Next(prev *Series, rule config.Alert, member string, a report.Attempt, caus
 			s.Since = prev.Since
 		}
 	}
-	if rule.Fails(s.Outcome, s.Status) {
+	if rule.Fails(s.Outcome, s.Status, s.Cause) {
 		s.FailStreak = 1
 		if prev != nil {
 			s.FailStreak = prev.FailStreak + 1

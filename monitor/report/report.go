@@ -31,6 +31,11 @@ const (
 	VariantSameOrigin Variant = "same-origin"
 	// VariantNoToken drops the configured credential.
 	VariantNoToken Variant = "no-token"
+	// VariantBrowser is the request made as a browser: Chrome's profile
+	// for a check made as wscanary, the other browser for one made as a
+	// browser (refused through the CDN). It tells a bot rule from a broken
+	// endpoint.
+	VariantBrowser Variant = "browser"
 )
 
 // Error classes: the prefix of Attempt.Error, before ": detail".
@@ -184,10 +189,20 @@ const (
 	CauseConnectError          Cause = "connect_error"
 	CauseTLSError              Cause = "tls_error"
 	CauseTimeout               Cause = "timeout"
+	// CauseClientBlocked: the edge refuses this client's signature (its
+	// User-Agent, headers or TLS hello) and admits a browser's: users are
+	// likely fine. A warning, not an incident, unless alert.on names it.
+	CauseClientBlocked Cause = "client_blocked"
 	// CauseRunError: the run could not start its attempts (the token command
 	// failed, say). Report.Error says why.
 	CauseRunError Cause = "run_error"
 )
+
+// Causes are every cause, for alert.on and the schema.
+var Causes = []Cause{CauseOK, CauseCDNBlocked, CauseProxyStrippedUpgrade, CauseVantageBlocked, CauseOriginRejected,
+	CauseOriginRequired, CauseTokenExpired, CauseAuthMissing, CauseAuthRejected, CauseCSRFRejected, CauseRateLimited,
+	CausePostHandshakeRejected, CauseNotFound, CauseRedirect, CauseServerError, CauseUnexpectedStatus, CauseDNSError,
+	CauseConnectError, CauseTLSError, CauseTimeout, CauseClientBlocked, CauseRunError}
 
 // Diagnosis is the verdict on one run: the most likely cause, where it shows,
 // and what to change.

@@ -195,6 +195,10 @@ func (n *Nginx) Generation() int {
 // ErrorLog returns the last 8 KiB of DIR/error.log.
 func (n *Nginx) ErrorLog() string { return tail(n.errorLog(), 8<<10) }
 
+// AccessLog is the end of nginx's access log (combined format: the
+// User-Agent is its last field).
+func (n *Nginx) AccessLog() string { return tail(filepath.Join(n.Dir, "access.log"), 64<<10) }
+
 // Reload checks conf with `nginx -t`, swaps it in, signals the master
 // (SIGHUP, what `nginx -s reload` sends) and waits until the control server
 // answers the new generation, at most 10s. A config that fails the test or

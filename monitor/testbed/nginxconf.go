@@ -27,6 +27,10 @@ const (
 	// EdgeDeny answers 403 (nginx's own page) to clients whose address is
 	// in the deny list and forwards the rest as EdgePass.
 	EdgeDeny
+	// EdgeBrowsersOnly answers 403 to a User-Agent that is not a
+	// browser's (not "Mozilla/..."), like a bot rule, and forwards the
+	// rest as EdgePass.
+	EdgeBrowsersOnly
 )
 
 func (m EdgeMode) String() string {
@@ -39,6 +43,8 @@ func (m EdgeMode) String() string {
 		return "waf403-cloudflare-like"
 	case EdgeDeny:
 		return "deny"
+	case EdgeBrowsersOnly:
+		return "browsers-only"
 	}
 	return fmt.Sprintf("EdgeMode(%d)", int(m))
 }
@@ -160,6 +166,11 @@ func (c EdgeConfig) Conf() (string, error) {
                 return 403 %s;
             }
 `, challengeServer, challengeMitigated, challengeContentType, challengeCacheControl, nginxQuote(ChallengePage))
+	case EdgeBrowsersOnly:
+		b.WriteString(`            if ($http_user_agent !~ "^Mozilla/") {
+                return 403 "bots are not allowed\n";
+            }
+`)
 	case EdgePass, EdgeStripUpgrade:
 	default:
 		return "", fmt.Errorf("testbed: unknown edge mode %v", c.Mode)
