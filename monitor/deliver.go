@@ -109,12 +109,32 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 			continue
 		}
 		if s.target == "" && e.Message.Kind == notifier.KindOpen {
+			// While others wait with it, an incident's message waits
+			// stormSettle after it was decided: the runs of a storm end
+			// over a second or so, and the summary must see them all to
+			// go first. A lone incident goes at once.
+			if at := e.Enqueued.Add(stormSettle); at.After(now) && d.othersWaiting() {
+				s.release()
+				if err := d.store.Defer(context.Background(), e, at); err != nil {
+					d.storeFails("defer", err)
+					return retryStoreEvery
+				}
+				continue
+			}
 			// Before the first of many incidents, the summary of them all.
 			d.summarizeStorm(context.Background(), now)
 		}
 		s.fly(func() { d.deliver(s, e, now) })
 	}
 	return time.Hour
+}
+
+// othersWaiting: more than one incident's message waits to be posted.
+func (d *Daemon) othersWaiting() bool {
+	ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
+	defer cancel()
+	n, _, err := d.store.PendingOpens(ctx, 0)
+	return err == nil && n > 1
 }
 
 func (d *Daemon) nextDue(target string, now time.Time) time.Duration {
@@ -168,13 +188,21 @@ func (d *Daemon) deliver(s *sender, e *store.Entry, now time.Time) {
 		if m.Kind == notifier.KindOpen && m.Target == "" {
 			d.mem.setRoot(e.Incident, del)
 		}
-		s.works(d.log, d.metrics())
+		if s.works(d.log, d.metrics()) {
+			// It answers again: the backlog goes now, not after backoffs
+			// that grew while it was down.
+			if err := d.store.Hasten(ctx, s.target, d.now()); err != nil {
+				d.storeFails("hasten", err)
+			}
+			s.kick()
+		}
 		d.metrics().NotificationSent(d.ctx, check, string(m.Kind), s.name)
 		d.log.Info("notification delivered", "check", check, "kind", m.Kind, "notifier", s.name, "incident", e.Incident, "id", m.ID,
 			"attempts", e.Attempts+1, "latency_ms", d.now().Sub(e.Enqueued).Milliseconds())
 		return
 	}
 	d.metrics().NotificationFailed(d.ctx, string(m.Kind), s.name)
+	s.failed()
 	if d.ctx.Err() != nil {
 		d.store.Retry(ctx, e, now) // stopping: it stays for the next start
 		return

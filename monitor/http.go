@@ -203,9 +203,7 @@ func (d *Daemon) Status(ctx context.Context) StatusDoc {
 	}
 	if doc.StoreError != "" || err != nil {
 		rows, open = d.memorySnapshot(now)
-		d.mem.mu.Lock()
 		doc.Pending = d.mem.pendingLocal()
-		d.mem.mu.Unlock()
 		doc.Members = membersStatus(d.Members())
 	}
 	doc.Series = []SeriesStatus{}

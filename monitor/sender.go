@@ -44,6 +44,8 @@ type sender struct {
 	brokenCode  string
 	brokenSince time.Time
 	brokenTries int
+	// failing: a delivery failed since the last that went through.
+	failing     bool
 	paced       map[string]time.Time // channel -> paced until
 	nextSlot    map[string]time.Time // channel -> its next message not before
 }
@@ -154,16 +156,25 @@ func (s *sender) breaks(log *slog.Logger, m *telemetry.Metrics, code string, err
 	return wait
 }
 
-// works clears a broken state after a delivery went through.
-func (s *sender) works(log *slog.Logger, m *telemetry.Metrics) {
+// failed notes a delivery that failed.
+func (s *sender) failed() {
 	s.mu.Lock()
-	was, since := s.broken, s.brokenSince
-	s.broken, s.brokenCode = "", ""
+	s.failing = true
+	s.mu.Unlock()
+}
+
+// works clears a broken state after a delivery went through, and reports
+// whether deliveries had been failing (their backoffs may now be cut).
+func (s *sender) works(log *slog.Logger, m *telemetry.Metrics) bool {
+	s.mu.Lock()
+	was, since, failing := s.broken, s.brokenSince, s.failing
+	s.broken, s.brokenCode, s.failing = "", "", false
 	s.mu.Unlock()
 	if was != "" {
 		log.Info("notifier works again; delivering what it held", "notifier", s.name, "broken_for", time.Since(since).Round(time.Second).String())
 		m.NotifierBroken(s.name, false)
 	}
+	return failing || was != ""
 }
 
 // reset ends a pause: the configuration was reloaded, and the fix may be

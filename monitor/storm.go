@@ -20,6 +20,9 @@ const (
 	stormEvery     = 10 * time.Minute
 	stormListed    = 500 // incidents read to word the summary
 	stormLook      = 5 * time.Second
+	// stormSettle is how long an incident's message waits before it is
+	// posted, for a storm to show whole.
+	stormSettle = time.Second
 )
 
 // summarizeStorm posts the summary when a storm is waiting in the outbox

@@ -156,6 +156,19 @@ func (s *Store) Retry(ctx context.Context, e *Entry, next time.Time) error {
 	return nil
 }
 
+// Hasten makes the messages of target that wait out a backoff due now:
+// the notifier answers again, and the backlog need not sit out backoffs
+// that grew while it was down. Messages waiting for their spacing (never
+// tried) keep it.
+func (s *Store) Hasten(ctx context.Context, target string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q("UPDATE outbox SET next_try = ? WHERE target = ? AND attempts > 0 AND next_try > ? AND lease_until <= ?"),
+		ms(now), target, ms(now), ms(now))
+	if err != nil {
+		return fmt.Errorf("hasten %s: %w", target, err)
+	}
+	return nil
+}
+
 // Defer gives a message back untried, due at next (its channel is paced).
 func (s *Store) Defer(ctx context.Context, e *Entry, next time.Time) error {
 	_, err := s.db.ExecContext(ctx, s.q("UPDATE outbox SET claimed_by = '', lease_until = 0, next_try = ? WHERE id = ?"), ms(next), e.Message.ID)
