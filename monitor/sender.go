@@ -45,9 +45,9 @@ type sender struct {
 	brokenSince time.Time
 	brokenTries int
 	// failing: a delivery failed since the last that went through.
-	failing     bool
-	paced       map[string]time.Time // channel -> paced until
-	nextSlot    map[string]time.Time // channel -> its next message not before
+	failing  bool
+	paced    map[string]time.Time // channel -> paced until
+	nextSlot map[string]time.Time // channel -> its next message not before
 }
 
 func newSender(target string) *sender {
