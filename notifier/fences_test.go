@@ -1,7 +1,6 @@
 package notifier_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -24,37 +23,15 @@ var hostileTexts = []string{
 	strings.Repeat("`", 301),
 }
 
-// mrkdwnTexts lists every text object of blocks with its type.
+// mrkdwnTexts lists every mrkdwn text object of blocks.
 func mrkdwnTexts(t *testing.T, blocks []slack.Block) []string {
 	t.Helper()
-	raw, err := json.Marshal(blocks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	var walk func(any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if v["type"] == "mrkdwn" {
-				if s, ok := v["text"].(string); ok {
-					out = append(out, s)
-				}
-			}
-			for _, x := range v {
-				walk(x)
-			}
-		case []any:
-			for _, x := range v {
-				walk(x)
-			}
+	walkJSON(t, blocks, func(obj map[string]any) {
+		if s, ok := obj["text"].(string); ok && obj["type"] == "mrkdwn" {
+			out = append(out, s)
 		}
-	}
-	walk(v)
+	})
 	return out
 }
 

@@ -55,36 +55,12 @@ func golden(t *testing.T, name string, got []byte) {
 // for what a reader sees without caring which block holds it.
 func texts(t *testing.T, blocks []slack.Block) string {
 	t.Helper()
-	raw, err := json.Marshal(blocks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	var walk func(any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if s, ok := v["text"].(string); ok {
-				out = append(out, s)
-			}
-			for k, x := range v {
-				if k != "text" {
-					walk(x)
-				} else if m, ok := x.(map[string]any); ok {
-					walk(m)
-				}
-			}
-		case []any:
-			for _, x := range v {
-				walk(x)
-			}
+	walkJSON(t, blocks, func(obj map[string]any) {
+		if s, ok := obj["text"].(string); ok {
+			out = append(out, s)
 		}
-	}
-	walk(v)
+	})
 	return strings.Join(out, "\n")
 }
 
@@ -317,4 +293,32 @@ func TestMessageJSONRoundTrip(t *testing.T) {
 			t.Errorf("%s: the message changes in a JSON round trip:\n%s\n%s", m.ID, raw, again)
 		}
 	}
+}
+
+// walkJSON calls visit for every object of v's JSON, outermost first.
+func walkJSON(t *testing.T, v any, visit func(map[string]any)) {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			visit(v)
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(tree)
 }

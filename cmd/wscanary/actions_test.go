@@ -58,15 +58,7 @@ slack:
 		}
 	}
 	t.Logf("incident message with its buttons: %s", root.Blocks)
-	_, status := getStatus(t, listen)
-	var doc struct {
-		Incidents []struct{ ID string } `json:"incidents"`
-	}
-	json.Unmarshal([]byte(status), &doc)
-	if len(doc.Incidents) != 1 {
-		t.Fatalf("/status: %s", status)
-	}
-	id := doc.Incidents[0].ID
+	id := theIncident(t, listen)
 	st, err := store.Open(context.Background(), store.Options{Dir: state, Beside: true})
 	if err != nil {
 		t.Fatal(err)
@@ -181,4 +173,18 @@ slack:
 	if strings.Contains(everything, canaryAppToken) {
 		t.Fatal("the app token leaked into logs or Slack")
 	}
+}
+
+// theIncident is the id of the one open incident /status lists.
+func theIncident(t *testing.T, listen string) string {
+	t.Helper()
+	_, status := getStatus(t, listen)
+	var doc struct {
+		Incidents []struct{ ID string } `json:"incidents"`
+	}
+	json.Unmarshal([]byte(status), &doc)
+	if len(doc.Incidents) != 1 {
+		t.Fatalf("/status: %s", status)
+	}
+	return doc.Incidents[0].ID
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -47,15 +46,7 @@ slack:
 		return len(incidentRoots(slack)) == 1 && slack.SocketOpens() == 1
 	})
 	root := incidentRoots(slack)[0]
-	_, status := getStatus(t, listen)
-	var doc struct {
-		Incidents []struct{ ID string } `json:"incidents"`
-	}
-	json.Unmarshal([]byte(status), &doc)
-	if len(doc.Incidents) != 1 {
-		t.Fatalf("/status: %s", status)
-	}
-	id := doc.Incidents[0].ID
+	id := theIncident(t, listen)
 	click := func(action, user, name, channel, ts string) {
 		t.Helper()
 		env, err := slack.Click(action, id, user, name, channel, ts)

@@ -29,12 +29,7 @@ func handOverAfterFullDisk(t *testing.T, slackDown time.Duration, kill bool) {
 	t.Cleanup(slack.Close)
 	listen, _ := testbed.FreeAddr()
 	cfg := burstConfig(t, n, origin.Addr(), slack.APIURL(), listen, "1s")
-	state := filepath.Join(filepath.Dir(cfg), "state")
-	os.MkdirAll(state, 0o700)
-	if out, err := run1("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", state); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
-	}
-	t.Cleanup(func() { run1("umount", "-l", state) })
+	state := smallDisk(t, cfg)
 	p := startRun(t, cfg, daemonEnv...)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -288,12 +288,7 @@ func TestStoreUnwritableIsVisible(t *testing.T) {
 	t.Cleanup(slack.Close)
 	listen, _ := testbed.FreeAddr()
 	cfg := burstConfig(t, 1, origin.Addr(), slack.APIURL(), listen, "1s")
-	state := filepath.Join(filepath.Dir(cfg), "state")
-	os.MkdirAll(state, 0o700)
-	if out, err := run1("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", state); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
-	}
-	t.Cleanup(func() { run1("umount", "-l", state) })
+	state := smallDisk(t, cfg)
 	p := startRun(t, cfg, daemonEnv...)
 	defer func() { p.stop(t) }()
 	waitFor(t, "a healthy run", 15*time.Second, func() bool {
@@ -330,6 +325,19 @@ func TestStoreUnwritableIsVisible(t *testing.T) {
 	if roots, _ := slack.Posts(); len(roots) != 1 {
 		t.Fatalf("%d alerts after the restart, want still 1", len(roots))
 	}
+}
+
+// smallDisk mounts a 4 MiB tmpfs as the state directory of the
+// configuration at cfg (burstConfig's), a disk the test can fill.
+func smallDisk(t *testing.T, cfg string) string {
+	t.Helper()
+	state := filepath.Join(filepath.Dir(cfg), "state")
+	os.MkdirAll(state, 0o700)
+	if out, err := run1("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", state); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { run1("umount", "-l", state) })
+	return state
 }
 
 type zeros struct{}
