@@ -13,6 +13,8 @@ test:
 bench:
 	go build -o /tmp/wscanary-bench ./cmd/wscanary-bench
 	/tmp/wscanary-bench $(if $(QUICK),-quick)
+	# CPU per healthy wss:// attempt by client profile (chrome: uTLS; wscanary: crypto/tls), one run
+	go test -run '^$$' -bench 'AttemptTLS' -benchmem -benchtime $(if $(QUICK),500x,3000x) ./monitor/probe
 
 deb:
 	scripts/deb dist
