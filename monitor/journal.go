@@ -51,6 +51,9 @@ func openJournal(dir string) (*journal, error) {
 	if dir == "" {
 		return nil, errors.New("no state directory")
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(filepath.Join(dir, JournalFile), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err

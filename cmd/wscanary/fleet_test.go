@@ -153,9 +153,11 @@ func TestFleetOneIncident(t *testing.T) {
 	t.Parallel()
 	r := newFleet(t, "")
 	setMode(t, r.nginx, r.edge, testbed.EdgeWAF403CloudflareLike)
+	// Posted late (a busy machine), the message may show three regions
+	// from the start: no update is owed then.
 	waitFor(t, "the message updated to three regions", 30*time.Second, func() bool {
 		roots := incidentRoots(r.slack)
-		return len(roots) > 0 && len(updatesOf(r.slack, roots[0], "on 3 of 6")) > 0
+		return len(roots) > 0 && (strings.Contains(roots[0].Text, "on 3 of 6") || len(updatesOf(r.slack, roots[0], "on 3 of 6")) > 0)
 	})
 	time.Sleep(3 * time.Second) // every member decides a few more runs
 	passed := time.Now()
@@ -181,8 +183,9 @@ func TestFleetOneIncident(t *testing.T) {
 	if recovered != 1 {
 		t.Errorf("%d recoveries, want 1", recovered)
 	}
-	// The last update before the edge let them through again.
-	var last testbed.SlackCall
+	// The last update before the edge let them through again (the
+	// message itself when it was posted with all three).
+	last := root
 	for _, c := range r.slack.Calls() {
 		if c.Method == "chat.update" && c.TS == root.Answered && c.At.Before(passed) {
 			last = c

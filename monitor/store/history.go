@@ -241,7 +241,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 		chunk = "DELETE FROM history WHERE ctid IN (SELECT ctid FROM history WHERE at < ? LIMIT 20000)"
 	}
 	for {
-		res, err := s.db.ExecContext(ctx, s.q(chunk), ms(before))
+		res, err := s.exec(ctx, chunk, ms(before))
 		if err != nil {
 			return total, fmt.Errorf("prune history: %w", err)
 		}
@@ -251,10 +251,10 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 			break
 		}
 	}
-	if _, err := s.db.ExecContext(ctx, s.q("DELETE FROM incidents WHERE state = 'closed' AND closed < ?"), ms(before)); err != nil {
+	if _, err := s.exec(ctx, "DELETE FROM incidents WHERE state = 'closed' AND closed < ?", ms(before)); err != nil {
 		return total, fmt.Errorf("prune incidents: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, s.q("DELETE FROM silences WHERE ends < ?"), ms(before)); err != nil {
+	if _, err := s.exec(ctx, "DELETE FROM silences WHERE ends < ?", ms(before)); err != nil {
 		return total, fmt.Errorf("prune silences: %w", err)
 	}
 	return total, nil

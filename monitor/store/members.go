@@ -136,7 +136,7 @@ func (s *Store) TakeTurn(ctx context.Context, name string, now time.Time, every 
 // GiveBackTurn undoes TakeTurn(name, at) when the chore failed, so that
 // the next to ask (this member or another) does it.
 func (s *Store) GiveBackTurn(ctx context.Context, name string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q("DELETE FROM meta WHERE name = ? AND value = ?"), name, at.UTC().Format(time.RFC3339Nano))
+	_, err := s.exec(ctx, "DELETE FROM meta WHERE name = ? AND value = ?", name, at.UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return fmt.Errorf("give back turn %s: %w", name, err)
 	}

@@ -148,7 +148,7 @@ func (s *Store) Done(ctx context.Context, e *Entry, d notifier.Delivery, now tim
 
 // Retry gives a message back with one more attempt counted, due at next.
 func (s *Store) Retry(ctx context.Context, e *Entry, next time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q("UPDATE outbox SET claimed_by = '', lease_until = 0, next_try = ?, attempts = attempts + 1 WHERE id = ?"),
+	_, err := s.exec(ctx, "UPDATE outbox SET claimed_by = '', lease_until = 0, next_try = ?, attempts = attempts + 1 WHERE id = ?",
 		ms(next), e.Message.ID)
 	if err != nil {
 		return fmt.Errorf("retry %s: %w", e.Message.ID, err)
@@ -161,7 +161,7 @@ func (s *Store) Retry(ctx context.Context, e *Entry, next time.Time) error {
 // that grew while it was down. Messages waiting for their spacing (never
 // tried) keep it.
 func (s *Store) Hasten(ctx context.Context, target string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q("UPDATE outbox SET next_try = ? WHERE target = ? AND attempts > 0 AND next_try > ? AND lease_until <= ?"),
+	_, err := s.exec(ctx, "UPDATE outbox SET next_try = ? WHERE target = ? AND attempts > 0 AND next_try > ? AND lease_until <= ?",
 		ms(now), target, ms(now), ms(now))
 	if err != nil {
 		return fmt.Errorf("hasten %s: %w", target, err)
@@ -171,7 +171,7 @@ func (s *Store) Hasten(ctx context.Context, target string, now time.Time) error 
 
 // Defer gives a message back untried, due at next (its channel is paced).
 func (s *Store) Defer(ctx context.Context, e *Entry, next time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.q("UPDATE outbox SET claimed_by = '', lease_until = 0, next_try = ? WHERE id = ?"), ms(next), e.Message.ID)
+	_, err := s.exec(ctx, "UPDATE outbox SET claimed_by = '', lease_until = 0, next_try = ? WHERE id = ?", ms(next), e.Message.ID)
 	if err != nil {
 		return fmt.Errorf("defer %s: %w", e.Message.ID, err)
 	}
@@ -181,7 +181,7 @@ func (s *Store) Defer(ctx context.Context, e *Entry, next time.Time) error {
 // Drop removes a message that will never be delivered (Slack refused it for
 // good, or it waited too long).
 func (s *Store) Drop(ctx context.Context, e *Entry) error {
-	_, err := s.db.ExecContext(ctx, s.q("DELETE FROM outbox WHERE id = ?"), e.Message.ID)
+	_, err := s.exec(ctx, "DELETE FROM outbox WHERE id = ?", e.Message.ID)
 	if err != nil {
 		return fmt.Errorf("drop %s: %w", e.Message.ID, err)
 	}
@@ -221,7 +221,7 @@ func (s *Store) Pending(ctx context.Context) (int, error) {
 // ReleaseClaims frees the claims of member, at its start: the process that
 // held them is gone, and its messages need not wait for their leases.
 func (s *Store) ReleaseClaims(ctx context.Context, member string) error {
-	_, err := s.db.ExecContext(ctx, s.q("UPDATE outbox SET claimed_by = '', lease_until = 0 WHERE claimed_by = ?"), member)
+	_, err := s.exec(ctx, "UPDATE outbox SET claimed_by = '', lease_until = 0 WHERE claimed_by = ?", member)
 	if err != nil {
 		return fmt.Errorf("release claims: %w", err)
 	}

@@ -47,8 +47,8 @@ func (s *Store) AddSilence(ctx context.Context, sl Silence) (Silence, error) {
 	if sl.Check == "" || !sl.Ends.After(sl.Starts) {
 		return sl, errors.New("a silence needs a check and an end after its start")
 	}
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO silences (id, check_name, vantage, starts, ends, reason, created_by, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`), sl.ID, sl.Check, sl.Vantage, ms(sl.Starts), ms(sl.Ends), sl.Reason, sl.By, ms(sl.Created))
+	_, err := s.exec(ctx, `INSERT INTO silences (id, check_name, vantage, starts, ends, reason, created_by, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, sl.ID, sl.Check, sl.Vantage, ms(sl.Starts), ms(sl.Ends), sl.Reason, sl.By, ms(sl.Created))
 	if err != nil {
 		return sl, fmt.Errorf("add silence: %w", err)
 	}
@@ -98,7 +98,7 @@ func (s *Store) silences(ctx context.Context, qr querier, where string, args ...
 // EndSilence ends a silence now (it stays in the store as ended, for the
 // record, until pruned).
 func (s *Store) EndSilence(ctx context.Context, id string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx, s.q("UPDATE silences SET ends = ? WHERE id = ? AND ends > ?"), ms(now), id, ms(now))
+	res, err := s.exec(ctx, "UPDATE silences SET ends = ? WHERE id = ? AND ends > ?", ms(now), id, ms(now))
 	if err != nil {
 		return fmt.Errorf("end silence %s: %w", id, err)
 	}

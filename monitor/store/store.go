@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -71,6 +72,21 @@ type Store struct {
 	log     *slog.Logger
 	lock    *os.File // SQLite: an exclusive lock on the state directory
 	where   string   // for messages: the file, or the database host
+	// writing serialises this process's writes to SQLite, which takes one
+	// writer at a time: writers queued here wait their turn, where
+	// writers in SQLite's busy handler poll and sleep, and with a dozen
+	// deliveries beside the feed the polling ate the throughput (three
+	// messages a second on a busy machine).
+	writing sync.Mutex
+}
+
+// exec runs one write statement outside a transaction.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s.backend == SQLite {
+		s.writing.Lock()
+		defer s.writing.Unlock()
+	}
+	return s.db.ExecContext(ctx, s.q(query), args...)
 }
 
 // Open connects, migrates the schema and, once, imports the state.json of
