@@ -99,8 +99,17 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 			}
 			return next
 		}
-		if at := s.slot(e.Message.Channel, now); at.After(now) {
-			// The channel is paced: the message waits for its turn, untried.
+		open := s.target == "" && e.Message.Kind == notifier.KindOpen
+		// While others wait with it, an incident's message waits
+		// stormSettle after it was decided: the runs of a storm end over a
+		// second or so, and the summary must see them all to go first. A
+		// lone incident goes at once. Otherwise it waits only for its
+		// channel's turn, when the channel is paced.
+		at := e.Enqueued.Add(stormSettle)
+		if !open || !at.After(now) || !d.othersWaiting() {
+			at = s.slot(e.Message.Channel, now)
+		}
+		if at.After(now) {
 			s.release()
 			if err := d.store.Defer(context.Background(), e, at); err != nil {
 				d.storeFails("defer", err)
@@ -108,19 +117,7 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 			}
 			continue
 		}
-		if s.target == "" && e.Message.Kind == notifier.KindOpen {
-			// While others wait with it, an incident's message waits
-			// stormSettle after it was decided: the runs of a storm end
-			// over a second or so, and the summary must see them all to
-			// go first. A lone incident goes at once.
-			if at := e.Enqueued.Add(stormSettle); at.After(now) && d.othersWaiting() {
-				s.release()
-				if err := d.store.Defer(context.Background(), e, at); err != nil {
-					d.storeFails("defer", err)
-					return retryStoreEvery
-				}
-				continue
-			}
+		if open {
 			// Before the first of many incidents, the summary of them all.
 			d.summarizeStorm(context.Background(), now)
 		}

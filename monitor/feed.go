@@ -534,10 +534,7 @@ func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) (*ha
 		return nil, errHandOverLater
 	}
 	kept := map[string]bool{}
-	for _, r := range h.Incidents {
-		if err := tx.LockCheck(ctx, r.Decision.Check); err != nil {
-			return h, err
-		}
+	for _, r := range h.Incidents { // their checks are locked by the caller
 		cur, err := tx.Incident(ctx, r.Decision.Check)
 		if err != nil {
 			return h, err
@@ -560,20 +557,20 @@ func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) (*ha
 		}
 		kept[r.Decision.ID] = true
 	}
-	for _, m := range h.Messages {
-		id := h.IncidentOf[m.ID]
-		if id != "" && !kept[id] {
+	for _, q := range h.Messages {
+		if q.Incident != "" && !kept[q.Incident] {
 			continue
 		}
 		// Journaled by a process that crashed after its hand-over
 		// committed: already in the outbox.
-		if queued, err := tx.Queued(ctx, m.ID); err != nil || queued {
-			if err != nil {
-				return h, err
-			}
+		queued, err := tx.Queued(ctx, q.Message.ID)
+		if err != nil {
+			return h, err
+		}
+		if queued {
 			continue
 		}
-		if err := tx.Enqueue(ctx, m, id, now); err != nil {
+		if err := tx.Enqueue(ctx, q.Message, q.Incident, now); err != nil {
 			return h, err
 		}
 	}

@@ -459,11 +459,8 @@ func (m *memory) pendingLocal() int {
 // store); finish removes it from memory once the store has it, or gives it
 // back when the transaction failed.
 type handOff struct {
-	Incidents  []store.Record
-	Messages   []notifier.Message
-	IncidentOf map[string]string // message id -> incident id
-	m          *memory
-	checks     []string
+	aloneState
+	m *memory
 }
 
 // takeLocal starts a hand-over. Not while a message is being delivered:
@@ -475,28 +472,20 @@ func (m *memory) takeLocal() (*handOff, bool) {
 	if slices.ContainsFunc(m.local, func(q localMsg) bool { return q.inFlight }) {
 		return nil, false
 	}
-	h := &handOff{IncidentOf: map[string]string{}, m: m}
-	for c := range m.dirty {
-		if r, ok := m.incidents[c]; ok {
-			h.Incidents = append(h.Incidents, *r)
-		}
-		h.checks = append(h.checks, c)
-	}
-	slices.SortFunc(h.Incidents, func(a, b store.Record) int { return strings.Compare(a.Decision.Check, b.Decision.Check) })
-	for _, q := range m.local {
-		h.Messages = append(h.Messages, q.msg)
-		h.IncidentOf[q.msg.ID] = q.incident
-	}
 	m.handing = true
-	return h, true
+	return &handOff{aloneState: m.aloneLocked(), m: m}, true
 }
 
 // aloneState is what memory holds that the store does not: the
 // incidents decided alone (with where their messages are) and the
-// messages not delivered yet, for the journal.
+// messages not delivered yet, for the journal and the hand-over.
 func (m *memory) aloneState() aloneState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.aloneLocked()
+}
+
+func (m *memory) aloneLocked() aloneState {
 	var st aloneState
 	for c := range m.dirty {
 		if r, ok := m.incidents[c]; ok {
@@ -547,12 +536,12 @@ func (h *handOff) finish(committed bool) {
 	if !committed {
 		return
 	}
-	for _, c := range h.checks {
-		delete(m.dirty, c)
+	for _, r := range h.Incidents {
+		delete(m.dirty, r.Decision.Check)
 	}
 	taken := map[string]bool{}
-	for _, msg := range h.Messages {
-		taken[msg.ID] = true
+	for _, q := range h.Messages {
+		taken[q.Message.ID] = true
 	}
 	m.local = slices.DeleteFunc(m.local, func(q localMsg) bool { return taken[q.msg.ID] })
 }

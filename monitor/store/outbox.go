@@ -188,20 +188,11 @@ func (s *Store) Drop(ctx context.Context, e *Entry) error {
 	return nil
 }
 
-// NextDue is when the next message may be claimed; false when the outbox
-// is empty.
-func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
-	return s.nextDue(ctx, "", nil)
-}
-
-// NextDueFor is NextDue for the messages of one target.
+// NextDueFor is when the next message of target ("" the primary
+// notifier) may be claimed; false when it has none waiting.
 func (s *Store) NextDueFor(ctx context.Context, target string) (time.Time, bool, error) {
-	return s.nextDue(ctx, " WHERE target = ?", []any{target})
-}
-
-func (s *Store) nextDue(ctx context.Context, where string, args []any) (time.Time, bool, error) {
 	var v sql.NullInt64
-	err := s.db.QueryRowContext(ctx, s.q("SELECT MIN(CASE WHEN lease_until > next_try THEN lease_until ELSE next_try END) FROM outbox"+where), args...).Scan(&v)
+	err := s.db.QueryRowContext(ctx, s.q("SELECT MIN(CASE WHEN lease_until > next_try THEN lease_until ELSE next_try END) FROM outbox WHERE target = ?"), target).Scan(&v)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("outbox: %w", err)
 	}
@@ -234,6 +225,9 @@ func (s *Store) PendingOpens(ctx context.Context, limit int) (int, []Record, err
 	var n int
 	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE kind = 'open' AND target = ''").Scan(&n); err != nil {
 		return 0, nil, fmt.Errorf("outbox: %w", err)
+	}
+	if limit <= 0 || n == 0 {
+		return n, nil, nil // the count alone
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT i.decision, i.view, i.channel, i.ts, i.posted
 		FROM outbox o JOIN incidents i ON i.id = o.incident WHERE o.kind = 'open' AND o.target = '' ORDER BY o.seq LIMIT ?`), limit)
