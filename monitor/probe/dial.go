@@ -20,7 +20,7 @@ import (
 
 // transport builds the one-shot round tripper for one attempt: every
 // attempt pays its own DNS, connect and TLS, or the timings lie.
-func (p *Prober) transport(req Request, rec *recorder, prof profile, ua string, configured map[string]bool) http.RoundTripper {
+func (p *Prober) transport(req Request, rec *recorder, prof profile, ua string, written map[string]string) http.RoundTripper {
 	tlsConf := &tls.Config{}
 	if req.TLS != nil {
 		tlsConf = req.TLS.Clone()
@@ -30,7 +30,7 @@ func (p *Prober) transport(req Request, rec *recorder, prof profile, ua string, 
 	}
 	// The upgrade is HTTP/1.1 only; never negotiate h2.
 	tlsConf.NextProtos = []string{"http/1.1"}
-	return &oneShot{dial: p.dialer(req, rec), tls: tlsConf, rec: rec, prof: prof, ua: ua, configured: configured}
+	return &oneShot{dial: p.dialer(req, rec), tls: tlsConf, rec: rec, prof: prof, ua: ua, written: written}
 }
 
 type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)

@@ -131,7 +131,7 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	u, header, send := shape(req)
+	u, header, written, send := shape(req)
 	secrets, tokenNames := secretsOf(req)
 	att := report.Attempt{
 		Vantage: req.Vantage.Name,
@@ -171,11 +171,7 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 	if p.Version != "" {
 		ua += "/" + p.Version
 	}
-	configured := map[string]bool{}
-	for k := range header {
-		configured[strings.ToLower(k)] = true
-	}
-	guard := &upgradeGuard{base: p.transport(req, rec, prof, ua, configured), protocols: req.Subprotocols, offered: att.Extensions != ""}
+	guard := &upgradeGuard{base: p.transport(req, rec, prof, ua, written), protocols: req.Subprotocols, offered: att.Extensions != ""}
 	client := &http.Client{
 		Transport: guard,
 		// A monitor reports a redirect; it does not follow it.
@@ -232,20 +228,37 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 }
 
 // shape applies the credential and returns the URL, headers and message to
-// send. The request's own fields are not modified.
-func shape(req Request) (*url.URL, http.Header, string) {
+// send. The request's own fields are not modified. written names every
+// header the check sets (headers:, origin, its token) by canonical key, as
+// the check wrote it: those are sent as written and win over the
+// profile's.
+func shape(req Request) (*url.URL, http.Header, map[string]string, string) {
 	u := *req.URL
 	header := http.Header{}
+	written := map[string]string{}
 	for k, vs := range req.Header {
-		header[k] = append([]string(nil), vs...) // as written: the case is the check's
+		key := http.CanonicalHeaderKey(k)
+		header[key] = append(header[key], vs...)
+		written[key] = k
+	}
+	set := func(name, value string, add bool) {
+		key := http.CanonicalHeaderKey(name)
+		if add {
+			header.Add(key, value)
+		} else {
+			header.Set(key, value)
+		}
+		if _, ok := written[key]; !ok {
+			written[key] = name
+		}
 	}
 	if req.Origin != "" {
-		header.Set("Origin", req.Origin)
+		set("Origin", req.Origin, false)
 	}
 	send := req.Send
 	c := req.Credential
 	if c == nil || c.Value == "" {
-		return &u, header, strings.ReplaceAll(send, "{token}", "")
+		return &u, header, written, strings.ReplaceAll(send, "{token}", "")
 	}
 	switch c.In {
 	case "query":
@@ -255,16 +268,16 @@ func shape(req Request) (*url.URL, http.Header, string) {
 	case "header":
 		name := nameOr(c.Name, "Authorization")
 		if strings.EqualFold(name, "Authorization") {
-			header.Set(name, "Bearer "+c.Value)
+			set(name, "Bearer "+c.Value, false)
 		} else {
-			header.Set(name, c.Value)
+			set(name, c.Value, false)
 		}
 	case "cookie":
-		header.Add("Cookie", (&http.Cookie{Name: nameOr(c.Name, "token"), Value: c.Value}).String())
+		set("Cookie", (&http.Cookie{Name: nameOr(c.Name, "token"), Value: c.Value}).String(), true)
 	case "message":
 		send = strings.ReplaceAll(send, "{token}", c.Value)
 	}
-	return &u, header, send
+	return &u, header, written, send
 }
 
 func nameOr(name, def string) string {

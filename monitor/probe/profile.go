@@ -103,15 +103,15 @@ func (p profile) offers() string {
 
 // writeHead writes the request line and header of an upgrade request the
 // way the profile's browser does: its header lines in its order, with
-// values of its own unless the request (the check's headers:) says
-// otherwise; the request's other headers after them, traceparent last.
-// net/http's Request.Write sorts the header, which no browser does.
+// values of its own; the request's other headers after them, traceparent
+// last. net/http's Request.Write sorts the header, which no browser does.
 //
-// configured are the lower-case names the check set itself (headers:,
-// its token's header): their values win over the profile's. Other
-// request headers (the library's key, version, subprotocols) take the
-// profile's value when it has one.
-func writeHead(w io.Writer, req *http.Request, p profile, ua string, configured map[string]bool) error {
+// written names the headers the check set itself (headers:, origin, its
+// token), by canonical key, as the check wrote them: those are sent so,
+// and their values win over the profile's. Other request headers (the
+// library's key, version, subprotocols) take the profile's value when it
+// has one.
+func writeHead(w io.Writer, req *http.Request, p profile, ua string, written map[string]string) error {
 	bw := bufio.NewWriterSize(w, 2048)
 	host := req.Host
 	if host == "" {
@@ -124,58 +124,47 @@ func writeHead(w io.Writer, req *http.Request, p profile, ua string, configured 
 		}
 		bw.WriteString(name + ": " + value + "\r\n")
 	}
-	// The request's headers by lower-case name: the check's keep the case
-	// they were written in, the library's are canonical.
-	keys := make([]string, 0, len(req.Header))
-	byName := map[string]string{}
-	for k := range req.Header {
-		keys = append(keys, k)
-		byName[strings.ToLower(k)] = k
-	}
-	slices.Sort(keys)
 	done := map[string]bool{}
 	for _, f := range p.head {
-		lower := strings.ToLower(f.name)
-		done[lower] = true
-		if lower == "host" {
+		key := http.CanonicalHeaderKey(f.name)
+		done[key] = true
+		vs, ok := req.Header[key]
+		name, configured := written[key]
+		switch {
+		case key == "Host":
 			line(f.name, host)
-			continue
-		}
-		if k, ok := byName[lower]; ok {
-			if !configured[lower] && f.value != "" {
-				line(f.name, f.value) // the browser's own, not the library's
-				continue
+		case ok && (configured || f.value == ""):
+			if !configured {
+				name = f.name
 			}
-			// The check's value, or one that changes per request (the
-			// key). A name the check wrote keeps the check's case.
-			name := f.name
-			if configured[lower] {
-				name = k
-			}
-			for _, v := range req.Header[k] {
+			for _, v := range vs {
 				line(name, v)
 			}
-			continue
-		}
-		switch {
-		case lower == "user-agent" && f.value == "":
+		case f.value != "":
+			line(f.name, f.value) // the browser's own, not the library's
+		case key == "User-Agent":
 			line(f.name, ua)
-		case f.value != "" && lower != "sec-websocket-extensions":
-			line(f.name, f.value)
 		}
 	}
+	keys := make([]string, 0, len(req.Header))
+	for k := range req.Header {
+		if !done[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
 	var trace []string
 	for _, k := range keys {
-		lower := strings.ToLower(k)
-		if done[lower] {
-			continue
-		}
-		if lower == "traceparent" || lower == "tracestate" {
+		if k == "Traceparent" || k == "Tracestate" {
 			trace = append(trace, k)
 			continue
 		}
+		name, ok := written[k]
+		if !ok {
+			name = k
+		}
 		for _, v := range req.Header[k] {
-			line(k, v)
+			line(name, v)
 		}
 	}
 	for _, k := range trace {

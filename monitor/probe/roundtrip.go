@@ -29,9 +29,9 @@ type oneShot struct {
 	rec  *recorder
 	// prof writes the request head and, for a browser, its ClientHello; ua
 	// is wscanary's own User-Agent for its own profile.
-	prof       profile
-	ua         string
-	configured map[string]bool
+	prof    profile
+	ua      string
+	written map[string]string
 }
 
 func (o *oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -83,7 +83,7 @@ func (o *oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		conn = tc
 	}
-	if err := writeHead(conn, req, o.prof, o.ua, o.configured); err != nil {
+	if err := writeHead(conn, req, o.prof, o.ua, o.written); err != nil {
 		return fail(fmt.Errorf("write request: %w", err))
 	}
 	o.rec.set(&o.rec.wrote)
