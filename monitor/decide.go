@@ -331,7 +331,7 @@ func warningsOf(c *config.Check, rep report.Report, now time.Time) map[string]no
 				Lines: []string{fmt.Sprintf("Its exp is %s; make sure it is refreshed before then.", t.ExpiresAt.UTC().Format(time.RFC3339))}})
 		}
 	}
-	if d := rep.Diagnosis; d.Cause == report.CauseClientBlocked && !c.Alert.Names(report.CauseClientBlocked) {
+	if d := rep.Diagnosis; d.Cause == report.CauseClientBlocked && c.Alert.Warns(d.Cause) {
 		add(warnClient, notifier.Notice{Check: c.Name,
 			Title: fmt.Sprintf("%s: refused as client %s, admitted as a browser", c.Name, c.Client),
 			Lines: append([]string{d.Summary}, d.Hints...)})

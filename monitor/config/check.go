@@ -4,8 +4,6 @@ import (
 	"errors"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/wscanary/wscanary/monitor/report"
 )
 
 // checkDraft is a check being read, with the lines that whole-check rules
@@ -230,7 +228,7 @@ func (l *loader) token(file string, v *yaml.Node) *Token {
 var alertKeys = section[checkDraft]{
 	{"on", sList(schema{"oneOf": []schema{
 		{"type": "integer", "minimum": 100, "maximum": 599},
-		{"enum": append([]string{"1xx", "2xx", "3xx", "4xx", "5xx", "refused", "rejected_after_open", "no_answer", "any"}, causeNames()...)},
+		{"enum": append([]string{"1xx", "2xx", "3xx", "4xx", "5xx", "refused", "rejected_after_open", "no_answer", "any"}, alertCauses()...)},
 	}}, "What fails: statuses, classes (4xx), outcomes (refused, rejected_after_open, no_answer), any, or causes (client_blocked opens an incident only when named). Default [401, 403, rejected_after_open]."),
 		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 			if v.Kind != yaml.SequenceNode {
@@ -328,15 +326,4 @@ func (l *loader) check(file string, n *yaml.Node) (Check, bool) {
 		l.add(file, d.minVantLine, "alert.min_vantages: %d is more than the check's %d vantage(s)", c.Alert.MinVantages, nv)
 	}
 	return *c, l.count() == before
-}
-
-// causeNames are the causes alert.on accepts, for the schema.
-func causeNames() []string {
-	out := make([]string, 0, len(report.Causes))
-	for _, c := range report.Causes {
-		if c != report.CauseOK && c != report.CauseRunError {
-			out = append(out, string(c))
-		}
-	}
-	return out
 }

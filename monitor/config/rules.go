@@ -129,7 +129,7 @@ func ParseAlertOn(s string) (AlertOn, error) {
 	if s == "any" {
 		return AlertOn{Any: true}, nil
 	}
-	if slices.Contains(report.Causes, report.Cause(s)) {
+	if slices.Contains(alertCauses(), s) {
 		return AlertOn{Cause: report.Cause(s)}, nil
 	}
 	if len(s) == 3 && s[1:] == "xx" && s[0] >= '1' && s[0] <= '5' {
@@ -191,4 +191,16 @@ func readCA(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", path)
 	}
 	return pool, nil
+}
+
+// alertCauses are the causes alert.on accepts: every cause of a failure
+// (not ok, not a run that could not start).
+func alertCauses() []string {
+	out := make([]string, 0, len(report.Causes))
+	for _, c := range report.Causes {
+		if c != report.CauseOK && c != report.CauseRunError {
+			out = append(out, string(c))
+		}
+	}
+	return out
 }

@@ -111,12 +111,18 @@ func (s Slack) Allows(id, handle string, groups []string) bool {
 	return false
 }
 
-// ClientNames are the client profiles a check can be made as, the
-// default first (probe.Clients).
-var ClientNames = []string{"chrome", "firefox", "wscanary"}
+// ClientNames are the client profiles a check can be made as
+// (report.Clients), the default first.
+var ClientNames = func() []string {
+	out := make([]string, len(report.Clients))
+	for i, c := range report.Clients {
+		out[i] = string(c)
+	}
+	return out
+}()
 
 // DefaultClient is the profile of a check and a main file that name none.
-const DefaultClient = "chrome"
+const DefaultClient = string(report.ClientChrome)
 
 // Enabled reports whether any Slack destination is configured.
 func (s Slack) Enabled() bool { return s.WebhookURL != "" || s.Token != "" }
@@ -198,15 +204,20 @@ type AlertOn struct {
 
 // Names reports whether alert.on names the cause.
 func (a Alert) Names(c report.Cause) bool {
-	return slices.ContainsFunc(a.On, func(m AlertOn) bool { return m.Cause == c })
+	return c != "" && slices.ContainsFunc(a.On, func(m AlertOn) bool { return m.Cause == c })
 }
 
-// WarnOnly are the causes that post a warning rather than open an
-// incident, unless alert.on names them: the users are likely fine.
-var WarnOnly = []report.Cause{report.CauseClientBlocked}
+// Warns reports whether a run of this cause posts a warning rather than
+// failing: client_blocked (the users are likely fine) unless alert.on
+// names it.
+func (a Alert) Warns(c report.Cause) bool {
+	return c == report.CauseClientBlocked && !a.Names(c)
+}
 
 func (a AlertOn) String() string {
 	switch {
+	case a.Cause != "":
+		return string(a.Cause)
 	case a.Any:
 		return "any"
 	case a.Outcome != "":
@@ -226,19 +237,14 @@ func (a Alert) Fails(outcome report.Outcome, status int, cause report.Cause) boo
 	if outcome == report.OutcomeUpgraded || outcome == "" {
 		return false
 	}
-	named := false
-	for _, m := range a.On {
-		named = named || (m.Cause != "" && m.Cause == cause)
-	}
-	if named {
+	switch {
+	case a.Names(cause):
 		return true
-	}
-	if slices.Contains(WarnOnly, cause) {
+	case a.Warns(cause):
 		return false
 	}
 	for _, m := range a.On {
 		switch {
-		case m.Cause != "":
 		case m.Any, m.Outcome == outcome:
 			return true
 		case outcome == report.OutcomeRefused && m.Status != 0 && m.Status == status:

@@ -122,7 +122,7 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 	if f.Status >= 400 && f.Status < 500 {
 		if b, ok := findVariant(in.Attempts, f, report.VariantBrowser); ok && b.OK {
 			d.Vendor = Vendor(f.Headers, f.Body)
-			if isBrowser(f.Client) {
+			if report.Client(f.Client).Browser() {
 				return browserRefused(d, f, b)
 			}
 			return clientBlocked(d, f, b)
@@ -343,8 +343,6 @@ func cdnBlocked(d report.Diagnosis, a report.Attempt) report.Diagnosis {
 	}
 	return d
 }
-
-func isBrowser(client string) bool { return client == "chrome" || client == "firefox" || client == "" }
 
 // clientBlocked: the edge refuses this client's signature and admits a
 // browser's (the browser variant upgraded).

@@ -8,28 +8,28 @@ import (
 	"strings"
 
 	utls "github.com/refraction-networking/utls"
+
+	"github.com/wscanary/wscanary/monitor/report"
 )
 
-// Client names a client profile: what an attempt's opening handshake looks
-// like on the wire. Bot rules and WAFs judge exactly that (the User-Agent,
-// the header set and its order, the TLS ClientHello), so a canary that
-// does not look like its users' browsers sees other answers than they do.
-type Client string
+// Client names a client profile (report.Client). Bot rules and WAFs judge
+// what a handshake looks like on the wire (the User-Agent, the header set
+// and its order, the TLS ClientHello), so a canary that does not look like
+// its users' browsers sees other answers than they do. A browser profile
+// sends that browser's request head (names, case, order, values) and TLS
+// ClientHello, offering permessage-deflate; wscanary's own is a minimal,
+// identifiable request (User-Agent wscanary/<version>, Go's TLS, no
+// extension).
+type Client = report.Client
 
 const (
-	// ClientChrome is desktop Chrome's handshake: its request head (names,
-	// case, order, values) and its TLS ClientHello, offering
-	// permessage-deflate. The default.
-	ClientChrome Client = "chrome"
-	// ClientFirefox is desktop Firefox's.
-	ClientFirefox Client = "firefox"
-	// ClientWscanary is wscanary's own minimal, identifiable request:
-	// User-Agent wscanary/<version>, Go's TLS, no extension offered.
-	ClientWscanary Client = "wscanary"
+	ClientChrome   = report.ClientChrome
+	ClientFirefox  = report.ClientFirefox
+	ClientWscanary = report.ClientWscanary
 )
 
 // Clients are the known profiles, the default first.
-var Clients = []Client{ClientChrome, ClientFirefox, ClientWscanary}
+var Clients = report.Clients
 
 // field is one request header line of a profile: its name as the browser
 // writes it and its value; an empty value takes the request's own (Host,

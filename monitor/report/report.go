@@ -38,6 +38,25 @@ const (
 	VariantBrowser Variant = "browser"
 )
 
+// Client names a client profile: what an attempt's opening handshake
+// looks like on the wire (monitor/probe/profile.go makes it so).
+type Client string
+
+const (
+	// ClientChrome is desktop Chrome's handshake, the default.
+	ClientChrome Client = "chrome"
+	// ClientFirefox is desktop Firefox's.
+	ClientFirefox Client = "firefox"
+	// ClientWscanary is wscanary's own minimal, identifiable request.
+	ClientWscanary Client = "wscanary"
+)
+
+// Clients are the client profiles, the default first.
+var Clients = []Client{ClientChrome, ClientFirefox, ClientWscanary}
+
+// Browser reports whether the profile is a browser's.
+func (c Client) Browser() bool { return c == ClientChrome || c == ClientFirefox }
+
 // Error classes: the prefix of Attempt.Error, before ": detail".
 const (
 	ErrDNS      = "dns"
