@@ -235,7 +235,7 @@ func (d *Daemon) load(ctx context.Context) error {
 
 // saveAlone journals what memory holds that the store does not.
 func (d *Daemon) saveAlone() {
-	if err := d.journal.save(d.mem.aloneState()); err != nil {
+	if err := d.journal.save(d.mem.aloneState); err != nil {
 		d.log.Warn("the journal of what is decided without the store cannot be written", "err", err)
 	}
 }

@@ -102,12 +102,17 @@ func (j *journal) load() (aloneState, error) {
 	return st, nil
 }
 
-// save writes st in place of the previous record. The length goes last:
-// a crash half way leaves the old record whole or the new one.
-func (j *journal) save(st aloneState) error {
+// save writes what snapshot returns in place of the previous record. The
+// snapshot is taken under the journal's lock, so that two saves at once
+// cannot write an older state over a newer one. The length goes last: a
+// crash half way leaves the old record whole or the new one.
+func (j *journal) save(snapshot func() aloneState) error {
 	if j == nil {
 		return nil
 	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	st := snapshot()
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -119,8 +124,6 @@ func (j *journal) save(st aloneState) error {
 	if len(b) > journalSize/2-8 {
 		return fmt.Errorf("journal: %d bytes do not fit", len(b))
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
 	// Two halves: the new record goes to the half the old one is not in,
 	// then the header points at it.
 	var head [8]byte

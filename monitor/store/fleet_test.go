@@ -182,7 +182,7 @@ func TestFleetSharedStore(t *testing.T) {
 	for i, name := range members {
 		wg.Go(func() {
 			for {
-				e, err := stores[i].Claim(ctx, name, later, time.Minute)
+				e, err := stores[i].ClaimFor(ctx, name, "", later, time.Minute)
 				if err != nil {
 					t.Error(err)
 					return
@@ -327,14 +327,14 @@ func TestCoalescedUpdateIsNotLost(t *testing.T) {
 		})
 	}()
 	<-inside
-	if e, err := b.Claim(ctx, "us", later, time.Minute); err != nil || e != nil {
+	if e, err := b.ClaimFor(ctx, "us", "", later, time.Minute); err != nil || e != nil {
 		t.Fatalf("claimed %+v (%v) while a decision coalescing into it was in flight", e, err)
 	}
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	e, err := b.Claim(ctx, "us", later, time.Minute)
+	e, err := b.ClaimFor(ctx, "us", "", later, time.Minute)
 	if err != nil || e == nil || e.Message.Incident == nil || e.Message.Incident.Summary != "3 of 6" {
 		t.Fatalf("after the decision: %+v, %v; want the update showing 3 of 6", e, err)
 	}

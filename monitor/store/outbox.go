@@ -27,43 +27,27 @@ type Entry struct {
 	View   *notifier.Incident
 }
 
-// Claim takes the oldest due message for member, with a lease: another
-// member (or this one after a crash) takes it again only once the lease
-// has run out, so exactly one delivers it while all are alive. Messages of
-// one incident go in order, one at a time. It returns nil when nothing is
-// due.
-func (s *Store) Claim(ctx context.Context, member string, now time.Time, lease time.Duration) (*Entry, error) {
-	return s.claim(ctx, member, nil, now, lease)
-}
-
-// ClaimFor is Claim for the messages of one target ("" the primary
-// notifier): each notifier has its own sender, so a slow one holds no other
-// back.
+// ClaimFor takes the oldest due message of target ("" the primary
+// notifier) for member, with a lease: another member (or this one after a
+// crash) takes it again only once the lease has run out, so exactly one
+// delivers it while all are alive. Messages of one incident go in order,
+// one at a time. Each notifier has its own sender, so a slow one holds no
+// other back. It returns nil when nothing is due.
 func (s *Store) ClaimFor(ctx context.Context, member, target string, now time.Time, lease time.Duration) (*Entry, error) {
-	return s.claim(ctx, member, &target, now, lease)
-}
-
-func (s *Store) claim(ctx context.Context, member string, only *string, now time.Time, lease time.Duration) (*Entry, error) {
 	var e *Entry
 	err := s.Update(ctx, func(t *Tx) error {
 		e = nil
-		args := []any{ms(now), ms(now)}
-		filter := ""
-		if only != nil {
-			filter = " AND o.target = ?"
-			args = append(args, *only)
-		}
-		query := `SELECT id, incident, payload, attempts, enqueued, target FROM outbox o
-			WHERE o.next_try <= ? AND o.lease_until <= ?` + filter + `
+		query := `SELECT id, incident, payload, attempts, enqueued FROM outbox o
+			WHERE o.next_try <= ? AND o.lease_until <= ? AND o.target = ?
 			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE o.incident <> '' AND p.incident = o.incident AND p.target = o.target AND p.seq < o.seq)
 			ORDER BY o.seq LIMIT 1`
 		if s.backend == Postgres {
 			query += " FOR UPDATE SKIP LOCKED"
 		}
-		var id, incidentID, payload, target string
+		var id, incidentID, payload string
 		var attempts int
 		var enqueued int64
-		err := t.tx.QueryRowContext(ctx, s.q(query), args...).Scan(&id, &incidentID, &payload, &attempts, &enqueued, &target)
+		err := t.tx.QueryRowContext(ctx, s.q(query), ms(now), ms(now), target).Scan(&id, &incidentID, &payload, &attempts, &enqueued)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}

@@ -28,7 +28,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -76,16 +75,32 @@ type Store struct {
 	// writer at a time: writers queued here wait their turn, where
 	// writers in SQLite's busy handler poll and sleep, and with a dozen
 	// deliveries beside the feed the polling ate the throughput (three
-	// messages a second on a busy machine).
-	writing sync.Mutex
+	// messages a second on a busy machine). A channel, so that a writer's
+	// deadline holds while it waits.
+	writing chan struct{}
+}
+
+// write takes this process's turn to write, for SQLite; the returned func
+// gives it back. It fails when ctx ends first.
+func (s *Store) write(ctx context.Context) (func(), error) {
+	if s.writing == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writing <- struct{}{}:
+		return func() { <-s.writing }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("store %s: waiting to write: %w", s.where, ctx.Err())
+	}
 }
 
 // exec runs one write statement outside a transaction.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if s.backend == SQLite {
-		s.writing.Lock()
-		defer s.writing.Unlock()
+	done, err := s.write(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer done()
 	return s.db.ExecContext(ctx, s.q(query), args...)
 }
 
@@ -173,6 +188,7 @@ func (s *Store) openSQLite(opts Options) error {
 	}
 	db.SetMaxOpenConns(4)
 	s.db = db
+	s.writing = make(chan struct{}, 1)
 	return nil
 }
 

@@ -139,7 +139,7 @@ func claimAll(t *testing.T, s *store.Store, now time.Time) []notifier.Message {
 	ctx := context.Background()
 	var out []notifier.Message
 	for {
-		e, err := s.Claim(ctx, "m1", now, time.Minute)
+		e, err := s.ClaimFor(ctx, "m1", "", now, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,11 +244,11 @@ func TestClaimLease(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		e, err := s.Claim(ctx, "a", t0, 30*time.Second)
+		e, err := s.ClaimFor(ctx, "a", "", t0, 30*time.Second)
 		if err != nil || e == nil {
 			t.Fatal(e, err)
 		}
-		if again, err := s.Claim(ctx, "b", t0.Add(29*time.Second), 30*time.Second); err != nil || again != nil {
+		if again, err := s.ClaimFor(ctx, "b", "", t0.Add(29*time.Second), 30*time.Second); err != nil || again != nil {
 			t.Fatalf("claimed twice within the lease: %v %v", again, err)
 		}
 		var wg sync.WaitGroup
@@ -256,7 +256,7 @@ func TestClaimLease(t *testing.T) {
 		taken := 0
 		for _, m := range []string{"b", "c", "d", "e"} {
 			wg.Go(func() {
-				e, err := s.Claim(ctx, m, t0.Add(31*time.Second), 30*time.Second)
+				e, err := s.ClaimFor(ctx, m, "", t0.Add(31*time.Second), 30*time.Second)
 				if err != nil {
 					t.Errorf("claim by %s: %v", m, err) // an error is not "someone else has it"
 				}

@@ -66,10 +66,11 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 }
 
 func (s *Store) update(ctx context.Context, fn func(*Tx) error) error {
-	if s.backend == SQLite {
-		s.writing.Lock()
-		defer s.writing.Unlock()
+	done, err := s.write(ctx)
+	if err != nil {
+		return err
 	}
+	defer done()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store %s: begin: %w", s.where, err)
