@@ -265,11 +265,6 @@ func (d *Daemon) drop(s *sender, m notifier.Message, why string, err error) {
 // deliverLocal sends a message decided while the store was away, with the
 // outbox's backoff between tries.
 func (d *Daemon) deliverLocal(s *sender, m notifier.Message, incidentID string) {
-	if posted, view := d.mem.localPosted(incidentID); incidentID != "" {
-		if open, ok := asOpen(m, posted, view); ok {
-			m = open
-		}
-	}
 	del, err := d.notify(m)
 	if err == nil {
 		var root *notifier.Delivery
@@ -284,6 +279,7 @@ func (d *Daemon) deliverLocal(s *sender, m notifier.Message, incidentID string) 
 		return
 	}
 	d.metrics().NotificationFailed(d.ctx, string(m.Kind), s.name)
+	s.failed()
 	if d.ctx.Err() != nil {
 		d.mem.doneLocal(m.ID, false, nil, d.now())
 		return
@@ -331,9 +327,12 @@ func checkOf(m notifier.Message) string {
 }
 
 // backoff doubles from one second up to maxBackoff.
-func backoff(attempts int) time.Duration {
+func backoff(attempts int) time.Duration { return backoffUpTo(attempts, maxBackoff) }
+
+// backoffUpTo doubles from one second up to limit.
+func backoffUpTo(attempts int, limit time.Duration) time.Duration {
 	if attempts > 10 {
-		return maxBackoff
+		return limit
 	}
-	return min(time.Second<<attempts, maxBackoff)
+	return min(time.Second<<max(attempts, 0), limit)
 }

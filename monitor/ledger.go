@@ -326,7 +326,8 @@ func (m *memory) EndWarning(_ context.Context, check, kind string) error {
 // nextLocal returns the first message decided alone for target that is
 // due and not behind another message of its incident, rendered like a
 // claimed store entry: an open or update shows the incident as it is now,
-// and carries its thread once the open was delivered. It is in flight
+// and carries its thread once the open was delivered; a reply or update
+// of an incident never posted is its message instead (asOpen). It is in flight
 // until doneLocal. With nothing to send now, it says when to look again
 // (0: nothing waits).
 func (m *memory) nextLocal(target string, now time.Time) (notifier.Message, string, time.Duration, bool) {
@@ -363,24 +364,13 @@ func (m *memory) nextLocal(target string, now time.Time) (notifier.Message, stri
 				root := r.Root
 				msg.Thread = &root
 			}
+			if open, ok := asOpen(msg, r.Posted, &r.View); ok {
+				msg = open
+			}
 		}
 		return msg, q.incident, 0, true
 	}
 	return notifier.Message{}, "", wait, false
-}
-
-// localPosted says whether the incident's own message is in the primary
-// channel, and how it stands now: a reply of an incident never posted goes
-// out as its message instead.
-func (m *memory) localPosted(incidentID string) (bool, *notifier.Incident) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r := m.byID(incidentID)
-	if r == nil {
-		return false, nil
-	}
-	v := r.View
-	return r.Posted, &v
 }
 
 func (m *memory) byID(incidentID string) *store.Record {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/telemetry"
+	"github.com/wscanary/wscanary/notifier"
 )
 
 // Each notifier has a sender of its own. It bounds that notifier's
@@ -38,14 +39,13 @@ type sender struct {
 	mu    sync.Mutex
 	busy  int
 	pause time.Time // no new delivery before
-	// broken is the refusal a person must fix ("" while it works), since
-	// when, and how many tries it has failed since.
-	broken      string
-	brokenCode  string
+	// broken is the refusal a person must fix (nil while it works), and
+	// since when.
+	broken      error
 	brokenSince time.Time
-	brokenTries int
-	// failing: a delivery failed since the last that went through.
-	failing  bool
+	// streak counts the deliveries that failed since the last that went
+	// through.
+	streak   int
 	paced    map[string]time.Time // channel -> paced until
 	nextSlot map[string]time.Time // channel -> its next message not before
 }
@@ -137,16 +137,15 @@ func (s *sender) slowDown(channel string, now time.Time, ra time.Duration) {
 // notifier: it is tried again with a backoff capped at brokenBackoff, and
 // said once in the log, not once per message.
 func (s *sender) breaks(log *slog.Logger, m *telemetry.Metrics, code string, err error, now time.Time) time.Duration {
+	// The caller counted this failure (failed) before judging it.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	first := s.broken == ""
+	first := s.broken == nil
 	if first {
 		s.brokenSince = now
-		s.brokenTries = 0
 	}
-	s.broken, s.brokenCode = err.Error(), code
-	s.brokenTries++
-	wait := min(time.Second<<min(s.brokenTries, 10), brokenBackoff)
+	s.broken = err
+	wait := backoffUpTo(s.streak, brokenBackoff)
 	s.pause = later(s.pause, now.Add(wait))
 	if first {
 		log.Error("notifier broken: holding its messages until it works again or the configuration is reloaded",
@@ -156,33 +155,41 @@ func (s *sender) breaks(log *slog.Logger, m *telemetry.Metrics, code string, err
 	return wait
 }
 
+// outageStreak is how many deliveries in a row must fail for the notifier
+// to count as having been down: then, when one goes through, the backlog
+// sitting out backoffs that grew meanwhile is due at once. One message
+// refused now and then is no outage, and keeps its own backoff.
+const outageStreak = 3
+
 // failed notes a delivery that failed.
 func (s *sender) failed() {
 	s.mu.Lock()
-	s.failing = true
+	s.streak++
 	s.mu.Unlock()
 }
 
 // works clears a broken state after a delivery went through, and reports
-// whether deliveries had been failing (their backoffs may now be cut).
+// whether the notifier had been down (broken, or failing outageStreak
+// times in a row): its backlog's backoffs may now be cut.
 func (s *sender) works(log *slog.Logger, m *telemetry.Metrics) bool {
 	s.mu.Lock()
-	was, since, failing := s.broken, s.brokenSince, s.failing
-	s.broken, s.brokenCode, s.failing = "", "", false
+	was, since, streak := s.broken, s.brokenSince, s.streak
+	s.broken, s.streak = nil, 0
 	s.mu.Unlock()
-	if was != "" {
+	if was != nil {
 		log.Info("notifier works again; delivering what it held", "notifier", s.name, "broken_for", time.Since(since).Round(time.Second).String())
 		m.NotifierBroken(s.name, false)
 	}
-	return failing || was != ""
+	return was != nil || streak >= outageStreak
 }
 
-// reset ends a pause: the configuration was reloaded, and the fix may be
-// in it.
+// reset ends the hold of a broken notifier: the configuration was
+// reloaded, and the fix may be in it (a rate limit's pause stays).
 func (s *sender) reset() {
 	s.mu.Lock()
-	s.pause = time.Time{}
-	s.brokenTries = 0
+	if s.broken != nil {
+		s.pause, s.streak = time.Time{}, 0
+	}
 	s.mu.Unlock()
 	s.kick()
 }
@@ -203,8 +210,9 @@ func (s *sender) status() NotifierStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := NotifierStatus{Name: s.name, InFlight: s.busy, Dropped: s.dropped.Load()}
-	if s.broken != "" {
-		st.Broken, st.Code, st.Since = s.broken, s.brokenCode, s.brokenSince
+	if s.broken != nil {
+		st.Code, _ = notifier.Broken(s.broken)
+		st.Broken, st.Since = s.broken.Error(), s.brokenSince
 	}
 	return st
 }

@@ -34,9 +34,8 @@ func (d *Daemon) notifierFor(target string) notifier.Notifier {
 }
 
 // SetNotifiers swaps in the notifiers of a reloaded configuration (a new
-// Slack token or channel, a receiver's new URL) and ends every sender's
-// pause: a notifier held as broken is tried again at once, its messages
-// still in order. A target that is new since the start is delivered only
+// Slack token or channel, a receiver's new URL); Reload then tries a
+// notifier held as broken again at once, its messages still in order. A target that is new since the start is delivered only
 // after a restart; it is reported.
 func (d *Daemon) SetNotifiers(primary notifier.Notifier, targets map[string]notifier.Notifier) []string {
 	var later []string
@@ -47,10 +46,7 @@ func (d *Daemon) SetNotifiers(primary notifier.Notifier, targets map[string]noti
 	}
 	slices.Sort(later)
 	d.notifiers.Store(&notifierSet{primary: primary, targets: targets})
-	for _, s := range d.senders {
-		s.reset()
-	}
-	return later
+	return later // the Reload that follows ends the senders' holds
 }
 
 // Notifiers reports each notifier's delivery state, the primary first.
