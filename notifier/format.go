@@ -166,14 +166,10 @@ var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", 
 // message, which slack-go escapes for &, < and > itself.
 var fallbackEscaper = strings.NewReplacer("`", "\u02cb")
 
-// esc makes untrusted text inert in mrkdwn: &, < and > are escaped (no
-// mentions, no links), backticks defused (no code blocks), control
-// characters replaced.
+// esc makes untrusted text inert in mrkdwn, inside a code block or out of
+// one: &, < and > are escaped (no mentions, no links), backticks defused
+// (no code block opened or ended early), control characters replaced.
 func esc(s string) string { return mrkdwnEscaper.Replace(clean(s)) }
-
-// code is esc for text inside a code span or block; esc already leaves no
-// backtick that could end it early.
-func code(s string) string { return esc(s) }
 
 // linkURL escapes a URL for <url|text>; '|' would end the URL.
 func linkURL(u string) string {

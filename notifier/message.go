@@ -229,7 +229,7 @@ func Blocks(inc Incident) []slack.Block {
 		fields = append(fields, field("Failing since", esc(since(inc))))
 	}
 	if inc.Cause != "" && inc.Cause != report.CauseOK {
-		fields = append(fields, field("Cause", "`"+code(string(inc.Cause))+"`"+vendorSuffix(inc.Vendor)))
+		fields = append(fields, field("Cause", "`"+esc(string(inc.Cause))+"`"+vendorSuffix(inc.Vendor)))
 	}
 	if where := failingWhere(inc.Cells); where != "" && inc.State != StateResolved {
 		fields = append(fields, field("Where", esc(where)))
@@ -248,7 +248,7 @@ func Blocks(inc Incident) []slack.Block {
 		blocks = append(blocks, section(":information_source: "+esc(n)))
 	}
 	if len(inc.Cells) > 0 {
-		blocks = append(blocks, section("```"+code(Matrix(inc.Cells))+"```"))
+		blocks = append(blocks, section("```"+esc(Matrix(inc.Cells))+"```"))
 	}
 	var b strings.Builder
 	if inc.Summary != "" {
@@ -272,10 +272,10 @@ func Blocks(inc Incident) []slack.Block {
 		for i, h := range hs {
 			lines[i] = h[0] + ": " + h[1]
 		}
-		blocks = append(blocks, section("*Telling headers* ("+esc(a.Vantage+"/"+string(a.Route))+")\n```"+code(strings.Join(lines, "\n"))+"```"))
+		blocks = append(blocks, section("*Telling headers* ("+esc(a.Vantage+"/"+string(a.Route))+")\n```"+esc(strings.Join(lines, "\n"))+"```"))
 	}
 	if s := snippet(a.Body); s != "" {
-		blocks = append(blocks, section(fmt.Sprintf("*Body* (first %d characters)\n```%s```", bodySnippet, code(s))))
+		blocks = append(blocks, section(fmt.Sprintf("*Body* (first %d characters)\n```%s```", bodySnippet, esc(s))))
 	}
 	if vs := variants(inc.Variants); len(vs) > 0 {
 		var vb strings.Builder
@@ -336,7 +336,7 @@ func footer(inc Incident) slack.Block {
 	a := inc.Attempt
 	var parts []slack.MixedElement
 	if a.URL != "" {
-		parts = append(parts, mrkdwn("URL `"+code(a.URL)+"`"))
+		parts = append(parts, mrkdwn("URL `"+esc(a.URL)+"`"))
 	}
 	switch {
 	case a.TraceID != "" && inc.TraceURL != "":
@@ -344,9 +344,9 @@ func footer(inc Incident) slack.Block {
 	case inc.TraceURL != "":
 		parts = append(parts, mrkdwn("<"+linkURL(inc.TraceURL)+"|Trace>"))
 	case a.TraceID != "":
-		parts = append(parts, mrkdwn("Trace `"+code(a.TraceID)+"`"))
+		parts = append(parts, mrkdwn("Trace `"+esc(a.TraceID)+"`"))
 	}
-	id := "Incident `" + code(inc.ID) + "`"
+	id := "Incident `" + esc(inc.ID) + "`"
 	if !inc.At.IsZero() {
 		id += " as of " + esc(stamp(inc.At))
 	}

@@ -176,7 +176,7 @@ func Respond(ctx context.Context, client *http.Client, a Action, text string) er
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil
 	}
-	body, _ := json.Marshal(map[string]any{"response_type": "ephemeral", "replace_original": false, "text": mrkdwnEscaper.Replace(clean(text))})
+	body, _ := json.Marshal(map[string]any{"response_type": "ephemeral", "replace_original": false, "text": esc(text)})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("slack response: %w", err)

@@ -348,10 +348,7 @@ func cdnBlocked(d report.Diagnosis, a report.Attempt) report.Diagnosis {
 // browser's (the browser variant upgraded).
 func clientBlocked(d report.Diagnosis, a, browser report.Attempt) report.Diagnosis {
 	d.Cause = report.CauseClientBlocked
-	who := "The server"
-	if d.Vendor != "" {
-		who = "The " + vendorName(d.Vendor)
-	}
+	who := answerer(d.Vendor, false)
 	d.Summary = fmt.Sprintf("%s refuses this client's signature (client %s: %s %s) and admits a browser's (%s: %d): a bot rule, not a broken endpoint. Users with browsers are likely fine.",
 		who, a.Client, status(a), where(a), browser.Client, browser.Status)
 	switch d.Vendor {
@@ -377,10 +374,7 @@ func clientBlocked(d report.Diagnosis, a, browser report.Attempt) report.Diagnos
 // admitted: the users of that browser are refused, an incident.
 func browserRefused(d report.Diagnosis, a, other report.Attempt) report.Diagnosis {
 	d.Cause = report.CauseCDNBlocked
-	who := "The server"
-	if d.Vendor != "" {
-		who = "The " + vendorName(d.Vendor)
-	}
+	who := answerer(d.Vendor, false)
 	d.Summary = fmt.Sprintf("%s refuses %s's signature (%s %s) and admits %s's (%d): users of %s are refused.",
 		who, a.Client, status(a), where(a), other.Client, other.Status, a.Client)
 	d.Hints = []string{
@@ -585,10 +579,7 @@ func auth(d report.Diagnosis, a report.Attempt, configured []report.Attempt, w w
 // limited while the direct one upgrades.
 func rateLimited(d report.Diagnosis, a report.Attempt, w words, atEdge bool) report.Diagnosis {
 	d.Cause = report.CauseRateLimited
-	who := "The server"
-	if atEdge || d.Vendor != "" {
-		who = "The " + vendorName(d.Vendor)
-	}
+	who := answerer(d.Vendor, atEdge)
 	d.Summary = fmt.Sprintf("%s answers %s %s: too many requests from this client.", who, status(a), where(a))
 	if w.retryAfter != "" {
 		d.Summary += fmt.Sprintf(" It asks to retry after %s.", w.retryAfter)
@@ -757,6 +748,15 @@ func warnings(in Input) []string {
 
 // vendorName is how a sentence names an edge: "Cloudflare edge", or "CDN"
 // when it is unknown.
+// answerer names who answered in a summary: the named edge (or "the
+// CDN" when it is an edge's answer without a name), else the server.
+func answerer(vendor string, atEdge bool) string {
+	if atEdge || vendor != "" {
+		return "The " + vendorName(vendor)
+	}
+	return "The server"
+}
+
 func vendorName(v string) string {
 	if e, ok := edgeByID(v); ok {
 		return e.name

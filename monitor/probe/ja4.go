@@ -9,7 +9,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 )
 
 // JA4 is the JA4 fingerprint (FoxIO's JA4 TLS client fingerprint, the one
@@ -201,35 +200,32 @@ func (r *reader) sub(n int) *reader {
 	return &reader{b: b, bad: r.bad}
 }
 
-// helloConn keeps the first TLS record the client writes: the ClientHello,
-// for its JA4.
+// helloConn keeps what the client writes before it first reads: the
+// ClientHello, for its JA4. The TLS client writes and reads on its
+// handshake goroutine only, and record is asked after the handshake, so
+// no lock is needed; past the hello the wrapper only passes calls on.
 type helloConn struct {
 	net.Conn
-	mu    sync.Mutex
 	buf   []byte
 	ended bool
 }
 
 func (c *helloConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
 	if !c.ended && len(c.buf) < 16<<10 {
 		c.buf = append(c.buf, p[:min(len(p), 16<<10-len(c.buf))]...)
 	}
-	c.mu.Unlock()
 	return c.Conn.Write(p)
 }
 
 func (c *helloConn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	c.ended = true // the server speaks: the hello is complete
-	c.mu.Unlock()
+	if !c.ended {
+		c.ended = true // the server speaks: the hello is complete
+	}
 	return c.Conn.Read(p)
 }
 
 // record is the first TLS record written.
 func (c *helloConn) record() []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if len(c.buf) < 5 {
 		return nil
 	}

@@ -145,7 +145,7 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 	}
 	prof := profileOf(req.Client)
 	att.Client = string(prof.client)
-	att.Extensions = prof.offers()
+	att.Extensions = prof.offer
 
 	tracer := p.Tracer
 	if tracer == nil {

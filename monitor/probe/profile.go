@@ -47,6 +47,8 @@ type profile struct {
 	// Go's crypto/tls.
 	hello *utls.ClientHelloID
 	edit  func(*utls.ClientHelloSpec)
+	// offer is its Sec-WebSocket-Extensions, "" for none.
+	offer string
 }
 
 // The browsers' heads, as the releases named send them (checked against
@@ -62,7 +64,7 @@ const (
 )
 
 var profiles = map[Client]profile{
-	ClientChrome: {client: ClientChrome, hello: &utls.HelloChrome_133, edit: chromeWebSocketHello, head: []field{
+	ClientChrome: {client: ClientChrome, hello: &utls.HelloChrome_133, edit: chromeWebSocketHello, offer: chromeDeflate, head: []field{
 		{"Host", ""}, {"Connection", "Upgrade"}, {"Pragma", "no-cache"}, {"Cache-Control", "no-cache"},
 		{"User-Agent", chromeUA}, {"Upgrade", "websocket"}, {"Origin", ""}, {"Sec-WebSocket-Version", "13"},
 		{"Accept-Encoding", "gzip, deflate, br, zstd"}, {"Accept-Language", "en-US,en;q=0.9"}, {"Cookie", ""},
@@ -70,7 +72,7 @@ var profiles = map[Client]profile{
 	}},
 	// Firefox's order and values from its network monitor (Firefox 146 on
 	// Linux); no Firefox runs here to compare with.
-	ClientFirefox: {client: ClientFirefox, hello: &utls.HelloFirefox_Auto, edit: firefoxWebSocketHello, head: []field{
+	ClientFirefox: {client: ClientFirefox, hello: &utls.HelloFirefox_Auto, edit: firefoxWebSocketHello, offer: firefoxDeflate, head: []field{
 		{"Host", ""}, {"User-Agent", firefoxUA}, {"Accept", "*/*"}, {"Accept-Language", "en-US,en;q=0.5"},
 		{"Accept-Encoding", "gzip, deflate, br, zstd"}, {"Sec-WebSocket-Version", "13"}, {"Origin", ""},
 		{"Sec-WebSocket-Protocol", ""}, {"Sec-WebSocket-Extensions", firefoxDeflate}, {"Sec-WebSocket-Key", ""},
@@ -89,16 +91,6 @@ func profileOf(c Client) profile {
 		return p
 	}
 	return profiles[ClientChrome]
-}
-
-// offers is the Sec-WebSocket-Extensions the profile offers, "" for none.
-func (p profile) offers() string {
-	for _, f := range p.head {
-		if f.name == "Sec-WebSocket-Extensions" {
-			return f.value
-		}
-	}
-	return ""
 }
 
 // writeHead writes the request line and header of an upgrade request the

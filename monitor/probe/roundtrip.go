@@ -65,14 +65,12 @@ func (o *oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		o.rec.set(&o.rec.tlsStart)
 		hc := &helloConn{Conn: conn}
-		tc, err := handshake(ctx, hc, cfg, o.prof)
+		tc, certs, err := handshake(ctx, hc, cfg, o.prof)
 		o.rec.set(&o.rec.tlsDone)
 		o.rec.mu.Lock()
 		o.rec.tlsErr = err
-		if tc != nil {
-			if certs := tc.peerCertificates(); len(certs) > 0 {
-				o.rec.certs = certs
-			}
+		if len(certs) > 0 {
+			o.rec.certs = certs
 		}
 		if j, jerr := JA4(hc.record()); jerr == nil {
 			o.rec.ja4 = j
@@ -167,34 +165,19 @@ func (c *closing) Close() error {
 	return err
 }
 
-// tlsConn is a client TLS connection from crypto/tls or from uTLS.
-type tlsConn interface {
-	net.Conn
-	peerCertificates() []*x509.Certificate
-}
-
-type stdTLS struct{ *tls.Conn }
-
-func (c stdTLS) peerCertificates() []*x509.Certificate { return c.ConnectionState().PeerCertificates }
-
-type uTLS struct{ *utls.UConn }
-
-func (c uTLS) peerCertificates() []*x509.Certificate { return c.ConnectionState().PeerCertificates }
-
 // handshake opens TLS on conn: with the profile's browser ClientHello
 // (uTLS), offering ALPN http/1.1 alone as a browser does for a WebSocket
-// over HTTP/1.1, or with Go's own for the wscanary profile.
-func handshake(ctx context.Context, conn net.Conn, cfg *tls.Config, p profile) (tlsConn, error) {
+// over HTTP/1.1, or with Go's own for the wscanary profile. It returns the
+// server's certificates also when verification refused them.
+func handshake(ctx context.Context, conn net.Conn, cfg *tls.Config, p profile) (net.Conn, []*x509.Certificate, error) {
 	if p.hello == nil {
 		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return stdTLS{tc}, err
-		}
-		return stdTLS{tc}, nil
+		err := tc.HandshakeContext(ctx)
+		return tc, tc.ConnectionState().PeerCertificates, err
 	}
 	spec, err := utls.UTLSIdToSpec(*p.hello)
 	if err != nil {
-		return nil, fmt.Errorf("tls: the %s hello: %w", p.client, err)
+		return nil, nil, fmt.Errorf("tls: the %s hello: %w", p.client, err)
 	}
 	if p.edit != nil {
 		p.edit(&spec)
@@ -203,12 +186,10 @@ func handshake(ctx context.Context, conn net.Conn, cfg *tls.Config, p profile) (
 		MinVersion: cfg.MinVersion, NextProtos: []string{"http/1.1"}}
 	uc := utls.UClient(conn, ucfg, utls.HelloCustom)
 	if err := uc.ApplyPreset(&spec); err != nil {
-		return nil, fmt.Errorf("tls: the %s hello: %w", p.client, err)
+		return nil, nil, fmt.Errorf("tls: the %s hello: %w", p.client, err)
 	}
-	if err := uc.HandshakeContext(ctx); err != nil {
-		return uTLS{uc}, err
-	}
-	return uTLS{uc}, nil
+	err = uc.HandshakeContext(ctx)
+	return uc, uc.ConnectionState().PeerCertificates, err
 }
 
 // chromeWebSocketHello makes uTLS's Chrome 133 hello the one Chromium 156
