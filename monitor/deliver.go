@@ -111,7 +111,10 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 		}
 		if at.After(now) {
 			s.release()
-			if err := d.store.Defer(context.Background(), e, at); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			err := d.store.Defer(ctx, e, at)
+			cancel()
+			if err != nil {
 				d.storeFails("defer", err)
 				return retryStoreEvery
 			}
@@ -119,7 +122,9 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 		}
 		if open {
 			// Before the first of many incidents, the summary of them all.
-			d.summarizeStorm(context.Background(), now)
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			d.summarizeStorm(ctx, now)
+			cancel()
 		}
 		s.fly(func() { d.deliver(s, e, now) })
 	}
@@ -161,10 +166,16 @@ func asOpen(m notifier.Message, posted bool, view *notifier.Incident) (notifier.
 
 // deliver sends one claimed message and records the result.
 func (d *Daemon) deliver(s *sender, e *store.Entry, now time.Time) {
-	ctx := context.Background() // the result is recorded even while stopping
+	// The result is recorded even while stopping, within storeTimeout from
+	// when there is one to record: a store that hangs must not hold a stop.
+	record := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), storeTimeout)
+	}
 	if e.Message.Kind == "" {
 		d.log.Error("dropping an unreadable message from the outbox", "id", e.Message.ID)
 		d.drop(s, e.Message, "unreadable", nil)
+		ctx, cancel := record()
+		defer cancel()
 		d.store.Drop(ctx, e)
 		return
 	}
@@ -175,6 +186,8 @@ func (d *Daemon) deliver(s *sender, e *store.Entry, now time.Time) {
 	}
 	m := e.Message
 	del, err := d.notify(m)
+	ctx, cancel := record()
+	defer cancel()
 	check := checkOf(m)
 	if err == nil {
 		if err := d.store.Done(ctx, e, del, d.now()); err != nil {

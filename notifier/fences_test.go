@@ -37,8 +37,8 @@ func mrkdwnTexts(t *testing.T, blocks []slack.Block) []string {
 
 // TestMrkdwnFencesBalanced: whatever a target says, in whichever field it
 // reaches a message, every mrkdwn text of the message has balanced code
-// fences and no backtick of the target's survives (a fence of its own
-// would swallow the rest of the message).
+// fences (a fence of the target's would swallow the rest of the message),
+// and no hostile string with backticks in it reaches a text whole.
 func TestMrkdwnFencesBalanced(t *testing.T) {
 	t.Parallel()
 	place := map[string]func(*notifier.Incident, string){

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,8 +128,12 @@ func TestSlowSlackStorm(t *testing.T) {
 	if !strings.Contains(roots[0].Text, "started failing at once") {
 		t.Errorf("the first message is not the storm summary: %.120q", roots[0].Text)
 	}
-	if p := r.slack.Peak(); p > 16 {
-		t.Errorf("%d calls to Slack at once: more than a sender's 16 slots", p)
+	// The bound the issue sets (200 at 10 s a call within 5 minutes) is
+	// a matter of calls in flight, which a busy machine does not change:
+	// at least ten at once tell 200 in 200 s; more than 16 break the bound
+	// on a notifier's slots.
+	if p := r.slack.Peak(); p < 10 || p > 16 {
+		t.Errorf("%d calls to Slack at once, want 10 to 16", p)
 	}
 	seen := map[string]int{}
 	for _, c := range incidentRootsOf(roots) {
@@ -183,11 +188,12 @@ func TestSlackRefusalsHold(t *testing.T) {
 	r.p.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, "the held messages delivered", 30*time.Second, func() bool {
 		roots, replies := r.slack.Posts()
-		return len(roots) == 1 && len(replies) >= 1
+		return len(roots) == 1 && slices.ContainsFunc(replies, func(c testbed.SlackCall) bool { return strings.Contains(c.Text, "RECOVERED") })
 	})
 	roots, replies := r.slack.Posts()
-	if len(incidentRootsOf(roots)) != 1 || strings.HasPrefix(roots[0].Text, "RECOVERED") {
-		t.Fatalf("roots %q", roots[0].Text)
+	// Its first delivery is the incident as it is now: resolved.
+	if len(incidentRootsOf(roots)) != 1 || !strings.HasPrefix(roots[0].Text, "RESOLVED") {
+		t.Fatalf("the incident was first posted as %.100q, want RESOLVED", roots[0].Text)
 	}
 	for _, rp := range replies {
 		if rp.ThreadTS != roots[0].Answered {
