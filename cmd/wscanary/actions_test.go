@@ -24,16 +24,27 @@ const canaryAppToken = "xapp-1-CANARY-app-5e5e"
 // envelope is acknowledged; each click changes the store and updates the
 // message; clicks we never offered change nothing; a dropped connection is
 // reopened; the app token is never shown.
-func TestSlackButtons(t *testing.T) {
-	t.Parallel()
-	origin := startOrigin(t, testbed.Behavior{Status: 403, Body: "forbidden"}, nil)
-	slack := testbed.NewFakeSlack(canarySlackToken)
-	t.Cleanup(slack.Close)
-	slack.EnableSocketMode(canaryAppToken)
-	listen, _ := testbed.FreeAddr()
-	dir := t.TempDir()
-	state := filepath.Join(dir, "state")
-	cfg := writeConfig(t, fmt.Sprintf(`vantage: us
+// buttonsRig is a daemon with buttons (Socket Mode) and one check, chat,
+// refused by its origin, whose incident's message is posted.
+type buttonsRig struct {
+	origin             *testbed.Origin
+	slack              *testbed.FakeSlack
+	listen, cfg, state string
+	p                  *daemonProc
+	root               testbed.SlackCall
+	id                 string // the incident's
+}
+
+// newButtonsRig starts one; slackExtra is more YAML under slack:, every
+// the check's schedule.
+func newButtonsRig(t *testing.T, slackExtra, every string) *buttonsRig {
+	t.Helper()
+	r := &buttonsRig{origin: startOrigin(t, testbed.Behavior{Status: 403, Body: "forbidden"}, nil), slack: testbed.NewFakeSlack(canarySlackToken)}
+	t.Cleanup(r.slack.Close)
+	r.slack.EnableSocketMode(canaryAppToken)
+	r.listen, _ = testbed.FreeAddr()
+	r.state = filepath.Join(t.TempDir(), "state")
+	r.cfg = writeConfig(t, fmt.Sprintf(`vantage: us
 listen: %s
 state_dir: %s
 slack:
@@ -41,24 +52,31 @@ slack:
   app_token: ${SLACK_APP_TOKEN}
   channel: "#ws-alerts"
   api_url: %s
-`, listen, state, slack.APIURL()), fmt.Sprintf("checks:\n  - {name: chat, url: \"ws://%s/ws\", schedule: \"@every 1s\", timeout: 2s}\n", origin.Addr()))
-	p := startRun(t, cfg, append(daemonEnv, "SLACK_APP_TOKEN="+canaryAppToken)...)
+%s`, r.listen, r.state, r.slack.APIURL(), slackExtra), fmt.Sprintf("checks:\n  - {name: chat, url: \"ws://%s/ws\", schedule: \"@every %s\", timeout: 2s}\n", r.origin.Addr(), every))
+	r.p = startRun(t, r.cfg, append(daemonEnv, "SLACK_APP_TOKEN="+canaryAppToken)...)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("Slack calls:\n%s\nlogs:\n%s", callList(slack), lastLines(p.stderr.String(), 60))
+			t.Logf("Slack calls:\n%s\nlogs:\n%s", callList(r.slack), lastLines(r.p.stderr.String(), 60))
 		}
 	})
 	waitFor(t, "the incident's message and a Socket Mode connection", 20*time.Second, func() bool {
-		return len(incidentRoots(slack)) == 1 && slack.SocketOpens() == 1
+		return len(incidentRoots(r.slack)) == 1 && r.slack.SocketOpens() == 1
 	})
-	root := incidentRoots(slack)[0]
+	r.root = incidentRoots(r.slack)[0]
+	r.id = theIncident(t, r.listen)
+	return r
+}
+
+func TestSlackButtons(t *testing.T) {
+	t.Parallel()
+	r := newButtonsRig(t, "", "1s")
+	origin, slack, listen, cfg, state, p, root, id := r.origin, r.slack, r.listen, r.cfg, r.state, r.p, r.root, r.id
 	for _, b := range []string{notifier.ActionAck, notifier.ActionSilence, notifier.ActionRun} {
 		if !strings.Contains(root.Blocks, b) {
 			t.Fatalf("the message lacks the %s button:\n%s", b, root.Blocks)
 		}
 	}
 	t.Logf("incident message with its buttons: %s", root.Blocks)
-	id := theIncident(t, listen)
 	st, err := store.Open(context.Background(), store.Options{Dir: state, Beside: true})
 	if err != nil {
 		t.Fatal(err)

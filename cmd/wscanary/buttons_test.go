@@ -1,14 +1,11 @@
 package main
 
 import (
-	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/wscanary/wscanary/monitor/testbed"
 	"github.com/wscanary/wscanary/notifier"
 )
 
@@ -19,34 +16,9 @@ import (
 // clicks made 94 handshakes in 4 s where the schedule makes 6.
 func TestButtonsCheckedAndBounded(t *testing.T) {
 	t.Parallel()
-	origin := startOrigin(t, testbed.Behavior{Status: 403, Body: "forbidden"}, nil)
-	slack := testbed.NewFakeSlack(canarySlackToken)
-	t.Cleanup(slack.Close)
-	slack.EnableSocketMode(canaryAppToken)
-	listen, _ := testbed.FreeAddr()
-	dir := t.TempDir()
-	cfg := writeConfig(t, fmt.Sprintf(`vantage: us
-listen: %s
-state_dir: %s
-slack:
-  token: ${SLACK_BOT_TOKEN}
-  app_token: ${SLACK_APP_TOKEN}
-  channel: "#ws-alerts"
-  api_url: %s
-  allowed_users: [U0ALICE, "@bob"]
-`, listen, filepath.Join(dir, "state"), slack.APIURL()), fmt.Sprintf("checks:\n  - {name: chat, url: \"ws://%s/ws\", schedule: \"@every 2s\", timeout: 2s}\n", origin.Addr()))
-	p := startRun(t, cfg, append(daemonEnv, "SLACK_APP_TOKEN="+canaryAppToken)...)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("Slack calls:\n%s\nlogs:\n%s", callList(slack), lastLines(p.stderr.String(), 60))
-		}
-		p.stop(t)
-	})
-	waitFor(t, "the incident's message and a Socket Mode connection", 30*time.Second, func() bool {
-		return len(incidentRoots(slack)) == 1 && slack.SocketOpens() == 1
-	})
-	root := incidentRoots(slack)[0]
-	id := theIncident(t, listen)
+	r := newButtonsRig(t, "  allowed_users: [U0ALICE, \"@bob\"]\n", "2s")
+	t.Cleanup(func() { r.p.stop(t) })
+	origin, slack, p, root, id := r.origin, r.slack, r.p, r.root, r.id
 	click := func(action, user, name, channel, ts string) {
 		t.Helper()
 		env, err := slack.Click(action, id, user, name, channel, ts)
