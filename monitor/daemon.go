@@ -131,6 +131,8 @@ type Daemon struct {
 	// stormLooked is when delivery last looked for a storm (the primary
 	// sender's loop only).
 	stormLooked time.Time
+	// stormOwed is since when a summary is due and could not be posted.
+	stormOwed time.Time
 	// startedAt names this process among the members; beats counts its
 	// heartbeats (the feed loop's own).
 	startedAt time.Time

@@ -123,7 +123,21 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 		if open {
 			// Before the first of many incidents, the summary of them all.
 			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-			d.summarizeStorm(ctx, now)
+			if !d.summarizeStorm(ctx, now) {
+				// The summary is owed and Slack refused it: the whole
+				// sender waits out a backoff (its messages would fail the
+				// same way), and the summary is tried first after it.
+				s.failed()
+				s.holdFor(now, backoffUpTo(s.streakNow(), maxBackoff))
+				err := d.store.Defer(ctx, e, now)
+				cancel()
+				s.release()
+				if err != nil {
+					d.storeFails("defer", err)
+					return retryStoreEvery
+				}
+				continue
+			}
 			cancel()
 		}
 		s.fly(func() { d.deliver(s, e, now) })
@@ -135,8 +149,8 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 func (d *Daemon) othersWaiting() bool {
 	ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
 	defer cancel()
-	n, _, err := d.store.PendingOpens(ctx, 0)
-	return err == nil && n > 1
+	several, err := d.store.SeveralOpensWaiting(ctx)
+	return err == nil && several
 }
 
 func (d *Daemon) nextDue(target string, now time.Time) time.Duration {

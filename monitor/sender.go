@@ -161,6 +161,20 @@ func (s *sender) breaks(log *slog.Logger, m *telemetry.Metrics, code string, err
 // refused now and then is no outage, and keeps its own backoff.
 const outageStreak = 3
 
+// holdFor pauses every delivery of the sender for d.
+func (s *sender) holdFor(now time.Time, d time.Duration) {
+	s.mu.Lock()
+	s.pause = later(s.pause, now.Add(d))
+	s.mu.Unlock()
+}
+
+// streakNow is how many deliveries failed in a row.
+func (s *sender) streakNow() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streak
+}
+
 // failed notes a delivery that failed.
 func (s *sender) failed() {
 	s.mu.Lock()

@@ -23,23 +23,32 @@ const (
 	// stormSettle is how long an incident's message waits before it is
 	// posted, for a storm to show whole.
 	stormSettle = time.Second
+	// stormHold bounds how long the incidents' messages wait for a summary
+	// that cannot be posted: after that they go without it.
+	stormHold = 2 * time.Minute
 )
 
 // summarizeStorm posts the summary when a storm is waiting in the outbox
-// and none was posted for it yet. It looks at most every stormLook.
-func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) {
-	if now.Sub(d.stormLooked) < stormLook {
-		return
+// and none was posted for it yet. It looks at most every stormLook. It
+// reports whether the incidents' messages may go: not while a summary is
+// owed (its post failed, Slack is likely down) and younger than
+// stormHold, so that the summary still goes first once Slack answers.
+func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
+	owed := !d.stormOwed.IsZero()
+	if !owed && now.Sub(d.stormLooked) < stormLook {
+		return true
 	}
 	d.stormLooked = now
 	n, recs, err := d.store.PendingOpens(ctx, stormListed)
 	if err != nil || n < stormThreshold {
-		return
+		d.stormOwed = time.Time{}
+		return true
 	}
 	// One member of a fleet posts it: the turn is taken before posting and
 	// given back when the post fails, for the next look to try again.
 	if turn, err := d.store.TakeTurn(ctx, "storm_summary", now, stormEvery); err != nil || !turn {
-		return
+		d.stormOwed = time.Time{}
+		return true
 	}
 	byCause := map[string][]string{}
 	for _, r := range recs {
@@ -70,11 +79,23 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) {
 	note.Lines = append(note.Lines, "Each gets its own message as fast as Slack takes them; nothing is dropped.")
 	m := notifier.Message{ID: fmt.Sprintf("storm/%d", now.UnixNano()), Kind: notifier.KindNotice, Notice: &note}
 	if _, err := d.notify(m); err != nil {
-		d.log.Warn("storm summary not posted", "err", err)
 		if err := d.store.GiveBackTurn(ctx, "storm_summary", now); err != nil {
 			d.storeFails("meta", err)
 		}
-		return
+		if !owed {
+			d.stormOwed = now
+		}
+		if now.Sub(d.stormOwed) < stormHold {
+			d.log.Warn("storm summary not posted; the incidents' messages wait for it", "err", err)
+			return false
+		}
+		// Given up for this storm: its incidents go on their own, and the
+		// next look is a storm later.
+		d.log.Warn("storm summary not posted; giving up on it", "err", err, "owed_for", now.Sub(d.stormOwed).Round(time.Second).String())
+		d.stormOwed, d.stormLooked = time.Time{}, now.Add(stormEvery-stormLook)
+		return true
 	}
+	d.stormOwed = time.Time{}
 	d.log.Warn("storm: many incidents opened at once", "incidents", n)
+	return true
 }

@@ -108,6 +108,42 @@ func TestHungSlackHoldsNothingElse(t *testing.T) {
 	}
 }
 
+// TestStormSummaryFirstAfterOutage: a storm that begins while Slack is
+// down gets its summary first once Slack answers again. Before, the
+// summary's failed post used up its look, and the incidents' messages
+// went out first when Slack came back (under load: no summary at all).
+// While the summary is owed the sender waits out a backoff instead of
+// failing 16 messages at a time.
+// sendSlotsForTest is monitor's sendSlots: the messages of one notifier in
+// flight at once.
+const sendSlotsForTest = 16
+
+func TestStormSummaryFirstAfterOutage(t *testing.T) {
+	t.Parallel()
+	const n = 30
+	r := newDeliveryRig(t, n, canarySlackToken, false)
+	r.slack.Down(http.StatusInternalServerError)
+	r.origin.Set(testbed.Behavior{Status: http.StatusForbidden, Body: "forbidden"})
+	tries := func() int { return strings.Count(r.p.stderr.String(), "storm summary not posted") }
+	waitFor(t, "the summary refused twice", time.Minute, func() bool { return tries() >= 2 })
+	failed := strings.Count(r.p.stderr.String(), "notification failed")
+	r.slack.Up()
+	waitFor(t, "every incident's message", 3*time.Minute, func() bool {
+		roots, _ := r.slack.Posts()
+		return len(incidentRootsOf(roots)) == n
+	})
+	roots, _ := r.slack.Posts()
+	if !strings.Contains(roots[0].Text, "started failing at once") {
+		t.Errorf("the first message after the outage is not the storm summary: %.120q", roots[0].Text)
+	}
+	// While the summary was owed, the sender waited instead of failing
+	// every incident's message.
+	if failed > sendSlotsForTest {
+		t.Errorf("%d incident messages failed while the summary was owed, want at most %d (one round of the sender's slots)", failed, sendSlotsForTest)
+	}
+	t.Logf("%d summary tries and %d incident messages refused during the outage, then the summary and %d incidents", tries(), failed, n)
+}
+
 // TestSlowSlackStorm: 200 incidents at once with Slack taking 10 s per
 // call are all told within 5 minutes (one loop in order: 40 minutes), the
 // storm summary first, in parallel but bounded.

@@ -37,24 +37,28 @@ func (s *Store) ClaimFor(ctx context.Context, member, target string, now time.Ti
 	var e *Entry
 	err := s.Update(ctx, func(t *Tx) error {
 		e = nil
+		// Walked in outbox_claim's order: the first message that fell due
+		// and has none of its incident before it. A claimed message's
+		// next_try is its lease's end, so it is not due while claimed.
 		query := `SELECT id, incident, payload, attempts, enqueued FROM outbox o
-			WHERE o.next_try <= ? AND o.lease_until <= ? AND o.target = ?
+			WHERE o.target = ? AND o.next_try <= ?
 			  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE o.incident <> '' AND p.incident = o.incident AND p.target = o.target AND p.seq < o.seq)
-			ORDER BY o.seq LIMIT 1`
+			ORDER BY o.next_try, o.seq LIMIT 1`
 		if s.backend == Postgres {
 			query += " FOR UPDATE SKIP LOCKED"
 		}
 		var id, incidentID, payload string
 		var attempts int
 		var enqueued int64
-		err := t.tx.QueryRowContext(ctx, s.q(query), ms(now), ms(now), target).Scan(&id, &incidentID, &payload, &attempts, &enqueued)
+		err := t.tx.QueryRowContext(ctx, s.q(query), target, ms(now)).Scan(&id, &incidentID, &payload, &attempts, &enqueued)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("claim: %w", err)
 		}
-		if err := t.exec(ctx, "UPDATE outbox SET claimed_by = ?, lease_until = ? WHERE id = ?", member, ms(now.Add(lease)), id); err != nil {
+		if err := t.exec(ctx, "UPDATE outbox SET claimed_by = ?, lease_until = ?, next_try = ? WHERE id = ?",
+			member, ms(now.Add(lease)), ms(now.Add(lease)), id); err != nil {
 			return fmt.Errorf("claim: %w", err)
 		}
 		var m notifier.Message
@@ -176,7 +180,7 @@ func (s *Store) Drop(ctx context.Context, e *Entry) error {
 // notifier) may be claimed; false when it has none waiting.
 func (s *Store) NextDueFor(ctx context.Context, target string) (time.Time, bool, error) {
 	var v sql.NullInt64
-	err := s.db.QueryRowContext(ctx, s.q("SELECT MIN(CASE WHEN lease_until > next_try THEN lease_until ELSE next_try END) FROM outbox WHERE target = ?"), target).Scan(&v)
+	err := s.db.QueryRowContext(ctx, s.q("SELECT MIN(next_try) FROM outbox WHERE target = ?"), target).Scan(&v)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("outbox: %w", err)
 	}
@@ -196,11 +200,24 @@ func (s *Store) Pending(ctx context.Context) (int, error) {
 // ReleaseClaims frees the claims of member, at its start: the process that
 // held them is gone, and its messages need not wait for their leases.
 func (s *Store) ReleaseClaims(ctx context.Context, member string) error {
-	_, err := s.exec(ctx, "UPDATE outbox SET claimed_by = '', lease_until = 0 WHERE claimed_by = ?", member)
+	// Due at once: a claimed message fell due before it was claimed.
+	_, err := s.exec(ctx, "UPDATE outbox SET claimed_by = '', lease_until = 0, next_try = enqueued WHERE claimed_by = ?", member)
 	if err != nil {
 		return fmt.Errorf("release claims: %w", err)
 	}
 	return nil
+}
+
+// SeveralOpensWaiting reports whether more than one incident's message
+// waits to be posted. It reads at most two rows: it is asked once per
+// message, and a backlog of thousands must not be counted each time.
+func (s *Store) SeveralOpensWaiting(ctx context.Context) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE kind = 'open' AND target = '' LIMIT 2) two").Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("outbox: %w", err)
+	}
+	return n > 1, nil
 }
 
 // PendingOpens counts the incident messages waiting to be posted and
@@ -210,8 +227,8 @@ func (s *Store) PendingOpens(ctx context.Context, limit int) (int, []Record, err
 	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM outbox WHERE kind = 'open' AND target = ''").Scan(&n); err != nil {
 		return 0, nil, fmt.Errorf("outbox: %w", err)
 	}
-	if limit <= 0 || n == 0 {
-		return n, nil, nil // the count alone
+	if n == 0 {
+		return 0, nil, nil
 	}
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT i.decision, i.view, i.channel, i.ts, i.posted
 		FROM outbox o JOIN incidents i ON i.id = o.incident WHERE o.kind = 'open' AND o.target = '' ORDER BY o.seq LIMIT ?`), limit)
