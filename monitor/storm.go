@@ -26,6 +26,9 @@ const (
 	// stormHold bounds how long the incidents' messages wait for a summary
 	// that cannot be posted: after that they go without it.
 	stormHold = 2 * time.Minute
+	// stormPostLease is how long the turn to post a summary is held while
+	// the post is under way (beyond one notifyTimeout).
+	stormPostLease = notifyTimeout + 5*time.Second
 )
 
 // summarizeStorm posts the summary when a storm is waiting in the outbox
@@ -44,9 +47,12 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
 		d.stormOwed = time.Time{}
 		return true
 	}
-	// One member of a fleet posts it: the turn is taken before posting and
-	// given back when the post fails, for the next look to try again.
-	if turn, err := d.store.TakeTurn(ctx, "storm_summary", now, stormEvery); err != nil || !turn {
+	// One member of a fleet posts it: the turn is leased before posting,
+	// kept once posted and given back when the post fails, for the next
+	// look to try again. A member killed while posting holds it for
+	// stormPostLease only: the restarted daemon still posts the summary.
+	turn, leased, err := d.store.LeaseTurn(ctx, "storm_summary", now, stormEvery, stormPostLease)
+	if err != nil || !turn {
 		d.stormOwed = time.Time{}
 		return true
 	}
@@ -79,7 +85,7 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
 	note.Lines = append(note.Lines, "Each gets its own message as fast as Slack takes them; nothing is dropped.")
 	m := notifier.Message{ID: fmt.Sprintf("storm/%d", now.UnixNano()), Kind: notifier.KindNotice, Notice: &note}
 	if _, err := d.notify(m); err != nil {
-		if err := d.store.GiveBackTurn(ctx, "storm_summary", now); err != nil {
+		if err := d.store.GiveBackTurn(ctx, "storm_summary", leased); err != nil {
 			d.storeFails("meta", err)
 		}
 		if !owed {
@@ -96,6 +102,9 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
 		return true
 	}
 	d.stormOwed = time.Time{}
+	if err := d.store.KeepTurn(ctx, "storm_summary", leased, now); err != nil {
+		d.storeFails("meta", err)
+	}
 	d.log.Warn("storm: many incidents opened at once", "incidents", n)
 	return true
 }

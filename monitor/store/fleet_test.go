@@ -276,6 +276,29 @@ func TestFleetSharedStore(t *testing.T) {
 	if ok, _ := stores[2].TakeTurn(ctx, "storm_summary", next.Add(time.Second), 10*time.Minute); !ok {
 		t.Fatal("no turn after it was given back")
 	}
+	// A leased turn (a post under way) lapses after its lease when its
+	// member dies before keeping it; a kept one holds for the interval.
+	lease := next.Add(20 * time.Minute)
+	ok, at, err := stores[0].LeaseTurn(ctx, "storm_summary", lease, 10*time.Minute, 35*time.Second)
+	if err != nil || !ok {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
+	if ok, _, _ := stores[1].LeaseTurn(ctx, "storm_summary", lease.Add(30*time.Second), 10*time.Minute, 35*time.Second); ok {
+		t.Fatal("a leased turn was taken again within its lease")
+	}
+	ok, at2, _ := stores[1].LeaseTurn(ctx, "storm_summary", lease.Add(36*time.Second), 10*time.Minute, 35*time.Second)
+	if !ok {
+		t.Fatal("a lapsed lease (its member died) was not taken over")
+	}
+	if err := stores[0].KeepTurn(ctx, "storm_summary", at, lease.Add(40*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := stores[1].KeepTurn(ctx, "storm_summary", at2, lease.Add(40*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, _ := stores[2].LeaseTurn(ctx, "storm_summary", lease.Add(9*time.Minute), 10*time.Minute, 35*time.Second); ok {
+		t.Fatal("a kept turn was taken again within the interval")
+	}
 }
 
 func failingCells(cells []incident.Cell) int {

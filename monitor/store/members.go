@@ -112,6 +112,31 @@ func (s *Store) members(ctx context.Context, qr querier, where string) ([]Member
 // then it is recorded as done now. Two members asking at once never both
 // get the turn.
 func (s *Store) TakeTurn(ctx context.Context, name string, now time.Time, every time.Duration) (bool, error) {
+	return s.takeTurn(ctx, name, now, every, now)
+}
+
+// LeaseTurn is TakeTurn for a chore that may not finish (a post the
+// process dies during): the turn lapses after lease unless KeepTurn makes
+// it a whole one. It returns the time the turn is recorded at, for
+// KeepTurn and GiveBackTurn.
+func (s *Store) LeaseTurn(ctx context.Context, name string, now time.Time, every, lease time.Duration) (bool, time.Time, error) {
+	at := now.Add(lease - every)
+	ok, err := s.takeTurn(ctx, name, now, every, at)
+	return ok, at, err
+}
+
+// KeepTurn makes a turn leased at at a whole one, from now: the chore is
+// done.
+func (s *Store) KeepTurn(ctx context.Context, name string, at, now time.Time) error {
+	_, err := s.exec(ctx, "UPDATE meta SET value = ? WHERE name = ? AND value = ?",
+		now.UTC().Format(time.RFC3339Nano), name, at.UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("keep turn %s: %w", name, err)
+	}
+	return nil
+}
+
+func (s *Store) takeTurn(ctx context.Context, name string, now time.Time, every time.Duration, record time.Time) (bool, error) {
 	turn := false
 	err := s.Update(ctx, func(t *Tx) error {
 		if s.backend == Postgres {
@@ -128,7 +153,7 @@ func (s *Store) TakeTurn(ctx context.Context, name string, now time.Time, every 
 			return nil
 		}
 		turn = true
-		return s.setMeta(ctx, t.tx, name, now.UTC().Format(time.RFC3339Nano))
+		return s.setMeta(ctx, t.tx, name, record.UTC().Format(time.RFC3339Nano))
 	})
 	return turn && err == nil, err
 }
