@@ -224,7 +224,7 @@ func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag
 	}
 	for _, c := range inc.Cells {
 		cell := c
-		if r, ok := byKey[c.Vantage+"/"+string(c.Route)]; ok {
+		if r, ok := byKey[incident.CellKey(c.Vantage, c.Route, c.Transport)]; ok {
 			a := configured(r)
 			cell.Reason, cell.Pop = cellReason(a), a.Pop
 		}
@@ -233,7 +233,7 @@ func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag
 	// The telling attempt: where the diagnosis points, else the first that
 	// fails.
 	var tell *store.SeriesRow
-	if r, ok := byKey[diag.Vantage+"/"+string(diag.Route)]; ok && !r.Muted && dc.check.Alert.Fails(r.Outcome, r.Status, r.Cause) {
+	if r, ok := byKey[incident.CellKey(diag.Vantage, diag.Route, diag.Transport)]; ok && !r.Muted && dc.check.Alert.Fails(r.Outcome, r.Status, r.Cause) {
 		tell = &r
 	}
 	for i := range rows {
@@ -264,7 +264,7 @@ func configured(r store.SeriesRow) report.Attempt {
 			return a
 		}
 	}
-	return report.Attempt{Vantage: r.Vantage, Route: r.Route, Status: r.Status, Outcome: r.Outcome, TraceID: r.TraceID}
+	return report.Attempt{Vantage: r.Vantage, Route: r.Route, Transport: r.Transport, Status: r.Status, Outcome: r.Outcome, TraceID: r.TraceID}
 }
 
 // cellReason says in a word or two how an attempt ended.

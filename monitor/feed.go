@@ -164,7 +164,7 @@ func (d *Daemon) eventful(o observation) bool {
 		if a.Variant != report.VariantConfigured {
 			continue
 		}
-		p, ok := d.mem.prev(store.SeriesKey{Check: o.check.Name, Vantage: a.Vantage, Route: a.Route})
+		p, ok := d.mem.prev(store.AttemptKey(o.check.Name, a))
 		if !a.OK || !ok || p.Outcome != report.OutcomeOf(a) || p.Status != a.Status {
 			return true
 		}
@@ -361,7 +361,7 @@ func (d *Daemon) series(batch []observation, now time.Time) ([]store.SeriesRow, 
 			if a.Variant != report.VariantConfigured {
 				continue
 			}
-			k := store.SeriesKey{Check: c.Name, Vantage: a.Vantage, Route: a.Route}
+			k := store.AttemptKey(c.Name, a)
 			var prev *incident.Series
 			if i, ok := latest[k]; ok {
 				prev = &rows[i].Series
@@ -371,7 +371,7 @@ func (d *Daemon) series(batch []observation, now time.Time) ([]store.SeriesRow, 
 			s := incident.Next(prev, c.Alert, d.member, a, o.rep.Diagnosis.Cause, o.at)
 			var attempts []report.Attempt
 			for _, v := range o.rep.Attempts {
-				if v.Vantage == a.Vantage && v.Route == a.Route {
+				if store.AttemptKey(c.Name, v) == k {
 					attempts = append(attempts, v)
 				}
 			}
@@ -382,8 +382,11 @@ func (d *Daemon) series(batch []observation, now time.Time) ([]store.SeriesRow, 
 				latest[k] = len(rows)
 				rows = append(rows, row)
 			}
-			history = append(history, store.HistoryRow{At: o.at, Check: c.Name, Vantage: a.Vantage, Route: a.Route, Member: d.member,
-				Outcome: s.Outcome, Status: a.Status, Cause: o.rep.Diagnosis.Cause, DurationMS: a.DurationMS, TraceID: a.TraceID})
+			if s.Outcome != report.OutcomeNotOffered { // no WebSocket over h2 to keep a history of
+				history = append(history, store.HistoryRow{At: o.at, Check: c.Name, Vantage: a.Vantage, Route: a.Route,
+					Transport: k.Transport, Member: d.member, Outcome: s.Outcome, Status: a.Status, Cause: o.rep.Diagnosis.Cause,
+					DurationMS: a.DurationMS, TraceID: a.TraceID})
+			}
 			m.SeriesObserved(c.Name, a.Vantage, string(a.Route), a.Status, string(s.Outcome))
 			m.CertExpiry(c.Name, a.Vantage, string(a.Route), a.CertNotAfter)
 		}
@@ -585,8 +588,8 @@ func (d *Daemon) forget(old, cfg *config.Config) {
 	for i := range cfg.Checks {
 		live[cfg.Checks[i].Name] = &cfg.Checks[i]
 	}
-	keep := func(check, vantage string, route report.Route) bool {
-		c, ok := live[check]
+	keep := func(k store.SeriesKey) bool {
+		c, ok := live[k.Check]
 		if !ok {
 			return false
 		}
@@ -594,7 +597,8 @@ func (d *Daemon) forget(old, cfg *config.Config) {
 		if len(vs) == 0 {
 			vs = []string{cfg.Vantage}
 		}
-		return slices.Contains(vs, vantage) && (route == report.RouteCDN || c.Direct != nil)
+		return slices.Contains(vs, k.Vantage) && (k.Route == report.RouteCDN || c.Direct != nil) &&
+			(k.Transport == report.TransportHTTP1 || slices.Contains(c.Transports, k.Transport))
 	}
 	now := d.now()
 	ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)

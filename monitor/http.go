@@ -57,18 +57,20 @@ func (d *Daemon) Handler(metrics http.Handler) http.Handler {
 
 // SeriesStatus is one row of /status.
 type SeriesStatus struct {
-	Check   string         `json:"check"`
-	Vantage string         `json:"vantage"`
-	Route   report.Route   `json:"route"`
-	Member  string         `json:"member"`
-	Status  int            `json:"status"`
-	Outcome report.Outcome `json:"outcome"`
-	Since   time.Time      `json:"since"`
-	Cause   report.Cause   `json:"cause"`
-	TraceID string         `json:"trace_id"`
-	Failing bool           `json:"failing"`
-	Stale   bool           `json:"stale,omitempty"`
-	Updated time.Time      `json:"updated"`
+	Check   string       `json:"check"`
+	Vantage string       `json:"vantage"`
+	Route   report.Route `json:"route"`
+	// Transport is http1 or http2.
+	Transport report.Transport `json:"transport"`
+	Member    string           `json:"member"`
+	Status    int              `json:"status"`
+	Outcome   report.Outcome   `json:"outcome"`
+	Since     time.Time        `json:"since"`
+	Cause     report.Cause     `json:"cause"`
+	TraceID   string           `json:"trace_id"`
+	Failing   bool             `json:"failing"`
+	Stale     bool             `json:"stale,omitempty"`
+	Updated   time.Time        `json:"updated"`
 }
 
 // IncidentStatus is an open incident in /status.
@@ -208,7 +210,7 @@ func (d *Daemon) Status(ctx context.Context) StatusDoc {
 	}
 	doc.Series = []SeriesStatus{}
 	for _, r := range rows {
-		doc.Series = append(doc.Series, SeriesStatus{Check: r.Check, Vantage: r.Vantage, Route: r.Route, Member: r.Member,
+		doc.Series = append(doc.Series, SeriesStatus{Check: r.Check, Vantage: r.Vantage, Route: r.Route, Transport: r.Transport, Member: r.Member,
 			Status: r.Status, Outcome: r.Outcome, Since: r.Since, Cause: r.Cause, TraceID: r.TraceID,
 			Failing: !r.Stale && rule(r.Check)(r.Outcome, r.Status, r.Cause), Stale: r.Stale, Updated: r.Updated})
 	}
@@ -235,7 +237,8 @@ func (d *Daemon) memorySnapshot(now time.Time) ([]store.SeriesRow, map[string]*s
 		rows = append(rows, r)
 	}
 	slices.SortFunc(rows, func(a, b store.SeriesRow) int {
-		return strings.Compare(a.Check+"\x00"+a.Vantage+"\x00"+string(a.Route), b.Check+"\x00"+b.Vantage+"\x00"+string(b.Route))
+		return strings.Compare(a.Check+"\x00"+a.Vantage+"\x00"+string(a.Route)+"\x00"+string(a.Transport),
+			b.Check+"\x00"+b.Vantage+"\x00"+string(b.Route)+"\x00"+string(b.Transport))
 	})
 	open := map[string]*store.Record{}
 	for c, r := range d.mem.incidents {

@@ -61,7 +61,7 @@ func newMemory() *memory {
 }
 
 func keyOf(r store.SeriesRow) store.SeriesKey {
-	return store.SeriesKey{Check: r.Check, Vantage: r.Vantage, Route: r.Route}
+	return store.AttemptKey(r.Check, report.Attempt{Vantage: r.Vantage, Route: r.Route, Transport: r.Transport})
 }
 
 // token returns what the check's latest run knew of its token.
@@ -207,13 +207,10 @@ func (m *memory) Series(_ context.Context, check string, now time.Time) ([]store
 			}
 			return 1
 		}
-		if a.Route < b.Route {
-			return -1
+		if a.Route != b.Route {
+			return strings.Compare(string(a.Route), string(b.Route))
 		}
-		if a.Route > b.Route {
-			return 1
-		}
-		return 0
+		return strings.Compare(string(a.Transport), string(b.Transport))
 	})
 	return out, nil
 }

@@ -55,7 +55,7 @@ func (r *Runner) now() time.Time {
 // Run performs one run of a check: the configured request from every
 // vantage on every route, then, only for the attempts that failed with an
 // HTTP answer, the diagnostic variants. A healthy check therefore costs one
-// handshake per vantage and route.
+// handshake per vantage, route and transport.
 func (r *Runner) Run(ctx context.Context, c *config.Check) report.Report {
 	tracer := r.Tracer
 	if tracer == nil {
@@ -94,8 +94,11 @@ func (r *Runner) Run(ctx context.Context, c *config.Check) report.Report {
 	configured := r.attemptAll(ctx, base)
 	var variants []probe.Request
 	for i, att := range configured {
-		if att.OK || att.Status == 0 {
-			continue // variants explain HTTP refusals, not network failures
+		if att.OK || att.Status == 0 || att.Transport == report.TransportHTTP2 {
+			// Variants explain HTTP refusals, not network failures; the
+			// HTTP/1.1 attempt's variants explain an h2 refusal too, and
+			// one that only HTTP/2 meets is its path's (h2_path_broken).
+			continue
 		}
 		variants = append(variants, variantsOf(base[i], att, c)...)
 	}
@@ -137,7 +140,7 @@ func (r *Runner) attemptAll(ctx context.Context, reqs []probe.Request) []report.
 		out[i] = r.Prober.Attempt(ctx, reqs[i])
 		if r.Metrics != nil {
 			a := out[i]
-			r.Metrics.Attempt(ctx, reqs[i].Check, a.Vantage, string(a.Route), string(a.Variant), a.Status, a.DurationMS/1000)
+			r.Metrics.Attempt(ctx, reqs[i].Check, a.Vantage, string(a.Route), string(a.Transport), string(a.Variant), a.Status, a.DurationMS/1000)
 		}
 	}
 	// The last attempt runs on this goroutine: a check with one vantage and
@@ -179,7 +182,7 @@ func (r *Runner) requests(c *config.Check, cred *probe.Credential) []probe.Reque
 			Subprotocols: c.Subprotocols, Credential: cred, Send: c.Send, Expect: c.Expect, Timeout: c.Timeout,
 			Client: probe.Client(c.Client), NoTraceHeader: c.NoTraceHeader,
 		}
-		out = append(out, req)
+		routes := []probe.Request{req}
 		if c.Direct != nil {
 			d := req
 			d.Route = report.RouteDirect
@@ -187,10 +190,25 @@ func (r *Runner) requests(c *config.Check, cred *probe.Credential) []probe.Reque
 			if c.Direct.TLS != nil {
 				d.TLS = tlsConfig(*c.Direct.TLS)
 			}
-			out = append(out, d)
+			routes = append(routes, d)
+		}
+		for _, rq := range routes {
+			for _, t := range transports(c) {
+				rq.Transport = t
+				out = append(out, rq)
+			}
 		}
 	}
 	return out
+}
+
+// transports are the check's, HTTP/1.1 alone for a check built without
+// the configuration's defaults.
+func transports(c *config.Check) []report.Transport {
+	if len(c.Transports) == 0 {
+		return []report.Transport{report.TransportHTTP1}
+	}
+	return c.Transports
 }
 
 // variantsOf derives the diagnostic requests for a failed configured one:

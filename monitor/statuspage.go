@@ -105,13 +105,19 @@ func (d *Daemon) statusPage(w http.ResponseWriter, r *http.Request) {
 		data.Incidents = append(data.Incidents, pi)
 	}
 	for _, s := range doc.Series {
-		row := pageRow{Check: s.Check, Vantage: s.Vantage, Route: string(s.Route), Status: statusText(s), Since: ago(now.Sub(s.Since))}
+		route := string(s.Route)
+		if s.Transport == report.TransportHTTP2 {
+			route += " h2"
+		}
+		row := pageRow{Check: s.Check, Vantage: s.Vantage, Route: route, Status: statusText(s), Since: ago(now.Sub(s.Since))}
 		switch {
 		case s.Stale:
 			row.Class, row.State, row.order = "stale", "silent", 2
 		case s.Failing:
 			row.Class, row.State, row.order = "fail", "FAILING", 0
 			data.Failing++
+		case s.Outcome == report.OutcomeNotOffered:
+			row.Class, row.State, row.order = "ok", "h2 not offered", 3
 		case s.Outcome != report.OutcomeUpgraded:
 			row.Class, row.State, row.order = "warn", "not upgrading", 1
 		default:
@@ -121,7 +127,7 @@ func (d *Daemon) statusPage(w http.ResponseWriter, r *http.Request) {
 			row.Cause = string(s.Cause)
 		}
 		runs, up := 0, 0
-		for i, b := range tl[store.SeriesKey{Check: s.Check, Vantage: s.Vantage, Route: s.Route}] {
+		for i, b := range tl[store.SeriesKey{Check: s.Check, Vantage: s.Vantage, Route: s.Route, Transport: s.Transport}] {
 			bar := pageBar{X: i * 3, Class: "none", Title: b.Start.UTC().Format("15:04") + " no run"}
 			if b.Runs > 0 {
 				runs, up = runs+b.Runs, up+b.Upgraded
@@ -179,7 +185,12 @@ func (d *Daemon) timeline(r *http.Request, since time.Time, bucket time.Duration
 func statusText(s SeriesStatus) string {
 	switch s.Outcome {
 	case report.OutcomeUpgraded:
+		if s.Transport == report.TransportHTTP2 {
+			return "200 upgraded (h2)"
+		}
 		return "101 upgraded"
+	case report.OutcomeNotOffered:
+		return "h2 not offered"
 	case report.OutcomeRefused:
 		return fmt.Sprintf("%d %s", s.Status, strings.ToLower(http.StatusText(s.Status)))
 	case report.OutcomeRejectedAfterOpen:

@@ -97,6 +97,11 @@ func cellWhat(c Cell) string {
 	switch c.Outcome {
 	case report.OutcomeUpgraded:
 		mark, s = "✓ ", "101"
+		if c.Transport == report.TransportHTTP2 {
+			s = "200"
+		}
+	case report.OutcomeNotOffered:
+		mark, s = "  ", "not offered"
 	case report.OutcomeRefused:
 		s = strings.TrimSpace(fmt.Sprintf("%d %s", c.Status, c.Reason))
 	case report.OutcomeRejectedAfterOpen:
@@ -140,39 +145,60 @@ func attemptWhat(a report.Attempt) string {
 // Matrix renders the cells as aligned text: a row per vantage, a column
 // per route.
 func Matrix(cells []Cell) string {
-	var routes []report.Route
+	// A column is a route over a transport: "cdn", "cdn h2".
+	type column struct {
+		route     report.Route
+		transport report.Transport
+	}
+	colOf := func(c Cell) column {
+		if c.Transport == report.TransportHTTP2 {
+			return column{c.Route, report.TransportHTTP2}
+		}
+		return column{c.Route, ""}
+	}
+	var routes []column
 	var vantages []string
 	at := map[string]Cell{}
+	key := func(v string, col column) string {
+		return v + "\x00" + string(col.route) + "\x00" + string(col.transport)
+	}
 	for _, c := range cells {
-		if !slices.Contains(routes, c.Route) {
-			routes = append(routes, c.Route)
+		if col := colOf(c); !slices.Contains(routes, col) {
+			routes = append(routes, col)
 		}
 		if !slices.Contains(vantages, c.Vantage) {
 			vantages = append(vantages, c.Vantage)
 		}
-		at[c.Vantage+"\x00"+string(c.Route)] = c
+		at[key(c.Vantage, colOf(c))] = c
 	}
-	slices.SortFunc(routes, func(a, b report.Route) int {
-		if a == b {
-			return 0
-		}
-		if a == report.RouteCDN {
+	slices.SortFunc(routes, func(a, b column) int {
+		switch {
+		case a.route == b.route:
+			return strings.Compare(string(a.transport), string(b.transport))
+		case a.route == report.RouteCDN:
 			return -1
-		}
-		if b == report.RouteCDN {
+		case b.route == report.RouteCDN:
 			return 1
 		}
-		return strings.Compare(string(a), string(b))
+		return strings.Compare(string(a.route), string(b.route))
 	})
 	more := 0
 	if len(vantages) > maxCells {
 		more, vantages = len(vantages)-maxCells, vantages[:maxCells]
 	}
-	rows := [][]string{append([]string{"VANTAGE"}, routeNames(routes)...)}
+	head := []string{"VANTAGE"}
+	for _, col := range routes {
+		name := string(col.route)
+		if col.transport == report.TransportHTTP2 {
+			name += " h2"
+		}
+		head = append(head, name)
+	}
+	rows := [][]string{head}
 	for _, v := range vantages {
 		row := []string{truncate(v, 24)}
 		for _, r := range routes {
-			if c, ok := at[v+"\x00"+string(r)]; ok {
+			if c, ok := at[key(v, r)]; ok {
 				row = append(row, cellWhat(c))
 			} else {
 				row = append(row, "")

@@ -100,10 +100,12 @@ const (
 
 // Cell is one square of the vantage x route matrix.
 type Cell struct {
-	Vantage string         `json:"vantage"`
-	Route   report.Route   `json:"route"`
-	Outcome report.Outcome `json:"outcome"`
-	Status  int            `json:"status"`
+	Vantage string       `json:"vantage"`
+	Route   report.Route `json:"route"`
+	// Transport is http1 or http2 ("" before transports: http1).
+	Transport report.Transport `json:"transport,omitempty"`
+	Outcome   report.Outcome   `json:"outcome"`
+	Status    int              `json:"status"`
 	// Reason is the status line's reason or the error class ("Forbidden",
 	// "closed 4003", "connect").
 	Reason  string `json:"reason,omitempty"`

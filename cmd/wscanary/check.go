@@ -158,6 +158,9 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	insecure := fs.Bool("insecure", false, "do not verify TLS certificates")
 	timeout := fs.Duration("timeout", 10*time.Second, "bound on each attempt")
 	output := fs.String("output", "table", "table or json")
+	client := fs.String("client", "", "client profile of the handshake: chrome (default), firefox, wscanary")
+	var transports multiFlag
+	fs.Var(&transports, "transport", "http1 or http2 (repeatable; default both for wss://, http1 for ws://)")
 	// Accept flags before and after the URL.
 	var positional []string
 	rest := args
@@ -186,6 +189,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		URL: positional[0], Origin: *origin, Headers: headers, Subprotocols: subprotocols,
 		Token: *token, TokenIn: *tokenIn, TokenName: *tokenName, Direct: *direct, Proxy: *proxy,
 		Send: *send, Expect: *expect, CAFile: *caFile, Insecure: *insecure, Timeout: *timeout,
+		Client: *client, Transports: transports,
 	}.Build(config.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "wscanary probe: %v\n", err)

@@ -212,6 +212,13 @@ func TestRealServers(t *testing.T) {
 // http-request rule.
 func startHAProxy(t *testing.T, upstream, rule string) string {
 	t.Helper()
+	return startHAProxyBind(t, upstream, "", rule)
+}
+
+// startHAProxyBind is startHAProxy with options on its bind line (TLS,
+// ALPN h2 for an HTTP/2 frontend).
+func startHAProxyBind(t *testing.T, upstream, bind, rule string) string {
+	t.Helper()
 	dir := t.TempDir()
 	return startServer(t, "haproxy", func(port int) *exec.Cmd {
 		conf := fmt.Sprintf(`global
@@ -223,12 +230,12 @@ defaults
   timeout server 10s
   timeout tunnel 30s
 frontend edge
-  bind 127.0.0.1:%d
+  bind 127.0.0.1:%d %s
   %s
   default_backend origin
 backend origin
   server s1 %s
-`, port, rule, upstream)
+`, port, bind, rule, upstream)
 		path := filepath.Join(dir, "haproxy.cfg")
 		os.WriteFile(path, []byte(conf), 0o600)
 		return exec.Command("/usr/sbin/haproxy", "-db", "-f", path)

@@ -3,8 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/wscanary/wscanary/monitor/report"
 )
 
 // AdHocName is the name of the one check AdHoc builds.
@@ -30,6 +33,10 @@ type AdHoc struct {
 	Insecure     bool
 	// Timeout bounds each attempt; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Client is the profile ("" chrome); Transports the transports (none:
+	// a check file's default).
+	Client     string
+	Transports []string
 }
 
 // Build turns the description into a Config holding one check, by the same
@@ -94,6 +101,29 @@ func (a AdHoc) Build(opts Options) (*Config, error) {
 			return nil, fmt.Errorf("--direct %w", err)
 		}
 		c.Direct = &Direct{Address: a.Direct}
+	}
+	c.Client = DefaultClient
+	if a.Client != "" {
+		if !slices.Contains(ClientNames, a.Client) {
+			return nil, fmt.Errorf("--client %q is not a client profile (%s)", a.Client, strings.Join(ClientNames, ", "))
+		}
+		c.Client = a.Client
+	}
+	for _, t := range a.Transports {
+		switch {
+		case !slices.Contains(TransportNames, t):
+			return nil, fmt.Errorf("--transport %q is not a transport (%s)", t, strings.Join(TransportNames, ", "))
+		case t == string(report.TransportHTTP2) && u.Scheme != "wss":
+			return nil, errors.New("--transport http2 needs a wss:// URL (browsers take HTTP/2 over TLS only)")
+		case !slices.Contains(c.Transports, report.Transport(t)):
+			c.Transports = append(c.Transports, report.Transport(t))
+		}
+	}
+	if c.Transports == nil {
+		c.Transports = []report.Transport{report.TransportHTTP1}
+		if u.Scheme == "wss" {
+			c.Transports = slices.Clone(report.Transports)
+		}
 	}
 	cfg := &Config{Path: "command line", Vantage: defaultVantage(lookup), Vantages: map[string]Vantage{}, Listen: ""}
 	if a.Proxy != "" {

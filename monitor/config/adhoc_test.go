@@ -32,7 +32,8 @@ func TestAdHocFollowsTheFileRules(t *testing.T) {
 	a, f := cfg.Checks[0], file.Checks[0]
 	if cfg.Vantage != "here" || a.URL.String() != f.URL.String() || !reflect.DeepEqual(a.Token, f.Token) ||
 		!reflect.DeepEqual(a.Direct, f.Direct) || !reflect.DeepEqual(a.Alert, f.Alert) || a.Timeout != f.Timeout ||
-		!reflect.DeepEqual(a.Headers, f.Headers) || a.Origin != f.Origin || a.Origin == "" {
+		!reflect.DeepEqual(a.Headers, f.Headers) || a.Origin != f.Origin || a.Origin == "" ||
+		a.Client != f.Client || !reflect.DeepEqual(a.Transports, f.Transports) {
 		t.Fatalf("ad hoc %+v\nfile   %+v", a, f)
 	}
 	tests := []struct {
@@ -48,6 +49,9 @@ func TestAdHocFollowsTheFileRules(t *testing.T) {
 		{config.AdHoc{URL: "ws://x/", Headers: []string{"nocolon"}}, `--header "nocolon" must be Name: value`},
 		{config.AdHoc{URL: "ws://x/", Expect: "("}, `--expect: error parsing regexp`},
 		{config.AdHoc{URL: "ws://x/", Timeout: 2 * config.MaxTimeout}, `--timeout 2m0s must be positive and at most 1m0s`},
+		{config.AdHoc{URL: "ws://x/", Client: "curl"}, `--client "curl" is not a client profile (chrome, firefox, wscanary)`},
+		{config.AdHoc{URL: "wss://x/", Transports: []string{"h3"}}, `--transport "h3" is not a transport (http1, http2)`},
+		{config.AdHoc{URL: "ws://x/", Transports: []string{"http2"}}, `--transport http2 needs a wss:// URL`},
 	}
 	for _, tt := range tests {
 		_, err := tt.a.Build(env(nil))

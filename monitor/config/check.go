@@ -2,15 +2,19 @@ package config
 
 import (
 	"errors"
+	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/wscanary/wscanary/monitor/report"
 )
 
 // checkDraft is a check being read, with the lines that whole-check rules
 // point at.
 type checkDraft struct {
-	c                              Check
-	urlLine, sendLine, minVantLine int
+	c                                              Check
+	urlLine, sendLine, minVantLine, transportsLine int
 }
 
 var checkKeys = section[checkDraft]{
@@ -82,6 +86,25 @@ var checkKeys = section[checkDraft]{
 	{"client", sEnum("The client profile the handshake is made as: chrome (default, or the main file's client), firefox, wscanary.", ClientNames...),
 		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 			d.c.Client = l.client(file, "client", v)
+		}},
+	{"transports", sList(schema{"enum": TransportNames}, "What the WebSocket goes over: http1 (the Upgrade) and, for wss://, http2 (RFC 8441 extended CONNECT, which browsers use on an HTTP/2 connection that offers it). Default both for wss://, [http1] for ws://; each costs one handshake per vantage and route."),
+		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+			d.transportsLine = v.Line
+			l.list(file, "transports", v, func(item *yaml.Node) {
+				s, ok := l.str(file, "transports", item)
+				switch {
+				case !ok:
+				case !slices.Contains(TransportNames, s):
+					l.add(file, item.Line, "transports: %q is not a transport (%s)", s, strings.Join(TransportNames, ", "))
+				case slices.Contains(d.c.Transports, report.Transport(s)):
+					l.add(file, item.Line, "transports: %q is listed twice", s)
+				default:
+					d.c.Transports = append(d.c.Transports, report.Transport(s))
+				}
+			})
+			if len(v.Content) == 0 && v.Kind == yaml.SequenceNode {
+				l.add(file, v.Line, "transports: an empty list makes no attempt; name http1, http2 or both")
+			}
 		}},
 	{"trace_header", sBool("Send traceparent (the one header added to a browser's); false for endpoints that judge unknown headers. Default true."),
 		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
@@ -321,6 +344,15 @@ func (l *loader) check(file string, n *yaml.Node) (Check, bool) {
 			}
 			l.add(file, line, "check %q: %v", c.Name, err)
 		}
+	}
+	tls := c.URL != nil && c.URL.Scheme == "wss"
+	switch {
+	case c.Transports == nil && tls:
+		c.Transports = slices.Clone(report.Transports)
+	case c.Transports == nil:
+		c.Transports = []report.Transport{report.TransportHTTP1}
+	case !tls && slices.Contains(c.Transports, report.TransportHTTP2):
+		l.add(file, d.transportsLine, "check %q: transports: http2 needs a wss:// url (browsers take HTTP/2 over TLS only)", c.Name)
 	}
 	if nv := max(len(c.Vantages), 1); c.Alert.MinVantages > nv && !l.fleet {
 		l.add(file, d.minVantLine, "alert.min_vantages: %d is more than the check's %d vantage(s)", c.Alert.MinVantages, nv)

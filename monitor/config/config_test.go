@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -33,7 +34,7 @@ func TestInvalid(t *testing.T) {
 		want []string
 	}{
 		{"unknown-key", []string{
-			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, client, trace_header, send, expect, vantages, alert, maintenance, warn)`,
+			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, client, transports, trace_header, send, expect, vantages, alert, maintenance, warn)`,
 		}},
 		{"client", []string{
 			`testdata/invalid-client/wscanary.yaml:2: client: "safari" is not a client profile (chrome, firefox, wscanary)`,
@@ -416,6 +417,11 @@ func TestAlertOn(t *testing.T) {
 		{parse("client_blocked"), report.OutcomeRefused, 403, true, report.CauseClientBlocked},
 		{parse("client_blocked"), report.OutcomeRefused, 403, false, report.CauseCDNBlocked},
 		{parse("cdn_blocked"), report.OutcomeRefused, 403, true, report.CauseCDNBlocked},
+		// An HTTP/2 path that is not offered never fails; one that is
+		// offered and refuses fails whatever its status.
+		{parse("any"), report.OutcomeNotOffered, 0, false, report.CauseOK},
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeRefused, 426, true, report.CauseH2PathBroken},
+		{config.Alert{On: config.DefaultAlertOn()}, report.OutcomeUpgraded, 101, false, report.CauseH2PathBroken},
 	}
 	for _, tt := range tests {
 		if got := tt.on.Fails(tt.outcome, tt.status, tt.cause); got != tt.want {
@@ -516,6 +522,40 @@ func TestClientDefaults(t *testing.T) {
 		a, b := cfg.Check("a"), cfg.Check("b")
 		if a.Client != tt.a || a.NoTraceHeader || b.Client != "wscanary" || !b.NoTraceHeader {
 			t.Errorf("%q: a is %s (no trace header %v), b is %s (%v)", tt.main, a.Client, a.NoTraceHeader, b.Client, b.NoTraceHeader)
+		}
+	}
+}
+
+// TestTransports: wss:// checks go over both transports unless they name
+// some, ws:// over HTTP/1.1; wrong names, duplicates, an empty list and
+// http2 on ws:// are errors at their line.
+func TestTransports(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		check string
+		want  []report.Transport
+		err   string
+	}{
+		{"url: wss://chat.example.com/ws", []report.Transport{report.TransportHTTP1, report.TransportHTTP2}, ""},
+		{"url: ws://chat.example.com/ws", []report.Transport{report.TransportHTTP1}, ""},
+		{"url: wss://chat.example.com/ws\n    transports: [http1]", []report.Transport{report.TransportHTTP1}, ""},
+		{"url: wss://chat.example.com/ws\n    transports: [http2]", []report.Transport{report.TransportHTTP2}, ""},
+		{"url: wss://chat.example.com/ws\n    transports: [http3]", nil, `a.yaml:5: transports: "http3" is not a transport (http1, http2)`},
+		{"url: wss://chat.example.com/ws\n    transports: [http1, http1]", nil, `a.yaml:5: transports: "http1" is listed twice`},
+		{"url: wss://chat.example.com/ws\n    transports: []", nil, "a.yaml:5: transports: an empty list makes no attempt"},
+		{"url: ws://chat.example.com/ws\n    transports: [http1, http2]", nil, "a.yaml:5: check \"chat\": transports: http2 needs a wss:// url"},
+	} {
+		check := map[string][]byte{"a.yaml": []byte("checks:\n  - name: chat\n    schedule: \"@every 1m\"\n    " + tt.check + "\n")}
+		cfg, err := config.LoadBytes("wscanary.yaml", []byte("vantage: eu\n"), check, env(nil))
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: error %v, want %q", tt.check, err, tt.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tt.check, err)
+		case !slices.Equal(cfg.Checks[0].Transports, tt.want):
+			t.Errorf("%q: transports %v, want %v", tt.check, cfg.Checks[0].Transports, tt.want)
 		}
 	}
 }

@@ -121,6 +121,15 @@ var ClientNames = func() []string {
 	return out
 }()
 
+// TransportNames are the transports a check can use (report.Transports).
+var TransportNames = func() []string {
+	out := make([]string, len(report.Transports))
+	for i, t := range report.Transports {
+		out[i] = string(t)
+	}
+	return out
+}()
+
 // DefaultClient is the profile of a check and a main file that name none.
 const DefaultClient = string(report.ClientChrome)
 
@@ -232,9 +241,9 @@ func (a AlertOn) String() string {
 // counts as failing under this rule. An upgrade never does.
 //
 // cause is the run's diagnosis: a warning-only cause fails only when the
-// rule names it.
+// rule names it; h2_path_broken fails whatever the status.
 func (a Alert) Fails(outcome report.Outcome, status int, cause report.Cause) bool {
-	if outcome == report.OutcomeUpgraded || outcome == "" {
+	if outcome == report.OutcomeUpgraded || outcome == report.OutcomeNotOffered || outcome == "" {
 		return false
 	}
 	switch {
@@ -242,6 +251,10 @@ func (a Alert) Fails(outcome report.Outcome, status int, cause report.Cause) boo
 		return true
 	case a.Warns(cause):
 		return false
+	case cause == report.CauseH2PathBroken:
+		// Browsers on that path fail, whatever status refused them; a
+		// check that does not want it names transports: [http1].
+		return true
 	}
 	for _, m := range a.On {
 		switch {
@@ -289,7 +302,10 @@ type Check struct {
 	// "chrome", when the check sets none. NoTraceHeader drops traceparent.
 	Client        string
 	NoTraceHeader bool
-	Send          string
+	// Transports are what the WebSocket goes over: both for wss:// unless
+	// the check names some, http1 for ws://.
+	Transports []report.Transport
+	Send       string
 	// Expect is nil when the check expects nothing.
 	Expect *regexp.Regexp
 	// Vantages are names: the daemon's own (Config.Vantage) or keys of

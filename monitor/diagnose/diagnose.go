@@ -50,12 +50,32 @@ func Diagnose(in Input) report.Diagnosis {
 	if len(configured) == 0 {
 		return report.Diagnosis{Cause: report.CauseUnexpectedStatus, Summary: "No attempt was made.", Hints: []string{}}
 	}
-	failing, ok := firstFailure(configured)
+	// The HTTP/1.1 attempts explain a failure first: every client has that
+	// path. Only when all of them upgrade does a failing HTTP/2 attempt
+	// tell its own story (h2_path_broken).
+	var h1, h2 []report.Attempt
+	for _, a := range configured {
+		if a.Transport == report.TransportHTTP2 {
+			h2 = append(h2, a)
+		} else {
+			h1 = append(h1, a)
+		}
+	}
 	var d report.Diagnosis
-	if ok {
+	failing, ok := firstFailure(h1)
+	switch {
+	case !ok:
+		d = explain(in, h1, failing)
+	case len(h1) > 0:
+		d = healthy(h1[0])
+		if f, ok := firstFailure(h2); !ok {
+			d = h2PathBroken(f)
+		}
+	default: // HTTP/2 alone
 		d = healthy(configured[0])
-	} else {
-		d = explain(in, configured, failing)
+		if f, ok := firstFailure(h2); !ok {
+			d = explain(in, h2, f)
+		}
 	}
 	d.Hints = append(d.Hints, warnings(in)...)
 	if d.Hints == nil {
@@ -342,6 +362,36 @@ func cdnBlocked(d report.Diagnosis, a report.Attempt) report.Diagnosis {
 		}
 	}
 	return d
+}
+
+// h2PathBroken: the HTTP/1.1 upgrade works and the WebSocket over HTTP/2
+// that the server advertised (SETTINGS_ENABLE_CONNECT_PROTOCOL) does not.
+// Browsers take that path on an HTTP/2 connection to the host, so their
+// users fail while an HTTP/1.1 canary stays green.
+func h2PathBroken(a report.Attempt) report.Diagnosis {
+	d := report.Diagnosis{Cause: report.CauseH2PathBroken, Route: a.Route, Vantage: a.Vantage, Transport: report.TransportHTTP2}
+	d.Vendor = Vendor(a.Headers, a.Body)
+	what := "answers " + status(a) + " to the extended CONNECT it advertised"
+	if a.Status == 0 {
+		what = "breaks the extended CONNECT it advertised (" + a.Error + ")"
+	} else if a.Opened() {
+		what = "opens the WebSocket over HTTP/2 and then breaks it (" + nameOr(a.Error, fmt.Sprintf("close %d", a.CloseCode)) + ")"
+	}
+	d.Summary = fmt.Sprintf("%s %s %s, while the HTTP/1.1 upgrade works: Chrome and Firefox open the WebSocket over HTTP/2 on a connection to this host that offers it (RFC 8441), and their users fail.",
+		answerer(d.Vendor, false), what, where(a))
+	d.Hints = []string{
+		"Either serve WebSockets over HTTP/2 end to end (RFC 8441: CONNECT with :protocol websocket, answered 200) or stop advertising SETTINGS_ENABLE_CONNECT_PROTOCOL, so browsers fall back to HTTP/1.1.",
+		"A Go server run with GODEBUG=http2xconnect=1 advertises it for every handler, and WebSocket libraries that only hijack HTTP/1.1 upgrades refuse it (golang/go#71128): remove the setting or use a library that accepts extended CONNECT.",
+		"A proxy in front (HAProxy, Envoy, nginx) must carry the h2 stream to a backend that upgrades (HAProxy's h2 frontends translate it to an HTTP/1.1 upgrade), or not advertise extended CONNECT.",
+	}
+	return d
+}
+
+func nameOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // clientBlocked: the edge refuses this client's signature and admits a

@@ -40,6 +40,15 @@ var (
 )
 
 // at places an evidence template at a vantage, route and variant.
+// goH2Refused is Go's net/http with GODEBUG=http2xconnect=1 in front of
+// coder/websocket's Accept, answering Chromium's extended CONNECT (seen
+// here with monitor/testbed/h2server).
+var goH2Refused = report.Attempt{Status: 426, Reason: "Upgrade Required",
+	Headers: map[string]string{"Content-Type": "text/plain; charset=utf-8", "Upgrade": "websocket", "X-Content-Type-Options": "nosniff"},
+	Body:    "WebSocket protocol violation: Connection header \"\" does not contain Upgrade\n"}
+
+func overH2(a *report.Attempt) { a.Transport = report.TransportHTTP2 }
+
 func at(a report.Attempt, vantage string, route report.Route, variant report.Variant, mods ...func(*report.Attempt)) report.Attempt {
 	a.Vantage, a.Route, a.Variant = vantage, route, variant
 	for _, m := range mods {
@@ -77,6 +86,21 @@ func TestDiagnose(t *testing.T) {
 	}{
 		{name: "healthy", in: diagnose.Input{Attempts: []report.Attempt{at(ok101, "us", cdn, cfg), at(ok101, "us", direct, cfg)}},
 			cause: report.CauseOK, route: cdn, vantage: "us"},
+		{name: "h2: advertised extended CONNECT refused by an HTTP/1.1-only handler, HTTP/1.1 upgrades",
+			in:    diagnose.Input{Attempts: []report.Attempt{at(ok101, "us", cdn, cfg), at(goH2Refused, "us", cdn, cfg, overH2)}},
+			cause: report.CauseH2PathBroken, route: cdn, vantage: "us", summHas: "426 Upgrade Required to the extended CONNECT", hintHas: "http2xconnect"},
+		{name: "h2: opened, then broken",
+			in: diagnose.Input{Attempts: []report.Attempt{at(ok101, "us", cdn, cfg),
+				at(report.Attempt{Status: 200, CloseCode: 1011, Error: "expect: closed 1011"}, "us", cdn, cfg, overH2)}},
+			cause: report.CauseH2PathBroken, route: cdn, vantage: "us", summHas: "then breaks it"},
+		{name: "h2: not offered is healthy",
+			in: diagnose.Input{Attempts: []report.Attempt{at(ok101, "us", cdn, cfg),
+				at(report.Attempt{OK: true, NotOffered: "h2 WebSocket not offered: the server chose http/1.1 in ALPN"}, "us", cdn, cfg, overH2)}},
+			cause: report.CauseOK, route: cdn, vantage: "us"},
+		{name: "h2: both paths refused, the HTTP/1.1 attempts explain it",
+			in: diagnose.Input{Attempts: []report.Attempt{at(cfChallenge, "us", cdn, cfg), at(cfChallenge, "us", cdn, cfg, overH2),
+				at(ok101, "us", direct, cfg), at(ok101, "us", direct, cfg, overH2)}},
+			cause: report.CauseCDNBlocked, route: cdn, vantage: "us", vendor: "cloudflare"},
 		{name: "cloudflare challenge on cdn, direct ok",
 			in:    diagnose.Input{Attempts: []report.Attempt{at(cfChallenge, "us", cdn, cfg), at(ok101, "us", direct, cfg)}},
 			cause: report.CauseCDNBlocked, route: cdn, vantage: "us", vendor: "cloudflare", hintHas: "WAF > Custom rules", summHas: "challenge"},

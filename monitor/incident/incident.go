@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/config"
@@ -24,6 +25,8 @@ import (
 type Series struct {
 	Vantage string       `json:"vantage"`
 	Route   report.Route `json:"route"`
+	// Transport is http1 or http2 ("" from releases before: http1).
+	Transport report.Transport `json:"transport,omitempty"`
 	// Member is the daemon that observed it (its own vantage name).
 	Member  string         `json:"member"`
 	Outcome report.Outcome `json:"outcome"`
@@ -47,7 +50,16 @@ type Series struct {
 }
 
 // Key names the series' cell in the matrix.
-func (s Series) Key() string { return s.Vantage + "/" + string(s.Route) }
+func (s Series) Key() string { return CellKey(s.Vantage, s.Route, s.Transport) }
+
+// CellKey names a cell: vantage/route, and /h2 for the HTTP/2 path (the
+// HTTP/1.1 cell keeps the name it had before there were transports).
+func CellKey(vantage string, route report.Route, t report.Transport) string {
+	if t == report.TransportHTTP2 {
+		return vantage + "/" + string(route) + "/h2"
+	}
+	return vantage + "/" + string(route)
+}
 
 // failing: the series counts against the check: fresh, not silenced, and
 // its outcome is one the rule alerts on.
@@ -269,7 +281,7 @@ func causeOf(d report.Diagnosis, before *Incident) (report.Cause, string) {
 func cellsOf(series []Series, rule config.Alert) []Cell {
 	out := make([]Cell, 0, len(series))
 	for _, s := range series {
-		out = append(out, Cell{Vantage: s.Vantage, Route: s.Route, Outcome: s.Outcome, Status: s.Status,
+		out = append(out, Cell{Vantage: s.Vantage, Route: s.Route, Transport: s.Transport, Outcome: s.Outcome, Status: s.Status,
 			Failing: s.failing(rule), Stale: s.Stale, Muted: s.Muted})
 	}
 	slices.SortFunc(out, func(a, b Cell) int {
@@ -279,13 +291,13 @@ func cellsOf(series []Series, rule config.Alert) []Cell {
 			}
 			return 1
 		}
-		if a.Route == b.Route {
-			return 0
+		if a.Route != b.Route {
+			if a.Route == report.RouteCDN {
+				return -1
+			}
+			return 1
 		}
-		if a.Route == report.RouteCDN {
-			return -1
-		}
-		return 1
+		return strings.Compare(string(a.Transport), string(b.Transport)) // http1 first
 	})
 	return out
 }
@@ -309,7 +321,7 @@ func failingKeys(cells []Cell) []string {
 	var out []string
 	for _, c := range cells {
 		if c.Failing {
-			out = append(out, c.Vantage+"/"+string(c.Route))
+			out = append(out, CellKey(c.Vantage, c.Route, c.Transport))
 		}
 	}
 	return out
@@ -353,7 +365,7 @@ func clone(inc *Incident) *Incident {
 // Next folds one run's attempt into a series: the streaks and since move
 // on, the rest is the attempt's. prev is nil for a series seen first.
 func Next(prev *Series, rule config.Alert, member string, a report.Attempt, cause report.Cause, at time.Time) Series {
-	s := Series{Vantage: a.Vantage, Route: a.Route, Member: member, Outcome: report.OutcomeOf(a), Status: a.Status,
+	s := Series{Vantage: a.Vantage, Route: a.Route, Transport: transportOf(a), Member: member, Outcome: report.OutcomeOf(a), Status: a.Status,
 		Cause: cause, Since: at, FirstSeen: at, Updated: at, TraceID: a.TraceID}
 	if prev != nil {
 		s.FirstSeen = prev.FirstSeen
@@ -376,4 +388,13 @@ func NewID(check string, opened time.Time) string {
 	var b [3]byte
 	rand.Read(b[:])
 	return check + "-" + opened.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// transportOf is the attempt's transport, http1 for one of a release
+// before transports.
+func transportOf(a report.Attempt) report.Transport {
+	if a.Transport == "" {
+		return report.TransportHTTP1
+	}
+	return a.Transport
 }

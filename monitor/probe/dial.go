@@ -20,7 +20,7 @@ import (
 
 // transport builds the one-shot round tripper for one attempt: every
 // attempt pays its own DNS, connect and TLS, or the timings lie.
-func (p *Prober) transport(req Request, rec *recorder, prof profile, ua string, written map[string]string) http.RoundTripper {
+func (p *Prober) transport(req Request, rec *recorder, prof profile, ua string, written map[string]string, h2 bool) http.RoundTripper {
 	tlsConf := &tls.Config{}
 	if req.TLS != nil {
 		tlsConf = req.TLS.Clone()
@@ -28,9 +28,9 @@ func (p *Prober) transport(req Request, rec *recorder, prof profile, ua string, 
 	if tlsConf.MinVersion == 0 {
 		tlsConf.MinVersion = tls.VersionTLS12
 	}
-	// The upgrade is HTTP/1.1 only; never negotiate h2.
-	tlsConf.NextProtos = []string{"http/1.1"}
-	return &oneShot{dial: p.dialer(req, rec), tls: tlsConf, rec: rec, prof: prof, ua: ua, written: written}
+	// ALPN is the profile's (handshake): http/1.1 alone for the upgrade,
+	// h2 first for the HTTP/2 path.
+	return &oneShot{dial: p.dialer(req, rec), tls: tlsConf, rec: rec, prof: prof, ua: ua, written: written, h2: h2}
 }
 
 type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)

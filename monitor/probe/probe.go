@@ -94,6 +94,9 @@ type Request struct {
 	Timeout time.Duration
 	// Client is the profile to make the handshake as; "" is ClientChrome.
 	Client Client
+	// Transport is http1 (the default, "") or http2: RFC 8441's extended
+	// CONNECT on an HTTP/2 connection of its own (wss only).
+	Transport report.Transport
 	// NoTraceHeader sends no traceparent (an endpoint that judges unknown
 	// headers); otherwise it is the one header added to the profile's.
 	NoTraceHeader bool
@@ -133,12 +136,14 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 
 	u, header, written, send := shape(req)
 	secrets, tokenNames := secretsOf(req)
+	transport := transportOf(req)
 	att := report.Attempt{
-		Vantage: req.Vantage.Name,
-		Route:   req.Route,
-		Variant: req.Variant,
-		URL:     redact.URLValue(u, tokenNames...),
-		Origin:  req.Origin,
+		Vantage:   req.Vantage.Name,
+		Route:     req.Route,
+		Variant:   req.Variant,
+		Transport: transport,
+		URL:       redact.URLValue(u, tokenNames...),
+		Origin:    req.Origin,
 	}
 	if req.Credential != nil && req.Credential.Value != "" {
 		att.Credential = req.Credential.In
@@ -171,7 +176,7 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 	if p.Version != "" {
 		ua += "/" + p.Version
 	}
-	guard := &upgradeGuard{base: p.transport(req, rec, prof, ua, written), protocols: req.Subprotocols, offered: att.Extensions != ""}
+	guard := &upgradeGuard{base: p.transport(req, rec, prof, ua, written, transport == report.TransportHTTP2), protocols: req.Subprotocols, offered: att.Extensions != ""}
 	client := &http.Client{
 		Transport: guard,
 		// A monitor reports a redirect; it does not follow it.
@@ -191,14 +196,30 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 	att.Peer, att.JA4 = rec.peer, rec.ja4
 	rec.mu.Unlock()
 	att.ExtensionsAnswer = guard.answered
-	if resp != nil {
+	rec.mu.Lock()
+	h2 := rec.h2
+	rec.mu.Unlock()
+	switch {
+	case h2 != nil && err == nil:
+		// The server's own answer to the extended CONNECT, not the 101
+		// the library was shown; its body is the WebSocket.
+		real := *h2
+		real.Body = nil
+		fillResponse(&att, &real, tokenNames, secrets)
+	case resp != nil:
 		fillResponse(&att, resp, tokenNames, secrets)
 	}
 	att.CertNotAfter = rec.certNotAfter(err)
 
 	switch {
+	case errors.Is(err, errH2NotOffered):
+		att.NotOffered = redact.Secrets(trimWS(err), secrets...)
+		att.OK = true
 	case err == nil:
 		att.Status = http.StatusSwitchingProtocols
+		if h2 != nil {
+			att.Status = h2.StatusCode
+		}
 		att.Subprotocol = conn.Subprotocol()
 		exchange(ctx, conn, req, send, &att, secrets)
 		rec.done = time.Now()
@@ -214,7 +235,7 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 		att.Status = 0
 		att.Error = redact.Secrets(classify(ctx, err, rec, resp), secrets...)
 	}
-	att.OK = att.Status == http.StatusSwitchingProtocols && att.Error == ""
+	att.OK = att.OK || att.Opened() && att.Error == ""
 	att.Outcome = report.OutcomeOf(att)
 	att.DurationMS = ms(rec.done.Sub(rec.start))
 	att.TimingsMS = rec.timings()

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	utls "github.com/refraction-networking/utls"
+	"golang.org/x/net/http2"
 
 	"github.com/wscanary/wscanary/monitor/report"
 )
@@ -46,9 +47,11 @@ type profile struct {
 	// hello is the browser's TLS ClientHello, as edit makes it; nil is
 	// Go's crypto/tls.
 	hello *utls.ClientHelloID
-	edit  func(*utls.ClientHelloSpec)
+	edit  func(spec *utls.ClientHelloSpec, h2 bool)
 	// offer is its Sec-WebSocket-Extensions, "" for none.
 	offer string
+	// h2 is how it opens an HTTP/2 connection and a WebSocket stream.
+	h2 h2Profile
 }
 
 // The browsers' heads, as the releases named send them (checked against
@@ -69,6 +72,19 @@ var profiles = map[Client]profile{
 		{"User-Agent", chromeUA}, {"Upgrade", "websocket"}, {"Origin", ""}, {"Sec-WebSocket-Version", "13"},
 		{"Accept-Encoding", "gzip, deflate, br, zstd"}, {"Accept-Language", "en-US,en;q=0.9"}, {"Cookie", ""},
 		{"Sec-WebSocket-Key", ""}, {"Sec-WebSocket-Extensions", chromeDeflate}, {"Sec-WebSocket-Protocol", ""},
+	}, h2: h2Profile{
+		// As Chromium 156 opens a page's connection and the WebSocket's
+		// stream on it (TestChromiumH2Reference reads them off a Go server
+		// run with GODEBUG=http2debug=2). The stream's priority values are
+		// Chrome's for a request of the highest priority, not read here.
+		settings: []http2.Setting{{ID: http2.SettingHeaderTableSize, Val: 65536}, {ID: http2.SettingEnablePush, Val: 0},
+			{ID: http2.SettingInitialWindowSize, Val: 6291456}, {ID: http2.SettingMaxHeaderListSize, Val: 262144}},
+		window:   15663105,
+		pseudo:   []string{":method", ":authority", ":scheme", ":path", ":protocol"},
+		priority: &http2.PriorityParam{Exclusive: true, Weight: 255},
+		head: []field{{"Pragma", "no-cache"}, {"Cache-Control", "no-cache"}, {"User-Agent", chromeUA}, {"Origin", ""},
+			{"Sec-WebSocket-Version", "13"}, {"Accept-Encoding", "gzip, deflate, br, zstd"}, {"Accept-Language", "en-US,en;q=0.9"},
+			{"Cookie", ""}, {"Sec-WebSocket-Extensions", chromeDeflate}, {"Sec-WebSocket-Protocol", ""}},
 	}},
 	// Firefox's order and values from its network monitor (Firefox 146 on
 	// Linux); no Firefox runs here to compare with.
@@ -78,10 +94,30 @@ var profiles = map[Client]profile{
 		{"Sec-WebSocket-Protocol", ""}, {"Sec-WebSocket-Extensions", firefoxDeflate}, {"Sec-WebSocket-Key", ""},
 		{"Cookie", ""}, {"Connection", "keep-alive, Upgrade"}, {"Sec-Fetch-Dest", "empty"}, {"Sec-Fetch-Mode", "websocket"},
 		{"Sec-Fetch-Site", "same-origin"}, {"Pragma", "no-cache"}, {"Cache-Control", "no-cache"}, {"Upgrade", "websocket"},
+	}, h2: h2Profile{
+		// Firefox's HTTP/2 SETTINGS, WINDOW_UPDATE and pseudo-header order
+		// as published for its releases (no Firefox runs here); its
+		// headers in the order of its HTTP/1.1 head.
+		settings: []http2.Setting{{ID: http2.SettingHeaderTableSize, Val: 65536}, {ID: http2.SettingEnablePush, Val: 0},
+			{ID: http2.SettingInitialWindowSize, Val: 131072}, {ID: http2.SettingMaxFrameSize, Val: 16384}},
+		window: 12517377,
+		pseudo: []string{":method", ":path", ":authority", ":scheme", ":protocol"},
+		head: []field{{"User-Agent", firefoxUA}, {"Accept", "*/*"}, {"Accept-Language", "en-US,en;q=0.5"},
+			{"Accept-Encoding", "gzip, deflate, br, zstd"}, {"Sec-WebSocket-Version", "13"}, {"Origin", ""},
+			{"Sec-WebSocket-Protocol", ""}, {"Sec-WebSocket-Extensions", firefoxDeflate}, {"Cookie", ""},
+			{"Sec-Fetch-Dest", "empty"}, {"Sec-Fetch-Mode", "websocket"}, {"Sec-Fetch-Site", "same-origin"},
+			{"Pragma", "no-cache"}, {"Cache-Control", "no-cache"}},
 	}},
 	ClientWscanary: {client: ClientWscanary, head: []field{
 		{"Host", ""}, {"User-Agent", ""}, {"Connection", "Upgrade"}, {"Upgrade", "websocket"}, {"Origin", ""},
 		{"Sec-WebSocket-Version", "13"}, {"Sec-WebSocket-Key", ""}, {"Sec-WebSocket-Protocol", ""},
+	}, h2: h2Profile{
+		// Go's own HTTP/2 client's SETTINGS and order (x/net/http2).
+		settings: []http2.Setting{{ID: http2.SettingEnablePush, Val: 0}, {ID: http2.SettingInitialWindowSize, Val: 4194304},
+			{ID: http2.SettingMaxHeaderListSize, Val: 10485760}},
+		window: 1073741824,
+		pseudo: []string{":authority", ":method", ":path", ":scheme", ":protocol"},
+		head:   []field{{"User-Agent", ""}, {"Origin", ""}, {"Sec-WebSocket-Version", "13"}, {"Sec-WebSocket-Protocol", ""}},
 	}},
 }
 
@@ -94,30 +130,41 @@ func profileOf(c Client) profile {
 }
 
 // writeHead writes the request line and header of an upgrade request the
-// way the profile's browser does: its header lines in its order, with
-// values of its own; the request's other headers after them, traceparent
-// last. net/http's Request.Write sorts the header, which no browser does.
+// way the profile's browser does (headFields). net/http's Request.Write
+// sorts the header, which no browser does.
+func writeHead(w io.Writer, req *http.Request, p profile, ua string, written map[string]string) error {
+	bw := bufio.NewWriterSize(w, 2048)
+	bw.WriteString("GET " + req.URL.RequestURI() + " HTTP/1.1\r\n")
+	for _, f := range headFields(req, p.head, ua, written) {
+		bw.WriteString(f.name + ": " + f.value + "\r\n")
+	}
+	bw.WriteString("\r\n")
+	return bw.Flush()
+}
+
+// headFields are the request's header lines as the profile's browser
+// sends them: its lines in its order (head), with values of its own; the
+// request's other headers after them, traceparent last.
 //
 // written names the headers the check set itself (headers:, origin, its
 // token), by canonical key, as the check wrote them: those are sent so,
 // and their values win over the profile's. Other request headers (the
 // library's key, version, subprotocols) take the profile's value when it
-// has one.
-func writeHead(w io.Writer, req *http.Request, p profile, ua string, written map[string]string) error {
-	bw := bufio.NewWriterSize(w, 2048)
+// has one. A header that would split the request is not sent.
+func headFields(req *http.Request, head []field, ua string, written map[string]string) []field {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
-	bw.WriteString("GET " + req.URL.RequestURI() + " HTTP/1.1\r\n")
+	var out []field
 	line := func(name, value string) {
 		if strings.ContainsAny(name+value, "\r\n") {
-			return // a header that would split the request is not sent
+			return
 		}
-		bw.WriteString(name + ": " + value + "\r\n")
+		out = append(out, field{name, value})
 	}
 	done := map[string]bool{}
-	for _, f := range p.head {
+	for _, f := range head {
 		key := http.CanonicalHeaderKey(f.name)
 		done[key] = true
 		vs, ok := req.Header[key]
@@ -164,6 +211,5 @@ func writeHead(w io.Writer, req *http.Request, p profile, ua string, written map
 			line(strings.ToLower(k), v)
 		}
 	}
-	bw.WriteString("\r\n")
-	return bw.Flush()
+	return out
 }

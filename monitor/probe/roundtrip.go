@@ -32,6 +32,8 @@ type oneShot struct {
 	prof    profile
 	ua      string
 	written map[string]string
+	// h2: the attempt goes over HTTP/2 (RFC 8441), h2.go.
+	h2 bool
 }
 
 func (o *oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -65,7 +67,7 @@ func (o *oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		o.rec.set(&o.rec.tlsStart)
 		hc := &helloConn{Conn: conn}
-		tc, certs, err := handshake(ctx, hc, cfg, o.prof)
+		tc, proto, certs, err := handshake(ctx, hc, cfg, o.prof, o.h2)
 		o.rec.set(&o.rec.tlsDone)
 		o.rec.mu.Lock()
 		o.rec.tlsErr = err
@@ -80,6 +82,25 @@ func (o *oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 			return fail(err)
 		}
 		conn = tc
+		if o.h2 && proto != "h2" {
+			return fail(fmt.Errorf("%w: the server chose %s in ALPN", errH2NotOffered, alpnName(proto)))
+		}
+	}
+	if o.h2 {
+		if req.URL.Scheme != "https" {
+			return fail(fmt.Errorf("%w: browsers take HTTP/2 over TLS only (wss://)", errH2NotOffered))
+		}
+		resp, err := h2Open(ctx, conn, req, o.prof, o.ua, o.written, o.rec, stop)
+		if err != nil {
+			return fail(err)
+		}
+		o.rec.mu.Lock()
+		o.rec.h2 = resp
+		o.rec.mu.Unlock()
+		if resp.StatusCode == http.StatusOK {
+			return asUpgrade(resp, req.Header.Get("Sec-WebSocket-Key")), nil
+		}
+		return resp, nil
 	}
 	if err := writeHead(conn, req, o.prof, o.ua, o.written); err != nil {
 		return fail(fmt.Errorf("write request: %w", err))
@@ -169,27 +190,30 @@ func (c *closing) Close() error {
 // (uTLS), offering ALPN http/1.1 alone as a browser does for a WebSocket
 // over HTTP/1.1, or with Go's own for the wscanary profile. It returns the
 // server's certificates also when verification refused them.
-func handshake(ctx context.Context, conn net.Conn, cfg *tls.Config, p profile) (net.Conn, []*x509.Certificate, error) {
+func handshake(ctx context.Context, conn net.Conn, cfg *tls.Config, p profile, h2 bool) (net.Conn, string, []*x509.Certificate, error) {
 	if p.hello == nil {
+		cfg.NextProtos = alpn(h2)
 		tc := tls.Client(conn, cfg)
 		err := tc.HandshakeContext(ctx)
-		return tc, tc.ConnectionState().PeerCertificates, err
+		cs := tc.ConnectionState()
+		return tc, cs.NegotiatedProtocol, cs.PeerCertificates, err
 	}
 	spec, err := utls.UTLSIdToSpec(*p.hello)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tls: the %s hello: %w", p.client, err)
+		return nil, "", nil, fmt.Errorf("tls: the %s hello: %w", p.client, err)
 	}
 	if p.edit != nil {
-		p.edit(&spec)
+		p.edit(&spec, h2)
 	}
 	ucfg := &utls.Config{ServerName: cfg.ServerName, RootCAs: cfg.RootCAs, InsecureSkipVerify: cfg.InsecureSkipVerify,
-		MinVersion: cfg.MinVersion, NextProtos: []string{"http/1.1"}}
+		MinVersion: cfg.MinVersion, NextProtos: alpn(h2)}
 	uc := utls.UClient(conn, ucfg, utls.HelloCustom)
 	if err := uc.ApplyPreset(&spec); err != nil {
-		return nil, nil, fmt.Errorf("tls: the %s hello: %w", p.client, err)
+		return nil, "", nil, fmt.Errorf("tls: the %s hello: %w", p.client, err)
 	}
 	err = uc.HandshakeContext(ctx)
-	return uc, uc.ConnectionState().PeerCertificates, err
+	cs := uc.ConnectionState()
+	return uc, cs.NegotiatedProtocol, cs.PeerCertificates, err
 }
 
 // chromeWebSocketHello makes uTLS's Chrome 133 hello the one Chromium 156
@@ -199,14 +223,19 @@ func handshake(ctx context.Context, conn net.Conn, cfg *tls.Config, p profile) (
 // algorithms start with ML-DSA-44/65/87 after a GREASE value, and the
 // trust anchors extension (0xca34, its payload as Chromium sends it) goes
 // before the final GREASE extension.
-func chromeWebSocketHello(spec *utls.ClientHelloSpec) {
+//
+// For the HTTP/2 path it is the hello of the page's connection: ALPN h2
+// and http/1.1, with ALPS, as Chromium opens it (TestChromiumH2Reference).
+func chromeWebSocketHello(spec *utls.ClientHelloSpec, h2 bool) {
 	var exts []utls.TLSExtension
 	for _, e := range spec.Extensions {
 		switch x := e.(type) {
 		case *utls.ALPNExtension:
-			x.AlpnProtocols = []string{"http/1.1"}
+			x.AlpnProtocols = alpn(h2)
 		case *utls.ApplicationSettingsExtension, *utls.ApplicationSettingsExtensionNew:
-			continue
+			if !h2 {
+				continue
+			}
 		case *utls.SignatureAlgorithmsExtension:
 			x.SupportedSignatureAlgorithms = append([]utls.SignatureScheme{utls.GREASE_PLACEHOLDER, 0x0904, 0x0905, 0x0906},
 				x.SupportedSignatureAlgorithms...)
@@ -221,13 +250,22 @@ func chromeWebSocketHello(spec *utls.ClientHelloSpec) {
 }
 
 // firefoxWebSocketHello offers ALPN http/1.1 alone, as Firefox does for a
-// WebSocket over HTTP/1.1.
-func firefoxWebSocketHello(spec *utls.ClientHelloSpec) {
+// WebSocket over HTTP/1.1; h2 and http/1.1 for the HTTP/2 path.
+func firefoxWebSocketHello(spec *utls.ClientHelloSpec, h2 bool) {
 	for _, e := range spec.Extensions {
-		if alpn, ok := e.(*utls.ALPNExtension); ok {
-			alpn.AlpnProtocols = []string{"http/1.1"}
+		if x, ok := e.(*utls.ALPNExtension); ok {
+			x.AlpnProtocols = alpn(h2)
 		}
 	}
+}
+
+// alpn is what a browser offers: http/1.1 alone for a WebSocket over
+// HTTP/1.1, h2 first on the connection that may carry one over HTTP/2.
+func alpn(h2 bool) []string {
+	if h2 {
+		return []string{"h2", "http/1.1"}
+	}
+	return []string{"http/1.1"}
 }
 
 // chromeTrustAnchors is the payload of Chromium 156's trust anchors

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"net/http"
 	"net/http/httptrace"
 	"strconv"
 	"sync"
@@ -20,16 +21,18 @@ import (
 // recorder collects the phases of one attempt from net/http/httptrace. The
 // hooks can fire on the Transport's goroutines, hence the mutex.
 type recorder struct {
-	mu                      sync.Mutex
-	start, done             time.Time
-	dnsStart, dnsDone       time.Time
-	connStart, connDone     time.Time
-	tlsStart, tlsDone       time.Time
-	proxyStart, proxyDone   time.Time
-	wrote, firstByte        time.Time
-	peer                    string
-	certs                   []*x509.Certificate
-	ja4                     string // of the ClientHello sent
+	mu                    sync.Mutex
+	start, done           time.Time
+	dnsStart, dnsDone     time.Time
+	connStart, connDone   time.Time
+	tlsStart, tlsDone     time.Time
+	proxyStart, proxyDone time.Time
+	wrote, firstByte      time.Time
+	peer                  string
+	certs                 []*x509.Certificate
+	ja4                   string // of the ClientHello sent
+	// h2 is the server's answer to an HTTP/2 extended CONNECT.
+	h2                      *http.Response
 	dnsErr, connErr, tlsErr error
 }
 
@@ -183,10 +186,20 @@ func attemptAttrs(req Request, redactedURL string) []attribute.KeyValue {
 		attribute.String("wscanary.vantage", req.Vantage.Name),
 		attribute.String("wscanary.route", string(req.Route)),
 		attribute.String("wscanary.variant", string(req.Variant)),
+		attribute.String("wscanary.transport", string(transportOf(req))),
+		attribute.String("network.protocol.version", map[report.Transport]string{report.TransportHTTP1: "1.1", report.TransportHTTP2: "2"}[transportOf(req)]),
 		attribute.String("url.full", redactedURL),
 		attribute.String("server.address", host),
 		attribute.Int("server.port", p),
 	}
+}
+
+// transportOf is the request's transport, http1 when it names none.
+func transportOf(req Request) report.Transport {
+	if req.Transport == "" {
+		return report.TransportHTTP1
+	}
+	return req.Transport
 }
 
 // resultAttrs are known after the attempt.
@@ -220,6 +233,9 @@ func resultAttrs(att report.Attempt) []attribute.KeyValue {
 	}
 	if att.ExtensionsAnswer != "" {
 		kv = append(kv, attribute.String("websocket.extensions.accepted", att.ExtensionsAnswer))
+	}
+	if att.NotOffered != "" {
+		kv = append(kv, attribute.String("wscanary.transport.not_offered", att.NotOffered))
 	}
 	return kv
 }

@@ -38,6 +38,20 @@ const (
 	VariantBrowser Variant = "browser"
 )
 
+// Transport is the HTTP version an attempt's WebSocket went over.
+type Transport string
+
+const (
+	// TransportHTTP1 is the HTTP/1.1 Upgrade (RFC 6455), every client's.
+	TransportHTTP1 Transport = "http1"
+	// TransportHTTP2 is the extended CONNECT of RFC 8441, which Chrome and
+	// Firefox use on an HTTP/2 connection to a host that advertises it.
+	TransportHTTP2 Transport = "http2"
+)
+
+// Transports are the transports, the one every check has first.
+var Transports = []Transport{TransportHTTP1, TransportHTTP2}
+
 // Client names a client profile: what an attempt's opening handshake
 // looks like on the wire (monitor/probe/profile.go makes it so).
 type Client string
@@ -83,14 +97,26 @@ const (
 	OutcomeRejectedAfterOpen Outcome = "rejected_after_open"
 	// OutcomeNoAnswer: no HTTP answer (dns, connect, tls, timeout, protocol).
 	OutcomeNoAnswer Outcome = "no_answer"
+	// OutcomeNotOffered: the server offers no WebSocket over this
+	// transport (an HTTP/2 attempt whose server chose HTTP/1.1, or did not
+	// advertise extended CONNECT). Not a failure: browsers use HTTP/1.1.
+	OutcomeNotOffered Outcome = "not_offered"
 )
+
+// Opened reports whether the server accepted the WebSocket: a 101 over
+// HTTP/1.1, a 200 to the extended CONNECT over HTTP/2.
+func (a Attempt) Opened() bool {
+	return a.Status == 101 || a.Transport == TransportHTTP2 && a.Status == 200
+}
 
 // OutcomeOf classifies an attempt.
 func OutcomeOf(a Attempt) Outcome {
 	switch {
+	case a.NotOffered != "":
+		return OutcomeNotOffered
 	case a.Status == 0:
 		return OutcomeNoAnswer
-	case a.Status != 101:
+	case !a.Opened():
 		return OutcomeRefused
 	case a.OK:
 		return OutcomeUpgraded
@@ -114,11 +140,17 @@ type Attempt struct {
 	Vantage string  `json:"vantage"`
 	Route   Route   `json:"route"`
 	Variant Variant `json:"variant"`
+	// Transport is http1 or http2 ("" in reports of older releases: http1).
+	Transport Transport `json:"transport,omitempty"`
+	// NotOffered says why an HTTP/2 attempt found no WebSocket to open
+	// (Outcome not_offered); "" otherwise.
+	NotOffered string `json:"not_offered,omitempty"`
 	// URL is redacted: credential-like query parameters read REDACTED.
 	URL string `json:"url"`
 	// Status is the HTTP status of the upgrade answer, 0 when none came back.
 	Status int `json:"status"`
-	// OK is true for a 101 whose send/expect exchange (if any) passed.
+	// OK is true for a 101 (a 200 over HTTP/2) whose send/expect exchange
+	// (if any) passed, and for an HTTP/2 attempt not offered.
 	OK bool `json:"ok"`
 	// Outcome is OutcomeOf the attempt.
 	Outcome Outcome `json:"outcome"`
@@ -212,6 +244,10 @@ const (
 	// User-Agent, headers or TLS hello) and admits a browser's: users are
 	// likely fine. A warning, not an incident, unless alert.on names it.
 	CauseClientBlocked Cause = "client_blocked"
+	// CauseH2PathBroken: the HTTP/1.1 upgrade works and the WebSocket over
+	// HTTP/2 the server advertised (RFC 8441) does not: browsers that take
+	// that path fail.
+	CauseH2PathBroken Cause = "h2_path_broken"
 	// CauseRunError: the run could not start its attempts (the token command
 	// failed, say). Report.Error says why.
 	CauseRunError Cause = "run_error"
@@ -221,17 +257,20 @@ const (
 var Causes = []Cause{CauseOK, CauseCDNBlocked, CauseProxyStrippedUpgrade, CauseVantageBlocked, CauseOriginRejected,
 	CauseOriginRequired, CauseTokenExpired, CauseAuthMissing, CauseAuthRejected, CauseCSRFRejected, CauseRateLimited,
 	CausePostHandshakeRejected, CauseNotFound, CauseRedirect, CauseServerError, CauseUnexpectedStatus, CauseDNSError,
-	CauseConnectError, CauseTLSError, CauseTimeout, CauseClientBlocked, CauseRunError}
+	CauseConnectError, CauseTLSError, CauseTimeout, CauseClientBlocked, CauseH2PathBroken, CauseRunError}
 
 // Diagnosis is the verdict on one run: the most likely cause, where it shows,
 // and what to change.
 type Diagnosis struct {
-	Cause   Cause    `json:"cause"`
-	Route   Route    `json:"route"`
-	Vantage string   `json:"vantage"`
-	Vendor  string   `json:"vendor"`
-	Summary string   `json:"summary"`
-	Hints   []string `json:"hints"`
+	Cause Cause `json:"cause"`
+	Route Route `json:"route"`
+	// Transport is the cell's transport when the cause is one path's
+	// (h2_path_broken), "" otherwise.
+	Transport Transport `json:"transport,omitempty"`
+	Vantage   string    `json:"vantage"`
+	Vendor    string    `json:"vendor"`
+	Summary   string    `json:"summary"`
+	Hints     []string  `json:"hints"`
 }
 
 // Token is what the run's credential says about itself when it is a JWT

@@ -66,15 +66,21 @@ func WriteTable(w io.Writer, reps []Report, opts TableOptions) error {
 		}
 		if len(rep.Attempts) > 0 {
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			edges := false
+			edges, h2 := false, false
 			for _, a := range rep.Attempts {
 				edges = edges || a.Edge != "" || a.Pop != ""
+				h2 = h2 || a.Transport == TransportHTTP2
 			}
-			head := "  VANTAGE\tROUTE\tVARIANT\tSTATUS\tTIME\tRESULT\tTRACE"
+			// The HTTP and EDGE columns show only when a run has them.
+			head := []string{"VANTAGE", "ROUTE"}
+			if h2 {
+				head = append(head, "HTTP")
+			}
+			head = append(head, "VARIANT", "STATUS", "TIME")
 			if edges {
-				head = "  VANTAGE\tROUTE\tVARIANT\tSTATUS\tTIME\tEDGE\tRESULT\tTRACE"
+				head = append(head, "EDGE")
 			}
-			fmt.Fprintln(tw, head)
+			fmt.Fprintln(tw, "  "+strings.Join(append(head, "RESULT", "TRACE"), "\t"))
 			for _, a := range rep.Attempts {
 				// Pad before painting so escape codes do not skew columns.
 				status := fmt.Sprintf("%-6s", statusText(a))
@@ -86,13 +92,15 @@ func WriteTable(w io.Writer, reps []Report, opts TableOptions) error {
 				default:
 					status = paint(ansiYellow, status)
 				}
-				if edges {
-					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Vantage, a.Route, a.Variant, status,
-						fmt.Sprintf("%.1fms", a.DurationMS), edgeText(a), result(a), paint(ansiDim, a.TraceID))
-					continue
+				row := []string{a.Vantage, string(a.Route)}
+				if h2 {
+					row = append(row, httpVersion(a.Transport))
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Vantage, a.Route, a.Variant, status,
-					fmt.Sprintf("%.1fms", a.DurationMS), result(a), paint(ansiDim, a.TraceID))
+				row = append(row, string(a.Variant), status, fmt.Sprintf("%.1fms", a.DurationMS))
+				if edges {
+					row = append(row, edgeText(a))
+				}
+				fmt.Fprintln(tw, "  "+strings.Join(append(row, result(a), paint(ansiDim, a.TraceID)), "\t"))
 			}
 			tw.Flush()
 		}
@@ -124,6 +132,14 @@ func WriteTable(w io.Writer, reps []Report, opts TableOptions) error {
 	return nil
 }
 
+// httpVersion is how the table names a transport.
+func httpVersion(t Transport) string {
+	if t == TransportHTTP2 {
+		return "2"
+	}
+	return "1.1"
+}
+
 func statusText(a Attempt) string {
 	if a.Status == 0 {
 		return "-"
@@ -135,10 +151,14 @@ func statusText(a Attempt) string {
 // the reason phrase and the most telling header.
 func result(a Attempt) string {
 	switch {
+	case a.NotOffered != "":
+		return oneLine(a.NotOffered, 70)
 	case a.Error != "":
 		return oneLine(a.Error, 70)
 	case a.CloseCode != 0:
 		return fmt.Sprintf("closed %d", a.CloseCode)
+	case a.OK && a.Transport == TransportHTTP2:
+		return "upgraded (h2 extended CONNECT)"
 	case a.OK:
 		return "upgraded"
 	}

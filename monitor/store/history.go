@@ -15,6 +15,22 @@ type SeriesKey struct {
 	Check   string       `json:"check"`
 	Vantage string       `json:"vantage"`
 	Route   report.Route `json:"route"`
+	// Transport is http1 or http2.
+	Transport report.Transport `json:"transport"`
+}
+
+// AttemptKey is the series an attempt of check belongs to.
+func AttemptKey(check string, a report.Attempt) SeriesKey {
+	return SeriesKey{Check: check, Vantage: a.Vantage, Route: a.Route, Transport: transportOr(a.Transport)}
+}
+
+// transportOr is t, or http1 for a series or row of a release before
+// transports.
+func transportOr(t report.Transport) report.Transport {
+	if t == "" {
+		return report.TransportHTTP1
+	}
+	return t
 }
 
 // Stat sums up a series' history over a window.
@@ -47,7 +63,7 @@ func (s *Store) Stats(ctx context.Context, since time.Time, check string) ([]Sta
 	if check != "" {
 		where, args = where+" AND check_name = ?", append(args, check)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT at, check_name, vantage, route, outcome, cause, duration_ms FROM history `+where), args...)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT at, check_name, vantage, route, transport, outcome, cause, duration_ms FROM history `+where), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
 	}
@@ -62,7 +78,7 @@ func (s *Store) Stats(ctx context.Context, since time.Time, check string) ([]Sta
 		var k SeriesKey
 		var outcome, cause string
 		var d float64
-		if err := rows.Scan(&at, &k.Check, &k.Vantage, &k.Route, &outcome, &cause, &d); err != nil {
+		if err := rows.Scan(&at, &k.Check, &k.Vantage, &k.Route, &k.Transport, &outcome, &cause, &d); err != nil {
 			return nil, fmt.Errorf("read history: %w", err)
 		}
 		a := by[k]
@@ -104,7 +120,10 @@ func less(a, b SeriesKey) bool {
 	if a.Vantage != b.Vantage {
 		return a.Vantage < b.Vantage
 	}
-	return a.Route < b.Route
+	if a.Route != b.Route {
+		return a.Route < b.Route
+	}
+	return a.Transport < b.Transport
 }
 
 // durations is a histogram of handshake times on a log scale (buckets 10%
@@ -157,10 +176,10 @@ func (s *Store) Timeline(ctx context.Context, since time.Time, width time.Durati
 	if w <= 0 || n <= 0 {
 		return nil, fmt.Errorf("timeline: bad width %v or count %d", width, n)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT check_name, vantage, route, b, COUNT(*), SUM(up) FROM
-		(SELECT check_name, vantage, route, (at - ?) / ? AS b, CASE WHEN outcome = 'upgraded' THEN 1 ELSE 0 END AS up
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT check_name, vantage, route, transport, b, COUNT(*), SUM(up) FROM
+		(SELECT check_name, vantage, route, transport, (at - ?) / ? AS b, CASE WHEN outcome = 'upgraded' THEN 1 ELSE 0 END AS up
 		 FROM history WHERE at >= ?) h
-		GROUP BY check_name, vantage, route, b`), ms(since), w, ms(since))
+		GROUP BY check_name, vantage, route, transport, b`), ms(since), w, ms(since))
 	if err != nil {
 		return nil, fmt.Errorf("read timeline: %w", err)
 	}
@@ -170,7 +189,7 @@ func (s *Store) Timeline(ctx context.Context, since time.Time, width time.Durati
 		var k SeriesKey
 		var i int64
 		var runs, up int
-		if err := rows.Scan(&k.Check, &k.Vantage, &k.Route, &i, &runs, &up); err != nil {
+		if err := rows.Scan(&k.Check, &k.Vantage, &k.Route, &k.Transport, &i, &runs, &up); err != nil {
 			return nil, fmt.Errorf("read timeline: %w", err)
 		}
 		bs := out[k]

@@ -303,7 +303,7 @@ func TestHistory(t *testing.T) {
 			t.Errorf("p50 %v p95 %v, want about 14 and 18", st.P50MS, st.P95MS)
 		}
 		tl, err := s.Timeline(ctx, t0, 10*time.Minute, 10)
-		key := store.SeriesKey{Check: "chat", Vantage: "us", Route: report.RouteCDN}
+		key := store.SeriesKey{Check: "chat", Vantage: "us", Route: report.RouteCDN, Transport: report.TransportHTTP1}
 		if err != nil || len(tl[key]) != 10 || tl[key][3].Runs != 10 || tl[key][3].Upgraded != 9 {
 			t.Fatalf("timeline %+v, %v", tl, err)
 		}

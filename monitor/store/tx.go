@@ -162,10 +162,10 @@ type querier interface {
 
 func (s *Store) series(ctx context.Context, qr querier, where string, now time.Time, args ...any) ([]SeriesRow, error) {
 	// A series of a member that went silent is stale, however recent.
-	rows, err := qr.QueryContext(ctx, s.q(`SELECT check_name, vantage, route, member, outcome, status, cause, since, first_seen,
-		fail_streak, trace_id, updated, stale_after, attempts,
+	rows, err := qr.QueryContext(ctx, s.q(`SELECT check_name, vantage, route, transport, member, outcome, status, cause, since,
+		first_seen, fail_streak, trace_id, updated, stale_after, attempts,
 		COALESCE((SELECT silent FROM members m WHERE m.name = series.member), 0)
-		FROM series `+where+` ORDER BY check_name, vantage, route`), args...)
+		FROM series `+where+` ORDER BY check_name, vantage, route, transport`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read series: %w", err)
 	}
@@ -176,7 +176,7 @@ func (s *Store) series(ctx context.Context, qr querier, where string, now time.T
 		var since, first, updated, staleAfter int64
 		var attempts string
 		var silent int
-		if err := rows.Scan(&r.Check, &r.Vantage, &r.Route, &r.Member, &r.Outcome, &r.Status, &r.Cause, &since, &first,
+		if err := rows.Scan(&r.Check, &r.Vantage, &r.Route, &r.Transport, &r.Member, &r.Outcome, &r.Status, &r.Cause, &since, &first,
 			&r.FailStreak, &r.TraceID, &updated, &staleAfter, &attempts, &silent); err != nil {
 			return nil, fmt.Errorf("read series: %w", err)
 		}
@@ -188,7 +188,7 @@ func (s *Store) series(ctx context.Context, qr querier, where string, now time.T
 			}
 		} else {
 			// An upgraded series keeps no attempts: its state is the evidence.
-			r.Attempts = []report.Attempt{{Vantage: r.Vantage, Route: r.Route, Variant: report.VariantConfigured,
+			r.Attempts = []report.Attempt{{Vantage: r.Vantage, Route: r.Route, Transport: r.Transport, Variant: report.VariantConfigured,
 				Status: r.Status, OK: r.Outcome == report.OutcomeUpgraded, Outcome: r.Outcome, TraceID: r.TraceID}}
 		}
 		out = append(out, r)
@@ -205,9 +205,9 @@ func (t *Tx) PutSeries(ctx context.Context, rows []SeriesRow, staleAfter map[str
 	if len(rows) == 0 {
 		return nil
 	}
-	stmt, err := t.tx.PrepareContext(ctx, t.s.q(`INSERT INTO series (check_name, vantage, route, member, outcome, status, cause, since,
-		first_seen, fail_streak, trace_id, updated, stale_after, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (check_name, vantage, route) DO UPDATE SET member = excluded.member, outcome = excluded.outcome,
+	stmt, err := t.tx.PrepareContext(ctx, t.s.q(`INSERT INTO series (check_name, vantage, route, transport, member, outcome, status,
+		cause, since, first_seen, fail_streak, trace_id, updated, stale_after, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (check_name, vantage, route, transport) DO UPDATE SET member = excluded.member, outcome = excluded.outcome,
 			status = excluded.status, cause = excluded.cause, since = excluded.since, first_seen = excluded.first_seen,
 			fail_streak = excluded.fail_streak, trace_id = excluded.trace_id, updated = excluded.updated,
 			stale_after = excluded.stale_after, attempts = excluded.attempts`))
@@ -224,8 +224,8 @@ func (t *Tx) PutSeries(ctx context.Context, rows []SeriesRow, staleAfter map[str
 			}
 			att = string(b)
 		}
-		if _, err := stmt.ExecContext(ctx, r.Check, r.Vantage, string(r.Route), r.Member, string(r.Outcome), r.Status, string(r.Cause),
-			ms(r.Since), ms(r.FirstSeen), r.FailStreak, r.TraceID, ms(r.Updated), staleAfter[r.Check].Milliseconds(), att); err != nil {
+		if _, err := stmt.ExecContext(ctx, r.Check, r.Vantage, string(r.Route), string(transportOr(r.Transport)), r.Member,
+			string(r.Outcome), r.Status, string(r.Cause), ms(r.Since), ms(r.FirstSeen), r.FailStreak, r.TraceID, ms(r.Updated), staleAfter[r.Check].Milliseconds(), att); err != nil {
 			return fmt.Errorf("write series: %w", err)
 		}
 	}
@@ -238,6 +238,7 @@ type HistoryRow struct {
 	Check      string
 	Vantage    string
 	Route      report.Route
+	Transport  report.Transport
 	Member     string
 	Outcome    report.Outcome
 	Status     int
@@ -252,15 +253,15 @@ func (t *Tx) AddHistory(ctx context.Context, rows []HistoryRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	stmt, err := t.tx.PrepareContext(ctx, t.s.q(`INSERT INTO history (at, check_name, vantage, route, member, outcome, status, cause,
-		duration_ms, trace_id) VALUES (?,?,?,?,?,?,?,?,?,?)`))
+	stmt, err := t.tx.PrepareContext(ctx, t.s.q(`INSERT INTO history (at, check_name, vantage, route, transport, member, outcome,
+		status, cause, duration_ms, trace_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)`))
 	if err != nil {
 		return fmt.Errorf("write history: %w", err)
 	}
 	defer stmt.Close()
 	for _, r := range rows {
-		if _, err := stmt.ExecContext(ctx, ms(r.At), r.Check, r.Vantage, string(r.Route), r.Member, string(r.Outcome), r.Status,
-			string(r.Cause), r.DurationMS, r.TraceID); err != nil {
+		if _, err := stmt.ExecContext(ctx, ms(r.At), r.Check, r.Vantage, string(r.Route), string(transportOr(r.Transport)), r.Member,
+			string(r.Outcome), r.Status, string(r.Cause), r.DurationMS, r.TraceID); err != nil {
 			return fmt.Errorf("write history: %w", err)
 		}
 	}
@@ -269,26 +270,26 @@ func (t *Tx) AddHistory(ctx context.Context, rows []HistoryRow) error {
 
 // DeleteSeries removes a member's series that keep rejects: those of checks
 // removed from its configuration, or of vantages a check no longer names.
-func (t *Tx) DeleteSeries(ctx context.Context, member string, keep func(check, vantage string, route report.Route) bool) error {
-	rows, err := t.tx.QueryContext(ctx, t.s.q("SELECT check_name, vantage, route FROM series WHERE member = ?"), member)
+func (t *Tx) DeleteSeries(ctx context.Context, member string, keep func(SeriesKey) bool) error {
+	rows, err := t.tx.QueryContext(ctx, t.s.q("SELECT check_name, vantage, route, transport FROM series WHERE member = ?"), member)
 	if err != nil {
 		return fmt.Errorf("read series: %w", err)
 	}
-	type key struct{ c, v, r string }
-	var gone []key
+	var gone []SeriesKey
 	for rows.Next() {
-		var k key
-		if err := rows.Scan(&k.c, &k.v, &k.r); err != nil {
+		var k SeriesKey
+		if err := rows.Scan(&k.Check, &k.Vantage, &k.Route, &k.Transport); err != nil {
 			rows.Close()
 			return err
 		}
-		if !keep(k.c, k.v, report.Route(k.r)) {
+		if !keep(k) {
 			gone = append(gone, k)
 		}
 	}
 	rows.Close()
 	for _, k := range gone {
-		if err := t.exec(ctx, "DELETE FROM series WHERE check_name = ? AND vantage = ? AND route = ?", k.c, k.v, k.r); err != nil {
+		if err := t.exec(ctx, "DELETE FROM series WHERE check_name = ? AND vantage = ? AND route = ? AND transport = ?",
+			k.Check, k.Vantage, string(k.Route), string(k.Transport)); err != nil {
 			return fmt.Errorf("delete series: %w", err)
 		}
 	}

@@ -180,14 +180,16 @@ func statusClass(s int) string {
 }
 
 // Attempt records one handshake.
-func (m *Metrics) Attempt(ctx context.Context, check, vantage, route, variant string, status int, seconds float64) {
+func (m *Metrics) Attempt(ctx context.Context, check, vantage, route, transport, variant string, status int, seconds float64) {
 	if m == nil {
 		return
 	}
 	m.duration.Record(ctx, seconds, metric.WithAttributes(attribute.String("check", check),
-		attribute.String("vantage", vantage), attribute.String("route", route), attribute.Int("status", status)))
+		attribute.String("vantage", vantage), attribute.String("route", route), attribute.String("transport", transport),
+		attribute.Int("status", status)))
 	m.attempts.Add(ctx, 1, metric.WithAttributes(attribute.String("check", check), attribute.String("vantage", vantage),
-		attribute.String("route", route), attribute.String("variant", variant), attribute.String("status_class", statusClass(status))))
+		attribute.String("route", route), attribute.String("transport", transport), attribute.String("variant", variant),
+		attribute.String("status_class", statusClass(status))))
 }
 
 // SeriesObserved records the last status and outcome of a series, for

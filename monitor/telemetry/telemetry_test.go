@@ -56,9 +56,9 @@ func TestMetricsOnPrometheusEndpoint(t *testing.T) {
 	defer tel.Shutdown(context.Background())
 	ctx := context.Background()
 	m := tel.Metrics
-	m.Attempt(ctx, "chat", "us", "cdn", "configured", 403, 0.041)
-	m.Attempt(ctx, "chat", "us", "cdn", "configured", 403, 0.043)
-	m.Attempt(ctx, "chat", "us", "cdn", "no-origin", 101, 0.02)
+	m.Attempt(ctx, "chat", "us", "cdn", "http1", "configured", 403, 0.041)
+	m.Attempt(ctx, "chat", "us", "cdn", "http1", "configured", 403, 0.043)
+	m.Attempt(ctx, "chat", "us", "cdn", "http1", "no-origin", 101, 0.02)
 	m.SeriesObserved("chat", "us", "cdn", 403, "refused")
 	m.SeriesObserved("gone", "us", "cdn", 101, "upgraded")
 	m.Forget("gone")
@@ -74,9 +74,9 @@ func TestMetricsOnPrometheusEndpoint(t *testing.T) {
 	m.Lateness(ctx, 0.012)
 	text := scrape(t, tel)
 	for _, re := range []string{
-		`wscanary_attempts_total\{check="chat",route="cdn",status_class="4xx",vantage="us",variant="configured"\} 2`,
-		`wscanary_attempts_total\{check="chat",route="cdn",status_class="1xx",vantage="us",variant="no-origin"\} 1`,
-		`wscanary_handshake_duration_seconds_count\{check="chat",route="cdn",status="403",vantage="us"\} 2`,
+		`wscanary_attempts_total\{check="chat",route="cdn",status_class="4xx",transport="http1",vantage="us",variant="configured"\} 2`,
+		`wscanary_attempts_total\{check="chat",route="cdn",status_class="1xx",transport="http1",vantage="us",variant="no-origin"\} 1`,
+		`wscanary_handshake_duration_seconds_count\{check="chat",route="cdn",status="403",transport="http1",vantage="us"\} 2`,
 		`wscanary_series_status\{check="chat",route="cdn",vantage="us"\} 403`,
 		`wscanary_series_success\{check="chat",route="cdn",vantage="us"\} 0`,
 		`wscanary_series_outcome\{check="chat",outcome="refused",route="cdn",vantage="us"\} 1`,
@@ -107,7 +107,7 @@ func TestMetricsOnPrometheusEndpoint(t *testing.T) {
 
 func TestNilMetricsRecordNothing(t *testing.T) {
 	var m *telemetry.Metrics
-	m.Attempt(context.Background(), "c", "v", "cdn", "configured", 101, 0.1)
+	m.Attempt(context.Background(), "c", "v", "cdn", "http1", "configured", 101, 0.1)
 	m.SeriesObserved("c", "v", "cdn", 101, "upgraded")
 	var tel *telemetry.Telemetry
 	if err := tel.Shutdown(context.Background()); err != nil {
@@ -132,7 +132,7 @@ func TestMetricsAtScale(t *testing.T) {
 		for _, v := range []string{"us", "eu", "ap"} {
 			for _, r := range []string{"cdn", "direct"} {
 				tel.Metrics.SeriesObserved(check, v, r, 101, "upgraded")
-				tel.Metrics.Attempt(ctx, check, v, r, "configured", 101, 0.01)
+				tel.Metrics.Attempt(ctx, check, v, r, "http1", "configured", 101, 0.01)
 			}
 		}
 	}

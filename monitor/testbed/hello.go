@@ -61,11 +61,7 @@ type HelloServer struct {
 
 // NewHelloServer starts one. CertPEM is the CA to trust.
 func NewHelloServer() (*HelloServer, error) {
-	ca, err := NewCA()
-	if err != nil {
-		return nil, err
-	}
-	leaf, err := ca.Leaf([]string{"localhost", "127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+	ca, leaf, err := localhostCert()
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +112,7 @@ func (c *replay) Read(p []byte) (int, error) { return c.r.Read(p) }
 func (s *HelloServer) serve(c net.Conn, cfg *tls.Config) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	hello, err := readHello(c)
+	hello, err := ReadClientHello(c)
 	if err != nil {
 		return
 	}
@@ -167,26 +163,38 @@ ws.onclose = function(e){ document.getElementById("o").textContent += " close " 
 	}
 }
 
-// readHello reads the TLS records that hold the ClientHello.
-func readHello(c net.Conn) ([]byte, error) {
+// ReadClientHello reads the TLS records that hold a ClientHello, as sent.
+func ReadClientHello(c io.Reader) ([]byte, error) {
 	var raw, hs []byte
 	for len(raw) < 64<<10 {
 		hdr := make([]byte, 5)
 		if _, err := io.ReadFull(c, hdr); err != nil {
-			return nil, err
+			return raw, err
 		}
+		raw = append(raw, hdr...)
 		if hdr[0] != 0x16 {
-			return nil, fmt.Errorf("not a TLS handshake record")
+			return raw, fmt.Errorf("not a TLS handshake record")
 		}
 		body := make([]byte, binary.BigEndian.Uint16(hdr[3:]))
 		if _, err := io.ReadFull(c, body); err != nil {
-			return nil, err
+			return raw, err
 		}
-		raw = append(append(raw, hdr...), body...)
+		raw = append(raw, body...)
 		hs = append(hs, body...)
 		if len(hs) >= 4 && len(hs) >= 4+(int(hs[1])<<16|int(hs[2])<<8|int(hs[3])) {
 			return raw, nil
 		}
 	}
-	return nil, fmt.Errorf("ClientHello too large")
+	return raw, fmt.Errorf("ClientHello too large")
+}
+
+// localhostCert is a new CA and a leaf of it for localhost and 127.0.0.1,
+// valid for a day.
+func localhostCert() (*CA, tls.Certificate, error) {
+	ca, err := NewCA()
+	if err != nil {
+		return nil, tls.Certificate{}, err
+	}
+	leaf, err := ca.Leaf([]string{"localhost", "127.0.0.1"}, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+	return ca, leaf, err
 }

@@ -88,13 +88,23 @@ func startProcess(name, outPath string, path string, args ...string) (*process, 
 
 // startProcessAs is startProcess as another user (cred nil: this one).
 func startProcessAs(name, outPath string, cred *syscall.Credential, path string, args ...string) (*process, error) {
+	cmd := exec.Command(path, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	return startCmd(name, outPath, cmd)
+}
+
+// startCmd starts cmd in a process group of its own, its output appended
+// to outPath, under the guardian.
+func startCmd(name, outPath string, cmd *exec.Cmd) (*process, error) {
 	out, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("testbed: %s: %w", name, err)
 	}
-	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("testbed: start %s: %w", name, err)
