@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/diagnose"
 	"github.com/wscanary/wscanary/monitor/probe"
+	"github.com/wscanary/wscanary/monitor/protocol"
 	"github.com/wscanary/wscanary/monitor/redact"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/telemetry"
@@ -182,6 +184,7 @@ func (r *Runner) requests(c *config.Check, cred *probe.Credential) []probe.Reque
 			Subprotocols: c.Subprotocols, Credential: cred, Send: c.Send, Expect: c.Expect, Timeout: c.Timeout,
 			Client: probe.Client(c.Client), NoTraceHeader: c.NoTraceHeader,
 		}
+		withSession(&req, c)
 		routes := []probe.Request{req}
 		if c.Direct != nil {
 			d := req
@@ -200,6 +203,24 @@ func (r *Runner) requests(c *config.Check, cred *probe.Credential) []probe.Reque
 		}
 	}
 	return out
+}
+
+// withSession adds the check's scripted exchange to a request: the
+// protocol's session first (its subprotocol offered), then the check's
+// own steps. The configuration was checked when it loaded.
+func withSession(req *probe.Request, c *config.Check) {
+	if c.Protocol != "" {
+		sess, err := protocol.Open(c.Protocol, c.ProtocolOptions, c.Token != nil && c.Token.In == config.TokenInMessage)
+		if err == nil {
+			req.Protocol, req.Answer, req.Steps = c.Protocol, sess.Answer, sess.Steps
+			if sess.Subprotocol != "" && !slices.Contains(req.Subprotocols, sess.Subprotocol) {
+				req.Subprotocols = append(slices.Clone(req.Subprotocols), sess.Subprotocol)
+			}
+		}
+	}
+	for _, st := range c.Steps {
+		req.Steps = append(req.Steps, probe.Step{Send: st.Send, Expect: st.Expect, Within: st.Within})
+	}
 }
 
 // transports are the check's, HTTP/1.1 alone for a check built without

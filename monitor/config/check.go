@@ -7,14 +7,15 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/wscanary/wscanary/monitor/protocol"
 	"github.com/wscanary/wscanary/monitor/report"
 )
 
 // checkDraft is a check being read, with the lines that whole-check rules
 // point at.
 type checkDraft struct {
-	c                                              Check
-	urlLine, sendLine, minVantLine, transportsLine int
+	c                                                            Check
+	urlLine, sendLine, minVantLine, transportsLine, protocolLine int
 }
 
 var checkKeys = section[checkDraft]{
@@ -110,6 +111,18 @@ var checkKeys = section[checkDraft]{
 		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 			on, ok := l.boolean(file, "trace_header", v)
 			d.c.NoTraceHeader = ok && !on
+		}},
+	{"steps", stepsSchema(), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Steps = l.steps(file, v)
+	}},
+	{"protocol", sEnum("The application protocol after the upgrade: its session opens first (with the credential where it carries one), and its refusal is read in its own words; steps: run after it.", protocol.Names...),
+		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+			d.protocolLine = v.Line
+			d.c.Protocol = l.protocolName(file, v)
+		}},
+	{"protocol_options", sMap("The protocol's options: socket.io namespace; graphql-ws payload (connection_init's, a JSON object, {token} replaced)."),
+		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+			d.c.ProtocolOptions = l.stringMap(file, "protocol_options", v)
 		}},
 	{"send", sString("Message sent after open; {token} is replaced with in: message."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 		d.sendLine = v.Line
@@ -336,8 +349,29 @@ func (l *loader) check(file string, n *yaml.Node) (Check, bool) {
 	if c.Schedule == "" {
 		l.add(file, n.Line, "check %q: schedule is required", c.Name)
 	}
-	if c.Token != nil {
-		if err := CheckMessageToken(c.Token.In, c.Send); err != nil {
+	carried := false
+	if c.Protocol != "" || c.ProtocolOptions != nil {
+		line := d.protocolLine
+		if line == 0 {
+			line = n.Line
+		}
+		if c.Protocol == "" {
+			l.add(file, line, "check %q: protocol_options without protocol", c.Name)
+		} else if sess, err := protocol.Open(c.Protocol, c.ProtocolOptions, c.Token != nil && c.Token.In == TokenInMessage); err != nil {
+			l.add(file, line, "check %q: %v", c.Name, err)
+		} else {
+			carried = sess.CarriesToken
+		}
+	}
+	if len(c.Steps) > 0 && (c.Send != "" || c.Expect != nil) {
+		l.add(file, c.Steps[0].Line, "check %q: steps: and send:/expect: both set; send and expect are the one-step form, put them in a step", c.Name)
+	}
+	if c.Token != nil && !carried {
+		sends := c.Send
+		for _, st := range c.Steps {
+			sends += st.Send
+		}
+		if err := CheckMessageToken(c.Token.In, sends); err != nil {
 			line := d.sendLine
 			if line == 0 {
 				line = n.Line

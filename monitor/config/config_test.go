@@ -34,7 +34,7 @@ func TestInvalid(t *testing.T) {
 		want []string
 	}{
 		{"unknown-key", []string{
-			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, client, transports, trace_header, send, expect, vantages, alert, maintenance, warn)`,
+			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, client, transports, trace_header, steps, protocol, protocol_options, send, expect, vantages, alert, maintenance, warn)`,
 		}},
 		{"client", []string{
 			`testdata/invalid-client/wscanary.yaml:2: client: "safari" is not a client profile (chrome, firefox, wscanary)`,
@@ -556,6 +556,46 @@ func TestTransports(t *testing.T) {
 			t.Errorf("%q: %v", tt.check, err)
 		case !slices.Equal(cfg.Checks[0].Transports, tt.want):
 			t.Errorf("%q: transports %v, want %v", tt.check, cfg.Checks[0].Transports, tt.want)
+		}
+	}
+}
+
+// TestStepsAndProtocol: steps and protocol presets load with their
+// errors at their line; token.in: message is satisfied by {token} in any
+// step or by a preset that carries the credential.
+func TestStepsAndProtocol(t *testing.T) {
+	t.Parallel()
+	const head = "checks:\n  - name: chat\n    url: ws://chat.example.com/ws\n    schedule: \"@every 1m\"\n"
+	for _, tt := range []struct {
+		check, err string
+		steps      int
+	}{
+		{"    steps:\n      - {send: hi, expect: '^hi', within: 2s}\n      - {expect: ok}\n", "", 2},
+		{"    token: {value: t, in: message}\n    steps:\n      - {send: hi}\n      - {send: 'auth {token}', expect: ok}\n", "", 2},
+		{"    token: {value: t, in: message}\n    protocol: socket.io\n", "", 0},
+		{"    token: {value: t, in: message}\n    protocol: graphql-ws\n    protocol_options: {payload: '{\"authToken\": \"{token}\"}'}\n", "", 0},
+		{"    steps:\n      - {within: 2s}\n", "a.yaml:6: steps: a step needs send, expect or both", 0},
+		{"    steps:\n      - {expect: '('}\n", "a.yaml:6: steps.expect: error parsing regexp", 0},
+		{"    steps:\n      - {expect: x, within: 2m}\n", "a.yaml:6: steps.within: 2m must be positive and at most 1m0s", 0},
+		{"    steps:\n      - {expect: x, wait: 2s}\n", `a.yaml:6: unknown key "wait"`, 0},
+		{"    send: hi\n    steps:\n      - {expect: x}\n", "steps: and send:/expect: both set", 0},
+		{"    token: {value: t, in: message}\n    steps:\n      - {send: hi}\n", "needs", 0},
+		{"    protocol: mqtt5\n", `a.yaml:5: protocol: "mqtt5" is not a known protocol (socket.io, graphql-ws)`, 0},
+		{"    protocol: socket.io\n    protocol_options: {room: a}\n", `a.yaml:5: check "chat": protocol_options: "room" is not an option of socket.io (namespace)`, 0},
+		{"    protocol: socket.io\n    protocol_options: {namespace: admin}\n", "protocol_options.namespace: \"admin\" must start with /", 0},
+		{"    protocol: graphql-ws\n    protocol_options: {payload: 'token={token}'}\n", "is not a JSON object", 0},
+		{"    protocol_options: {namespace: /a}\n", "protocol_options without protocol", 0},
+	} {
+		cfg, err := config.LoadBytes("wscanary.yaml", []byte("vantage: eu\n"), map[string][]byte{"a.yaml": []byte(head + tt.check)}, env(nil))
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%q: error %v, want %q", tt.check, err, tt.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tt.check, err)
+		case len(cfg.Checks[0].Steps) != tt.steps:
+			t.Errorf("%q: %d steps, want %d", tt.check, len(cfg.Checks[0].Steps), tt.steps)
 		}
 	}
 }

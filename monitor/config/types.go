@@ -305,7 +305,13 @@ type Check struct {
 	// Transports are what the WebSocket goes over: both for wss:// unless
 	// the check names some, http1 for ws://.
 	Transports []report.Transport
-	Send       string
+	// Steps are the scripted exchange after open, after the protocol's own
+	// session (Protocol, with ProtocolOptions) when one is named. Send and
+	// Expect are the one-step form.
+	Steps           []Step
+	Protocol        string
+	ProtocolOptions map[string]string
+	Send            string
 	// Expect is nil when the check expects nothing.
 	Expect *regexp.Regexp
 	// Vantages are names: the daemon's own (Config.Vantage) or keys of

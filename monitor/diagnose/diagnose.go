@@ -197,7 +197,7 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 	switch {
 	case f.Status == 0:
 		return noAnswer(d, f)
-	case f.Status == 101:
+	case f.Opened():
 		return postHandshake(d, f, in.ExpectConfigured)
 	}
 	w := readWords(f)
@@ -669,9 +669,33 @@ func postHandshake(d report.Diagnosis, a report.Attempt, expect bool) report.Dia
 		}
 		return d
 	}
+	step, stepped := a.FailedStep()
+	w := readWords(a)
 	switch {
+	case a.Refusal != "":
+		d.Summary = fmt.Sprintf("The upgrade succeeds %s, then the %s server refuses the session (%s): %q.",
+			where(a), protocolName(a.Protocol), step.Name, oneLine(a.Refusal))
+		d.Hints = protocolHints(a.Protocol)
+		if w.expired {
+			d.Cause = report.CauseTokenExpired
+			d.Hints = append([]string{"The server says the token expired: refresh it before connecting."}, d.Hints...)
+		}
+		return d
+	case a.CloseCode == 0 && (stepped && (step.Result == report.StepNoMatch || step.Result == report.StepTimeout) ||
+		!stepped && strings.Contains(a.Error, "did not match")):
+		d.Cause = report.CauseUnexpectedReply
+		d.Summary = fmt.Sprintf("The upgrade succeeds %s and nothing refuses it, but the reply the check expects did not come: %s.", where(a), a.Error)
+		d.Hints = []string{
+			"The application answered something else, or nothing in time: compare the messages in the attempt with expect:, and the step's within: with how long the server takes.",
+			"If the reply changed on purpose, update expect: in the check.",
+		}
+		return d
 	case a.CloseCode == 1008 || (a.CloseCode >= 3000 && a.CloseCode <= 4999):
 		d.Summary = fmt.Sprintf("The upgrade succeeds %s, then the server closes with %d: it rejects the connection after the handshake (first-message auth or policy).", where(a), a.CloseCode)
+		if a.Protocol != "" && stepped {
+			d.Summary = fmt.Sprintf("The upgrade succeeds %s, then the %s server closes with %d at %s: it refuses the session.",
+				where(a), protocolName(a.Protocol), a.CloseCode, step.Name)
+		}
 	case a.CloseCode != 0:
 		d.Summary = fmt.Sprintf("The upgrade succeeds %s, then the server closes with %d before the expected exchange.", where(a), a.CloseCode)
 	default:
@@ -680,10 +704,9 @@ func postHandshake(d report.Diagnosis, a report.Attempt, expect bool) report.Dia
 	if a.CloseReason != "" {
 		d.Summary += fmt.Sprintf(" Its reason: %q.", oneLine(a.CloseReason))
 	}
-	d.Hints = []string{
-		"Check the first message the server expects (its auth message format and the token in it) and the reply it sends; close codes 3000-4999 are the application's or its library's own.",
-	}
-	if w := readWords(a); w.expired {
+	d.Hints = append(protocolHints(a.Protocol),
+		"Check the first message the server expects (its auth message format and the token in it) and the reply it sends; close codes 3000-4999 are the application's or its library's own.")
+	if w.expired {
 		d.Hints = append(d.Hints, "The server says the token expired: refresh it before connecting.")
 	} else if w.invalid {
 		d.Hints = append(d.Hints, "The server says the token is not valid: check the token the first message (or the URL) carries.")
@@ -692,6 +715,31 @@ func postHandshake(d report.Diagnosis, a report.Attempt, expect bool) report.Dia
 		d.Hints = append(d.Hints, "If the server's reply changed on purpose, update expect: in the check.")
 	}
 	return d
+}
+
+// protocolName is how a summary names an application protocol.
+func protocolName(p string) string {
+	switch p {
+	case "socket.io":
+		return "Socket.IO"
+	case "graphql-ws":
+		return "graphql-ws"
+	case "":
+		return "application"
+	}
+	return p
+}
+
+// protocolHints say where the protocol's credential goes and what its
+// server's auth code sees.
+func protocolHints(p string) []string {
+	switch p {
+	case "socket.io":
+		return []string{"Socket.IO reads the credential from the namespace CONNECT packet's auth payload (socket.handshake.auth in an io.use() middleware); a middleware's next(new Error(...)) is what answers 44 CONNECT_ERROR with its message. The check sends {\"token\": ...} there with token.in: message."}
+	case "graphql-ws":
+		return []string{"graphql-ws hands connection_init's payload to onConnect (ctx.connectionParams): returning false closes 4403 Forbidden, a thrown error 4400; the check's payload is protocol_options.payload with {token} replaced."}
+	}
+	return nil
 }
 
 // brokenDeflate: permessage-deflate was negotiated and what came after it

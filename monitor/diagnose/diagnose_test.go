@@ -47,6 +47,15 @@ var goH2Refused = report.Attempt{Status: 426, Reason: "Upgrade Required",
 	Headers: map[string]string{"Content-Type": "text/plain; charset=utf-8", "Upgrade": "websocket", "X-Content-Type-Options": "nosniff"},
 	Body:    "WebSocket protocol violation: Connection header \"\" does not contain Upgrade\n"}
 
+// sioRefused is what the probe records when a Socket.IO 4 middleware
+// calls next(new Error(reason)): the server's 44{"message": reason}.
+func sioRefused(reason string) report.Attempt {
+	return report.Attempt{Status: 101, Protocol: "socket.io", Refusal: reason,
+		Messages: []string{`0{"sid":"x","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`, `44{"message":"` + reason + `"}`},
+		Steps:    []report.Step{{Name: "engine.io open", Result: report.StepOK}, {Name: "namespace connect", Result: report.StepRefused}},
+		Error:    `expect: namespace connect: refused: "` + reason + `"`}
+}
+
 func overH2(a *report.Attempt) { a.Transport = report.TransportHTTP2 }
 
 func at(a report.Attempt, vantage string, route report.Route, variant report.Variant, mods ...func(*report.Attempt)) report.Attempt {
@@ -202,7 +211,21 @@ func TestDiagnose(t *testing.T) {
 			cause: report.CausePostHandshakeRejected, route: cdn, vantage: "us", summHas: "4003"},
 		{name: "expect not met",
 			in:    diagnose.Input{ExpectConfigured: true, Attempts: []report.Attempt{at(report.Attempt{Status: 101, Error: `expect: first message did not match "pong"`}, "us", cdn, cfg)}},
-			cause: report.CausePostHandshakeRejected, route: cdn, vantage: "us", hintHas: "expect:"},
+			cause: report.CauseUnexpectedReply, route: cdn, vantage: "us", hintHas: "expect:"},
+		{name: "steps: Socket.IO namespace refused by middleware",
+			in: diagnose.Input{Attempts: []report.Attempt{at(sioRefused("not authorized"), "us", cdn, cfg)}},
+			cause: report.CausePostHandshakeRejected, route: cdn, vantage: "us", summHas: `Socket.IO server refuses the session (namespace connect): "not authorized"`, hintHas: "socket.handshake.auth"},
+		{name: "steps: Socket.IO says the token expired",
+			in: diagnose.Input{Attempts: []report.Attempt{at(sioRefused("token expired"), "us", cdn, cfg)}},
+			cause: report.CauseTokenExpired, route: cdn, vantage: "us", summHas: `"token expired"`},
+		{name: "steps: graphql-ws onConnect false closes 4403",
+			in: diagnose.Input{Attempts: []report.Attempt{at(report.Attempt{Status: 101, Protocol: "graphql-ws", CloseCode: 4403, CloseReason: "Forbidden",
+				Steps: []report.Step{{Name: "connection_init", Result: report.StepClosed}}, Error: `expect: connection_init: the server closed with 4403 "Forbidden"`}, "us", cdn, cfg)}},
+			cause: report.CausePostHandshakeRejected, route: cdn, vantage: "us", summHas: "closes with 4403 at connection_init", hintHas: "onConnect"},
+		{name: "steps: nothing came within the step's time",
+			in: diagnose.Input{Attempts: []report.Attempt{at(report.Attempt{Status: 101,
+				Steps: []report.Step{{Name: "step 1", Result: report.StepOK}, {Name: "step 2", Result: report.StepTimeout}}, Error: `expect: step 2: no message within 5s (expecting "^ok")`}, "us", cdn, cfg)}},
+			cause: report.CauseUnexpectedReply, route: cdn, vantage: "us", summHas: "step 2"},
 		{name: "not found", in: diagnose.Input{Attempts: []report.Attempt{at(report.Attempt{Status: 404, Reason: "Not Found", Body: "404 page not found"}, "us", cdn, cfg)}},
 			cause: report.CauseNotFound, route: cdn, vantage: "us"},
 		{name: "redirect", in: diagnose.Input{Attempts: []report.Attempt{at(report.Attempt{Status: 301, Reason: "Moved Permanently",

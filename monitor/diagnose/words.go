@@ -64,10 +64,13 @@ func readWords(a report.Attempt) words {
 	if msg == "" {
 		msg = textMessage(a.Body)
 	}
+	if msg == "" && a.Refusal != "" {
+		msg = a.Refusal
+	}
 	if msg == "" && a.CloseReason != "" {
 		msg = a.CloseReason
 	}
-	text := strings.ToLower(strings.Join([]string{a.Reason, a.Body, a.CloseReason, w.description, w.bearer}, " "))
+	text := strings.ToLower(strings.Join([]string{a.Reason, a.Body, a.Refusal, a.CloseReason, w.description, w.bearer}, " "))
 	has := func(list []string) bool {
 		for _, s := range list {
 			if strings.Contains(text, s) {

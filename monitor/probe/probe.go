@@ -90,8 +90,15 @@ type Request struct {
 	// when Credential.In is "message".
 	Send string
 	// Expect must match the first message after open.
-	Expect  *regexp.Regexp
-	Timeout time.Duration
+	Expect *regexp.Regexp
+	// Steps, when set, are the scripted exchange after open (Send and
+	// Expect are then not used); Protocol names the application protocol
+	// they speak, for the evidence; Answer replies to the protocol's own
+	// keep-alives read meanwhile (Socket.IO's ping).
+	Steps    []Step
+	Protocol string
+	Answer   func(msg []byte) (reply []byte, ok bool)
+	Timeout  time.Duration
 	// Client is the profile to make the handshake as; "" is ClientChrome.
 	Client Client
 	// Transport is http1 (the default, "") or http2: RFC 8441's extended
@@ -150,6 +157,7 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 	}
 	prof := profileOf(req.Client)
 	att.Client = string(prof.client)
+	att.Protocol = req.Protocol
 	att.Extensions = prof.offer
 
 	tracer := p.Tracer
@@ -221,7 +229,11 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 			att.Status = h2.StatusCode
 		}
 		att.Subprotocol = conn.Subprotocol()
-		exchange(ctx, conn, req, send, &att, secrets)
+		if len(req.Steps) > 0 {
+			runSteps(ctx, conn, req, &att, secrets)
+		} else {
+			exchange(ctx, conn, req, send, &att, secrets)
+		}
 		rec.done = time.Now()
 		// The evidence is complete; how the close goes says nothing new,
 		// and a close handshake would let a silent server hold us.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -233,6 +234,19 @@ func resultAttrs(att report.Attempt) []attribute.KeyValue {
 	}
 	if att.ExtensionsAnswer != "" {
 		kv = append(kv, attribute.String("websocket.extensions.accepted", att.ExtensionsAnswer))
+	}
+	if att.Protocol != "" {
+		kv = append(kv, attribute.String("wscanary.protocol", att.Protocol))
+	}
+	if len(att.Steps) > 0 {
+		steps := make([]string, len(att.Steps))
+		for i, st := range att.Steps {
+			steps[i] = fmt.Sprintf("%s: %s in %.1f ms", st.Name, st.Result, st.MS)
+		}
+		kv = append(kv, attribute.StringSlice("wscanary.steps", steps))
+	}
+	if att.Refusal != "" {
+		kv = append(kv, attribute.String("wscanary.refusal", att.Refusal))
 	}
 	if att.NotOffered != "" {
 		kv = append(kv, attribute.String("wscanary.transport.not_offered", att.NotOffered))

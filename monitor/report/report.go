@@ -198,11 +198,53 @@ type Attempt struct {
 	JA4              string `json:"ja4,omitempty"`
 	Extensions       string `json:"extensions,omitempty"`
 	ExtensionsAnswer string `json:"extensions_answer,omitempty"`
+	// Protocol is the application protocol the check speaks after the
+	// upgrade (socket.io, graphql-ws), "" for none.
+	Protocol string `json:"protocol,omitempty"`
+	// Steps are the scripted exchange's steps as they ran, in order, until
+	// the first that failed; Messages the messages read meanwhile (bounded
+	// in count and bytes, redacted); Refusal the protocol's own refusal
+	// read from them ("not authorized" from Socket.IO's 44 packet).
+	Steps    []Step   `json:"steps,omitempty"`
+	Messages []string `json:"messages,omitempty"`
+	Refusal  string   `json:"refusal,omitempty"`
 	// Edge is the CDN, WAF or gateway the answer came from or through (a
 	// vendor id, README "Edges"), Pop the edge location that handled it
 	// ("FRA"); "" when the headers do not tell.
 	Edge string `json:"edge,omitempty"`
 	Pop  string `json:"pop,omitempty"`
+}
+
+// Step is one step of a scripted exchange after the upgrade, as it ran.
+type Step struct {
+	Name string `json:"name"`
+	// Result is ok, refused (the protocol's refusal), closed (the server
+	// closed), no_match (messages came, none matched), timeout (nothing
+	// matched within the step's time) or send_failed.
+	Result StepResult `json:"result"`
+	MS     float64    `json:"ms"`
+}
+
+// StepResult is how a step ended.
+type StepResult string
+
+const (
+	StepOK         StepResult = "ok"
+	StepRefused    StepResult = "refused"
+	StepClosed     StepResult = "closed"
+	StepNoMatch    StepResult = "no_match"
+	StepTimeout    StepResult = "timeout"
+	StepSendFailed StepResult = "send_failed"
+)
+
+// FailedStep is the step that failed, if one did.
+func (a Attempt) FailedStep() (Step, bool) {
+	for _, s := range a.Steps {
+		if s.Result != StepOK {
+			return s, true
+		}
+	}
+	return Step{}, false
 }
 
 // ErrorClass returns the class of a.Error ("dns", "tls", ...) or "".
@@ -244,6 +286,11 @@ const (
 	// User-Agent, headers or TLS hello) and admits a browser's: users are
 	// likely fine. A warning, not an incident, unless alert.on names it.
 	CauseClientBlocked Cause = "client_blocked"
+	// CauseUnexpectedReply: the upgrade and the exchange's sends worked,
+	// and the reply the check expects did not come (another reply, or none
+	// in time), with no refusal and no close: the application answered
+	// something else.
+	CauseUnexpectedReply Cause = "unexpected_reply"
 	// CauseH2PathBroken: the HTTP/1.1 upgrade works and the WebSocket over
 	// HTTP/2 the server advertised (RFC 8441) does not: browsers that take
 	// that path fail.
@@ -257,7 +304,7 @@ const (
 var Causes = []Cause{CauseOK, CauseCDNBlocked, CauseProxyStrippedUpgrade, CauseVantageBlocked, CauseOriginRejected,
 	CauseOriginRequired, CauseTokenExpired, CauseAuthMissing, CauseAuthRejected, CauseCSRFRejected, CauseRateLimited,
 	CausePostHandshakeRejected, CauseNotFound, CauseRedirect, CauseServerError, CauseUnexpectedStatus, CauseDNSError,
-	CauseConnectError, CauseTLSError, CauseTimeout, CauseClientBlocked, CauseH2PathBroken, CauseRunError}
+	CauseConnectError, CauseTLSError, CauseTimeout, CauseClientBlocked, CauseH2PathBroken, CauseUnexpectedReply, CauseRunError}
 
 // Diagnosis is the verdict on one run: the most likely cause, where it shows,
 // and what to change.

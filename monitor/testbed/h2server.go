@@ -76,7 +76,9 @@ func StartH2Server(dir string) (*H2Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := waitListening(context.Background(), fmt.Sprintf("127.0.0.1:%d", port), s.proc.exited); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a start, however busy the machine
+	defer cancel()
+	if err := waitListening(ctx, fmt.Sprintf("127.0.0.1:%d", port), s.proc.exited); err != nil {
 		s.Close()
 		return nil, s.proc.errExited(s.logPath())
 	}

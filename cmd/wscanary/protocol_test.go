@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/testbed"
+)
+
+// startNode runs one of testbed's npm servers for the test.
+func startNode(t *testing.T, script string, args ...string) *testbed.NodeServer {
+	t.Helper()
+	_, err := testbed.LookNode()
+	requireTool(t, err, "nodejs and npm")
+	s, err := testbed.StartNode(t.TempDir(), script, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// checkAny runs `wscanary check --output json` on one check, whatever its
+// verdict, and returns its report.
+func checkAny(t *testing.T, check string) report.Report {
+	t.Helper()
+	cfg := writeConfig(t, "vantage: us\nlisten: \"\"\n", "checks:\n"+check)
+	out, errOut, code := wscanary(t, "check", "--config", cfg, "--output", "json")
+	if code != 0 && code != 1 {
+		t.Fatalf("check: exit %d\n%s\n%s", code, out, errOut)
+	}
+	return reports(t, out)[0]
+}
+
+// TestSocketIOAuth: a real Socket.IO 4 server whose middleware admits the
+// token in the namespace CONNECT's auth payload. protocol: socket.io with
+// the good token passes (open packet, 40 back); a bad one is refused in
+// the server's words (44 CONNECT_ERROR "not authorized" after the open
+// packet, which the one-step expect of before compared with instead); the
+// server saying the token expired is token_expired; a namespace works.
+func TestSocketIOAuth(t *testing.T) {
+	t.Parallel()
+	const good = "sio-canary-token-5f3a"
+	srv := startNode(t, "socketio-server.js", good)
+	check := func(token, extra string) report.Report {
+		return checkAny(t, fmt.Sprintf(`  - {name: sio, url: "ws://%s/socket.io/?EIO=4&transport=websocket", protocol: socket.io, token: {value: %q, in: message}, schedule: "@every 1m", timeout: 5s%s}
+`, srv.Addr, token, extra))
+	}
+	ok := check(good, "")
+	a := ok.Attempts[0]
+	if !ok.OK || a.Protocol != "socket.io" || len(a.Steps) != 2 || a.Steps[1].Result != report.StepOK {
+		t.Fatalf("good token: %+v", ok)
+	}
+	t.Logf("healthy exchange: steps %+v, messages %q", a.Steps, a.Messages)
+	for _, m := range a.Messages {
+		if strings.Contains(m, good) {
+			t.Errorf("the token reached the evidence: %q", m)
+		}
+	}
+
+	bad := check("wrong", "")
+	d := bad.Diagnosis
+	t.Logf("bad token: %s: %s", d.Cause, d.Summary)
+	if d.Cause != report.CausePostHandshakeRejected || !strings.Contains(d.Summary, `"not authorized"`) || bad.Attempts[0].Refusal != "not authorized" {
+		t.Errorf("bad token: %+v\n%+v", d, bad.Attempts[0])
+	}
+	if len(bad.Attempts[0].Messages) < 2 || !strings.HasPrefix(bad.Attempts[0].Messages[0], "0{") {
+		t.Errorf("the open packet and the refusal are not both in the evidence: %q", bad.Attempts[0].Messages)
+	}
+	if ms := bad.Attempts[0].DurationMS; ms > 4000 {
+		t.Errorf("the refusal took %.0f ms: the step waited out its time instead of reading the refusal", ms)
+	}
+
+	// A token the server says has expired (the testbed's middleware says
+	// so of tokens named expired-...).
+	exp := check("expired-2026-11-30", ", protocol_options: {namespace: /admin}")
+	if exp.Diagnosis.Cause != report.CauseTokenExpired {
+		t.Errorf("expired: %+v", exp.Diagnosis)
+	}
+	t.Logf("expired token on /admin: %s: %s", exp.Diagnosis.Cause, exp.Diagnosis.Summary)
+	if adm := check(good, ", protocol_options: {namespace: /admin}"); !adm.OK {
+		t.Errorf("namespace /admin with the good token: %+v", adm.Diagnosis)
+	}
+}
+
+// TestGraphQLWSAuth: a real graphql-ws server (graphql-transport-ws on
+// ws) whose onConnect admits the token in connection_init's payload: the
+// good token gets connection_ack, a bad one the library's close 4403.
+func TestGraphQLWSAuth(t *testing.T) {
+	t.Parallel()
+	const good = "gql-canary-token-91c2"
+	srv := startNode(t, "graphql-ws-server.js", good)
+	check := func(token string) report.Report {
+		return checkAny(t, fmt.Sprintf(`  - {name: gql, url: "ws://%s/graphql", protocol: graphql-ws, token: {value: %q, in: message}, schedule: "@every 1m", timeout: 5s}
+`, srv.Addr, token))
+	}
+	if ok := check(good); !ok.OK || ok.Attempts[0].Subprotocol != "graphql-transport-ws" {
+		t.Fatalf("good token: %+v\n%+v", ok.Diagnosis, ok.Attempts[0])
+	}
+	bad := check("wrong")
+	a := bad.Attempts[0]
+	t.Logf("bad token: %s: %s (close %d %q)", bad.Diagnosis.Cause, bad.Diagnosis.Summary, a.CloseCode, a.CloseReason)
+	if bad.Diagnosis.Cause != report.CausePostHandshakeRejected || a.CloseCode != 4403 || !strings.Contains(bad.Diagnosis.Summary, "4403") {
+		t.Errorf("bad token: %+v\n%+v", bad.Diagnosis, a)
+	}
+}
+
+// TestStepsAgainstEcho: scripted steps on the testbed's echo origin: each
+// step's expect reads until its message comes; a step whose reply never
+// comes is unexpected_reply, named, within its own time; {token} works in
+// any step.
+func TestStepsAgainstEcho(t *testing.T) {
+	t.Parallel()
+	origin := startOrigin(t, testbed.Behavior{}, nil)
+	rep := checkPasses(t, fmt.Sprintf(`  - name: steps
+    url: ws://%s/ws
+    schedule: "@every 1m"
+    timeout: 5s
+    token: {value: step-canary-77, in: message}
+    steps:
+      - {send: "hello", expect: "^hello$"}
+      - {send: "auth {token}", expect: "^auth "}
+      - {send: ping, expect: "^pong$"}
+`, origin.Addr()))
+	a := rep.Attempts[0]
+	if !rep.OK || len(a.Steps) != 3 {
+		t.Fatalf("%+v\n%+v", rep.Diagnosis, a)
+	}
+	for _, m := range a.Messages {
+		if strings.Contains(m, "step-canary-77") {
+			t.Errorf("the token echoed back reached the evidence: %q", m)
+		}
+	}
+	rep = checkOnce(t, fmt.Sprintf(`  - name: silent
+    url: ws://%s/ws
+    schedule: "@every 1m"
+    timeout: 10s
+    steps:
+      - {send: "hello", expect: "^hello$"}
+      - {send: "question", expect: "^answer$", within: 1s}
+`, origin.Addr()))
+	a = rep.Attempts[0]
+	t.Logf("%s: %s", rep.Diagnosis.Cause, rep.Diagnosis.Summary)
+	if rep.Diagnosis.Cause != report.CauseUnexpectedReply || !strings.Contains(a.Error, "step 2") || a.DurationMS > 5000 {
+		t.Errorf("%+v\n%+v", rep.Diagnosis, a)
+	}
+	if s, ok := a.FailedStep(); !ok || s.Result != report.StepNoMatch {
+		t.Errorf("failed step %+v", s)
+	}
+}
