@@ -150,3 +150,33 @@ func TestStepsAgainstEcho(t *testing.T) {
 		t.Errorf("failed step %+v", s)
 	}
 }
+
+// TestMQTTAuth: Debian's Mosquitto with its WebSocket listener and a
+// password file: protocol: mqtt with the good password passes over MQTT
+// 3.1.1 and 5; a bad one is refused in the broker's CONNACK code.
+func TestMQTTAuth(t *testing.T) {
+	t.Parallel()
+	requireTool(t, testbed.LookMosquitto(), "mosquitto")
+	const good = "mqtt-canary-pass-3d1e"
+	m, err := testbed.StartMosquitto(t.TempDir(), map[string]string{"canary": good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	for _, version := range []string{"3.1.1", "5"} {
+		check := func(pass string) report.Report {
+			return checkAny(t, fmt.Sprintf(`  - {name: mq, url: "ws://%s/", protocol: mqtt, protocol_options: {username: canary, version: %q}, token: {value: %q, in: message}, schedule: "@every 1m", timeout: 5s}
+`, m.WSAddr, version, pass))
+		}
+		if ok := check(good); !ok.OK || ok.Attempts[0].Subprotocol != "mqtt" {
+			t.Fatalf("MQTT %s, good password: %+v\n%+v", version, ok.Diagnosis, ok.Attempts[0])
+		}
+		bad := check("wrong")
+		a := bad.Attempts[0]
+		t.Logf("MQTT %s, bad password: %s: %s (messages %q)", version, bad.Diagnosis.Cause, bad.Diagnosis.Summary, a.Messages)
+		if bad.Diagnosis.Cause != report.CausePostHandshakeRejected || !strings.Contains(a.Refusal, "CONNACK") ||
+			!strings.Contains(bad.Diagnosis.Summary, "MQTT server refuses the session") {
+			t.Errorf("MQTT %s, bad password: %+v\n%+v", version, bad.Diagnosis, a)
+		}
+	}
+}

@@ -724,6 +724,8 @@ func protocolName(p string) string {
 		return "Socket.IO"
 	case "graphql-ws":
 		return "graphql-ws"
+	case "mqtt":
+		return "MQTT"
 	case "":
 		return "application"
 	}
@@ -738,6 +740,8 @@ func protocolHints(p string) []string {
 		return []string{"Socket.IO reads the credential from the namespace CONNECT packet's auth payload (socket.handshake.auth in an io.use() middleware); a middleware's next(new Error(...)) is what answers 44 CONNECT_ERROR with its message. The check sends {\"token\": ...} there with token.in: message."}
 	case "graphql-ws":
 		return []string{"graphql-ws hands connection_init's payload to onConnect (ctx.connectionParams): returning false closes 4403 Forbidden, a thrown error 4400; the check's payload is protocol_options.payload with {token} replaced."}
+	case "mqtt":
+		return []string{"The broker checks CONNECT's user name (protocol_options.username) and password (the check's token) against its password file or auth plugin; a CONNACK refusal names which check failed."}
 	}
 	return nil
 }

@@ -2,11 +2,13 @@ package probe
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -36,6 +38,11 @@ type Step struct {
 	// Send is written first ("" for nothing); "{token}" is replaced by the
 	// credential when Credential.In is "message", else removed.
 	Send string
+	// Build, when set, makes the message instead of Send, from the
+	// credential ("" when none goes in a message), and it goes as a
+	// binary message: a binary protocol's packet has lengths to fill in
+	// (MQTT's CONNECT).
+	Build func(token string) []byte
 	// Expect is what ends the step well; nil waits for nothing.
 	Expect *regexp.Regexp
 	// Within bounds the wait for Expect; 0 is DefaultWithin. The
@@ -62,7 +69,10 @@ func runSteps(ctx context.Context, conn *websocket.Conn, req Request, att *repor
 		}
 		s := string(msg[:min(len(msg), MaxBody, MaxMessageBytes-kept)])
 		kept += len(s)
-		s = redact.Secrets(strings.ToValidUTF8(s, "?"), secrets...)
+		s = redact.Secrets(s, secrets...)
+		if !printable(s) { // a binary protocol's packet, as hex
+			s = "0x" + hex.EncodeToString([]byte(s[:min(len(s), MaxBody/2)]))
+		}
 		att.Messages = append(att.Messages, s)
 		if att.Reply == "" {
 			att.Reply = s
@@ -72,8 +82,12 @@ func runSteps(ctx context.Context, conn *websocket.Conn, req Request, att *repor
 		name := nameOr(st.Name, fmt.Sprintf("step %d", i+1))
 		start := time.Now()
 		result, detail := report.StepOK, ""
-		if st.Send != "" {
-			if err := conn.Write(ctx, websocket.MessageText, []byte(withToken(st.Send, req.Credential))); err != nil {
+		typ, msg := websocket.MessageText, []byte(withToken(st.Send, req.Credential))
+		if st.Build != nil {
+			typ, msg = websocket.MessageBinary, st.Build(tokenIn(req.Credential))
+		}
+		if len(msg) > 0 {
+			if err := conn.Write(ctx, typ, msg); err != nil {
 				result, detail = report.StepSendFailed, "sending: "+trimWS(err)
 			}
 		}
@@ -143,6 +157,14 @@ func await(ctx context.Context, conn *websocket.Conn, st Step, answer func([]byt
 	}
 }
 
+// tokenIn is the credential when it goes in a message, else "".
+func tokenIn(c *Credential) string {
+	if c == nil || c.In != "message" {
+		return ""
+	}
+	return c.Value
+}
+
 // withToken puts the credential into a message when it goes in one.
 func withToken(send string, c *Credential) string {
 	if c == nil || c.Value == "" || c.In != "message" {
@@ -157,4 +179,17 @@ func oneLine(s string, n int) string {
 		s = s[:n] + "…"
 	}
 	return s
+}
+
+// printable: text a person can read, not a binary packet.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // Names are the presets, for the configuration and its schema.
-var Names = []string{SocketIO, GraphQLWS}
+var Names = []string{SocketIO, GraphQLWS, MQTT}
 
 const (
 	// SocketIO is Socket.IO 4 (Engine.IO 4) over a WebSocket.
@@ -27,12 +27,15 @@ const (
 	// GraphQLWS is the graphql-transport-ws protocol of the graphql-ws
 	// library.
 	GraphQLWS = "graphql-ws"
+	// MQTT is MQTT 3.1.1 or 5 over a WebSocket.
+	MQTT = "mqtt"
 )
 
 // Options are each preset's protocol_options keys.
 var Options = map[string][]string{
 	SocketIO:  {"namespace"},
 	GraphQLWS: {"payload"},
+	MQTT:      {"username", "client_id", "version"},
 }
 
 // Session is how a check opens a session of its protocol.
@@ -60,6 +63,8 @@ func Open(name string, opts map[string]string, token bool) (Session, error) {
 		return socketIO(opts["namespace"], token)
 	case GraphQLWS:
 		return graphQLWS(opts["payload"], token)
+	case MQTT:
+		return mqtt(opts, token)
 	}
 	known := slices.Clone(Names)
 	sort.Strings(known)

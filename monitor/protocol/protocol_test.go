@@ -1,6 +1,7 @@
 package protocol_test
 
 import (
+	"encoding/hex"
 	"strings"
 	"testing"
 
@@ -96,5 +97,53 @@ func TestGraphQLWSSession(t *testing.T) {
 	sess, _ := protocol.Open(protocol.GraphQLWS, nil, false)
 	if r, ok := sess.Answer([]byte(`{"type":"ping"}`)); !ok || string(r) != `{"type":"pong"}` {
 		t.Errorf("ping answered %q %v", r, ok)
+	}
+}
+
+// TestMQTTPackets: the CONNECT built (MQTT 3.1.1 section 3.1, 5.0
+// section 3.1) and the CONNACKs read (3.2), byte for byte.
+func TestMQTTPackets(t *testing.T) {
+	t.Parallel()
+	sess, err := protocol.Open(protocol.MQTT, map[string]string{"username": "u"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := hex.EncodeToString(sess.Steps[0].Build("p"))
+	// 10 len | 00 04 MQTT | level 4 | flags user+password+clean | keep-alive 60 | id | user | password
+	want := "101a" + "00044d515454" + "04" + "c2" + "003c" + "0008" + hex.EncodeToString([]byte("wscanary")) + "000175" + "000170"
+	if got != want || sess.Subprotocol != "mqtt" {
+		t.Errorf("CONNECT 3.1.1 %s, want %s", got, want)
+	}
+	s5, _ := protocol.Open(protocol.MQTT, map[string]string{"version": "5", "client_id": "c1"}, false)
+	if got := hex.EncodeToString(s5.Steps[0].Build("")); got != "100f"+"00044d515454"+"05"+"02"+"003c"+"00"+"0002"+hex.EncodeToString([]byte("c1")) {
+		t.Errorf("CONNECT 5 without credentials %s", got)
+	}
+	for _, tt := range []struct {
+		v5       bool
+		connack  string
+		accepted bool
+		reason   string
+	}{
+		{false, "20020000", true, ""},
+		{false, "20020100", true, ""},
+		{false, "20020004", false, "CONNACK bad user name or password (0x04)"},
+		{false, "20020005", false, "CONNACK not authorized (0x05)"},
+		{true, "2003000000", true, ""},
+		{true, "2003008700", false, "CONNACK not authorized (0x87)"},
+		{true, "200b008708" + "1f0005" + hex.EncodeToString([]byte("hello")), false, "CONNACK not authorized (0x87): hello"},
+		{true, "2003008a00", false, "CONNACK banned (0x8a)"},
+	} {
+		s := sess
+		if tt.v5 {
+			s = s5
+		}
+		msg, _ := hex.DecodeString(tt.connack)
+		reason, refused := s.Steps[0].Refused(msg)
+		if refused == tt.accepted || reason != tt.reason || s.Steps[0].Expect.Match(msg) != tt.accepted {
+			t.Errorf("%s: refused %v %q, accepted %v", tt.connack, refused, reason, s.Steps[0].Expect.Match(msg))
+		}
+	}
+	if _, err := protocol.Open(protocol.MQTT, map[string]string{"version": "4"}, false); err == nil {
+		t.Error("version 4 accepted")
 	}
 }
