@@ -726,6 +726,10 @@ func protocolName(p string) string {
 		return "graphql-ws"
 	case "mqtt":
 		return "MQTT"
+	case "phoenix":
+		return "Phoenix"
+	case "signalr":
+		return "SignalR"
 	case "":
 		return "application"
 	}
@@ -740,6 +744,10 @@ func protocolHints(p string) []string {
 		return []string{"Socket.IO reads the credential from the namespace CONNECT packet's auth payload (socket.handshake.auth in an io.use() middleware); a middleware's next(new Error(...)) is what answers 44 CONNECT_ERROR with its message. The check sends {\"token\": ...} there with token.in: message."}
 	case "graphql-ws":
 		return []string{"graphql-ws hands connection_init's payload to onConnect (ctx.connectionParams): returning false closes 4403 Forbidden, a thrown error 4400; the check's payload is protocol_options.payload with {token} replaced."}
+	case "phoenix":
+		return []string{"Phoenix hands the join payload to the channel's join/3 ({:error, %{reason: ...}} refuses it) and the URL's params to the socket's connect/3 (a refusal there is a 403 on the upgrade): put the token where your code reads it (protocol_options.payload or token.in: query)."}
+	case "signalr":
+		return []string{"SignalR refuses in the handshake response or a close message; authorization usually fails earlier, on the negotiate request or the upgrade (401), where the access token goes as access_token in the query."}
 	case "mqtt":
 		return []string{"The broker checks CONNECT's user name (protocol_options.username) and password (the check's token) against its password file or auth plugin; a CONNACK refusal names which check failed."}
 	}

@@ -19,7 +19,7 @@ import (
 )
 
 // Names are the presets, for the configuration and its schema.
-var Names = []string{SocketIO, GraphQLWS, MQTT}
+var Names = []string{SocketIO, GraphQLWS, MQTT, Phoenix, SignalR}
 
 const (
 	// SocketIO is Socket.IO 4 (Engine.IO 4) over a WebSocket.
@@ -29,6 +29,10 @@ const (
 	GraphQLWS = "graphql-ws"
 	// MQTT is MQTT 3.1.1 or 5 over a WebSocket.
 	MQTT = "mqtt"
+	// Phoenix is Phoenix Channels (V2 JSON serializer).
+	Phoenix = "phoenix"
+	// SignalR is ASP.NET Core SignalR's JSON hub protocol.
+	SignalR = "signalr"
 )
 
 // Options are each preset's protocol_options keys.
@@ -36,6 +40,8 @@ var Options = map[string][]string{
 	SocketIO:  {"namespace"},
 	GraphQLWS: {"payload"},
 	MQTT:      {"username", "client_id", "version"},
+	Phoenix:   {"topic", "payload"},
+	SignalR:   {},
 }
 
 // Session is how a check opens a session of its protocol.
@@ -65,6 +71,10 @@ func Open(name string, opts map[string]string, token bool) (Session, error) {
 		return graphQLWS(opts["payload"], token)
 	case MQTT:
 		return mqtt(opts, token)
+	case Phoenix:
+		return phoenix(opts, token)
+	case SignalR:
+		return signalr(opts)
 	}
 	known := slices.Clone(Names)
 	sort.Strings(known)
@@ -129,9 +139,8 @@ func graphQLWS(payload string, token bool) (Session, error) {
 			payload = `{"token":"{token}"}`
 		}
 	}
-	probeJSON := strings.ReplaceAll(payload, "{token}", "t")
-	if !json.Valid([]byte(probeJSON)) || !strings.HasPrefix(strings.TrimSpace(probeJSON), "{") {
-		return Session{}, fmt.Errorf("protocol_options.payload: %q is not a JSON object (with {token} where the credential goes)", payload)
+	if err := jsonObject(payload); err != nil {
+		return Session{}, fmt.Errorf("protocol_options.payload: %w", err)
 	}
 	return Session{
 		Subprotocol: "graphql-transport-ws",

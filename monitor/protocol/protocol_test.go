@@ -147,3 +147,55 @@ func TestMQTTPackets(t *testing.T) {
 		t.Error("version 4 accepted")
 	}
 }
+
+// TestPhoenixAndSignalRReaders: no Phoenix or SignalR server can run
+// here, so their readers are checked on frames written as the protocols
+// define them. Phoenix: the V2 JSON serializer's [join_ref, ref, topic,
+// event, payload] frames as Phoenix.Socket.V2.JSONSerializer encodes
+// them (Jason: map keys sorted), phx_reply with status ok or error and
+// the join/3 {:error, %{reason: ...}} response (hexdocs.pm/phoenix,
+// Phoenix.Channel "Authorization"). SignalR: the JSON hub protocol's
+// handshake response ({} or {"error": ...}) and close message (type 7),
+// each ended by the record separator 0x1E (dotnet/aspnetcore
+// src/SignalR/docs/specs/HubProtocol.md).
+func TestPhoenixAndSignalRReaders(t *testing.T) {
+	t.Parallel()
+	ph, err := protocol.Open(protocol.Phoenix, map[string]string{"topic": "room:lobby"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ph.Steps[0].Send; got != `["1","1","room:lobby","phx_join",{"token":"{token}"}]` || !ph.CarriesToken {
+		t.Errorf("phx_join %s", got)
+	}
+	sr, _ := protocol.Open(protocol.SignalR, nil, false)
+	if sr.Steps[0].Send != "{\"protocol\":\"json\",\"version\":1}\x1e" {
+		t.Errorf("handshake %q", sr.Steps[0].Send)
+	}
+	for _, tt := range []struct {
+		s        protocol.Session
+		frame    string
+		accepted bool
+		reason   string
+	}{
+		{ph, `["1","1","room:lobby","phx_reply",{"response":{},"status":"ok"}]`, true, ""},
+		{ph, `["1","1","room:lobby","phx_reply",{"response":{"reason":"unauthorized"},"status":"error"}]`, false, "join refused: unauthorized"},
+		{ph, `["1","1","room:lobby","phx_reply",{"response":{"reason":"token expired"},"status":"error"}]`, false, "join refused: token expired"},
+		{ph, `[null,"2","phoenix","phx_reply",{"response":{},"status":"ok"}]`, false, ""}, // a heartbeat's reply
+		{ph, `["1","1","room:other","phx_reply",{"response":{},"status":"ok"}]`, false, ""},
+		{sr, "{}\x1e", true, ""},
+		{sr, "{\"error\":\"Requested protocol 'json' is not available.\"}\x1e", false, "hub refused: Requested protocol 'json' is not available."},
+		{sr, "{}\x1e{\"type\":7,\"error\":\"Connection closed with an error. Unauthorized\",\"allowReconnect\":false}\x1e", true, "hub refused: Connection closed with an error. Unauthorized"},
+		{sr, "{\"type\":6}\x1e", false, ""},
+	} {
+		reason, refused := tt.s.Steps[0].Refused([]byte(tt.frame))
+		if reason != tt.reason || refused != (tt.reason != "") {
+			t.Errorf("%q: refused %v %q, want %q", tt.frame, refused, reason, tt.reason)
+		}
+		if got := tt.s.Steps[0].Expect.MatchString(tt.frame); got != tt.accepted {
+			t.Errorf("%q: accepted %v, want %v", tt.frame, got, tt.accepted)
+		}
+	}
+	if _, err := protocol.Open(protocol.Phoenix, nil, false); err == nil {
+		t.Error("phoenix without a topic accepted")
+	}
+}
