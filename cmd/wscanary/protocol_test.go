@@ -180,3 +180,29 @@ func TestMQTTAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestSTOMPAuth: Debian's RabbitMQ with rabbitmq_web_stomp: protocol:
+// stomp with guest's password is CONNECTED; a bad one gets the broker's
+// ERROR frame, quoted.
+func TestSTOMPAuth(t *testing.T) {
+	t.Parallel()
+	requireTool(t, testbed.LookRabbitMQ(), "rabbitmq-server")
+	r, err := testbed.StartRabbitMQ(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	check := func(pass string) report.Report {
+		return checkAny(t, fmt.Sprintf(`  - {name: stomp, url: "ws://%s/ws", protocol: stomp, protocol_options: {login: guest}, token: {value: %q, in: message}, schedule: "@every 1m", timeout: 10s}
+`, r.WSAddr, pass))
+	}
+	if ok := check("guest"); !ok.OK || ok.Attempts[0].Subprotocol != "v12.stomp" {
+		t.Fatalf("good password: %+v\n%+v", ok.Diagnosis, ok.Attempts[0])
+	}
+	bad := check("wrong")
+	a := bad.Attempts[0]
+	t.Logf("bad password: %s: %s", bad.Diagnosis.Cause, bad.Diagnosis.Summary)
+	if bad.Diagnosis.Cause != report.CausePostHandshakeRejected || a.Refusal == "" || !strings.Contains(bad.Diagnosis.Summary, "STOMP server refuses the session") {
+		t.Errorf("bad password: %+v\n%+v", bad.Diagnosis, a)
+	}
+}

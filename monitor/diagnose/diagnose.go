@@ -726,6 +726,8 @@ func protocolName(p string) string {
 		return "graphql-ws"
 	case "mqtt":
 		return "MQTT"
+	case "stomp":
+		return "STOMP"
 	case "phoenix":
 		return "Phoenix"
 	case "signalr":
@@ -744,6 +746,8 @@ func protocolHints(p string) []string {
 		return []string{"Socket.IO reads the credential from the namespace CONNECT packet's auth payload (socket.handshake.auth in an io.use() middleware); a middleware's next(new Error(...)) is what answers 44 CONNECT_ERROR with its message. The check sends {\"token\": ...} there with token.in: message."}
 	case "graphql-ws":
 		return []string{"graphql-ws hands connection_init's payload to onConnect (ctx.connectionParams): returning false closes 4403 Forbidden, a thrown error 4400; the check's payload is protocol_options.payload with {token} replaced."}
+	case "stomp":
+		return []string{"The broker checks CONNECT's login (protocol_options.login) and passcode (the check's token, or the header protocol_options.header names) for the virtual host (protocol_options.host); its ERROR frame's message says which failed."}
 	case "phoenix":
 		return []string{"Phoenix hands the join payload to the channel's join/3 ({:error, %{reason: ...}} refuses it) and the URL's params to the socket's connect/3 (a refusal there is a 403 on the upgrade): put the token where your code reads it (protocol_options.payload or token.in: query)."}
 	case "signalr":

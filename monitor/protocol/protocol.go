@@ -19,7 +19,7 @@ import (
 )
 
 // Names are the presets, for the configuration and its schema.
-var Names = []string{SocketIO, GraphQLWS, MQTT, Phoenix, SignalR}
+var Names = []string{SocketIO, GraphQLWS, MQTT, STOMP, Phoenix, SignalR}
 
 const (
 	// SocketIO is Socket.IO 4 (Engine.IO 4) over a WebSocket.
@@ -29,6 +29,8 @@ const (
 	GraphQLWS = "graphql-ws"
 	// MQTT is MQTT 3.1.1 or 5 over a WebSocket.
 	MQTT = "mqtt"
+	// STOMP is STOMP 1.2 over a WebSocket (RabbitMQ web-stomp, ActiveMQ).
+	STOMP = "stomp"
 	// Phoenix is Phoenix Channels (V2 JSON serializer).
 	Phoenix = "phoenix"
 	// SignalR is ASP.NET Core SignalR's JSON hub protocol.
@@ -40,6 +42,7 @@ var Options = map[string][]string{
 	SocketIO:  {"namespace"},
 	GraphQLWS: {"payload"},
 	MQTT:      {"username", "client_id", "version"},
+	STOMP:     {"login", "host", "header"},
 	Phoenix:   {"topic", "payload"},
 	SignalR:   {},
 }
@@ -71,6 +74,8 @@ func Open(name string, opts map[string]string, token bool) (Session, error) {
 		return graphQLWS(opts["payload"], token)
 	case MQTT:
 		return mqtt(opts, token)
+	case STOMP:
+		return stomp(opts, token)
 	case Phoenix:
 		return phoenix(opts, token)
 	case SignalR:

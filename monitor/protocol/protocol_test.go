@@ -199,3 +199,37 @@ func TestPhoenixAndSignalRReaders(t *testing.T) {
 		t.Error("phoenix without a topic accepted")
 	}
 }
+
+// TestSTOMPFrames: the CONNECT sent and the ERROR frames read (STOMP 1.2;
+// the first ERROR is RabbitMQ web-stomp's to a bad passcode, seen here).
+func TestSTOMPFrames(t *testing.T) {
+	t.Parallel()
+	s, err := protocol.Open(protocol.STOMP, map[string]string{"login": "guest", "host": "/app"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "CONNECT\naccept-version:1.2\nhost:/app\nlogin:guest\npasscode:{token}\nheart-beat:0,0\n\n\x00"; s.Steps[0].Send != want || s.Subprotocol != "v12.stomp" {
+		t.Errorf("CONNECT %q", s.Steps[0].Send)
+	}
+	h, _ := protocol.Open(protocol.STOMP, map[string]string{"header": "Authorization"}, true)
+	if !strings.Contains(h.Steps[0].Send, "\nAuthorization:{token}\n") {
+		t.Errorf("token header %q", h.Steps[0].Send)
+	}
+	for _, tt := range []struct{ frame, reason string }{
+		{"ERROR\nmessage:Bad CONNECT\ncontent-type:text/plain\nversion:1.0,1.1,1.2\ncontent-length:32\n\nAccess refused for user 'guest'\n\x00\n", "Bad CONNECT: Access refused for user 'guest'"},
+		{"ERROR\nmessage:malformed frame received\n\n\x00", "malformed frame received"},
+		{"\nERROR\n\nno message header\x00", "no message header"},
+		{"CONNECTED\nversion:1.2\n\n\x00", ""},
+	} {
+		reason, refused := s.Steps[0].Refused([]byte(tt.frame))
+		if reason != tt.reason || refused != (tt.reason != "") {
+			t.Errorf("%q: %v %q, want %q", tt.frame, refused, reason, tt.reason)
+		}
+	}
+	if !s.Steps[0].Expect.MatchString("CONNECTED\nversion:1.2\n\n\x00") {
+		t.Error("CONNECTED not accepted")
+	}
+	if _, err := protocol.Open(protocol.STOMP, map[string]string{"login": "a\nb"}, false); err == nil {
+		t.Error("a newline in login accepted")
+	}
+}
