@@ -206,3 +206,38 @@ func TestSTOMPAuth(t *testing.T) {
 		t.Errorf("bad password: %+v\n%+v", bad.Diagnosis, a)
 	}
 }
+
+// TestActionCableAuth: Debian's Action Cable under puma: a connection
+// whose connect admits the token (token.in: query) is welcomed and its
+// subscription confirmed; a bad token is the server's disconnect
+// "unauthorized"; a room the channel rejects is reject_subscription.
+func TestActionCableAuth(t *testing.T) {
+	t.Parallel()
+	requireTool(t, testbed.LookActionCable(), "ruby-actioncable and puma")
+	const good = "cable-canary-token-6b0e"
+	srv, err := testbed.StartActionCable(t.TempDir(), good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	check := func(token, room string) report.Report {
+		return checkAny(t, fmt.Sprintf(`  - {name: cable, url: "ws://%s/", protocol: actioncable, protocol_options: {channel: ChatChannel, params: '{"room":%q}'}, token: {value: %q, in: query}, schedule: "@every 1m", timeout: 8s}
+`, srv.Addr, room, token))
+	}
+	if ok := check(good, "lobby"); !ok.OK || len(ok.Attempts[0].Steps) != 2 {
+		t.Fatalf("good token: %+v\n%+v", ok.Diagnosis, ok.Attempts[0])
+	}
+	for _, tt := range []struct{ token, room, says string }{
+		{"wrong", "lobby", `"disconnect: unauthorized"`},
+		{good, "vip", `"subscription to ChatChannel rejected"`},
+	} {
+		rep := check(tt.token, tt.room)
+		t.Logf("token %s, room %s: %s: %s", tt.token[:min(len(tt.token), 5)], tt.room, rep.Diagnosis.Cause, rep.Diagnosis.Summary)
+		if rep.Diagnosis.Cause != report.CausePostHandshakeRejected || !strings.Contains(rep.Diagnosis.Summary, tt.says) {
+			t.Errorf("%+v", rep.Diagnosis)
+		}
+		if strings.Contains(rep.Diagnosis.Summary+fmt.Sprint(rep.Attempts), good) {
+			t.Errorf("the token reached the report")
+		}
+	}
+}

@@ -728,6 +728,8 @@ func protocolName(p string) string {
 		return "MQTT"
 	case "stomp":
 		return "STOMP"
+	case "actioncable":
+		return "Action Cable"
 	case "phoenix":
 		return "Phoenix"
 	case "signalr":
@@ -746,6 +748,8 @@ func protocolHints(p string) []string {
 		return []string{"Socket.IO reads the credential from the namespace CONNECT packet's auth payload (socket.handshake.auth in an io.use() middleware); a middleware's next(new Error(...)) is what answers 44 CONNECT_ERROR with its message. The check sends {\"token\": ...} there with token.in: message."}
 	case "graphql-ws":
 		return []string{"graphql-ws hands connection_init's payload to onConnect (ctx.connectionParams): returning false closes 4403 Forbidden, a thrown error 4400; the check's payload is protocol_options.payload with {token} replaced."}
+	case "actioncable":
+		return []string{"Action Cable's connect (reject_unauthorized_connection) reads the request's cookies and params, so the credential goes in token.in: cookie or query; a channel's subscribed calls reject for a subscription it refuses (protocol_options.channel and params)."}
 	case "stomp":
 		return []string{"The broker checks CONNECT's login (protocol_options.login) and passcode (the check's token, or the header protocol_options.header names) for the virtual host (protocol_options.host); its ERROR frame's message says which failed."}
 	case "phoenix":

@@ -19,7 +19,7 @@ import (
 )
 
 // Names are the presets, for the configuration and its schema.
-var Names = []string{SocketIO, GraphQLWS, MQTT, STOMP, Phoenix, SignalR}
+var Names = []string{SocketIO, GraphQLWS, MQTT, STOMP, ActionCable, Phoenix, SignalR}
 
 const (
 	// SocketIO is Socket.IO 4 (Engine.IO 4) over a WebSocket.
@@ -31,6 +31,8 @@ const (
 	MQTT = "mqtt"
 	// STOMP is STOMP 1.2 over a WebSocket (RabbitMQ web-stomp, ActiveMQ).
 	STOMP = "stomp"
+	// ActionCable is Rails' Action Cable.
+	ActionCable = "actioncable"
 	// Phoenix is Phoenix Channels (V2 JSON serializer).
 	Phoenix = "phoenix"
 	// SignalR is ASP.NET Core SignalR's JSON hub protocol.
@@ -39,12 +41,13 @@ const (
 
 // Options are each preset's protocol_options keys.
 var Options = map[string][]string{
-	SocketIO:  {"namespace"},
-	GraphQLWS: {"payload"},
-	MQTT:      {"username", "client_id", "version"},
-	STOMP:     {"login", "host", "header"},
-	Phoenix:   {"topic", "payload"},
-	SignalR:   {},
+	SocketIO:    {"namespace"},
+	GraphQLWS:   {"payload"},
+	MQTT:        {"username", "client_id", "version"},
+	STOMP:       {"login", "host", "header"},
+	ActionCable: {"channel", "params"},
+	Phoenix:     {"topic", "payload"},
+	SignalR:     {},
 }
 
 // Session is how a check opens a session of its protocol.
@@ -76,6 +79,8 @@ func Open(name string, opts map[string]string, token bool) (Session, error) {
 		return mqtt(opts, token)
 	case STOMP:
 		return stomp(opts, token)
+	case ActionCable:
+		return actionCable(opts)
 	case Phoenix:
 		return phoenix(opts, token)
 	case SignalR:

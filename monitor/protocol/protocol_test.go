@@ -233,3 +233,38 @@ func TestSTOMPFrames(t *testing.T) {
 		t.Error("a newline in login accepted")
 	}
 }
+
+// TestActionCableFrames: the subscribe command (its identifier a JSON
+// string, keys sorted) and the frames read, as Action Cable 6.1 sends
+// them (welcome, disconnect with a reason, confirm and reject).
+func TestActionCableFrames(t *testing.T) {
+	t.Parallel()
+	s, err := protocol.Open(protocol.ActionCable, map[string]string{"channel": "ChatChannel", "params": `{"room":"lobby"}`}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"command":"subscribe","identifier":"{\"channel\":\"ChatChannel\",\"room\":\"lobby\"}"}`; s.Steps[1].Send != want {
+		t.Errorf("subscribe %s, want %s", s.Steps[1].Send, want)
+	}
+	for _, tt := range []struct {
+		step            int
+		frame, reason   string
+		accepted, isRef bool
+	}{
+		{0, `{"type":"welcome"}`, "", true, false},
+		{0, `{"type":"disconnect","reason":"unauthorized","reconnect":false}`, "disconnect: unauthorized", false, true},
+		{0, `{"type":"ping","message":1733354000}`, "", false, false},
+		{1, `{"identifier":"{\"channel\":\"ChatChannel\",\"room\":\"lobby\"}","type":"confirm_subscription"}`, "", true, false},
+		{1, `{"identifier":"{\"channel\":\"ChatChannel\",\"room\":\"vip\"}","type":"reject_subscription"}`, "subscription to ChatChannel rejected", false, true},
+		{1, `{"type":"disconnect","reason":"server_restart","reconnect":true}`, "disconnect: server_restart", false, true},
+	} {
+		st := s.Steps[tt.step]
+		reason, refused := st.Refused([]byte(tt.frame))
+		if reason != tt.reason || refused != tt.isRef || st.Expect.MatchString(tt.frame) != tt.accepted {
+			t.Errorf("%s: refused %v %q, accepted %v", tt.frame, refused, reason, st.Expect.MatchString(tt.frame))
+		}
+	}
+	if _, err := protocol.Open(protocol.ActionCable, nil, false); err == nil {
+		t.Error("no channel accepted")
+	}
+}
