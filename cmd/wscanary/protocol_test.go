@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/testbed"
@@ -239,5 +242,40 @@ func TestActionCableAuth(t *testing.T) {
 		if strings.Contains(rep.Diagnosis.Summary+fmt.Sprint(rep.Attempts), good) {
 			t.Errorf("the token reached the report")
 		}
+	}
+}
+
+// TestCentrifugoExpiredToken: a real Centrifugo (its Go module) with HMAC
+// connection tokens: a live JWT connects; an expired one gets its error
+// 109 "token expired", which is token_expired.
+func TestCentrifugoExpiredToken(t *testing.T) {
+	t.Parallel()
+	_, err := testbed.LookCentrifugo()
+	requireTool(t, err, "centrifugo (go install github.com/centrifugal/centrifugo/v6@v6.9.1)")
+	const secret = "centrifugo-test-secret"
+	srv, err := testbed.StartCentrifugo(t.TempDir(), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	token := func(exp time.Time) string {
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "canary",
+			ExpiresAt: jwt.NewNumericDate(exp)}).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	check := func(tok string) report.Report {
+		return checkAny(t, fmt.Sprintf(`  - {name: cf, url: "ws://%s/connection/websocket", protocol: centrifugo, token: {value: %q, in: message}, schedule: "@every 1m", timeout: 8s}
+`, srv.Addr, tok))
+	}
+	if ok := check(token(time.Now().Add(time.Hour))); !ok.OK {
+		t.Fatalf("live token: %+v\n%+v", ok.Diagnosis, ok.Attempts[0])
+	}
+	exp := check(token(time.Now().Add(-time.Hour)))
+	t.Logf("expired token: %s: %s", exp.Diagnosis.Cause, exp.Diagnosis.Summary)
+	if exp.Diagnosis.Cause != report.CauseTokenExpired || !strings.Contains(exp.Diagnosis.Summary, "token expired") {
+		t.Errorf("expired token: %+v\n%+v", exp.Diagnosis, exp.Attempts[0])
 	}
 }

@@ -580,7 +580,7 @@ func TestStepsAndProtocol(t *testing.T) {
 		{"    steps:\n      - {expect: x, wait: 2s}\n", `a.yaml:6: unknown key "wait"`, 0},
 		{"    send: hi\n    steps:\n      - {expect: x}\n", "steps: and send:/expect: both set", 0},
 		{"    token: {value: t, in: message}\n    steps:\n      - {send: hi}\n", "needs", 0},
-		{"    protocol: mqtt5\n", `a.yaml:5: protocol: "mqtt5" is not a known protocol (socket.io, graphql-ws, mqtt, stomp, actioncable, phoenix, signalr)`, 0},
+		{"    protocol: mqtt5\n", `a.yaml:5: protocol: "mqtt5" is not a known protocol (socket.io, graphql-ws, mqtt, stomp, actioncable, centrifugo, phoenix, signalr)`, 0},
 		{"    protocol: socket.io\n    protocol_options: {room: a}\n", `a.yaml:5: check "chat": protocol_options: "room" is not an option of socket.io (namespace)`, 0},
 		{"    protocol: socket.io\n    protocol_options: {namespace: admin}\n", "protocol_options.namespace: \"admin\" must start with /", 0},
 		{"    protocol: graphql-ws\n    protocol_options: {payload: 'token={token}'}\n", "is not a JSON object", 0},

@@ -730,6 +730,8 @@ func protocolName(p string) string {
 		return "STOMP"
 	case "actioncable":
 		return "Action Cable"
+	case "centrifugo":
+		return "Centrifugo"
 	case "phoenix":
 		return "Phoenix"
 	case "signalr":
@@ -748,6 +750,8 @@ func protocolHints(p string) []string {
 		return []string{"Socket.IO reads the credential from the namespace CONNECT packet's auth payload (socket.handshake.auth in an io.use() middleware); a middleware's next(new Error(...)) is what answers 44 CONNECT_ERROR with its message. The check sends {\"token\": ...} there with token.in: message."}
 	case "graphql-ws":
 		return []string{"graphql-ws hands connection_init's payload to onConnect (ctx.connectionParams): returning false closes 4403 Forbidden, a thrown error 4400; the check's payload is protocol_options.payload with {token} replaced."}
+	case "centrifugo":
+		return []string{"Centrifugo checks the connection JWT of the connect command against client.token (hmac_secret_key, a public key or a JWKS): error 109 means it expired (the client refreshes it), a 3500 close that it is not valid."}
 	case "actioncable":
 		return []string{"Action Cable's connect (reject_unauthorized_connection) reads the request's cookies and params, so the credential goes in token.in: cookie or query; a channel's subscribed calls reject for a subscription it refuses (protocol_options.channel and params)."}
 	case "stomp":

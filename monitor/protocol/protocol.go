@@ -19,7 +19,7 @@ import (
 )
 
 // Names are the presets, for the configuration and its schema.
-var Names = []string{SocketIO, GraphQLWS, MQTT, STOMP, ActionCable, Phoenix, SignalR}
+var Names = []string{SocketIO, GraphQLWS, MQTT, STOMP, ActionCable, Centrifugo, Phoenix, SignalR}
 
 const (
 	// SocketIO is Socket.IO 4 (Engine.IO 4) over a WebSocket.
@@ -33,6 +33,8 @@ const (
 	STOMP = "stomp"
 	// ActionCable is Rails' Action Cable.
 	ActionCable = "actioncable"
+	// Centrifugo is Centrifugo's JSON client protocol.
+	Centrifugo = "centrifugo"
 	// Phoenix is Phoenix Channels (V2 JSON serializer).
 	Phoenix = "phoenix"
 	// SignalR is ASP.NET Core SignalR's JSON hub protocol.
@@ -46,6 +48,7 @@ var Options = map[string][]string{
 	MQTT:        {"username", "client_id", "version"},
 	STOMP:       {"login", "host", "header"},
 	ActionCable: {"channel", "params"},
+	Centrifugo:  {},
 	Phoenix:     {"topic", "payload"},
 	SignalR:     {},
 }
@@ -81,6 +84,8 @@ func Open(name string, opts map[string]string, token bool) (Session, error) {
 		return stomp(opts, token)
 	case ActionCable:
 		return actionCable(opts)
+	case Centrifugo:
+		return centrifugo(token)
 	case Phoenix:
 		return phoenix(opts, token)
 	case SignalR:

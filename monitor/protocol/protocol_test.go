@@ -268,3 +268,31 @@ func TestActionCableFrames(t *testing.T) {
 		t.Error("no channel accepted")
 	}
 }
+
+// TestCentrifugoReplies: the connect command and its replies as
+// Centrifugo's JSON protocol sends them (client.proto: Reply with id,
+// connect or error).
+func TestCentrifugoReplies(t *testing.T) {
+	t.Parallel()
+	s, _ := protocol.Open(protocol.Centrifugo, nil, true)
+	if s.Steps[0].Send != `{"id":1,"connect":{"token":"{token}","name":"wscanary"}}` {
+		t.Errorf("connect %s", s.Steps[0].Send)
+	}
+	for _, tt := range []struct{ frame, reason string }{
+		{`{"id":1,"connect":{"client":"c1","version":"6.9.1","ping":25,"pong":true}}`, ""},
+		{`{"id":1,"error":{"code":109,"message":"token expired"}}`, "error 109: token expired"},
+		{`{"id":1,"error":{"code":103,"message":"permission denied"}}`, "error 103: permission denied"},
+		{`{"id":2,"error":{"code":109,"message":"token expired"}}`, ""}, // another command's
+	} {
+		reason, refused := s.Steps[0].Refused([]byte(tt.frame))
+		if reason != tt.reason || refused != (tt.reason != "") {
+			t.Errorf("%s: %v %q", tt.frame, refused, reason)
+		}
+	}
+	if !s.Steps[0].Expect.MatchString(`{"id":1,"connect":{"client":"c1"}}`) {
+		t.Error("connect reply not accepted")
+	}
+	if r, ok := s.Answer([]byte("{}")); !ok || string(r) != "{}" {
+		t.Error("ping not answered")
+	}
+}

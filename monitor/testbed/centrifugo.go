@@ -1,0 +1,69 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Centrifugo is the real-time messaging server, built from its Go module
+// by scripts/test (go install github.com/centrifugal/centrifugo/v6), on
+// 127.0.0.1 with HMAC connection tokens signed by Secret.
+type Centrifugo struct {
+	Addr   string
+	Secret string
+	proc   *process
+}
+
+// LookCentrifugo finds the binary go install put in GOBIN or ~/go/bin.
+func LookCentrifugo() (string, error) {
+	if p, err := exec.LookPath("centrifugo"); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{os.Getenv("GOBIN"), filepath.Join(os.Getenv("HOME"), "go", "bin")} {
+		if p := filepath.Join(dir, "centrifugo"); dir != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("testbed: centrifugo not found (scripts/test runs go install github.com/centrifugal/centrifugo/v6@v6.9.1)")
+}
+
+// StartCentrifugo starts one in dir.
+func StartCentrifugo(dir, secret string) (*Centrifugo, error) {
+	bin, err := LookCentrifugo()
+	if err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "config.json")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`{"http_server": {"address": "127.0.0.1", "port": %d},
+ "client": {"token": {"hmac_secret_key": %q}, "allowed_origins": ["*"]},
+ "log": {"level": "info"}}`, port, secret)), 0o600)
+	cmd := exec.Command(bin, "--config", conf)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	c := &Centrifugo{Addr: fmt.Sprintf("127.0.0.1:%d", port), Secret: secret}
+	log := filepath.Join(dir, "centrifugo.log")
+	if c.proc, err = startCmd("centrifugo", log, cmd); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a start, however busy the machine
+	defer cancel()
+	if err := waitListening(ctx, c.Addr, c.proc.exited); err != nil {
+		c.Close()
+		return nil, c.proc.errExited(log)
+	}
+	return c, nil
+}
+
+// Close stops it.
+func (c *Centrifugo) Close() { c.proc.stop(syscall.SIGTERM, 5*time.Second) }
