@@ -385,7 +385,7 @@ func (d *Daemon) series(batch []observation, now time.Time) ([]store.SeriesRow, 
 			if s.Outcome != report.OutcomeNotOffered { // no WebSocket over h2 to keep a history of
 				history = append(history, store.HistoryRow{At: o.at, Check: c.Name, Vantage: a.Vantage, Route: a.Route,
 					Transport: k.Transport, Member: d.member, Outcome: s.Outcome, Status: a.Status, Cause: o.rep.Diagnosis.Cause,
-					DurationMS: a.DurationMS, TraceID: a.TraceID})
+					DurationMS: a.DurationMS, ReplyMS: a.ReplyMS, TraceID: a.TraceID})
 			}
 			m.SeriesObserved(c.Name, a.Vantage, string(a.Route), a.Status, string(s.Outcome))
 			m.CertExpiry(c.Name, a.Vantage, string(a.Route), a.CertNotAfter)

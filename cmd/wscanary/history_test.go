@@ -39,7 +39,7 @@ func TestHistoryCommand(t *testing.T) {
 		t.Fatalf("history exit %d: %s", code, errOut)
 	}
 	t.Logf("wscanary history --since 1h\n%s", out)
-	row := regexp.MustCompile(`(?m)^chat\s+us\s+cdn\s+(\d+)\s+(\d+\.\d\d)%\s+(\d+\.\dms)\s+(\d+\.\dms)\s+auth_missing x(\d+)`).FindStringSubmatch(out)
+	row := regexp.MustCompile(`(?m)^chat\s+us\s+cdn\s+(\d+)\s+(\d+\.\d\d)%\s+(\d+\.\dms)\s+(\d+\.\dms)\s+-\s+auth_missing x(\d+)`).FindStringSubmatch(out)
 	if row == nil || !strings.Contains(out, "Incidents (1)") || !regexp.MustCompile(`(?m)^chat\s+\S+Z\s+\S+Z\s+\d+s\s+auth_missing\s+chat-`).MatchString(out) {
 		t.Fatalf("history table:\n%s", out)
 	}

@@ -56,7 +56,10 @@ func TestSocketIOAuth(t *testing.T) {
 	if !ok.OK || a.Protocol != "socket.io" || len(a.Steps) != 2 || a.Steps[1].Result != report.StepOK {
 		t.Fatalf("good token: %+v", ok)
 	}
-	t.Logf("healthy exchange: steps %+v, messages %q", a.Steps, a.Messages)
+	t.Logf("healthy exchange: steps %+v, reply after %.1f ms, messages %q", a.Steps, a.ReplyMS, a.Messages)
+	if a.ReplyMS <= 0 {
+		t.Errorf("no time to the first expected message")
+	}
 	for _, m := range a.Messages {
 		if strings.Contains(m, good) {
 			t.Errorf("the token reached the evidence: %q", m)

@@ -377,6 +377,7 @@ func exchange(ctx context.Context, conn *websocket.Conn, req Request, send strin
 		return
 	}
 	conn.SetReadLimit(MaxReply)
+	opened := time.Now()
 	if send != "" {
 		if err := conn.Write(ctx, websocket.MessageText, []byte(send)); err != nil {
 			recordReadErr(ctx, err, att, "send", secrets)
@@ -404,6 +405,8 @@ func exchange(ctx context.Context, conn *websocket.Conn, req Request, send strin
 	att.Reply = redact.Secrets(strings.ToValidUTF8(reply, "?"), secrets...)
 	if req.Expect != nil && !req.Expect.Match(msg) {
 		att.Error = fmt.Sprintf("%s: first message did not match %q", report.ErrExpect, req.Expect.String())
+	} else if req.Expect != nil {
+		att.ReplyMS = ms(time.Since(opened))
 	}
 }
 

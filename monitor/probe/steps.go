@@ -62,6 +62,7 @@ func runSteps(ctx context.Context, conn *websocket.Conn, req Request, att *repor
 		att.CloseReason = redact.Secrets(att.CloseReason, secrets...)
 		att.Refusal = redact.Secrets(att.Refusal, secrets...)
 	}()
+	opened := time.Now()
 	kept := 0
 	keep := func(msg []byte) {
 		if len(att.Messages) >= MaxMessages || kept >= MaxMessageBytes {
@@ -95,6 +96,9 @@ func runSteps(ctx context.Context, conn *websocket.Conn, req Request, att *repor
 			result, detail = await(ctx, conn, st, req.Answer, att, keep)
 		}
 		att.Steps = append(att.Steps, report.Step{Name: name, Result: result, MS: ms(time.Since(start))})
+		if result == report.StepOK && st.Expect != nil && att.ReplyMS == 0 {
+			att.ReplyMS = ms(time.Since(opened))
+		}
 		if result != report.StepOK {
 			att.Error = redact.Secrets(fmt.Sprintf("%s: %s: %s", report.ErrExpect, name, detail), secrets...)
 			return

@@ -205,7 +205,11 @@ type Attempt struct {
 	// the first that failed; Messages the messages read meanwhile (bounded
 	// in count and bytes, redacted); Refusal the protocol's own refusal
 	// read from them ("not authorized" from Socket.IO's 44 packet).
-	Steps    []Step   `json:"steps,omitempty"`
+	Steps []Step `json:"steps,omitempty"`
+	// ReplyMS is the time from the upgrade to the first expected message
+	// (the first step's expect, or expect:), 0 when none was expected or
+	// it never came.
+	ReplyMS  float64  `json:"reply_ms,omitempty"`
 	Messages []string `json:"messages,omitempty"`
 	Refusal  string   `json:"refusal,omitempty"`
 	// Edge is the CDN, WAF or gateway the answer came from or through (a

@@ -41,6 +41,9 @@ type Stat struct {
 	// P50MS and P95MS are handshake times in milliseconds, within 5%.
 	P50MS float64 `json:"p50_ms"`
 	P95MS float64 `json:"p95_ms"`
+	// ReplyP50MS is the median time from the upgrade to the first expected
+	// message, 0 when the check expects none.
+	ReplyP50MS float64 `json:"reply_p50_ms,omitempty"`
 	// Failures counts the runs that did not upgrade, by cause.
 	Failures map[report.Cause]int `json:"failures"`
 	First    time.Time            `json:"first"`
@@ -63,22 +66,22 @@ func (s *Store) Stats(ctx context.Context, since time.Time, check string) ([]Sta
 	if check != "" {
 		where, args = where+" AND check_name = ?", append(args, check)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT at, check_name, vantage, route, transport, outcome, cause, duration_ms FROM history `+where), args...)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT at, check_name, vantage, route, transport, outcome, cause, duration_ms, reply_ms FROM history `+where), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
 	}
 	defer rows.Close()
 	type acc struct {
-		st   Stat
-		hist durations
+		st          Stat
+		hist, reply durations
 	}
 	by := map[SeriesKey]*acc{}
 	for rows.Next() {
 		var at int64
 		var k SeriesKey
 		var outcome, cause string
-		var d float64
-		if err := rows.Scan(&at, &k.Check, &k.Vantage, &k.Route, &k.Transport, &outcome, &cause, &d); err != nil {
+		var d, reply float64
+		if err := rows.Scan(&at, &k.Check, &k.Vantage, &k.Route, &k.Transport, &outcome, &cause, &d, &reply); err != nil {
 			return nil, fmt.Errorf("read history: %w", err)
 		}
 		a := by[k]
@@ -97,6 +100,9 @@ func (s *Store) Stats(ctx context.Context, since time.Time, check string) ([]Sta
 		if report.Outcome(outcome) == report.OutcomeUpgraded {
 			a.st.Upgraded++
 			a.hist.add(d)
+			if reply > 0 {
+				a.reply.add(reply)
+			}
 		} else {
 			a.st.Failures[report.Cause(cause)]++
 		}
@@ -107,6 +113,7 @@ func (s *Store) Stats(ctx context.Context, since time.Time, check string) ([]Sta
 	out := make([]Stat, 0, len(by))
 	for _, a := range by {
 		a.st.P50MS, a.st.P95MS = a.hist.quantile(0.5), a.hist.quantile(0.95)
+		a.st.ReplyP50MS = a.reply.quantile(0.5)
 		out = append(out, a.st)
 	}
 	sort.Slice(out, func(i, j int) bool { return less(out[i].SeriesKey, out[j].SeriesKey) })

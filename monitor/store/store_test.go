@@ -282,7 +282,8 @@ func TestHistory(t *testing.T) {
 		var rows []store.HistoryRow
 		for i := range 100 {
 			r := store.HistoryRow{At: t0.Add(time.Duration(i) * time.Minute), Check: "chat", Vantage: "us", Route: report.RouteCDN,
-				Member: "us", Outcome: report.OutcomeUpgraded, Status: 101, Cause: report.CauseOK, DurationMS: float64(10 + i%10)}
+				Member: "us", Outcome: report.OutcomeUpgraded, Status: 101, Cause: report.CauseOK, DurationMS: float64(10 + i%10),
+				ReplyMS: float64(40 + i%10)}
 			if i%10 == 9 {
 				r.Outcome, r.Status, r.Cause, r.DurationMS = report.OutcomeRefused, 403, report.CauseCDNBlocked, 5
 			}
@@ -301,6 +302,9 @@ func TestHistory(t *testing.T) {
 		}
 		if st.P50MS < 13 || st.P50MS > 15 || st.P95MS < 17 || st.P95MS > 19 {
 			t.Errorf("p50 %v p95 %v, want about 14 and 18", st.P50MS, st.P95MS)
+		}
+		if st.ReplyP50MS < 42 || st.ReplyP50MS > 46 {
+			t.Errorf("reply p50 %v, want about 44", st.ReplyP50MS)
 		}
 		tl, err := s.Timeline(ctx, t0, 10*time.Minute, 10)
 		key := store.SeriesKey{Check: "chat", Vantage: "us", Route: report.RouteCDN, Transport: report.TransportHTTP1}

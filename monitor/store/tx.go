@@ -244,7 +244,9 @@ type HistoryRow struct {
 	Status     int
 	Cause      report.Cause
 	DurationMS float64
-	TraceID    string
+	// ReplyMS is the time to the first expected message (0: none).
+	ReplyMS float64
+	TraceID string
 }
 
 // AddHistory appends attempts to the history, with one prepared statement
@@ -254,14 +256,14 @@ func (t *Tx) AddHistory(ctx context.Context, rows []HistoryRow) error {
 		return nil
 	}
 	stmt, err := t.tx.PrepareContext(ctx, t.s.q(`INSERT INTO history (at, check_name, vantage, route, transport, member, outcome,
-		status, cause, duration_ms, trace_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)`))
+		status, cause, duration_ms, reply_ms, trace_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`))
 	if err != nil {
 		return fmt.Errorf("write history: %w", err)
 	}
 	defer stmt.Close()
 	for _, r := range rows {
 		if _, err := stmt.ExecContext(ctx, ms(r.At), r.Check, r.Vantage, string(r.Route), string(transportOr(r.Transport)), r.Member,
-			string(r.Outcome), r.Status, string(r.Cause), r.DurationMS, r.TraceID); err != nil {
+			string(r.Outcome), r.Status, string(r.Cause), r.DurationMS, r.ReplyMS, r.TraceID); err != nil {
 			return fmt.Errorf("write history: %w", err)
 		}
 	}
