@@ -212,7 +212,7 @@ func withSession(req *probe.Request, c *config.Check) {
 	if c.Protocol != "" {
 		sess, err := protocol.Open(c.Protocol, c.ProtocolOptions, c.Token != nil && c.Token.In == config.TokenInMessage)
 		if err == nil {
-			req.Protocol, req.Answer, req.Steps = c.Protocol, sess.Answer, sess.Steps
+			req.Protocol, req.Answer, req.Steps, req.Negotiate = c.Protocol, sess.Answer, sess.Steps, sess.Negotiate
 			if sess.Subprotocol != "" && !slices.Contains(req.Subprotocols, sess.Subprotocol) {
 				req.Subprotocols = append(slices.Clone(req.Subprotocols), sess.Subprotocol)
 			}

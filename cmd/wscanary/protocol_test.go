@@ -2,9 +2,13 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -280,5 +284,64 @@ func TestCentrifugoExpiredToken(t *testing.T) {
 	t.Logf("expired token: %s: %s", exp.Diagnosis.Cause, exp.Diagnosis.Summary)
 	if exp.Diagnosis.Cause != report.CauseTokenExpired || !strings.Contains(exp.Diagnosis.Summary, "token expired") {
 		t.Errorf("expired token: %+v\n%+v", exp.Diagnosis, exp.Attempts[0])
+	}
+}
+
+// TestSignalRNegotiate: no ASP.NET Core runs here, so the hub is written
+// from SignalR's own documents (TransportProtocols.md: POST
+// {endpoint}/negotiate?negotiateVersion=1 answers the connection token,
+// the WebSocket then opens with ?id=; HubProtocol.md: the JSON handshake
+// answered {} and the record separator). A token the endpoint refuses is
+// refused at negotiate, with its 401, as ASP.NET Core's authorization
+// does before any WebSocket.
+func TestSignalRNegotiate(t *testing.T) {
+	t.Parallel()
+	const good, conn = "signalr-canary-token-2c4d", "conn-token-7f"
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /hub/negotiate", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+good || r.URL.Query().Get("negotiateVersion") != "1" {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, `{"negotiateVersion":1,"connectionId":"id-1","connectionToken":%q,"availableTransports":[{"transport":"WebSockets","transferFormats":["Text","Binary"]},{"transport":"LongPolling","transferFormats":["Text","Binary"]}]}`, conn)
+	})
+	mux.HandleFunc("GET /hub", func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		if _, msg, err := c.Read(r.Context()); err != nil || string(msg) != "{\"protocol\":\"json\",\"version\":1}\x1e" {
+			return
+		}
+		reply := "{}\x1e"
+		if r.URL.Query().Get("id") != conn {
+			reply = "{\"error\":\"No Connection with that ID\"}\x1e"
+		}
+		c.Write(r.Context(), websocket.MessageText, []byte(reply))
+		c.Read(r.Context())
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	check := func(token string) report.Report {
+		return checkAny(t, fmt.Sprintf(`  - {name: hub, url: "ws://%s/hub", protocol: signalr, token: {value: %q, in: header}, schedule: "@every 1m", timeout: 5s}
+`, addr, token))
+	}
+	if ok := check(good); !ok.OK {
+		t.Fatalf("good token: %+v\n%+v", ok.Diagnosis, ok.Attempts[0])
+	}
+	bad := check("wrong")
+	t.Logf("bad token: %s: %s", bad.Diagnosis.Cause, bad.Diagnosis.Summary)
+	if a := bad.Attempts[0]; a.Status != http.StatusUnauthorized || a.OK || a.Outcome != report.OutcomeRefused {
+		t.Errorf("bad token: %+v", a)
+	}
+	// Without negotiate this hub refuses in its handshake response.
+	skip := checkAny(t, fmt.Sprintf(`  - {name: hub, url: "ws://%s/hub", protocol: signalr, protocol_options: {negotiate: "false"}, schedule: "@every 1m", timeout: 5s}
+`, addr))
+	t.Logf("without negotiate: %s: %s", skip.Diagnosis.Cause, skip.Diagnosis.Summary)
+	if skip.Diagnosis.Cause != report.CausePostHandshakeRejected || !strings.Contains(skip.Diagnosis.Summary, "No Connection with that ID") {
+		t.Errorf("without negotiate: %+v", skip.Diagnosis)
 	}
 }

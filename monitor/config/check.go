@@ -120,7 +120,7 @@ var checkKeys = section[checkDraft]{
 			d.protocolLine = v.Line
 			d.c.Protocol = l.protocolName(file, v)
 		}},
-	{"protocol_options", sMap("The protocol's options: socket.io namespace; graphql-ws payload (connection_init's, a JSON object, {token} replaced); mqtt username, client_id, version (3.1.1 or 5); stomp login, host, header; actioncable channel, params; phoenix topic, payload."),
+	{"protocol_options", sMap("The protocol's options: socket.io namespace; graphql-ws payload (connection_init's, a JSON object, {token} replaced); mqtt username, client_id, version (3.1.1 or 5); stomp login, host, header; actioncable channel, params; phoenix topic, payload; signalr negotiate (true or false)."),
 		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 			d.c.ProtocolOptions = l.stringMap(file, "protocol_options", v)
 		}},

@@ -236,3 +236,18 @@ type bufferedConn struct {
 }
 
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// negotiateClient is an HTTP client for an exchange before the WebSocket
+// that goes the attempt's way: its dialer (route, vantage, proxy) and TLS.
+func (p *Prober) negotiateClient(req Request, rec *recorder) *http.Client {
+	tlsConf := &tls.Config{}
+	if req.TLS != nil {
+		tlsConf = req.TLS.Clone()
+	}
+	dial := p.dialer(req, rec)
+	return &http.Client{
+		Transport: &http.Transport{DialContext: dial, TLSClientConfig: tlsConf, DisableKeepAlives: true,
+			MaxResponseHeaderBytes: MaxResponseHeaderBytes},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}

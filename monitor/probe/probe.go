@@ -98,7 +98,12 @@ type Request struct {
 	Steps    []Step
 	Protocol string
 	Answer   func(msg []byte) (reply []byte, ok bool)
-	Timeout  time.Duration
+	// Negotiate, when set, is an HTTP exchange before the WebSocket (a
+	// SignalR endpoint's negotiate): it gets the WebSocket URL and a
+	// client that goes the attempt's way (route, vantage, TLS), and
+	// returns the URL to open, or the answer that refused it.
+	Negotiate func(ctx context.Context, c *http.Client, u *url.URL, h http.Header) (*url.URL, *http.Response, error)
+	Timeout   time.Duration
 	// Client is the profile to make the handshake as; "" is ClientChrome.
 	Client Client
 	// Transport is http1 (the default, "") or http2: RFC 8441's extended
@@ -197,6 +202,25 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 		// (allowed by RFC 7692, and the only way to honour a server's
 		// client_max_window_bits below 15); the server's are inflated.
 		opts.CompressionMode, opts.CompressionThreshold = websocket.CompressionContextTakeover, MaxReply+1
+	}
+	if req.Negotiate != nil {
+		nu, nresp, err := req.Negotiate(ctx, p.negotiateClient(req, rec), u, header)
+		if err != nil || nresp != nil {
+			// The endpoint refused before any WebSocket: its answer is the
+			// evidence, as an upgrade's refusal would be.
+			if nresp != nil {
+				fillResponse(&att, nresp, tokenNames, secrets)
+				nresp.Body.Close()
+			} else {
+				att.Error = redact.Secrets(report.ErrProtocol+": negotiate: "+err.Error(), secrets...)
+			}
+			att.Outcome = report.OutcomeOf(att)
+			rec.done = time.Now()
+			att.DurationMS = ms(rec.done.Sub(rec.start))
+			finishSpan(span, att, p.Cause)
+			return att
+		}
+		u = nu
 	}
 	conn, resp, err := websocket.Dial(ctx, u.String(), opts)
 	rec.done = time.Now()

@@ -1,9 +1,15 @@
 package protocol
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/wscanary/wscanary/monitor/probe"
@@ -76,12 +82,20 @@ func phoenix(opts map[string]string, token bool) (Session, error) {
 // signalr: the JSON hub protocol's handshake, {"protocol":"json",
 // "version":1} and the record separator 0x1E, answered {} (accepted) or
 // {"error": ...}; a close message (type 7) carries the server's error.
-// The negotiate request some endpoints need before the WebSocket is not
-// made: point the check at the WebSocket URL the clients use with
-// skipNegotiation (or the one negotiate returns). Source: ASP.NET Core's
-// HubProtocol.md and TransportProtocols.md.
+// Before it, as SignalR's clients do, the negotiate request
+// (signalrNegotiate), unless protocol_options.negotiate is false (the
+// clients' skipNegotiation). Source: ASP.NET Core's HubProtocol.md and
+// TransportProtocols.md.
 func signalr(opts map[string]string) (Session, error) {
 	const rs = "\x1e"
+	var negotiate func(context.Context, *http.Client, *url.URL, http.Header) (*url.URL, *http.Response, error)
+	switch opts["negotiate"] {
+	case "", "true":
+		negotiate = signalrNegotiate
+	case "false":
+	default:
+		return Session{}, fmt.Errorf("protocol_options.negotiate: %q is not true or false", opts["negotiate"])
+	}
 	parse := func(msg []byte) (errText string, isErr bool) {
 		for _, rec := range strings.Split(string(msg), rs) {
 			var m struct {
@@ -107,7 +121,85 @@ func signalr(opts map[string]string) (Session, error) {
 				return "", false
 			}}},
 		// The server's ping (type 6) needs no answer within a check.
+		Negotiate: negotiate,
 	}, nil
+}
+
+// signalrNegotiate is SignalR's negotiate request (TransportProtocols.md,
+// negotiateVersion 1): POST {endpoint}/negotiate with the request's
+// headers (its access token), then the WebSocket URL with the connection
+// token as id, or the URL and access token the answer redirects to
+// (Azure SignalR Service). A refusal (401, 403) is returned as the
+// answer; an error the body names is an error.
+func signalrNegotiate(ctx context.Context, c *http.Client, u *url.URL, h http.Header) (*url.URL, *http.Response, error) {
+	nu := *u
+	nu.Scheme = map[string]string{"ws": "http", "wss": "https"}[u.Scheme]
+	nu.Path = strings.TrimSuffix(u.Path, "/") + "/negotiate"
+	q := nu.Query()
+	q.Set("negotiateVersion", "1")
+	nu.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, nu.String(), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, vs := range h {
+		if !strings.HasPrefix(strings.ToLower(k), "sec-websocket") {
+			req.Header[k] = vs
+		}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("POST %s: %w", nu.Path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, resp, nil
+	}
+	defer resp.Body.Close()
+	var n struct {
+		ConnectionToken     string `json:"connectionToken"`
+		ConnectionID        string `json:"connectionId"`
+		URL                 string `json:"url"`
+		AccessToken         string `json:"accessToken"`
+		Error               string `json:"error"`
+		AvailableTransports []struct {
+			Transport string `json:"transport"`
+		} `json:"availableTransports"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&n); err != nil {
+		return nil, nil, fmt.Errorf("its answer is not negotiate JSON: %w", err)
+	}
+	switch {
+	case n.Error != "":
+		return nil, nil, fmt.Errorf("the server says %q", n.Error)
+	case n.URL != "":
+		r, err := url.Parse(n.URL)
+		if err != nil || (r.Scheme != "http" && r.Scheme != "https") {
+			return nil, nil, fmt.Errorf("it redirects to %q, not an http(s) URL", n.URL)
+		}
+		r.Scheme = map[string]string{"http": "ws", "https": "wss"}[r.Scheme]
+		if n.AccessToken != "" {
+			rq := r.Query()
+			rq.Set("access_token", n.AccessToken)
+			r.RawQuery = rq.Encode()
+		}
+		return r, nil, nil
+	}
+	if !slices.ContainsFunc(n.AvailableTransports, func(t struct {
+		Transport string `json:"transport"`
+	}) bool {
+		return t.Transport == "WebSockets"
+	}) {
+		return nil, nil, errors.New("WebSockets is not among its transports")
+	}
+	id := nameOr(n.ConnectionToken, n.ConnectionID)
+	if id == "" {
+		return nil, nil, errors.New("its answer has no connection token")
+	}
+	ws := *u
+	wq := ws.Query()
+	wq.Set("id", id)
+	ws.RawQuery = wq.Encode()
+	return &ws, nil, nil
 }
 
 func jsonObject(s string) error {

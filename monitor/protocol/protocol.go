@@ -8,8 +8,11 @@
 package protocol
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
@@ -50,7 +53,7 @@ var Options = map[string][]string{
 	ActionCable: {"channel", "params"},
 	Centrifugo:  {},
 	Phoenix:     {"topic", "payload"},
-	SignalR:     {},
+	SignalR:     {"negotiate"},
 }
 
 // Session is how a check opens a session of its protocol.
@@ -60,6 +63,9 @@ type Session struct {
 	Subprotocol string
 	// Answer replies to the server's keep-alives while a step waits.
 	Answer func([]byte) ([]byte, bool)
+	// Negotiate is an HTTP exchange the protocol makes before the
+	// WebSocket (SignalR's negotiate), nil for none.
+	Negotiate func(ctx context.Context, c *http.Client, u *url.URL, h http.Header) (*url.URL, *http.Response, error)
 	// CarriesToken: the credential goes in a message of the session, so
 	// token.in: message needs no {token} in the check's own steps.
 	CarriesToken bool
