@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"os/user"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestDebianPackage builds the package (scripts/deb, what `make deb` runs)
@@ -35,11 +37,19 @@ func TestDebianPackage(t *testing.T) {
 	deb := strings.TrimSpace(string(out))
 	run := func(args ...string) string {
 		t.Helper()
-		b, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil {
+		// dpkg does not wait for its lock: while another install holds it
+		// (apt, unattended-upgrades) it fails at once. Wait for the other
+		// to finish, up to five minutes of it.
+		for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(time.Second) {
+			b, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+			switch {
+			case err == nil:
+				return string(b)
+			case bytes.Contains(b, []byte("lock was locked by another process")) && time.Now().Before(deadline):
+				continue
+			}
 			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, b)
 		}
-		return string(b)
 	}
 	t.Cleanup(func() { exec.Command(dpkg, "--purge", "wscanary").Run() })
 	run(dpkg, "-i", deb)
