@@ -27,15 +27,9 @@ func phoenix(opts map[string]string, token bool) (Session, error) {
 	if topic == "" || strings.ContainsAny(topic, "\"\\\n") {
 		return Session{}, fmt.Errorf("protocol_options.topic: the channel topic to join (room:lobby) is required, without quotes")
 	}
-	payload := opts["payload"]
-	if payload == "" {
-		payload = "{}"
-		if token {
-			payload = `{"token":"{token}"}`
-		}
-	}
-	if err := jsonObject(payload); err != nil {
-		return Session{}, fmt.Errorf("protocol_options.payload: %w", err)
+	payload, err := payloadOf(opts["payload"], token)
+	if err != nil {
+		return Session{}, err
 	}
 	join := `["1","1","` + topic + `","phx_join",` + payload + `]`
 	reply := func(msg []byte) (ok bool, reason string, mine bool) {
@@ -200,6 +194,22 @@ func signalrNegotiate(ctx context.Context, c *http.Client, u *url.URL, h http.He
 	wq.Set("id", id)
 	ws.RawQuery = wq.Encode()
 	return &ws, nil, nil
+}
+
+// payloadOf is protocol_options.payload, a JSON object with {token} where
+// the credential goes; by default {"token": "{token}"} with a credential,
+// {} without.
+func payloadOf(payload string, token bool) (string, error) {
+	if payload == "" {
+		payload = "{}"
+		if token {
+			payload = `{"token":"{token}"}`
+		}
+	}
+	if err := jsonObject(payload); err != nil {
+		return "", fmt.Errorf("protocol_options.payload: %w", err)
+	}
+	return payload, nil
 }
 
 func jsonObject(s string) error {

@@ -154,14 +154,9 @@ func socketIO(namespace string, token bool) (Session, error) {
 // refusal is a close, 4403 Forbidden from onConnect returning false,
 // 4401 or 4400. https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md
 func graphQLWS(payload string, token bool) (Session, error) {
-	if payload == "" {
-		payload = "{}"
-		if token {
-			payload = `{"token":"{token}"}`
-		}
-	}
-	if err := jsonObject(payload); err != nil {
-		return Session{}, fmt.Errorf("protocol_options.payload: %w", err)
+	payload, err := payloadOf(payload, token)
+	if err != nil {
+		return Session{}, err
 	}
 	return Session{
 		Subprotocol: "graphql-transport-ws",

@@ -1,7 +1,6 @@
 package testbed
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -44,14 +43,9 @@ func StartActionCable(dir, token string) (*ActionCable, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	a := &ActionCable{Addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	log := filepath.Join(dir, "puma.log")
-	if a.proc, err = startCmd("puma", log, cmd); err != nil {
+	// The wait bounds a start, however busy the machine.
+	if a.proc, err = startServing("puma", log, cmd, a.Addr, time.Minute); err != nil {
 		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a start, however busy the machine
-	defer cancel()
-	if err := waitListening(ctx, a.Addr, a.proc.exited); err != nil {
-		a.Close()
-		return nil, a.proc.errExited(log)
 	}
 	return a, nil
 }

@@ -1,7 +1,6 @@
 package testbed
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -53,14 +52,9 @@ func StartCentrifugo(dir, secret string) (*Centrifugo, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	c := &Centrifugo{Addr: fmt.Sprintf("127.0.0.1:%d", port), Secret: secret}
 	log := filepath.Join(dir, "centrifugo.log")
-	if c.proc, err = startCmd("centrifugo", log, cmd); err != nil {
+	// The wait bounds a start, however busy the machine.
+	if c.proc, err = startServing("centrifugo", log, cmd, c.Addr, time.Minute); err != nil {
 		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a start, however busy the machine
-	defer cancel()
-	if err := waitListening(ctx, c.Addr, c.proc.exited); err != nil {
-		c.Close()
-		return nil, c.proc.errExited(log)
 	}
 	return c, nil
 }

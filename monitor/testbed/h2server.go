@@ -72,15 +72,9 @@ func StartH2Server(dir string) (*H2Server, error) {
 	cmd.Env = append(os.Environ(), "GODEBUG=http2xconnect=1,http2debug=2")
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	s := &H2Server{Port: port, CertPEM: ca.PEM(), dir: dir}
-	s.proc, err = startCmd("h2server", s.logPath(), cmd)
-	if err != nil {
+	// The wait bounds a start, however busy the machine.
+	if s.proc, err = startServing("h2server", s.logPath(), cmd, fmt.Sprintf("127.0.0.1:%d", port), time.Minute); err != nil {
 		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a start, however busy the machine
-	defer cancel()
-	if err := waitListening(ctx, fmt.Sprintf("127.0.0.1:%d", port), s.proc.exited); err != nil {
-		s.Close()
-		return nil, s.proc.errExited(s.logPath())
 	}
 	return s, nil
 }

@@ -1,7 +1,6 @@
 package testbed
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -68,14 +67,9 @@ protocol websockets
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	m := &Mosquitto{WSAddr: fmt.Sprintf("127.0.0.1:%d", wsPort), dir: dir}
 	log := filepath.Join(dir, "mosquitto.log")
-	if m.proc, err = startCmd("mosquitto", log, cmd); err != nil {
+	// The wait bounds a start, however busy the machine.
+	if m.proc, err = startServing("mosquitto", log, cmd, m.WSAddr, time.Minute); err != nil {
 		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a start, however busy the machine
-	defer cancel()
-	if err := waitListening(ctx, m.WSAddr, m.proc.exited); err != nil {
-		m.Close()
-		return nil, m.proc.errExited(log)
 	}
 	return m, nil
 }

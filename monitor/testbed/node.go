@@ -1,7 +1,6 @@
 package testbed
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -56,14 +55,9 @@ func StartNode(dir, script string, args ...string) (*NodeServer, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	s := &NodeServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir}
 	log := filepath.Join(dir, script+".log")
-	if s.proc, err = startCmd(script, log, cmd); err != nil {
+	// The wait bounds a start, however busy the machine.
+	if s.proc, err = startServing(script, log, cmd, s.Addr, time.Minute); err != nil {
 		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a start, however busy the machine
-	defer cancel()
-	if err := waitListening(ctx, s.Addr, s.proc.exited); err != nil {
-		s.Close()
-		return nil, s.proc.errExited(log)
 	}
 	return s, nil
 }

@@ -93,6 +93,23 @@ func startProcessAs(name, outPath string, cred *syscall.Credential, path string,
 	return startCmd(name, outPath, cmd)
 }
 
+// startServing starts cmd (startCmd) and waits until addr accepts
+// connections, for up to within of the server's start; a process that
+// dies or never listens is an error that quotes its log.
+func startServing(name, outPath string, cmd *exec.Cmd, addr string, within time.Duration) (*process, error) {
+	p, err := startCmd(name, outPath, cmd)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := waitListening(ctx, addr, p.exited); err != nil {
+		p.stop(syscall.SIGTERM, 5*time.Second)
+		return nil, p.errExited(outPath)
+	}
+	return p, nil
+}
+
 // startCmd starts cmd in a process group of its own, its output appended
 // to outPath, under the guardian.
 func startCmd(name, outPath string, cmd *exec.Cmd) (*process, error) {

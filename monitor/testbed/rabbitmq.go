@@ -1,7 +1,6 @@
 package testbed
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -58,15 +57,9 @@ func StartRabbitMQ(dir string) (*RabbitMQ, error) {
 	r := &RabbitMQ{WSAddr: fmt.Sprintf("127.0.0.1:%d", ws)}
 	log := filepath.Join(dir, "rabbitmq.log")
 	var err error
-	if r.proc, err = startCmd("rabbitmq", log, cmd); err != nil {
-		return nil, err
-	}
 	// Erlang and the plugins take seconds; a busy machine, more.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := waitListening(ctx, r.WSAddr, r.proc.exited); err != nil {
-		r.Close()
-		return nil, r.proc.errExited(log)
+	if r.proc, err = startServing("rabbitmq", log, cmd, r.WSAddr, 3*time.Minute); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
