@@ -328,9 +328,12 @@ func TestFleetStoreOutage(t *testing.T) {
 	t.Parallel()
 	r := newFleet(t, "")
 	setMode(t, r.nginx, r.edge, testbed.EdgeWAF403CloudflareLike)
+	// The incident's message is rendered as the incident is when it is
+	// posted: on a busy machine the three regions may all be in it
+	// already, and no update follows.
 	waitFor(t, "the incident at three regions", 30*time.Second, func() bool {
 		roots := incidentRoots(r.slack)
-		return len(roots) > 0 && len(updatesOf(r.slack, roots[0], "on 3 of 6")) > 0
+		return len(roots) > 0 && (strings.Contains(roots[0].Text, "on 3 of 6") || len(updatesOf(r.slack, roots[0], "on 3 of 6")) > 0)
 	})
 	time.Sleep(2 * time.Second)
 	before := len(r.slack.Calls())
