@@ -113,22 +113,19 @@ func (s Slack) Allows(id, handle string, groups []string) bool {
 
 // ClientNames are the client profiles a check can be made as
 // (report.Clients), the default first.
-var ClientNames = func() []string {
-	out := make([]string, len(report.Clients))
-	for i, c := range report.Clients {
-		out[i] = string(c)
-	}
-	return out
-}()
+var ClientNames = names(report.Clients)
 
 // TransportNames are the transports a check can use (report.Transports).
-var TransportNames = func() []string {
-	out := make([]string, len(report.Transports))
-	for i, t := range report.Transports {
-		out[i] = string(t)
+var TransportNames = names(report.Transports)
+
+// names are a vocabulary's words as strings, for messages and the schema.
+func names[T ~string](xs []T) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
 	}
 	return out
-}()
+}
 
 // DefaultClient is the profile of a check and a main file that name none.
 const DefaultClient = string(report.ClientChrome)

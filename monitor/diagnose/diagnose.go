@@ -12,6 +12,7 @@
 package diagnose
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -375,7 +376,7 @@ func h2PathBroken(a report.Attempt) report.Diagnosis {
 	if a.Status == 0 {
 		what = "breaks the extended CONNECT it advertised (" + a.Error + ")"
 	} else if a.Opened() {
-		what = "opens the WebSocket over HTTP/2 and then breaks it (" + nameOr(a.Error, fmt.Sprintf("close %d", a.CloseCode)) + ")"
+		what = "opens the WebSocket over HTTP/2 and then breaks it (" + cmp.Or(a.Error, fmt.Sprintf("close %d", a.CloseCode)) + ")"
 	}
 	d.Summary = fmt.Sprintf("%s %s %s, while the HTTP/1.1 upgrade works: Chrome and Firefox open the WebSocket over HTTP/2 on a connection to this host that offers it (RFC 8441), and their users fail.",
 		answerer(d.Vendor, false), what, where(a))
@@ -385,13 +386,6 @@ func h2PathBroken(a report.Attempt) report.Diagnosis {
 		"A proxy in front (HAProxy, Envoy, nginx) must carry the h2 stream to a backend that upgrades (HAProxy's h2 frontends translate it to an HTTP/1.1 upgrade), or not advertise extended CONNECT.",
 	}
 	return d
-}
-
-func nameOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // clientBlocked: the edge refuses this client's signature and admits a

@@ -365,7 +365,7 @@ func clone(inc *Incident) *Incident {
 // Next folds one run's attempt into a series: the streaks and since move
 // on, the rest is the attempt's. prev is nil for a series seen first.
 func Next(prev *Series, rule config.Alert, member string, a report.Attempt, cause report.Cause, at time.Time) Series {
-	s := Series{Vantage: a.Vantage, Route: a.Route, Transport: transportOf(a), Member: member, Outcome: report.OutcomeOf(a), Status: a.Status,
+	s := Series{Vantage: a.Vantage, Route: a.Route, Transport: a.Transport.OrHTTP1(), Member: member, Outcome: report.OutcomeOf(a), Status: a.Status,
 		Cause: cause, Since: at, FirstSeen: at, Updated: at, TraceID: a.TraceID}
 	if prev != nil {
 		s.FirstSeen = prev.FirstSeen
@@ -388,13 +388,4 @@ func NewID(check string, opened time.Time) string {
 	var b [3]byte
 	rand.Read(b[:])
 	return check + "-" + opened.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
-}
-
-// transportOf is the attempt's transport, http1 for one of a release
-// before transports.
-func transportOf(a report.Attempt) report.Transport {
-	if a.Transport == "" {
-		return report.TransportHTTP1
-	}
-	return a.Transport
 }

@@ -21,13 +21,7 @@ import (
 // transport builds the one-shot round tripper for one attempt: every
 // attempt pays its own DNS, connect and TLS, or the timings lie.
 func (p *Prober) transport(req Request, rec *recorder, prof profile, ua string, written map[string]string, h2 bool) http.RoundTripper {
-	tlsConf := &tls.Config{}
-	if req.TLS != nil {
-		tlsConf = req.TLS.Clone()
-	}
-	if tlsConf.MinVersion == 0 {
-		tlsConf.MinVersion = tls.VersionTLS12
-	}
+	tlsConf := tlsOf(req)
 	// ALPN is the profile's (handshake): http/1.1 alone for the upgrade,
 	// h2 first for the HTTP/2 path.
 	return &oneShot{dial: p.dialer(req, rec), tls: tlsConf, rec: rec, prof: prof, ua: ua, written: written, h2: h2}
@@ -240,14 +234,22 @@ func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 // negotiateClient is an HTTP client for an exchange before the WebSocket
 // that goes the attempt's way: its dialer (route, vantage, proxy) and TLS.
 func (p *Prober) negotiateClient(req Request, rec *recorder) *http.Client {
-	tlsConf := &tls.Config{}
-	if req.TLS != nil {
-		tlsConf = req.TLS.Clone()
-	}
-	dial := p.dialer(req, rec)
 	return &http.Client{
-		Transport: &http.Transport{DialContext: dial, TLSClientConfig: tlsConf, DisableKeepAlives: true,
+		Transport: &http.Transport{DialContext: p.dialer(req, rec), TLSClientConfig: tlsOf(req), DisableKeepAlives: true,
 			MaxResponseHeaderBytes: MaxResponseHeaderBytes},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// tlsOf is the attempt's TLS configuration, its own copy, TLS 1.2 at
+// least.
+func tlsOf(req Request) *tls.Config {
+	c := &tls.Config{}
+	if req.TLS != nil {
+		c = req.TLS.Clone()
+	}
+	if c.MinVersion == 0 {
+		c.MinVersion = tls.VersionTLS12
+	}
+	return c
 }

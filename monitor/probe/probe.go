@@ -6,11 +6,14 @@
 package probe
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -148,7 +151,7 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 
 	u, header, written, send := shape(req)
 	secrets, tokenNames := secretsOf(req)
-	transport := transportOf(req)
+	transport := req.Transport.OrHTTP1()
 	att := report.Attempt{
 		Vantage:   req.Vantage.Name,
 		Route:     req.Route,
@@ -203,26 +206,10 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 		// client_max_window_bits below 15); the server's are inflated.
 		opts.CompressionMode, opts.CompressionThreshold = websocket.CompressionContextTakeover, MaxReply+1
 	}
-	if req.Negotiate != nil {
-		nu, nresp, err := req.Negotiate(ctx, p.negotiateClient(req, rec), u, header)
-		if err != nil || nresp != nil {
-			// The endpoint refused before any WebSocket: its answer is the
-			// evidence, as an upgrade's refusal would be.
-			if nresp != nil {
-				fillResponse(&att, nresp, tokenNames, secrets)
-				nresp.Body.Close()
-			} else {
-				att.Error = redact.Secrets(report.ErrProtocol+": negotiate: "+err.Error(), secrets...)
-			}
-			att.Outcome = report.OutcomeOf(att)
-			rec.done = time.Now()
-			att.DurationMS = ms(rec.done.Sub(rec.start))
-			finishSpan(span, att, p.Cause)
-			return att
-		}
-		u = nu
+	conn, resp, err := p.negotiate(ctx, req, rec, u, header)
+	if resp == nil && err == nil {
+		conn, resp, err = websocket.Dial(ctx, u.String(), opts)
 	}
-	conn, resp, err := websocket.Dial(ctx, u.String(), opts)
 	rec.done = time.Now()
 	rec.mu.Lock()
 	att.Peer, att.JA4 = rec.peer, rec.ja4
@@ -284,6 +271,29 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 	return att
 }
 
+// negotiate makes the request's exchange before the WebSocket, if it
+// has one, and points u at the WebSocket it names. When the endpoint
+// refuses, its answer is returned as an upgrade's refusal would be (the
+// same evidence, the same diagnosis), with an error.
+func (p *Prober) negotiate(ctx context.Context, req Request, rec *recorder, u *url.URL, header http.Header) (*websocket.Conn, *http.Response, error) {
+	if req.Negotiate == nil {
+		return nil, nil, nil
+	}
+	nu, resp, err := req.Negotiate(ctx, p.negotiateClient(req, rec), u, header)
+	switch {
+	case err != nil:
+		return nil, nil, fmt.Errorf("negotiate: %w", err)
+	case resp != nil:
+		// Kept like a refused upgrade's body: its start, then closed.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		return nil, resp, fmt.Errorf("negotiate answered %s", resp.Status)
+	}
+	*u = *nu
+	return nil, nil, nil
+}
+
 // shape applies the credential and returns the URL, headers and message to
 // send. The request's own fields are not modified. written names every
 // header the check sets (headers:, origin, its token) by canonical key, as
@@ -312,36 +322,27 @@ func shape(req Request) (*url.URL, http.Header, map[string]string, string) {
 	if req.Origin != "" {
 		set("Origin", req.Origin, false)
 	}
-	send := req.Send
+	send := withToken(req.Send, req.Credential)
 	c := req.Credential
 	if c == nil || c.Value == "" {
-		return &u, header, written, strings.ReplaceAll(send, "{token}", "")
+		return &u, header, written, send
 	}
 	switch c.In {
 	case "query":
 		q := u.Query()
-		q.Set(nameOr(c.Name, "token"), c.Value)
+		q.Set(cmp.Or(c.Name, "token"), c.Value)
 		u.RawQuery = q.Encode()
 	case "header":
-		name := nameOr(c.Name, "Authorization")
+		name := cmp.Or(c.Name, "Authorization")
 		if strings.EqualFold(name, "Authorization") {
 			set(name, "Bearer "+c.Value, false)
 		} else {
 			set(name, c.Value, false)
 		}
 	case "cookie":
-		set("Cookie", (&http.Cookie{Name: nameOr(c.Name, "token"), Value: c.Value}).String(), true)
-	case "message":
-		send = strings.ReplaceAll(send, "{token}", c.Value)
+		set("Cookie", (&http.Cookie{Name: cmp.Or(c.Name, "token"), Value: c.Value}).String(), true)
 	}
 	return &u, header, written, send
-}
-
-func nameOr(name, def string) string {
-	if name == "" {
-		return def
-	}
-	return name
 }
 
 // secretsOf lists the literal values that must never be shown, and the

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -80,7 +81,7 @@ func runSteps(ctx context.Context, conn *websocket.Conn, req Request, att *repor
 		}
 	}
 	for i, st := range req.Steps {
-		name := nameOr(st.Name, fmt.Sprintf("step %d", i+1))
+		name := cmp.Or(st.Name, fmt.Sprintf("step %d", i+1))
 		start := time.Now()
 		result, detail := report.StepOK, ""
 		typ, msg := websocket.MessageText, []byte(withToken(st.Send, req.Credential))

@@ -187,20 +187,12 @@ func attemptAttrs(req Request, redactedURL string) []attribute.KeyValue {
 		attribute.String("wscanary.vantage", req.Vantage.Name),
 		attribute.String("wscanary.route", string(req.Route)),
 		attribute.String("wscanary.variant", string(req.Variant)),
-		attribute.String("wscanary.transport", string(transportOf(req))),
-		attribute.String("network.protocol.version", map[report.Transport]string{report.TransportHTTP1: "1.1", report.TransportHTTP2: "2"}[transportOf(req)]),
+		attribute.String("wscanary.transport", string(req.Transport.OrHTTP1())),
+		attribute.String("network.protocol.version", map[report.Transport]string{report.TransportHTTP1: "1.1", report.TransportHTTP2: "2"}[req.Transport.OrHTTP1()]),
 		attribute.String("url.full", redactedURL),
 		attribute.String("server.address", host),
 		attribute.Int("server.port", p),
 	}
-}
-
-// transportOf is the request's transport, http1 when it names none.
-func transportOf(req Request) report.Transport {
-	if req.Transport == "" {
-		return report.TransportHTTP1
-	}
-	return req.Transport
 }
 
 // resultAttrs are known after the attempt.

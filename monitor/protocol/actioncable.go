@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -42,7 +43,7 @@ func actionCable(opts map[string]string) (Session, error) {
 	}
 	disconnect := func(msg []byte) (string, bool) {
 		if read(msg) && frame.Type == "disconnect" {
-			return "disconnect: " + nameOr(frame.Reason, "no reason"), true
+			return "disconnect: " + cmp.Or(frame.Reason, "no reason"), true
 		}
 		return "", false
 	}

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -32,7 +33,7 @@ func centrifugo(token bool) (Session, error) {
 				if json.Unmarshal(msg, &r) != nil || r.ID != 1 || r.Error == nil {
 					return "", false
 				}
-				return fmt.Sprintf("error %d: %s", r.Error.Code, nameOr(r.Error.Message, "no message")), true
+				return fmt.Sprintf("error %d: %s", r.Error.Code, cmp.Or(r.Error.Message, "no message")), true
 			}}},
 		// Its pings ({}) need the client's pong ({}) only after a minute.
 		Answer: func(msg []byte) ([]byte, bool) {

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,7 +68,7 @@ func phoenix(opts map[string]string, token bool) (Session, error) {
 				if !mine || ok {
 					return "", false
 				}
-				return "join refused: " + nameOr(reason, "error"), true
+				return "join refused: " + cmp.Or(reason, "error"), true
 			}}},
 		CarriesToken: token && strings.Contains(payload, "{token}"),
 	}, nil
@@ -110,7 +111,7 @@ func signalr(opts map[string]string) (Session, error) {
 			Expect: regexp.MustCompile(`^\{\}` + rs),
 			Refused: func(msg []byte) (string, bool) {
 				if e, ok := parse(msg); ok {
-					return "hub refused: " + nameOr(e, "closed"), true
+					return "hub refused: " + cmp.Or(e, "closed"), true
 				}
 				return "", false
 			}}},
@@ -185,7 +186,7 @@ func signalrNegotiate(ctx context.Context, c *http.Client, u *url.URL, h http.He
 	}) {
 		return nil, nil, errors.New("WebSockets is not among its transports")
 	}
-	id := nameOr(n.ConnectionToken, n.ConnectionID)
+	id := cmp.Or(n.ConnectionToken, n.ConnectionID)
 	if id == "" {
 		return nil, nil, errors.New("its answer has no connection token")
 	}
@@ -218,11 +219,4 @@ func jsonObject(s string) error {
 		return fmt.Errorf("%q is not a JSON object (with {token} where the credential goes)", s)
 	}
 	return nil
-}
-
-func nameOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

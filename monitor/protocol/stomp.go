@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"strings"
@@ -62,7 +63,7 @@ func stompError(msg []byte) (string, bool) {
 	body = strings.Trim(body, " \t\r\n\x00")
 	switch {
 	case message == "":
-		message = nameOr(body, "ERROR")
+		message = cmp.Or(body, "ERROR")
 	case body != "" && !strings.Contains(message, body):
 		message += ": " + body
 	}

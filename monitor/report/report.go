@@ -49,6 +49,14 @@ const (
 	TransportHTTP2 Transport = "http2"
 )
 
+// OrHTTP1 is t, or http1 for evidence of a release before transports.
+func (t Transport) OrHTTP1() Transport {
+	if t == "" {
+		return TransportHTTP1
+	}
+	return t
+}
+
 // Transports are the transports, the one every check has first.
 var Transports = []Transport{TransportHTTP1, TransportHTTP2}
 

@@ -21,16 +21,7 @@ type SeriesKey struct {
 
 // AttemptKey is the series an attempt of check belongs to.
 func AttemptKey(check string, a report.Attempt) SeriesKey {
-	return SeriesKey{Check: check, Vantage: a.Vantage, Route: a.Route, Transport: transportOr(a.Transport)}
-}
-
-// transportOr is t, or http1 for a series or row of a release before
-// transports.
-func transportOr(t report.Transport) report.Transport {
-	if t == "" {
-		return report.TransportHTTP1
-	}
-	return t
+	return SeriesKey{Check: check, Vantage: a.Vantage, Route: a.Route, Transport: a.Transport.OrHTTP1()}
 }
 
 // Stat sums up a series' history over a window.

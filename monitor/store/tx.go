@@ -224,7 +224,7 @@ func (t *Tx) PutSeries(ctx context.Context, rows []SeriesRow, staleAfter map[str
 			}
 			att = string(b)
 		}
-		if _, err := stmt.ExecContext(ctx, r.Check, r.Vantage, string(r.Route), string(transportOr(r.Transport)), r.Member,
+		if _, err := stmt.ExecContext(ctx, r.Check, r.Vantage, string(r.Route), string(r.Transport.OrHTTP1()), r.Member,
 			string(r.Outcome), r.Status, string(r.Cause), ms(r.Since), ms(r.FirstSeen), r.FailStreak, r.TraceID, ms(r.Updated), staleAfter[r.Check].Milliseconds(), att); err != nil {
 			return fmt.Errorf("write series: %w", err)
 		}
@@ -262,7 +262,7 @@ func (t *Tx) AddHistory(ctx context.Context, rows []HistoryRow) error {
 	}
 	defer stmt.Close()
 	for _, r := range rows {
-		if _, err := stmt.ExecContext(ctx, ms(r.At), r.Check, r.Vantage, string(r.Route), string(transportOr(r.Transport)), r.Member,
+		if _, err := stmt.ExecContext(ctx, ms(r.At), r.Check, r.Vantage, string(r.Route), string(r.Transport.OrHTTP1()), r.Member,
 			string(r.Outcome), r.Status, string(r.Cause), r.DurationMS, r.ReplyMS, r.TraceID); err != nil {
 			return fmt.Errorf("write history: %w", err)
 		}
