@@ -131,8 +131,13 @@ type Daemon struct {
 	// stormLooked is when delivery last looked for a storm (the primary
 	// sender's loop only).
 	stormLooked time.Time
-	// stormOwed is since when a summary is due and could not be posted.
-	stormOwed time.Time
+	// stormOwed is since when a summary is due and could not be posted,
+	// stormTries how many times it was tried since.
+	stormOwed  time.Time
+	stormTries int
+	// lastOpen is when this member last decided a new incident (unix ns):
+	// the opens of a storm wait until the storm has been quiet a moment.
+	lastOpen atomic.Int64
 	// startedAt names this process among the members; beats counts its
 	// heartbeats (the feed loop's own).
 	startedAt time.Time

@@ -99,13 +99,20 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 			}
 			return next
 		}
-		open := s.target == "" && e.Message.Kind == notifier.KindOpen
-		// While others wait with it, an incident's message waits
-		// stormSettle after it was decided: the runs of a storm end over a
-		// second or so, and the summary must see them all to go first. A
-		// lone incident goes at once. Otherwise it waits only for its
+		// An update or reply of an incident never posted goes as its
+		// message (asOpen): it is an open for the storm as well.
+		_, first := asOpen(e.Message, e.Posted, e.View)
+		open := s.target == "" && (e.Message.Kind == notifier.KindOpen || first)
+		// While others wait with it, an incident's message waits until no
+		// incident was decided for stormSettle (at most stormSettleMax
+		// after its own): the runs of a storm end over seconds on a busy
+		// machine, and the summary must see them all to go first. A lone
+		// incident goes at once. Otherwise it waits only for its
 		// channel's turn, when the channel is paced.
-		at := e.Enqueued.Add(stormSettle)
+		at := later(e.Enqueued, time.Unix(0, d.lastOpen.Load())).Add(stormSettle)
+		if capped := e.Enqueued.Add(stormSettleMax); at.After(capped) {
+			at = capped
+		}
 		if !open || !at.After(now) || !d.othersWaiting() {
 			at = s.slot(e.Message.Channel, now)
 		}
@@ -125,10 +132,12 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 			if !d.summarizeStorm(ctx, now) {
 				// The summary is owed and Slack refused it: the whole
-				// sender waits out a backoff (its messages would fail the
-				// same way), and the summary is tried first after it.
+				// sender waits out the summary's own backoff (its messages
+				// would fail the same way), and the summary is tried first
+				// after it. The sender's streak may be long from earlier
+				// failures; a backoff grown from it could outlast stormHold.
 				s.failed()
-				s.holdFor(now, backoffUpTo(s.streakNow(), maxBackoff))
+				s.holdFor(now, backoffUpTo(d.stormTries, stormRetryMax))
 				err := d.store.Defer(ctx, e, now)
 				cancel()
 				s.release()

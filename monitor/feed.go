@@ -231,7 +231,7 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 			lock = append(lock, d.mem.dirtyChecks()...)
 		}
 		err := d.store.Update(ctx, func(tx *store.Tx) error {
-			t.Tx, t.staged, t.queued = tx, nil, 0
+			t.Tx, t.staged, t.queued, t.opens = tx, nil, 0, 0
 			if hand != nil {
 				hand.finish(false) // a try that lost a conflict: start again
 				hand = nil
@@ -273,6 +273,9 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 			t.commit()
 			d.storeWorks()
 			d.reportIncidents(opened)
+			if t.opens > 0 {
+				d.lastOpen.Store(now.UnixNano())
+			}
 			if t.queued > 0 {
 				d.kick()
 			}

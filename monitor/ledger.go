@@ -540,8 +540,9 @@ type tee struct {
 	*store.Tx
 	mem    *memory
 	staged []func()
-	// queued counts the messages the transaction put in the outbox.
-	queued int
+	// queued counts the messages the transaction put in the outbox, opens
+	// those that are an incident's first message to the primary notifier.
+	queued, opens int
 }
 
 func (t *tee) Enqueue(ctx context.Context, m notifier.Message, incidentID string, now time.Time) error {
@@ -549,6 +550,9 @@ func (t *tee) Enqueue(ctx context.Context, m notifier.Message, incidentID string
 		return err
 	}
 	t.queued++
+	if m.Kind == notifier.KindOpen && m.Target == "" {
+		t.opens++
+	}
 	return nil
 }
 

@@ -23,6 +23,11 @@ const (
 	// stormSettle is how long an incident's message waits before it is
 	// posted, for a storm to show whole.
 	stormSettle = time.Second
+	// stormSettleMax bounds that wait, for a storm that does not end.
+	stormSettleMax = 10 * time.Second
+	// stormRetryMax caps the backoff between tries of a summary that could
+	// not be posted, so that it is tried several times within stormHold.
+	stormRetryMax = 15 * time.Second
 	// stormHold bounds how long the incidents' messages wait for a summary
 	// that cannot be posted: after that they go without it.
 	stormHold = 2 * time.Minute
@@ -44,7 +49,7 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
 	d.stormLooked = now
 	n, recs, err := d.store.PendingOpens(ctx, stormListed)
 	if err != nil || n < stormThreshold {
-		d.stormOwed = time.Time{}
+		d.stormOwed, d.stormTries = time.Time{}, 0
 		return true
 	}
 	// One member of a fleet posts it: the turn is leased before posting,
@@ -53,7 +58,7 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
 	// stormPostLease only: the restarted daemon still posts the summary.
 	turn, leased, err := d.store.LeaseTurn(ctx, "storm_summary", now, stormEvery, stormPostLease)
 	if err != nil || !turn {
-		d.stormOwed = time.Time{}
+		d.stormOwed, d.stormTries = time.Time{}, 0
 		return true
 	}
 	byCause := map[string][]string{}
@@ -91,6 +96,7 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
 		if !owed {
 			d.stormOwed = now
 		}
+		d.stormTries++
 		if now.Sub(d.stormOwed) < stormHold {
 			d.log.Warn("storm summary not posted; the incidents' messages wait for it", "err", err)
 			return false
@@ -98,10 +104,10 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
 		// Given up for this storm: its incidents go on their own, and the
 		// next look is a storm later.
 		d.log.Warn("storm summary not posted; giving up on it", "err", err, "owed_for", now.Sub(d.stormOwed).Round(time.Second).String())
-		d.stormOwed, d.stormLooked = time.Time{}, now.Add(stormEvery-stormLook)
+		d.stormOwed, d.stormTries, d.stormLooked = time.Time{}, 0, now.Add(stormEvery-stormLook)
 		return true
 	}
-	d.stormOwed = time.Time{}
+	d.stormOwed, d.stormTries = time.Time{}, 0
 	if err := d.store.KeepTurn(ctx, "storm_summary", leased, now); err != nil {
 		d.storeFails("meta", err)
 	}
