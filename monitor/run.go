@@ -336,6 +336,7 @@ func NewRunner(cfg *config.Config, tel *telemetry.Telemetry) *Runner {
 	r.Prober.Edge = func(headers map[string]string, body string) (string, string) {
 		return diagnose.Vendor(headers, body), diagnose.EdgePop(headers)
 	}
+	r.Prober.Hop = diagnose.Answered
 	return r
 }
 

@@ -238,7 +238,8 @@ func (a AlertOn) String() string {
 // counts as failing under this rule. An upgrade never does.
 //
 // cause is the run's diagnosis: a warning-only cause fails only when the
-// rule names it; h2_path_broken fails whatever the status.
+// rule names it; h2_path_broken, gateway_auth_required and
+// vantage_proxy_refused fail whatever the status.
 func (a Alert) Fails(outcome report.Outcome, status int, cause report.Cause) bool {
 	if outcome == report.OutcomeUpgraded || outcome == report.OutcomeNotOffered || outcome == "" {
 		return false
@@ -251,6 +252,11 @@ func (a Alert) Fails(outcome report.Outcome, status int, cause report.Cause) boo
 	case cause == report.CauseH2PathBroken:
 		// Browsers on that path fail, whatever status refused them; a
 		// check that does not want it names transports: [http1].
+		return true
+	case cause == report.CauseGatewayAuthRequired, cause == report.CauseVantageProxyRefused:
+		// A sign-in wall (a 302 or a 200 page as often as a 401) and a
+		// vantage whose proxy lets nothing out (407, 502): the monitor is
+		// blind there, whatever the status.
 		return true
 	}
 	for _, m := range a.On {

@@ -78,6 +78,11 @@ func Diagnose(in Input) report.Diagnosis {
 			d = explain(in, h2, f)
 		}
 	}
+	if d.Hop == "" && d.Cause != report.CauseOK {
+		if a, ok := find(configured, d.Vantage, d.Route); ok {
+			d.Hop, _ = Answered(a)
+		}
+	}
 	d.Hints = append(d.Hints, warnings(in)...)
 	if d.Hints == nil {
 		d.Hints = []string{}
@@ -110,6 +115,39 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 	// Vendor is only named where the edge is the culprit: an origin's 403
 	// relayed by a CDN carries the CDN's headers but is not its doing.
 	d := report.Diagnosis{Route: f.Route, Vantage: f.Vantage}
+
+	// 0. Who: a vantage's own egress proxy refused the tunnel. The target
+	// was not reached from there: the verdict is about that vantage alone
+	// when every other attempt upgrades, and the others' story otherwise.
+	var viaProxy, rest []report.Attempt
+	for _, a := range configured {
+		if !a.OK && a.Hop == report.HopVantageProxy {
+			viaProxy = append(viaProxy, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	if len(viaProxy) > 0 {
+		other, none := firstFailure(rest)
+		if none {
+			return vantageProxyRefused(d, viaProxy[0], configured)
+		}
+		od := explain(in, rest, other)
+		od.Summary += proxyNote(viaProxy[0])
+		od.Hints = append(od.Hints, vantageProxyRefused(report.Diagnosis{}, viaProxy[0], nil).Hints[0])
+		return od
+	}
+	// 0b. Who: a sign-in gateway answered for the application (its page, a
+	// redirect to its identity provider). Its signs outrank a verdict on
+	// the route: a WAF rule would be blamed for a login wall.
+	for _, route := range []report.Route{report.RouteCDN, report.RouteDirect, ""} {
+		for _, a := range configured {
+			if !a.OK && (a.Route == route || route == "") && gatewayOf(a) != "" {
+				d.Route, d.Vantage = a.Route, a.Vantage
+				return gatewayAuth(d, a, configured)
+			}
+		}
+	}
 
 	// 1. Place: on one route, some vantages upgrade and others are
 	// refused. This comes first: a CDN that refuses one region's egress

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"crypto/tls"
@@ -185,6 +186,18 @@ type proxyError struct {
 func (e *proxyError) Error() string { return fmt.Sprintf("proxy %s: %v", e.proxy, e.err) }
 func (e *proxyError) Unwrap() error { return e.err }
 
+// proxyRefusal is an HTTP proxy's answer other than 200 to CONNECT: the
+// vantage's proxy refused the tunnel itself, and the target was not
+// reached.
+type proxyRefusal struct {
+	resp *http.Response
+	addr string
+}
+
+func (e *proxyRefusal) Error() string {
+	return fmt.Sprintf("CONNECT %s answered %s", e.addr, e.resp.Status)
+}
+
 // connectTunnel asks an HTTP proxy for a CONNECT tunnel to addr on c.
 func connectTunnel(ctx context.Context, c net.Conn, px *url.URL, addr string) (net.Conn, error) {
 	if dl, ok := ctx.Deadline(); ok {
@@ -213,8 +226,12 @@ func connectTunnel(ctx context.Context, c net.Conn, px *url.URL, addr string) (n
 		return nil, fmt.Errorf("read CONNECT answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		// The caller closes c; closing the body first would drain it.
-		return nil, fmt.Errorf("CONNECT %s answered %s", addr, resp.Status)
+		// The proxy's own answer is the evidence (Squid's error page, a
+		// 407's Proxy-Authenticate): kept like a refused upgrade's, its
+		// body bounded. The caller closes c.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		return nil, &proxyRefusal{resp: resp, addr: addr}
 	}
 	resp.Body.Close() // a 2xx to CONNECT has no body: nothing to drain
 	if br.Buffered() > 0 {

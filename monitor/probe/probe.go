@@ -135,6 +135,10 @@ type Prober struct {
 	// Edge, when set, names the CDN or gateway an answer came from or
 	// through and the edge location that handled it (Attempt.Edge, .Pop).
 	Edge func(headers map[string]string, body string) (vendor, pop string)
+	// Hop, when set, says who answered an attempt (Attempt.Hop) and names
+	// the sign-in gateway when it was one. The prober itself knows only
+	// its vantage's proxy.
+	Hop func(report.Attempt) (report.Hop, string)
 	// Version is wscanary's, for the wscanary profile's User-Agent.
 	Version string
 }
@@ -257,14 +261,26 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 		// counts as no answer (the handshake did not complete).
 		att.Status = 0
 		att.Error = redact.Secrets(classify(ctx, err, rec, resp), secrets...)
+		if pr := (*proxyRefusal)(nil); errors.As(err, &pr) {
+			// The vantage's proxy answered, not the target: its answer is
+			// the evidence, and says who gave it.
+			fillResponse(&att, pr.resp, tokenNames, secrets)
+			att.Hop = report.HopVantageProxy
+		} else if px := (*proxyError)(nil); errors.As(err, &px) && strings.Contains(px.err.Error(), "not allowed by ruleset") {
+			// A SOCKS5 proxy's refusal (RFC 1928 reply 2) has no page.
+			att.Hop = report.HopVantageProxy
+		}
 	}
 	att.OK = att.OK || att.Opened() && att.Error == ""
 	att.Outcome = report.OutcomeOf(att)
 	att.DurationMS = ms(rec.done.Sub(rec.start))
 	att.TimingsMS = rec.timings()
 	rec.spans(ctx, tracer, req)
-	if p.Edge != nil && len(att.Headers) > 0 {
+	if p.Edge != nil && len(att.Headers) > 0 && att.Hop != report.HopVantageProxy {
 		att.Edge, att.Pop = p.Edge(att.Headers, att.Body)
+	}
+	if p.Hop != nil && att.Hop == "" {
+		att.Hop, att.Gateway = p.Hop(att)
 	}
 
 	finishSpan(span, att, p.Cause)

@@ -215,6 +215,12 @@ func resultAttrs(att report.Attempt) []attribute.KeyValue {
 	if att.Pop != "" {
 		kv = append(kv, attribute.String("wscanary.edge.pop", att.Pop))
 	}
+	if att.Hop != "" {
+		kv = append(kv, attribute.String("wscanary.hop", string(att.Hop)))
+	}
+	if att.Gateway != "" {
+		kv = append(kv, attribute.String("wscanary.gateway", att.Gateway))
+	}
 	if att.Client != "" {
 		kv = append(kv, attribute.String("wscanary.client", att.Client))
 	}

@@ -225,7 +225,32 @@ type Attempt struct {
 	// ("FRA"); "" when the headers do not tell.
 	Edge string `json:"edge,omitempty"`
 	Pop  string `json:"pop,omitempty"`
+	// Hop is who produced the answer (target, edge, gateway or
+	// vantage_proxy), "" when nothing answered; Gateway the sign-in
+	// gateway's id when one answered (README, "Gateways").
+	Hop     Hop    `json:"hop,omitempty"`
+	Gateway string `json:"gateway,omitempty"`
 }
+
+// Hop is who answered an attempt: what the request reached.
+type Hop string
+
+const (
+	// HopTarget is the application (or a proxy that merely relayed its
+	// answer).
+	HopTarget Hop = "target"
+	// HopEdge is a CDN, WAF or load balancer that answered itself.
+	HopEdge Hop = "edge"
+	// HopGateway is an identity-aware gateway that answered for the
+	// application (its sign-in page, a redirect to its identity provider).
+	HopGateway Hop = "gateway"
+	// HopVantageProxy is the vantage's own egress proxy, which refused the
+	// tunnel: the target was not reached from there.
+	HopVantageProxy Hop = "vantage_proxy"
+)
+
+// Hops are every hop, for the schema.
+var Hops = []Hop{HopTarget, HopEdge, HopGateway, HopVantageProxy}
 
 // Step is one step of a scripted exchange after the upgrade, as it ran.
 type Step struct {
@@ -307,6 +332,15 @@ const (
 	// HTTP/2 the server advertised (RFC 8441) does not: browsers that take
 	// that path fail.
 	CauseH2PathBroken Cause = "h2_path_broken"
+	// CauseGatewayAuthRequired: an identity-aware gateway (oauth2-proxy,
+	// Cloudflare Access, IAP, ...) answered instead of the application:
+	// its sign-in page, a redirect to its identity provider, or its 401.
+	// The fix is a credential the gateway accepts for machines.
+	CauseGatewayAuthRequired Cause = "gateway_auth_required"
+	// CauseVantageProxyRefused: the vantage's own egress proxy refused the
+	// tunnel (its 403 page, a 407 for credentials, a CONNECT answered 5xx):
+	// the target was not reached from that vantage.
+	CauseVantageProxyRefused Cause = "vantage_proxy_refused"
 	// CauseRunError: the run could not start its attempts (the token command
 	// failed, say). Report.Error says why.
 	CauseRunError Cause = "run_error"
@@ -316,7 +350,8 @@ const (
 var Causes = []Cause{CauseOK, CauseCDNBlocked, CauseProxyStrippedUpgrade, CauseVantageBlocked, CauseOriginRejected,
 	CauseOriginRequired, CauseTokenExpired, CauseAuthMissing, CauseAuthRejected, CauseCSRFRejected, CauseRateLimited,
 	CausePostHandshakeRejected, CauseNotFound, CauseRedirect, CauseServerError, CauseUnexpectedStatus, CauseDNSError,
-	CauseConnectError, CauseTLSError, CauseTimeout, CauseClientBlocked, CauseH2PathBroken, CauseUnexpectedReply, CauseRunError}
+	CauseConnectError, CauseTLSError, CauseTimeout, CauseClientBlocked, CauseH2PathBroken, CauseUnexpectedReply,
+	CauseGatewayAuthRequired, CauseVantageProxyRefused, CauseRunError}
 
 // Diagnosis is the verdict on one run: the most likely cause, where it shows,
 // and what to change.
@@ -328,8 +363,13 @@ type Diagnosis struct {
 	Transport Transport `json:"transport,omitempty"`
 	Vantage   string    `json:"vantage"`
 	Vendor    string    `json:"vendor"`
-	Summary   string    `json:"summary"`
-	Hints     []string  `json:"hints"`
+	// Hop is who answered the attempt the verdict is about (target, edge,
+	// gateway, vantage_proxy); Gateway names the sign-in gateway when one
+	// answered behind a named edge (Vendor is then the edge's).
+	Hop     Hop      `json:"hop,omitempty"`
+	Gateway string   `json:"gateway,omitempty"`
+	Summary string   `json:"summary"`
+	Hints   []string `json:"hints"`
 }
 
 // Token is what the run's credential says about itself when it is a JWT
