@@ -33,8 +33,10 @@ const (
 // WAF, a proxy, an auth layer. Listed in this order when present, then any
 // X-Amzn-Waf-* header.
 var tellingHeaders = []string{
-	"Server", "Cf-Ray", "Cf-Mitigated", "X-Amz-Cf-Id", "X-Served-By", "Via",
+	"Server", "X-Squid-Error", "Proxy-Authenticate", "Cf-Ray", "Cf-Mitigated", "X-Amz-Cf-Id", "X-Served-By", "Via",
 	"Www-Authenticate", "Location", "X-Cache",
+	// A sign-in gateway's own signs (values of cookies are redacted).
+	"Cf-Access-Error", "X-Goog-Iap-Generated-Response", "X-Pomerium-Intercepted-Response", "Set-Cookie",
 }
 
 const wafPrefix = "x-amzn-waf-"

@@ -260,6 +260,9 @@ func Blocks(inc Incident) []slack.Block {
 	if where := failingWhere(inc.Cells); where != "" && inc.State != StateResolved {
 		fields = append(fields, field("Where", esc(where)))
 	}
+	if who := answeredBy(inc); who != "" {
+		fields = append(fields, field("Answered by", esc(who)))
+	}
 	if inc.Flaps > 0 {
 		fields = append(fields, field("Flapping", fmt.Sprintf("failed again %d time(s) after recovering", inc.Flaps)))
 	}
@@ -511,6 +514,7 @@ func incidentText(b *strings.Builder, inc Incident) {
 	if inc.Cause != "" && inc.Cause != report.CauseOK {
 		writeField(b, "cause", causeText(inc.Cause, inc.Vendor))
 	}
+	writeField(b, "answered by", answeredBy(inc))
 	writeField(b, "summary", inc.Summary)
 	for _, h := range hintsOf(inc.Hints) {
 		writeField(b, "hint", h)
@@ -556,4 +560,32 @@ func writeBlock(b *strings.Builder, text string) {
 	for _, line := range strings.Split(clean(text), "\n") {
 		b.WriteString("    " + line + "\n")
 	}
+}
+
+// answeredBy says which hop produced the telling answer: the application,
+// an edge, a sign-in gateway or the vantage's own proxy (then the target
+// was not reached from there). "" when nothing answered.
+func answeredBy(inc Incident) string {
+	a := inc.Attempt
+	switch a.Hop {
+	case report.HopVantageProxy:
+		who := "the egress proxy of " + a.Vantage
+		if a.Peer != "" {
+			who += " (" + a.Peer + ")"
+		}
+		return who + ": the target was not reached from " + a.Vantage
+	case report.HopGateway:
+		if a.Gateway != "" {
+			return "the sign-in gateway " + a.Gateway
+		}
+		return "a sign-in gateway"
+	case report.HopEdge:
+		if a.Edge != "" {
+			return "the edge " + a.Edge
+		}
+		return "an edge"
+	case report.HopTarget:
+		return "the target"
+	}
+	return ""
 }

@@ -273,7 +273,8 @@ func vantageProxyRefused(d report.Diagnosis, a report.Attempt, configured []repo
 		said += ", " + code
 	}
 	switch s := a.Status; {
-	case s == 407:
+	case s == 407 || s == 401:
+		// tinyproxy 1.11 answers wrong credentials with 401.
 		d.Summary = fmt.Sprintf("%s asks for proxy credentials (%s) before it opens a tunnel to the target", who, said)
 	case s >= 500:
 		d.Summary = fmt.Sprintf("%s could not open a tunnel to the target (%s)", who, said)
@@ -293,7 +294,7 @@ func vantageProxyRefused(d report.Diagnosis, a report.Attempt, configured []repo
 		d.Summary += fmt.Sprintf(" From %s it upgrades.", strings.Join(good, ", "))
 	}
 	switch s := a.Status; {
-	case s == 407:
+	case s == 407 || s == 401:
 		d.Hints = []string{"Give the vantage the proxy's credentials in its proxy URL (`vantages: [{name: " + a.Vantage + ", proxy: \"http://USER:${PROXY_PASSWORD}@host:port\"}]`), or allow the monitor's address without authentication in the proxy's ACL."}
 	case s >= 500:
 		d.Hints = []string{"The proxy's own way to the target fails (its error page says why: DNS, a refused or timed-out connection): check the proxy host's DNS, routes and firewall toward the target."}

@@ -37,7 +37,7 @@ func MissingTool(t TB, err error) {
 }
 
 func missing(err error) bool {
-	return errors.Is(err, ErrNoNginx) || errors.Is(err, ErrNoHeadersMore) || errors.Is(err, ErrNoTinyproxy) || errors.Is(err, ErrNoPostgres)
+	return errors.Is(err, ErrNoNginx) || errors.Is(err, ErrNoHeadersMore) || errors.Is(err, ErrNoTinyproxy) || errors.Is(err, ErrNoPostgres) || errors.Is(err, ErrNoSquid)
 }
 
 // NewOriginT starts an Origin closed at the end of the test.
@@ -133,9 +133,9 @@ func ReloadT(t TB, n *Nginx, conf string) {
 
 // StartTinyproxyT runs tinyproxy in a temporary directory and stops it at
 // the end of the test. Without tinyproxy it calls MissingTool.
-func StartTinyproxyT(t TB) *Tinyproxy {
+func StartTinyproxyT(t TB, extra ...string) *Tinyproxy {
 	t.Helper()
-	tp, err := StartTinyproxy(t.TempDir())
+	tp, err := StartTinyproxy(t.TempDir(), extra...)
 	if missing(err) {
 		MissingTool(t, err)
 	}
@@ -144,6 +144,21 @@ func StartTinyproxyT(t TB) *Tinyproxy {
 	}
 	t.Cleanup(tp.Stop)
 	return tp
+}
+
+// StartSquidT starts a Squid with the access rules given (SquidConf),
+// stopped at the end of the test.
+func StartSquidT(t TB, access string) *Squid {
+	t.Helper()
+	sq, err := StartSquid(t.TempDir(), access)
+	if missing(err) {
+		MissingTool(t, err)
+	}
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(sq.Stop)
+	return sq
 }
 
 // WaitFor polls cond every 50ms until it holds, failing the test with what

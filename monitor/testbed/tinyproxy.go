@@ -58,10 +58,11 @@ type Tinyproxy struct {
 	once sync.Once
 }
 
-// StartTinyproxy writes TinyproxyConf on a free port into dir and runs
+// StartTinyproxy writes TinyproxyConf on a free port into dir, with the
+// extra lines given (a Filter, ConnectPort, BasicAuth), and runs
 // `tinyproxy -d -c DIR/tinyproxy.conf` in the foreground, returning once it
 // accepts connections (at most 10s).
-func StartTinyproxy(dir string) (*Tinyproxy, error) {
+func StartTinyproxy(dir string, extra ...string) (*Tinyproxy, error) {
 	bin, err := LookTinyproxy()
 	if err != nil {
 		return nil, err
@@ -74,7 +75,7 @@ func StartTinyproxy(dir string) (*Tinyproxy, error) {
 		return nil, fmt.Errorf("testbed: tinyproxy: %w", err)
 	}
 	for attempt := 0; ; attempt++ {
-		tp, err := startTinyproxy(bin, dir)
+		tp, err := startTinyproxy(bin, dir, extra)
 		if err != nil && attempt < 3 && strings.Contains(err.Error(), "in use") {
 			continue // the free port was taken before tinyproxy bound it
 		}
@@ -82,13 +83,17 @@ func StartTinyproxy(dir string) (*Tinyproxy, error) {
 	}
 }
 
-func startTinyproxy(bin, dir string) (*Tinyproxy, error) {
+func startTinyproxy(bin, dir string, extra []string) (*Tinyproxy, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
 	conf := filepath.Join(dir, "tinyproxy.conf")
-	if err := os.WriteFile(conf, []byte(TinyproxyConf(port, dir)), 0o644); err != nil {
+	text := TinyproxyConf(port, dir)
+	for _, l := range extra {
+		text += l + "\n"
+	}
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return nil, fmt.Errorf("testbed: tinyproxy: %w", err)
 	}
 	tp := &Tinyproxy{Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", port)}
