@@ -87,23 +87,34 @@ func TestREADMECommands(t *testing.T) {
 	}
 }
 
-// TestREADMEEdges: the README's table of edge ids is the contract scripts
-// match on; it lists exactly the ids the diagnosis can name.
+// TestREADMEEdges: the README's tables of edge and gateway ids are the
+// contract scripts match on; they list exactly the ids the diagnosis can
+// name.
 func TestREADMEEdges(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, _ := strings.Cut(string(b), "### Edges")
-	section, _, _ = strings.Cut(section, "\n## ")
-	var ids []string
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z0-9-]+)` \\|").FindAllStringSubmatch(section, -1) {
-		ids = append(ids, m[1])
+	ids := func(from, to string) []string {
+		_, section, _ := strings.Cut(string(b), from)
+		section, _, _ = strings.Cut(section, to)
+		var out []string
+		for _, m := range regexp.MustCompile("(?m)^\\| `([a-z0-9-]+)` \\|").FindAllStringSubmatch(section, -1) {
+			out = append(out, m[1])
+		}
+		slices.Sort(out)
+		return out
 	}
-	want := diagnose.Vendors()
-	slices.Sort(ids)
-	slices.Sort(want)
-	if !slices.Equal(ids, want) {
-		t.Errorf("README edges %v, want %v (diagnose.Vendors)", ids, want)
+	for _, tt := range []struct {
+		from, to string
+		want     []string
+	}{
+		{"### Edges", "\n### ", diagnose.Vendors()},
+		{"#### Gateways", "\n## ", diagnose.Gateways()},
+	} {
+		slices.Sort(tt.want)
+		if got := ids(tt.from, tt.to); !slices.Equal(got, tt.want) {
+			t.Errorf("README %s %v, want %v (the diagnosis' ids)", tt.from, got, tt.want)
+		}
 	}
 }
