@@ -135,3 +135,86 @@ func TestVantageProxyIncident(t *testing.T) {
 		t.Errorf("the incident message blames a WAF:\n%s", m.Blocks)
 	}
 }
+
+// TestGatewayOAuth2Proxy: a real oauth2-proxy (its Go module) with an OIDC
+// provider of the test's in front of the WebSocket server, as its 403
+// sign-in page and as a 302 to the provider, behind the nginx edge on the
+// CDN route only and on both routes, is gateway_auth_required naming
+// oauth2-proxy (and the edge it sits behind), never cdn_blocked; with
+// --skip-jwt-bearer-tokens and the provider's ID token as the check's
+// token the check upgrades on both routes.
+func TestGatewayOAuth2Proxy(t *testing.T) {
+	t.Parallel()
+	origin := startOrigin(t, testbed.Behavior{}, nil)
+	upstream := "http://" + origin.Addr() + "/"
+	run := func(t *testing.T, cdn, direct, token string) (report.Report, int) {
+		t.Helper()
+		main := "vantage: us\nlisten: \"\"\n"
+		check := fmt.Sprintf("checks:\n  - name: chat\n    url: ws://%s/ws\n    direct: {address: %q}\n    schedule: \"@every 1m\"\n    timeout: 5s\n", cdn, direct)
+		if token != "" {
+			check += fmt.Sprintf("    token: {value: %q, in: header}\n", token)
+		}
+		out, _, code := wscanary(t, "check", "--config", writeConfig(t, main, check), "--output", "json")
+		return reports(t, out)[0], code
+	}
+	for _, tt := range []struct {
+		name      string
+		opts      testbed.OAuth2ProxyOptions
+		both      bool
+		status    int
+		summHas   []string
+		vendor    string
+		directHas string
+	}{
+		{name: "sign-in page, CDN route only", opts: testbed.OAuth2ProxyOptions{}, status: 403, vendor: "nginx",
+			summHas: []string{"oauth2-proxy answered the upgrade through the nginx edge: 403 Forbidden with its sign-in page through cdn from us",
+				"The direct route upgrades: the gateway sits on the CDN route only."}},
+		{name: "redirect to the provider, CDN route only", opts: testbed.OAuth2ProxyOptions{SkipProviderButton: true}, status: 302, vendor: "nginx",
+			summHas: []string{"302 Found to http://127.0.0.1:", "/authorize through cdn from us"}},
+		{name: "sign-in page on both routes", opts: testbed.OAuth2ProxyOptions{}, both: true, status: 403, vendor: "nginx",
+			summHas: []string{"It answers on the direct route too."}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g, _ := testbed.StartOAuth2ProxyT(t, testbed.OAuth2ProxyOptions{Upstream: upstream, SkipProviderButton: tt.opts.SkipProviderButton})
+			_, edge := startEdge(t, g.Addr, testbed.EdgePass)
+			direct := origin.Addr()
+			if tt.both {
+				direct = g.Addr
+			}
+			r, code := run(t, edge.Listen, direct, "")
+			a := attempt(t, r, report.RouteCDN, report.VariantConfigured, "")
+			d := r.Diagnosis
+			if code != exitFailed || a.Status != tt.status || a.Hop != report.HopGateway || a.Gateway != "oauth2-proxy" ||
+				d.Cause != report.CauseGatewayAuthRequired || d.Gateway != "oauth2-proxy" || d.Vendor != tt.vendor || d.Hop != report.HopGateway {
+				t.Fatalf("exit %d, cdn %d hop %q gateway %q\ndiagnosis %+v", code, a.Status, a.Hop, a.Gateway, d)
+			}
+			for _, want := range tt.summHas {
+				if !strings.Contains(d.Summary, want) {
+					t.Errorf("summary %q lacks %q", d.Summary, want)
+				}
+			}
+			hints := strings.Join(d.Hints, "\n")
+			if !strings.Contains(hints, "--skip-jwt-bearer-tokens") || strings.Contains(hints, "WAF") {
+				t.Errorf("hints %q: want oauth2-proxy's machine credential, no WAF", d.Hints)
+			}
+			t.Logf("summary: %s\nhints: %q", d.Summary, d.Hints)
+		})
+	}
+	t.Run("a service credential passes", func(t *testing.T) {
+		g, idp := testbed.StartOAuth2ProxyT(t, testbed.OAuth2ProxyOptions{Upstream: upstream, SkipJWTBearer: true})
+		_, edge := startEdge(t, g.Addr, testbed.EdgePass)
+		r, code := run(t, edge.Listen, g.Addr, idp.Mint(g.ClientID, time.Hour))
+		if code != exitOK || r.Diagnosis.Cause != report.CauseOK {
+			t.Fatalf("exit %d diagnosis %+v attempts %+v", code, r.Diagnosis, r.Attempts)
+		}
+		for _, a := range r.Attempts {
+			if !a.OK || a.Status != 101 || a.Hop != report.HopTarget {
+				t.Errorf("%s: %d hop %q, want 101 from the target", a.Route, a.Status, a.Hop)
+			}
+		}
+		// Without it, the same gateway still asks to sign in.
+		if r, _ := run(t, edge.Listen, g.Addr, ""); r.Diagnosis.Cause != report.CauseGatewayAuthRequired {
+			t.Errorf("without the token: %+v", r.Diagnosis)
+		}
+	})
+}

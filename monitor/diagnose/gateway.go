@@ -16,6 +16,7 @@ import (
 // a credential the gateway accepts for machines. Ids are part of the
 // contract (README, "Gateways"), like the edges'.
 type gateway struct {
+	// name starts a sentence as the product writes itself ("oauth2-proxy").
 	id, name string
 	// cookies are names (or name prefixes) it sets, as the prober keeps
 	// them in Set-Cookie (values redacted).
@@ -37,7 +38,7 @@ var gateways = []gateway{
 	{id: "oauth2-proxy", name: "oauth2-proxy",
 		cookies:  []string{"_oauth2_proxy"},
 		location: []string{"/oauth2/start", "/oauth2/sign_in", "%2foauth2%2fcallback", "/oauth2/callback"},
-		body:     []string{"oauth2 proxy", "oauth2-proxy", "oauth2_proxy", `action="/oauth2/start"`, "/oauth2/sign_in"},
+		body:     []string{"/oauth2/static/", "oauth2 proxy", "oauth2-proxy", "oauth2_proxy", `action="/oauth2/start"`, "/oauth2/sign_in"},
 		hints: []string{
 			"oauth2-proxy: run it with --skip-jwt-bearer-tokens (and --extra-jwt-issuers for another issuer) and give the check an OIDC ID token of its provider for its client id: `token: {command: [...], in: header}` (sent as Authorization: Bearer) or `headers: {Authorization: \"Bearer ${ID_TOKEN}\"}`.",
 			"Or exempt the WebSocket path for the monitor with --skip-auth-route (method and path regexp), if it needs no user.",
@@ -101,7 +102,7 @@ var gateways = []gateway{
 			"Azure App Service authentication: register the monitor as a client of the app's Entra ID application and send an access token for its audience as `headers: {Authorization: \"Bearer ...\"}` (a token: command that fetches it with client credentials), or set unauthenticated requests to 'Allow' for the WebSocket path and check the token in the app.",
 		},
 	},
-	{id: "sso", name: "single sign-on gateway",
+	{id: "sso", name: "A single sign-on gateway",
 		hints: []string{
 			"A gateway in front of the application redirects to its identity provider: find which (the redirect's host) and give the monitor a machine credential it accepts (a service token or an OIDC token for its client, via `headers:` or `token:`), or a rule that lets the monitor's requests through.",
 		},
@@ -190,9 +191,9 @@ func gatewayAuth(d report.Diagnosis, a report.Attempt, configured []report.Attem
 		// Cloudflare Access behind Cloudflare: both are named, the edge as
 		// the vendor, and the summary says which answered.
 		d.Vendor = edge
-		d.Summary = fmt.Sprintf("%s answered the upgrade through the %s: ", capitalize(g.name), e.name)
+		d.Summary = fmt.Sprintf("%s answered the upgrade through the %s: ", g.name, e.name)
 	} else {
-		d.Summary = capitalize(g.name) + " answered the upgrade: "
+		d.Summary = g.name + " answered the upgrade: "
 	}
 	var what string
 	switch loc := headerValue(a.Headers, "Location"); {

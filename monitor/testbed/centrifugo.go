@@ -20,17 +20,23 @@ type Centrifugo struct {
 
 // LookCentrifugo finds the binary go install put in GOBIN or ~/go/bin.
 func LookCentrifugo() (string, error) {
-	if p, err := exec.LookPath("centrifugo"); err == nil {
+	return lookGoBin("centrifugo", "github.com/centrifugal/centrifugo/v6@v6.9.1")
+}
+
+// lookGoBin finds a server scripts/test builds from its Go module (pkg):
+// on PATH, in GOBIN or in ~/go/bin.
+func lookGoBin(name, pkg string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
 	for _, dir := range []string{os.Getenv("GOBIN"), filepath.Join(os.Getenv("HOME"), "go", "bin")} {
-		if p := filepath.Join(dir, "centrifugo"); dir != "" {
+		if p := filepath.Join(dir, name); dir != "" {
 			if _, err := os.Stat(p); err == nil {
 				return p, nil
 			}
 		}
 	}
-	return "", fmt.Errorf("testbed: centrifugo not found (scripts/test runs go install github.com/centrifugal/centrifugo/v6@v6.9.1)")
+	return "", fmt.Errorf("testbed: %s not found (scripts/test runs go install %s)", name, pkg)
 }
 
 // StartCentrifugo starts one in dir.

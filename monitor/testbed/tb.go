@@ -202,3 +202,24 @@ func WaitProgress(t TB, what string, want int, stall time.Duration, count func()
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// StartOAuth2ProxyT starts oauth2-proxy in front of upstream with a fresh
+// OIDC provider of the test's, both stopped at the end of the test.
+func StartOAuth2ProxyT(t TB, o OAuth2ProxyOptions) (*OAuth2Proxy, *OIDC) {
+	t.Helper()
+	idp, err := NewOIDC()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(idp.Close)
+	o.Issuer = idp.URL
+	g, err := StartOAuth2Proxy(t.TempDir(), o)
+	if err != nil {
+		if _, lerr := lookGoBin("oauth2-proxy", OAuth2ProxyModule); lerr != nil {
+			MissingTool(t, lerr)
+		}
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(g.Stop)
+	return g, idp
+}
