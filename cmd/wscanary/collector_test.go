@@ -164,7 +164,7 @@ service:
 	defer sink.mu.Unlock()
 	a := attrs(hs.Attributes)
 	want := map[string]string{"wscanary.check": "chat", "wscanary.vantage": "collector-test", "wscanary.route": "cdn",
-		"wscanary.variant": "configured", "http.response.status_code": "403", "url.full": rep.Attempts[0].URL}
+		"wscanary.variant": "configured", "http.response.status_code": "403", "url.full": rep.Attempts[0].URL, "wscanary.hop": "target"}
 	for k, v := range want {
 		if a[k] != v {
 			t.Errorf("span attribute %s = %q, want %q", k, a[k], v)
