@@ -80,6 +80,7 @@ func TestVantageProxyRefused(t *testing.T) {
 			if !strings.Contains(strings.Join(d.Hints, "\n"), tt.hintHas) {
 				t.Errorf("hints %q lack %q", d.Hints, tt.hintHas)
 			}
+			t.Logf("summary: %s\nhints: %q", d.Summary, d.Hints)
 			if tt.squidErr != "" && !strings.HasPrefix(eu.Headers["X-Squid-Error"], tt.squidErr) {
 				t.Errorf("the proxy's answer is not kept as evidence: headers %v", eu.Headers)
 			}
