@@ -98,7 +98,7 @@ func (d *Daemon) statusPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, inc := range doc.Incidents {
 		pi := pageIncident{Check: inc.Check, Headline: inc.Headline, Cause: string(inc.Cause), Vendor: inc.Vendor,
-			Opened: inc.Opened.UTC().Format(time.RFC3339), OpenFor: ago(now.Sub(inc.Opened))}
+			Opened: inc.Opened.UTC().Format(time.RFC3339), OpenFor: report.Ago(now.Sub(inc.Opened))}
 		if rec, ok := d.mem.openIncident(inc.Check); ok {
 			pi.Summary, pi.Matrix = rec.View.Summary, notifier.Matrix(rec.View.Cells)
 		}
@@ -109,7 +109,7 @@ func (d *Daemon) statusPage(w http.ResponseWriter, r *http.Request) {
 		if s.Transport == report.TransportHTTP2 {
 			route += " h2"
 		}
-		row := pageRow{Check: s.Check, Vantage: s.Vantage, Route: route, Status: statusText(s), Since: ago(now.Sub(s.Since))}
+		row := pageRow{Check: s.Check, Vantage: s.Vantage, Route: route, Status: statusText(s), Since: report.Ago(now.Sub(s.Since))}
 		switch {
 		case s.Stale:
 			row.Class, row.State, row.order = "stale", "silent", 2
@@ -199,19 +199,4 @@ func statusText(s SeriesStatus) string {
 		return "no answer"
 	}
 	return string(s.Outcome)
-}
-
-// ago is a duration for the page: "12m", "3h05m", "2d04h".
-func ago(d time.Duration) string {
-	switch {
-	case d < 0:
-		return "–"
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d/time.Second))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d/time.Minute))
-	case d < 24*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
-	}
-	return fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
 }

@@ -6,8 +6,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/wscanary/wscanary/monitor"
 	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/report/history"
 	"github.com/wscanary/wscanary/monitor/store"
 )
 
@@ -39,7 +39,7 @@ func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	defer st.Close()
 	now := time.Now()
-	doc, err := monitor.History(ctx, st, now.Add(-since), now, *check)
+	doc, err := history.Read(ctx, st, now.Add(-since), now, *check)
 	if err != nil {
 		fmt.Fprintf(stderr, "wscanary history: %v\n", err)
 		return exitFailed

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wscanary/wscanary/monitor"
+	"github.com/wscanary/wscanary/monitor/report/history"
 	"github.com/wscanary/wscanary/monitor/testbed"
 )
 
@@ -44,7 +44,7 @@ func TestHistoryCommand(t *testing.T) {
 		t.Fatalf("history table:\n%s", out)
 	}
 	out, _, code = wscanary(t, "history", "--config", cfg, "--check", "chat", "--output", "json")
-	var doc monitor.HistoryDoc
+	var doc history.Doc
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 {
 		t.Fatalf("history json: %v\n%s", err, out)
 	}

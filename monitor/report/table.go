@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // WriteJSON prints reports as one JSON array: the `--output json` contract.
@@ -191,4 +192,19 @@ func edgeText(a Attempt) string {
 		return "@" + a.Pop
 	}
 	return "-"
+}
+
+// Ago is a duration for a page or a table: "12m", "3h05m", "2d04h".
+func Ago(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "–"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
 }

@@ -1,4 +1,6 @@
-package monitor
+// Package history is the report of `wscanary history`: what the store kept
+// of a period (runs, latency, causes, incidents, silences) read and printed.
+package history
 
 import (
 	"context"
@@ -15,10 +17,10 @@ import (
 	"github.com/wscanary/wscanary/monitor/store"
 )
 
-// HistoryDoc is what `wscanary history` prints: per check, vantage and
+// Doc is what `wscanary history` prints: per check, vantage and
 // route over a window, how often it ran and upgraded, how fast, why it
 // failed; and the incidents of the window.
-type HistoryDoc struct {
+type Doc struct {
 	Since     time.Time           `json:"since"`
 	Until     time.Time           `json:"until"`
 	Series    []store.Stat        `json:"series"`
@@ -43,7 +45,7 @@ const maxSpans = 200
 
 // AddWindows lists the occurrences of cfg's maintenance windows in the
 // document's period (of one check when check is not "").
-func (h *HistoryDoc) AddWindows(cfg *config.Config, check string) {
+func (h *Doc) AddWindows(cfg *config.Config, check string) {
 	add := func(name string, ws []config.Window) {
 		for _, w := range ws {
 			for _, o := range w.Occurrences(h.Since, h.Until, maxSpans) {
@@ -62,10 +64,10 @@ func (h *HistoryDoc) AddWindows(cfg *config.Config, check string) {
 	slices.SortFunc(h.Maintenance, func(a, b WindowSpan) int { return a.Start.Compare(b.Start) })
 }
 
-// History reads the store's history since a time (of one check when check
+// Read reads the store's history since a time (of one check when check
 // is not "").
-func History(ctx context.Context, s *store.Store, since, until time.Time, check string) (HistoryDoc, error) {
-	doc := HistoryDoc{Since: since, Until: until}
+func Read(ctx context.Context, s *store.Store, since, until time.Time, check string) (Doc, error) {
+	doc := Doc{Since: since, Until: until}
 	var err error
 	if doc.Series, err = s.Stats(ctx, since, check); err != nil {
 		return doc, err
@@ -90,7 +92,7 @@ func History(ctx context.Context, s *store.Store, since, until time.Time, check 
 }
 
 // WriteJSON writes the document as indented JSON.
-func (h HistoryDoc) WriteJSON(w io.Writer) error {
+func (h Doc) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(h)
@@ -98,7 +100,7 @@ func (h HistoryDoc) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the document for a person: a row per series, then the
 // incidents.
-func (h HistoryDoc) WriteTable(w io.Writer) error {
+func (h Doc) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "History from %s to %s\n\n", h.Since.UTC().Format(time.RFC3339), h.Until.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tVANTAGE\tROUTE\tRUNS\tUPTIME\tP50\tP95\tREPLY P50\tFAILURES")
@@ -141,9 +143,9 @@ func (h HistoryDoc) WriteTable(w io.Writer) error {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tOPENED\tCLOSED\tLASTED\tCAUSE\tID")
 	for _, i := range h.Incidents {
-		closed, lasted := "open", ago(h.Until.Sub(i.Opened))+" so far"
+		closed, lasted := "open", report.Ago(h.Until.Sub(i.Opened))+" so far"
 		if !i.Open {
-			closed, lasted = i.Closed.UTC().Format(time.RFC3339), ago(i.Closed.Sub(i.Opened))
+			closed, lasted = i.Closed.UTC().Format(time.RFC3339), report.Ago(i.Closed.Sub(i.Opened))
 		}
 		cause := string(i.Cause)
 		if i.Vendor != "" {
