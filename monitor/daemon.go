@@ -139,7 +139,7 @@ type Daemon struct {
 	// the opens of a storm wait until the storm has been quiet a moment.
 	lastOpen atomic.Int64
 	// startedAt names this process among the members; beats counts its
-	// heartbeats (the feed loop's own).
+	// heartbeats (fleetLoop's own).
 	startedAt time.Time
 	beats     int
 	fleet     atomic.Pointer[[]store.Member]
@@ -269,11 +269,13 @@ func (d *Daemon) Start() {
 	d.started.Store(true)
 	d.feedWG.Add(1)
 	go d.feedLoop()
-	d.loops.Add(1 + len(d.senders))
+	d.loops.Add(3 + len(d.senders))
 	for _, s := range d.senders {
 		go d.sendLoop(s)
 	}
 	go d.refreshLoop()
+	go d.fleetLoop()
+	go d.pruneLoop()
 	d.kick() // deliver what a previous process left in the outbox
 }
 

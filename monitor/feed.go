@@ -79,15 +79,13 @@ type storeHealth struct {
 }
 
 // feedLoop batches finished runs and records them; it also sweeps open
-// incidents and prunes the history.
+// incidents. Heartbeats and pruning have goroutines of their own
+// (fleetLoop, pruneLoop): a long prune or a slow heartbeat must not hold
+// the runs' records, nor the ticks that wait on a full feed.
 func (d *Daemon) feedLoop() {
 	defer d.feedWG.Done()
 	sweep := time.NewTicker(sweepEvery)
 	defer sweep.Stop()
-	beat := time.NewTicker(heartbeatEvery)
-	defer beat.Stop()
-	d.heartbeat()
-	nextPrune := time.Now() // at start, then every pruneEvery
 	var batch []observation
 	var flush <-chan time.Time
 	var timer *time.Timer
@@ -112,9 +110,6 @@ func (d *Daemon) feedLoop() {
 				continue
 			}
 		case <-flush:
-		case <-beat.C:
-			d.heartbeat()
-			continue
 		case <-sweep.C:
 			if d.store.Shared() && d.storeUsable(d.now()) {
 				ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
@@ -122,10 +117,6 @@ func (d *Daemon) feedLoop() {
 				cancel()
 			}
 			d.record(nil, true)
-			if time.Now().After(nextPrune) {
-				d.prune()
-				nextPrune = time.Now().Add(pruneEvery)
-			}
 			continue
 		case <-d.feedDone:
 			for {
@@ -643,7 +634,24 @@ func (d *Daemon) forget(old, cfg *config.Config) {
 	d.kick()
 }
 
-// prune deletes history (and closed incidents) older than `history`.
+// pruneLoop prunes at start and every pruneEvery until the daemon stops.
+func (d *Daemon) pruneLoop() {
+	defer d.loops.Done()
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		d.prune()
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// prune deletes history (and closed incidents) older than `history`, in
+// chunks: each takes the store's write turn for one chunk only, so records
+// go on between them.
 func (d *Daemon) prune() {
 	d.mu.Lock()
 	keep := d.cfg.History
@@ -653,12 +661,12 @@ func (d *Daemon) prune() {
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Minute)
 	defer cancel()
+	start := time.Now()
+	d.log.Debug("pruning history", "older_than", keep.String())
 	n, err := d.store.Prune(ctx, d.now().Add(-keep))
 	if err != nil {
 		d.storeFails("prune", err)
 		return
 	}
-	if n > 0 {
-		d.log.Info("history pruned", "rows", n, "older_than", keep.String())
-	}
+	d.log.Info("history pruned", "rows", n, "older_than", keep.String(), "took", time.Since(start).Round(time.Millisecond).String())
 }

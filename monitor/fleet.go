@@ -46,6 +46,21 @@ func (d *Daemon) self() store.Member {
 	return store.Member{Name: d.member, Started: d.startedAt, Interval: shortest, Version: d.opts.Version}
 }
 
+// fleetLoop beats at start and every heartbeatEvery until the daemon stops.
+func (d *Daemon) fleetLoop() {
+	defer d.loops.Done()
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		d.heartbeat()
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // heartbeat tells the store this member is alive, says when it comes back
 // from a silence, names the members that went silent, and exports what it
 // knows of the fleet as metrics.
