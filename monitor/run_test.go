@@ -20,7 +20,7 @@ import (
 const probeCanary = "CANARY-span-token-31337"
 
 // TestRunSpans: one wscanary.run span, one websocket.handshake child per
-// attempt (variants included) with the DESIGN.md attributes, phase
+// attempt (variants included) with the attributes docs/observability.md lists, phase
 // children, Error status on failure, the trace id the server saw, and no
 // secret in any attribute.
 func TestRunSpans(t *testing.T) {

@@ -1,5 +1,5 @@
 // Command wscanary-bench measures wscanary against the targets of
-// DESIGN.md (Performance) in one run, on this machine: CPU per attempt
+// the README's performance figures in one run, on this machine: CPU per attempt
 // against a raw-socket floor, a daemon with thousands of checks, duration
 // accuracy, and transition-to-Slack latency. The WebSocket server runs in
 // a separate process so its CPU is not billed to wscanary.

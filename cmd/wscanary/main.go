@@ -25,7 +25,7 @@ import (
 // version is set by the build: -ldflags "-X main.version=v1.2.3".
 var version = ""
 
-// Exit codes are a contract (DESIGN.md, Command line).
+// Exit codes are a contract (README, "Command line").
 const (
 	exitOK     = 0
 	exitFailed = 1
@@ -144,7 +144,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // newLogger logs to stderr: text for a person, JSON for a journal or a
-// collector (DESIGN.md, Operations).
+// collector (docs/observability.md).
 func newLogger(stderr io.Writer, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if isTerminal(stderr) {

@@ -163,8 +163,8 @@ type Decision struct {
 	Events   []Event
 }
 
-// Decide applies the alert rule to the check's series (DESIGN.md,
-// Incidents): an incident opens when, for Rule.After consecutive runs, at
+// Decide applies the alert rule to the check's series (README, "Incidents"):
+// an incident opens when, for Rule.After consecutive runs, at
 // least Rule.MinVantages vantages have a failing series on some route,
 // outside any silence; it stays open while any fresh series is not
 // upgraded (a rejection after the upgrade is never a recovery) and closes

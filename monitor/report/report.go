@@ -1,7 +1,7 @@
 // Package report holds the evidence of handshake attempts and the verdict drawn
 // from them. It is the one vocabulary every stage shares: the prober fills
 // Attempts, the diagnosis reads them, state, notifier and the CLI print them.
-// The JSON shape is a public contract (DESIGN.md, Report); add fields, never
+// The JSON shape is a public contract (docs/report.schema.json, generated from these types); add fields, never
 // rename them.
 package report
 
@@ -92,7 +92,7 @@ const (
 )
 
 // Outcome is what an attempt came to, the unit alert rules and incidents
-// speak in (DESIGN.md, Vocabulary).
+// speak in (README, "What a failure means").
 type Outcome string
 
 const (
@@ -295,7 +295,7 @@ func (a Attempt) ErrorClass() string {
 }
 
 // Cause is a stable identifier of why a run looks the way it does
-// (DESIGN.md, Causes). Scripts and alert routing match on it.
+// (README, "What a failure means"). Scripts and alert routing match on it.
 type Cause string
 
 const (

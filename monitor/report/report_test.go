@@ -9,7 +9,7 @@ import (
 	"github.com/wscanary/wscanary/monitor/report"
 )
 
-// TestJSONContract: the keys of DESIGN.md's Report are present, spelled as
+// TestJSONContract: the keys of the report's JSON contract are present, spelled as
 // documented, and lists are [] rather than null.
 func TestJSONContract(t *testing.T) {
 	t.Parallel()
