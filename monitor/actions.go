@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/engine"
 	"github.com/wscanary/wscanary/monitor/incident"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/notifier"
@@ -112,8 +113,6 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 	}
 	d.mu.Lock()
 	c := d.cfg.Check(rec.Decision.Check)
-	windows := d.cfg.Maintenance
-	traceURL := d.cfg.TraceURL
 	cfg := d.cfg
 	d.mu.Unlock()
 	if !cfg.Slack.Allows(a.User, a.UserName, d.groupsOf(ctx, cfg.Slack.AllowedGroups, a.User)) {
@@ -125,13 +124,11 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 		log.Warn("slack action ignored: the check is no longer configured", "check", rec.Decision.Check)
 		return
 	}
-	route := d.router(targetsOf(c, cfg))
 	log = log.With("check", c.Name)
 	now := d.now()
-	dc := decision{check: c, traceURL: traceURL, token: d.mem.token(c.Name), now: now, windows: windows, force: true, route: route}
 	switch a.ID {
 	case notifier.ActionAck:
-		err = d.refresh(ctx, dc, func(ctx context.Context, tx *store.Tx, cur *store.Record) (bool, error) {
+		err = d.engine.Refresh(ctx, c, func(ctx context.Context, tx *store.Tx, cur *store.Record) (bool, error) {
 			if cur.Decision.Acked != nil {
 				return false, nil
 			}
@@ -145,7 +142,7 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 			Reason: "from Slack", By: a.Who(), Created: now})
 		if err == nil {
 			log = log.With("silence", sl.ID)
-			err = d.refresh(ctx, dc, nil, a.IncidentID)
+			err = d.engine.Refresh(ctx, c, nil, a.IncidentID)
 		}
 	case notifier.ActionRun:
 		if wait, ok := d.runAgain(c); !ok {
@@ -160,46 +157,10 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 	}
 	if err != nil {
 		log.Error("slack action not carried out", "err", err)
-		d.storeFails("action", err)
+		d.engine.StoreFails("action", err)
 		return
 	}
 	log.Info("slack action carried out")
-}
-
-// refresh changes the open incident id of dc's check with change (when
-// set), then decides the check again and updates its message. An incident
-// that closed meanwhile is left alone.
-func (d *Daemon) refresh(ctx context.Context, dc decision, change func(context.Context, *store.Tx, *store.Record) (bool, error), id string) error {
-	t := &tee{mem: d.mem}
-	err := d.store.Update(ctx, func(tx *store.Tx) error {
-		t.Tx, t.staged, t.queued = tx, nil, 0
-		if err := tx.LockCheck(ctx, dc.check.Name); err != nil {
-			return err
-		}
-		cur, err := tx.Incident(ctx, dc.check.Name)
-		if err != nil {
-			return err
-		}
-		if cur == nil || cur.Decision.ID != id || cur.Decision.State != incident.Open {
-			d.log.Info("slack action: the incident is no longer open", "check", dc.check.Name, "incident", id)
-			return nil
-		}
-		if change != nil {
-			if changed, err := change(ctx, tx, cur); err != nil || !changed {
-				return err
-			}
-		}
-		_, err = decideCheck(ctx, t, dc)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	t.commit()
-	if t.queued > 0 {
-		d.kick()
-	}
-	return nil
 }
 
 // runAgain starts a run of c at once (Run again), bounded like a scheduled
@@ -253,10 +214,7 @@ func (d *Daemon) runNow(c *config.Check) {
 	if d.opts.OnReport != nil {
 		d.opts.OnReport(rep)
 	}
-	select {
-	case d.feedIn <- newObservation(c, traceURL, rep, d.now(), true):
-	case <-d.feedDone:
-	}
+	d.engine.Feed(engine.NewObservation(c, traceURL, rep, d.now(), true))
 }
 
 func truncate(s string, n int) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/engine"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/telemetry"
@@ -31,6 +32,12 @@ const (
 	// cancels them. A check's timeout may be up to config.MaxTimeout, but a
 	// stop must end within systemd's TimeoutStopSec (30 s in our unit).
 	StopGrace = 10 * time.Second
+	// storeTimeout bounds one store transaction of delivery, the fleet
+	// or an action, like the engine's.
+	storeTimeout = engine.StoreTimeout
+	// retryStoreEvery: while the store fails, delivery looks again this
+	// often, like the engine.
+	retryStoreEvery = engine.RetryStoreEvery
 	// LocalAfterShared is how long a member of a fleet waits, its store
 	// unreachable, before it alerts on what it alone sees: long enough for
 	// a database failover, short enough to matter.
@@ -101,12 +108,10 @@ type Daemon struct {
 	opts      DaemonOptions
 	log       *slog.Logger
 	store     *store.Store
-	mem       *memory
-	member    string
-	limit     chan struct{}
-	feedIn    chan observation
-	// feedDone tells the feed to record what it holds and end.
-	feedDone chan struct{}
+	// engine owns series, incidents and decisions (monitor/engine).
+	engine *engine.Engine
+	member string
+	limit  chan struct{}
 	// ctx ends the loops; runCtx ends runs in flight (first, at a stop).
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -119,15 +124,12 @@ type Daemon struct {
 	cron    *cron.Cron
 	running map[string]*atomic.Bool // per check name: overlap guard
 
-	health storeHealth
 	page   timelineCache
 	clicks clicks
 	// notifiers are the primary notifier and the notify: targets; a reload
 	// may swap them (a new token). senders deliver to them, one each.
 	notifiers atomic.Pointer[notifierSet]
 	senders   map[string]*sender
-	// journal keeps what was decided alone across a crash (journal.go).
-	journal *journal
 	// stormLooked is when delivery last looked for a storm (the primary
 	// sender's loop only).
 	stormLooked time.Time
@@ -135,9 +137,6 @@ type Daemon struct {
 	// stormTries how many times it was tried since.
 	stormOwed  time.Time
 	stormTries int
-	// lastOpen is when this member last decided a new incident (unix ns):
-	// the opens of a storm wait until the storm has been quiet a moment.
-	lastOpen atomic.Int64
 	// startedAt names this process among the members; beats counts its
 	// heartbeats (fleetLoop's own).
 	startedAt time.Time
@@ -147,7 +146,6 @@ type Daemon struct {
 	started   atomic.Bool
 	stopped   atomic.Bool
 	runs      inflight
-	feedWG    sync.WaitGroup
 	loops     sync.WaitGroup
 }
 
@@ -169,9 +167,9 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runCtx, stopRuns := context.WithCancel(ctx)
 	d := &Daemon{
-		opts: opts, log: opts.Logger, store: opts.Store, mem: newMemory(), member: opts.Config.Vantage,
-		limit: make(chan struct{}, opts.MaxAttempts), feedIn: make(chan observation, 4096), feedDone: make(chan struct{}),
-		ctx: ctx, cancel: cancel, runCtx: runCtx, stopRuns: stopRuns,
+		opts: opts, log: opts.Logger, store: opts.Store, member: opts.Config.Vantage,
+		limit: make(chan struct{}, opts.MaxAttempts),
+		ctx:   ctx, cancel: cancel, runCtx: runCtx, stopRuns: stopRuns,
 		running: map[string]*atomic.Bool{}, cfg: opts.Config,
 	}
 	d.notifiers.Store(&notifierSet{primary: opts.Notifier, targets: opts.Targets})
@@ -180,71 +178,14 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 		d.senders[name] = newSender(name)
 	}
 	d.startedAt = d.now()
-	d.health.okSince = d.startedAt
-	d.health.ok = true
-	j, err := openJournal(opts.Config.StateDir)
+	e, err := engine.New(engine.Options{Store: opts.Store, Config: opts.Config, Router: routes{d}, Queued: d.kick,
+		Logger: opts.Logger, Metrics: d.metrics(), Now: opts.Now, LocalAfter: opts.LocalAfter, NoHistory: opts.NoHistory})
 	if err != nil {
-		d.log.Warn("no journal for what is decided without the store: a crash during a store outage may post those incidents again",
-			"state_dir", opts.Config.StateDir, "err", err)
-	}
-	d.journal = j
-	if err := d.load(ctx); err != nil {
-		j.close()
 		cancel()
 		return nil, err
 	}
+	d.engine = e
 	return d, nil
-}
-
-// load brings the store's series and incidents of this daemon's checks
-// into memory, and frees the outbox claims a crash of this member left.
-func (d *Daemon) load(ctx context.Context) error {
-	now := d.now()
-	rows, err := d.store.AllSeries(ctx, now)
-	if err != nil {
-		return fmt.Errorf("load series: %w", err)
-	}
-	for _, r := range rows {
-		if r.Member == d.member {
-			d.mem.series[keyOf(r)] = r
-		}
-	}
-	open, err := d.store.OpenIncidents(ctx)
-	if err != nil {
-		return fmt.Errorf("load incidents: %w", err)
-	}
-	for check, r := range open {
-		d.mem.incidents[check] = r
-	}
-	warnings, err := d.store.Warnings(ctx)
-	if err != nil {
-		return fmt.Errorf("load warnings: %w", err)
-	}
-	for _, w := range warnings {
-		d.mem.warnings[w] = true
-	}
-	if err := d.store.ReleaseClaims(ctx, d.member); err != nil {
-		return fmt.Errorf("release claims: %w", err)
-	}
-	st, err := d.journal.load()
-	if err != nil {
-		d.log.Error("the journal of what was decided without the store cannot be read; starting without it", "err", err)
-	}
-	if len(st.Incidents)+len(st.Messages) > 0 {
-		// A previous process decided these alone and ended before it could
-		// hand them over: hand them over now, with where their messages are.
-		d.mem.restore(st, now)
-		d.health.reconcile = true
-		d.log.Warn("handing over what a previous process decided without the store", "incidents", len(st.Incidents), "messages", len(st.Messages))
-	}
-	return nil
-}
-
-// saveAlone journals what memory holds that the store does not.
-func (d *Daemon) saveAlone() {
-	if err := d.journal.save(d.mem.aloneState); err != nil {
-		d.log.Warn("the journal of what is decided without the store cannot be written", "err", err)
-	}
 }
 
 func (d *Daemon) now() time.Time {
@@ -267,15 +208,13 @@ func (d *Daemon) Start() {
 	d.install(d.opts.Config)
 	d.mu.Unlock()
 	d.started.Store(true)
-	d.feedWG.Add(1)
-	go d.feedLoop()
-	d.loops.Add(3 + len(d.senders))
+	d.engine.Start()
+	d.loops.Add(2 + len(d.senders))
 	for _, s := range d.senders {
 		go d.sendLoop(s)
 	}
 	go d.refreshLoop()
 	go d.fleetLoop()
-	go d.pruneLoop()
 	d.kick() // deliver what a previous process left in the outbox
 }
 
@@ -319,9 +258,10 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	old := d.cfg
 	d.install(cfg)
 	d.mu.Unlock()
+	d.engine.SetConfig(cfg)
 	// The store write (up to storeTimeout) runs without d.mu: every run
 	// that ends takes d.mu, and none should wait behind a reload.
-	d.forget(old, cfg)
+	d.engine.Forget(old, cfg)
 	for _, s := range d.senders {
 		s.reset() // a notifier held as broken may be mended: try it now
 	}
@@ -350,11 +290,10 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	if !d.runs.wait(ctx) {
 		err = fmt.Errorf("stop: runs still in flight: %w", ctx.Err())
 	}
-	close(d.feedDone) // the feed records what is left, then ends
-	d.feedWG.Wait()
+	d.engine.StopFeed() // the feed records what is left, then ends
 	d.cancel()
 	d.loops.Wait()
-	d.journal.close()
+	d.engine.Close()
 	return err
 }
 
@@ -443,10 +382,8 @@ func (d *Daemon) tick(runner *Runner, c *config.Check, sched *jittered, running 
 	d.mu.Lock()
 	traceURL := d.cfg.TraceURL
 	d.mu.Unlock()
-	select {
-	case d.feedIn <- newObservation(c, traceURL, rep, d.now(), false):
-	case <-d.feedDone: // stopping: a run that ended after the last record
-	}
+	// false while stopping: a run that ended after the last record.
+	d.engine.Feed(engine.NewObservation(c, traceURL, rep, d.now(), false))
 }
 
 // kick wakes every sender: the outbox has something new.

@@ -63,17 +63,17 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 		if !s.take() {
 			return time.Hour
 		}
-		m, incID, wait, ok := d.mem.nextLocal(s.target, now)
+		m, incID, wait, ok := d.engine.NextLocal(s.target, now)
 		if ok {
 			if at := s.slot(m.Channel, now); at.After(now) {
-				d.mem.deferLocal(m.ID, at)
+				d.engine.DeferLocal(m.ID, at)
 				s.release()
 				continue
 			}
 			s.fly(func() { d.deliverLocal(s, m, incID) })
 			continue
 		}
-		if !d.storeOK() {
+		if !d.engine.StoreOK() {
 			s.release()
 			if wait > 0 {
 				return min(wait, retryStoreEvery)
@@ -86,11 +86,11 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 		if err != nil {
 			s.release()
 			if d.ctx.Err() == nil {
-				d.storeFails("claim", err)
+				d.engine.StoreFails("claim", err)
 			}
 			return retryStoreEvery
 		}
-		d.storeWorks()
+		d.engine.StoreWorks()
 		if e == nil {
 			s.release()
 			next := d.nextDue(s.target, now)
@@ -101,7 +101,7 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 		}
 		// An update or reply of an incident never posted goes as its
 		// message (asOpen): it is an open for the storm as well.
-		_, first := asOpen(e.Message, e.Posted, e.View)
+		_, first := notifier.AsOpen(e.Message, e.Posted, e.View)
 		open := s.target == "" && (e.Message.Kind == notifier.KindOpen || first)
 		// While others wait with it, an incident's message waits until no
 		// incident was decided for stormSettle (at most stormSettleMax
@@ -109,7 +109,7 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 		// machine, and the summary must see them all to go first. A lone
 		// incident goes at once. Otherwise it waits only for its
 		// channel's turn, when the channel is paced.
-		at := later(e.Enqueued, time.Unix(0, d.lastOpen.Load())).Add(stormSettle)
+		at := later(e.Enqueued, d.engine.LastOpen()).Add(stormSettle)
 		if capped := e.Enqueued.Add(stormSettleMax); at.After(capped) {
 			at = capped
 		}
@@ -122,7 +122,7 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 			err := d.store.Defer(ctx, e, at)
 			cancel()
 			if err != nil {
-				d.storeFails("defer", err)
+				d.engine.StoreFails("defer", err)
 				return retryStoreEvery
 			}
 			continue
@@ -142,7 +142,7 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 				cancel()
 				s.release()
 				if err != nil {
-					d.storeFails("defer", err)
+					d.engine.StoreFails("defer", err)
 					return retryStoreEvery
 				}
 				continue
@@ -175,18 +175,6 @@ func (d *Daemon) nextDue(target string, now time.Time) time.Duration {
 	return max(next.Sub(now), 10*time.Millisecond)
 }
 
-// asOpen turns a reply or update of an incident whose own message was never
-// posted (it was dropped, or the store lost track of it) into that
-// message, as the incident is now: nobody gets a recovery for an incident
-// they were never told of.
-func asOpen(m notifier.Message, posted bool, view *notifier.Incident) (notifier.Message, bool) {
-	if m.Target != "" || m.Kind == notifier.KindOpen || m.Kind == notifier.KindNotice || posted || view == nil || m.Thread != nil {
-		return m, false
-	}
-	v := *view
-	return notifier.Message{ID: m.ID, Kind: notifier.KindOpen, Channel: m.Channel, Incident: &v, Target: m.Target}, true
-}
-
 // deliver sends one claimed message and records the result.
 func (d *Daemon) deliver(s *sender, e *store.Entry, now time.Time) {
 	// The result is recorded even while stopping, within storeTimeout from
@@ -202,7 +190,7 @@ func (d *Daemon) deliver(s *sender, e *store.Entry, now time.Time) {
 		d.store.Drop(ctx, e)
 		return
 	}
-	if m, ok := asOpen(e.Message, e.Posted, e.View); ok {
+	if m, ok := notifier.AsOpen(e.Message, e.Posted, e.View); ok {
 		d.log.Warn("the incident's message was never posted: posting it as it is now instead of an update alone",
 			"check", checkOf(m), "incident", e.Incident, "id", m.ID, "was", e.Message.Kind)
 		e.Message = m
@@ -216,16 +204,16 @@ func (d *Daemon) deliver(s *sender, e *store.Entry, now time.Time) {
 		if err := d.store.Done(ctx, e, del, d.now()); err != nil {
 			// Delivered but not recorded: it will be delivered again (at
 			// least once).
-			d.storeFails("done", err)
+			d.engine.StoreFails("done", err)
 		}
 		if m.Kind == notifier.KindOpen && m.Target == "" {
-			d.mem.setRoot(e.Incident, del)
+			d.engine.SetRoot(e.Incident, del)
 		}
 		if s.works(d.log, d.metrics()) {
 			// It answers again: the backlog goes now, not after backoffs
 			// that grew while it was down.
 			if err := d.store.Hasten(ctx, s.target, d.now()); err != nil {
-				d.storeFails("hasten", err)
+				d.engine.StoreFails("hasten", err)
 			}
 			s.kick()
 		}
@@ -248,7 +236,7 @@ func (d *Daemon) deliver(s *sender, e *store.Entry, now time.Time) {
 	d.log.Warn("notification failed, will retry", "check", check, "kind", m.Kind, "notifier", s.name, "id", m.ID,
 		"attempts", e.Attempts+1, "retry_in", wait.String(), "err", err)
 	if err := d.store.Retry(ctx, e, d.now().Add(wait)); err != nil {
-		d.storeFails("retry", err)
+		d.engine.StoreFails("retry", err)
 	}
 }
 
@@ -307,8 +295,7 @@ func (d *Daemon) deliverLocal(s *sender, m notifier.Message, incidentID string) 
 		if m.Kind == notifier.KindOpen && m.Target == "" {
 			root = &del
 		}
-		d.mem.doneLocal(m.ID, true, root, time.Time{})
-		d.saveAlone() // where it landed survives a crash
+		d.engine.DoneLocal(m.ID, true, root, time.Time{})
 		s.works(d.log, d.metrics())
 		d.metrics().NotificationSent(d.ctx, checkOf(m), string(m.Kind), s.name)
 		d.log.Info("notification delivered without the store", "check", checkOf(m), "kind", m.Kind, "notifier", s.name, "incident", incidentID)
@@ -317,18 +304,18 @@ func (d *Daemon) deliverLocal(s *sender, m notifier.Message, incidentID string) 
 	d.metrics().NotificationFailed(d.ctx, string(m.Kind), s.name)
 	s.failed()
 	if d.ctx.Err() != nil {
-		d.mem.doneLocal(m.ID, false, nil, d.now())
+		d.engine.DoneLocal(m.ID, false, nil, d.now())
 		return
 	}
-	attempts, enqueued := d.mem.localInfo(m.ID)
+	attempts, enqueued := d.engine.LocalInfo(m.ID)
 	wait, drop := d.judge(s, m, err, attempts, enqueued)
 	if drop {
-		d.mem.doneLocal(m.ID, true, nil, time.Time{})
+		d.engine.DoneLocal(m.ID, true, nil, time.Time{})
 		return
 	}
 	d.log.Warn("notification failed without the store, will retry", "check", checkOf(m), "kind", m.Kind, "notifier", s.name,
 		"attempts", attempts+1, "retry_in", wait.String(), "err", err)
-	d.mem.doneLocal(m.ID, false, nil, d.now().Add(wait))
+	d.engine.DoneLocal(m.ID, false, nil, d.now().Add(wait))
 }
 
 // errNoTarget: the message's notifier is no longer configured.

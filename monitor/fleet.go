@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/wscanary/wscanary/monitor/incident"
+	"github.com/wscanary/wscanary/monitor/engine"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/notifier"
 )
@@ -66,16 +66,14 @@ func (d *Daemon) fleetLoop() {
 // knows of the fleet as metrics.
 func (d *Daemon) heartbeat() {
 	now := d.now()
-	if !d.storeUsable(now) {
+	if !d.engine.StoreUsable(now) {
 		return
 	}
 	me := d.self()
 	shared := d.store.Shared()
 	ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
 	defer cancel()
-	d.health.mu.Lock()
-	okSince, judge := d.health.okSince, d.health.ok
-	d.health.mu.Unlock()
+	okSince, judge := d.engine.Judging()
 	// A member not seen since this one reached the store again may have
 	// been cut off by the same outage: it gets a whole silence from then.
 	threshold := func(m store.Member) time.Duration { return silenceAfter(m) + max(0, okSince.Sub(m.Seen)) }
@@ -97,9 +95,9 @@ func (d *Daemon) heartbeat() {
 		if prev != nil && prev.Silent {
 			back = prev
 			n := memberNotice("wscanary in "+me.Name+" reports again", fmt.Sprintf("It was silent from %s to %s; its series count again.",
-				stamp(prev.Seen), stamp(now)))
+				engine.Stamp(prev.Seen), engine.Stamp(now)))
 			n.Good = true
-			if err := enqueue(ctx, tx, d.router(d.allTargets()), notifier.Message{ID: fmt.Sprintf("member/%s/back/%d", me.Name, now.UnixMilli()),
+			if err := engine.Enqueue(ctx, tx, d.router(d.allTargets()), notifier.Message{ID: fmt.Sprintf("member/%s/back/%d", me.Name, now.UnixMilli()),
 				Kind: notifier.KindNotice, Notice: &n}, "", now); err != nil {
 				return err
 			}
@@ -113,11 +111,11 @@ func (d *Daemon) heartbeat() {
 			return err
 		}
 		for _, m := range silent {
-			n := memberNotice(fmt.Sprintf("wscanary in %s stopped reporting at %s", m.Name, stamp(m.Seen)),
+			n := memberNotice(fmt.Sprintf("wscanary in %s stopped reporting at %s", m.Name, engine.Stamp(m.Seen)),
 				fmt.Sprintf("No heartbeat for %s (three of its shortest check intervals, at least %s). Until it returns its series neither open nor close incidents; an incident it alone saw stays open.",
 					now.Sub(m.Seen).Round(time.Second), minSilence),
 				"Look at the daemon in "+m.Name+": `systemctl status wscanary`, its logs, and its route to the database.")
-			if err := enqueue(ctx, tx, d.router(d.allTargets()), notifier.Message{ID: fmt.Sprintf("member/%s/silent/%d", m.Name, m.Seen.UnixMilli()),
+			if err := engine.Enqueue(ctx, tx, d.router(d.allTargets()), notifier.Message{ID: fmt.Sprintf("member/%s/silent/%d", m.Name, m.Seen.UnixMilli()),
 				Kind: notifier.KindNotice, Notice: &n}, "", now); err != nil {
 				return err
 			}
@@ -126,10 +124,10 @@ func (d *Daemon) heartbeat() {
 		return nil
 	})
 	if err != nil {
-		d.storeFails("heartbeat", err)
+		d.engine.StoreFails("heartbeat", err)
 		return
 	}
-	d.storeWorks()
+	d.engine.StoreWorks()
 	d.beats++
 	if twin {
 		d.log.Error("another wscanary reports as the same member: give each daemon its own vantage", "member", me.Name)
@@ -161,54 +159,6 @@ func (d *Daemon) Members() []store.Member {
 	return nil
 }
 
-// refreshIncidents brings the fleet's open incidents into memory, so that
-// this member decides them with its runs, and knows them (and where their
-// messages are) if the store goes away.
-func (d *Daemon) refreshIncidents(ctx context.Context) {
-	open, err := d.store.OpenIncidents(ctx)
-	if err != nil {
-		return
-	}
-	d.mu.Lock()
-	configured := map[string]bool{}
-	for i := range d.cfg.Checks {
-		configured[d.cfg.Checks[i].Name] = true
-	}
-	d.mu.Unlock()
-	d.mem.mu.Lock()
-	defer d.mem.mu.Unlock()
-	for check, r := range open {
-		if !configured[check] || d.mem.dirty[check] {
-			continue
-		}
-		if cur, ok := d.mem.incidents[check]; !ok || cur.Decision.ID != r.Decision.ID || cur.Decision.State != incident.Open {
-			d.mem.incidents[check] = r
-		}
-	}
-}
-
-// aloneNotice is said once when a member of a fleet starts alerting on its
-// own view because the store is unreachable.
-func (d *Daemon) aloneNotice(now time.Time) {
-	h := &d.health
-	h.mu.Lock()
-	said, since := h.aloneSaid, h.since
-	h.aloneSaid = true
-	h.mu.Unlock()
-	if said || !d.store.Shared() {
-		return
-	}
-	n := memberNotice(fmt.Sprintf("wscanary in %s cannot reach the fleet store", d.member),
-		fmt.Sprintf("Since %s its writes to %s fail. It keeps probing and now alerts on what it alone sees; incidents the fleet had open are left as they are.",
-			stamp(since), d.store.Where()),
-		"When the store is back it hands over what it decided and posts nothing twice.")
-	enqueue(context.Background(), d.mem, d.router(d.allTargets()), notifier.Message{ID: fmt.Sprintf("member/%s/alone/%d", d.member, since.UnixMilli()),
-		Kind: notifier.KindNotice, Notice: &n}, "", now)
-	d.log.Warn("the fleet store is unreachable: alerting on this member's own view", "since", since)
-}
-
 func memberNotice(title string, lines ...string) notifier.Notice {
 	return notifier.Notice{Title: title, Lines: lines}
 }
-
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }

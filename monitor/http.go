@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/config"
-	"github.com/wscanary/wscanary/monitor/incident"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/notifier"
@@ -28,7 +27,7 @@ func (d *Daemon) Handler(metrics http.Handler) http.Handler {
 		// Degraded, not down (200): a restart would lose what memory holds,
 		// and would not mend a Slack token.
 		ok := true
-		if e := d.StoreError(); e != "" {
+		if e := d.engine.StoreError(); e != "" {
 			fmt.Fprintf(w, "degraded: the store (%s) cannot be written: %s\n", d.store.Where(), e)
 			ok = false
 		}
@@ -176,7 +175,7 @@ func (d *Daemon) Status(ctx context.Context) StatusDoc {
 	}
 	d.mu.Unlock()
 	doc.Healthy = d.Healthy()
-	doc.StoreError = d.StoreError()
+	doc.StoreError = d.engine.StoreError()
 	now := d.now()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -204,8 +203,8 @@ func (d *Daemon) Status(ctx context.Context) StatusDoc {
 		}
 	}
 	if doc.StoreError != "" || err != nil {
-		rows, open = d.memorySnapshot(now)
-		doc.Pending = d.mem.pendingLocal()
+		rows, open = d.engine.Snapshot(now)
+		doc.Pending = d.engine.PendingLocal()
 		doc.Members = membersStatus(d.Members())
 	}
 	doc.Series = []SeriesStatus{}
@@ -225,27 +224,4 @@ func (d *Daemon) Status(ctx context.Context) StatusDoc {
 func incidentStatus(rec *store.Record) IncidentStatus {
 	return IncidentStatus{ID: rec.Decision.ID, Check: rec.Decision.Check, Opened: rec.Decision.Opened,
 		Cause: rec.Decision.Cause, Vendor: rec.Decision.Vendor, Headline: notifier.Headline(rec.View), Posted: rec.Posted}
-}
-
-// memorySnapshot is what this daemon knows without its store.
-func (d *Daemon) memorySnapshot(now time.Time) ([]store.SeriesRow, map[string]*store.Record) {
-	d.mem.mu.Lock()
-	defer d.mem.mu.Unlock()
-	var rows []store.SeriesRow
-	for _, r := range d.mem.series {
-		r.Stale = now.Sub(r.Updated) > 10*time.Minute
-		rows = append(rows, r)
-	}
-	slices.SortFunc(rows, func(a, b store.SeriesRow) int {
-		return strings.Compare(a.Check+"\x00"+a.Vantage+"\x00"+string(a.Route)+"\x00"+string(a.Transport),
-			b.Check+"\x00"+b.Vantage+"\x00"+string(b.Route)+"\x00"+string(b.Transport))
-	})
-	open := map[string]*store.Record{}
-	for c, r := range d.mem.incidents {
-		if r.Decision.State == incident.Open {
-			cp := *r
-			open[c] = &cp
-		}
-	}
-	return rows, open
 }

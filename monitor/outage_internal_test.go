@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/engine"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/testbed"
@@ -71,8 +72,8 @@ func (s *simulated) run(i, status int) {
 	if status == 101 {
 		cause = report.CauseOK
 	}
-	s.d.record([]observation{{check: c, rep: report.Report{Check: c.Name, Diagnosis: report.Diagnosis{Cause: cause},
-		Attempts: []report.Attempt{a}}, at: s.clock.Now()}}, false)
+	s.d.engine.Record([]engine.Observation{engine.NewObservation(c, "", report.Report{Check: c.Name, Diagnosis: report.Diagnosis{Cause: cause},
+		Attempts: []report.Attempt{a}}, s.clock.Now(), false)})
 }
 
 // TestSlackOutageSimulatedMinutes: for five minutes of simulated time

@@ -99,7 +99,7 @@ func (d *Daemon) statusPage(w http.ResponseWriter, r *http.Request) {
 	for _, inc := range doc.Incidents {
 		pi := pageIncident{Check: inc.Check, Headline: inc.Headline, Cause: string(inc.Cause), Vendor: inc.Vendor,
 			Opened: inc.Opened.UTC().Format(time.RFC3339), OpenFor: report.Ago(now.Sub(inc.Opened))}
-		if rec, ok := d.mem.openIncident(inc.Check); ok {
+		if rec, ok := d.engine.OpenIncident(inc.Check); ok {
 			pi.Summary, pi.Matrix = rec.View.Summary, notifier.Matrix(rec.View.Cells)
 		}
 		data.Incidents = append(data.Incidents, pi)

@@ -91,7 +91,7 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
 	m := notifier.Message{ID: fmt.Sprintf("storm/%d", now.UnixNano()), Kind: notifier.KindNotice, Notice: &note}
 	if _, err := d.notify(m); err != nil {
 		if err := d.store.GiveBackTurn(ctx, "storm_summary", leased); err != nil {
-			d.storeFails("meta", err)
+			d.engine.StoreFails("meta", err)
 		}
 		if !owed {
 			d.stormOwed = now
@@ -109,7 +109,7 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
 	}
 	d.stormOwed, d.stormTries = time.Time{}, 0
 	if err := d.store.KeepTurn(ctx, "storm_summary", leased, now); err != nil {
-		d.storeFails("meta", err)
+		d.engine.StoreFails("meta", err)
 	}
 	d.log.Warn("storm: many incidents opened at once", "incidents", n)
 	return true

@@ -90,6 +90,14 @@ func (d *Daemon) router(targets []string) func(notifier.Message) []notifier.Mess
 	}
 }
 
+// routes is the daemon's notifiers as the engine's Router.
+type routes struct{ d *Daemon }
+
+func (r routes) For(targets []string) func(notifier.Message) []notifier.Message {
+	return r.d.router(targets)
+}
+func (r routes) All() []string { return r.d.allTargets() }
+
 // targetsOf are the targets of a check under cfg.
 func targetsOf(c *config.Check, cfg *config.Config) []string {
 	return c.Targets(cfg)
@@ -134,7 +142,7 @@ func (d *Daemon) refreshOpen(refreshers []string) {
 	defer cancel()
 	open, err := d.store.OpenIncidents(ctx)
 	if err != nil {
-		_, open = d.memorySnapshot(d.now())
+		_, open = d.engine.Snapshot(d.now())
 	}
 	d.mu.Lock()
 	cfg := d.cfg

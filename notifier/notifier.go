@@ -229,3 +229,15 @@ func (m Message) Resolves() bool { return m.tells(EventResolved) }
 func (m Message) tells(k EventKind) bool {
 	return slices.ContainsFunc(m.Events, func(e Event) bool { return e.Kind == k })
 }
+
+// AsOpen turns a reply or update of an incident whose own message was never
+// posted (it was dropped, or the store lost track of it) into that
+// message, as the incident is now: nobody gets a recovery for an incident
+// they were never told of.
+func AsOpen(m Message, posted bool, view *Incident) (Message, bool) {
+	if m.Target != "" || m.Kind == KindOpen || m.Kind == KindNotice || posted || view == nil || m.Thread != nil {
+		return m, false
+	}
+	v := *view
+	return Message{ID: m.ID, Kind: KindOpen, Channel: m.Channel, Incident: &v, Target: m.Target}, true
+}

@@ -1,4 +1,4 @@
-package monitor
+package engine
 
 import (
 	"context"
@@ -32,20 +32,20 @@ const (
 	sweepEvery = 30 * time.Second
 	// pruneEvery: history older than `history` is deleted this often.
 	pruneEvery = time.Hour
-	// storeTimeout bounds one store transaction of the feed or delivery:
+	// StoreTimeout bounds one store transaction of the feed or delivery:
 	// long enough for a batch of a thousand runs on a busy machine.
-	storeTimeout = 30 * time.Second
+	StoreTimeout = 30 * time.Second
 	// slowAfter: a store that only timed out or was busy (not full, not
 	// read-only, not gone) is waited for this long before a daemon with
 	// its own SQLite file decides alone; a slow store is not a lost one,
 	// and deciding alone beside it would tell incidents twice.
 	slowAfter = 30 * time.Second
-	// retryStoreEvery: while the store fails, it is tried again this often.
-	retryStoreEvery = 5 * time.Second
+	// RetryStoreEvery: while the store fails, it is tried again this often.
+	RetryStoreEvery = 5 * time.Second
 )
 
-// observation is one finished run, on its way to the store.
-type observation struct {
+// Observation is one finished run, on its way to the store (NewObservation).
+type Observation struct {
 	check    *config.Check
 	traceURL string
 	rep      report.Report
@@ -58,8 +58,11 @@ type observation struct {
 	warnings map[string]notifier.Notice
 }
 
-func newObservation(c *config.Check, traceURL string, rep report.Report, at time.Time, force bool) observation {
-	return observation{check: c, traceURL: traceURL, rep: rep, at: at, force: force, warnings: warningsOf(c, rep, at)}
+// NewObservation is a finished run of c that ended at at; force says a
+// person asked for it (Run again): its incident's message is refreshed even
+// when nothing changed.
+func NewObservation(c *config.Check, traceURL string, rep report.Report, at time.Time, force bool) Observation {
+	return Observation{check: c, traceURL: traceURL, rep: rep, at: at, force: force, warnings: warningsOf(c, rep, at)}
 }
 
 // storeHealth says whether the store takes writes, and since when not.
@@ -82,21 +85,21 @@ type storeHealth struct {
 // incidents. Heartbeats and pruning have goroutines of their own
 // (fleetLoop, pruneLoop): a long prune or a slow heartbeat must not hold
 // the runs' records, nor the ticks that wait on a full feed.
-func (d *Daemon) feedLoop() {
-	defer d.feedWG.Done()
+func (e *Engine) feedLoop() {
+	defer e.feedWG.Done()
 	sweep := time.NewTicker(sweepEvery)
 	defer sweep.Stop()
-	var batch []observation
+	var batch []Observation
 	var flush <-chan time.Time
 	var timer *time.Timer
 	urgent := false // the pending flush is the short one
 	for {
 		select {
-		case o := <-d.feedIn:
+		case o := <-e.feedIn:
 			batch = append(batch, o)
 			if len(batch) < maxBatch {
 				wait := idleFlush
-				if d.eventful(o) {
+				if e.eventful(o) {
 					wait = flushEvery
 				}
 				switch {
@@ -111,17 +114,17 @@ func (d *Daemon) feedLoop() {
 			}
 		case <-flush:
 		case <-sweep.C:
-			if d.store.Shared() && d.storeUsable(d.now()) {
-				ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
-				d.refreshIncidents(ctx)
+			if e.store.Shared() && e.StoreUsable(e.now()) {
+				ctx, cancel := context.WithTimeout(e.ctx, StoreTimeout)
+				e.refreshIncidents(ctx)
 				cancel()
 			}
-			d.record(nil, true)
+			e.record(nil, true)
 			continue
-		case <-d.feedDone:
+		case <-e.feedDone:
 			for {
 				select {
-				case o := <-d.feedIn:
+				case o := <-e.feedIn:
 					batch = append(batch, o)
 					continue
 				default:
@@ -129,7 +132,7 @@ func (d *Daemon) feedLoop() {
 				break
 			}
 			if len(batch) > 0 {
-				d.record(batch, false)
+				e.record(batch, false)
 			}
 			return
 		}
@@ -137,25 +140,25 @@ func (d *Daemon) feedLoop() {
 			timer.Stop()
 			timer, flush, urgent = nil, nil, false
 		}
-		d.record(batch, false)
+		e.record(batch, false)
 		batch = nil
 	}
 }
 
 // eventful: the run may change something people see (a failure, a change
 // of state, an open incident, a warning), so it is recorded at once.
-func (d *Daemon) eventful(o observation) bool {
-	if len(o.warnings) > 0 || d.mem.warned(o.check.Name) {
+func (e *Engine) eventful(o Observation) bool {
+	if len(o.warnings) > 0 || e.mem.warned(o.check.Name) {
 		return true
 	}
-	if _, open := d.mem.openIncident(o.check.Name); open {
+	if _, open := e.mem.openIncident(o.check.Name); open {
 		return true
 	}
 	for _, a := range o.rep.Attempts {
 		if a.Variant != report.VariantConfigured {
 			continue
 		}
-		p, ok := d.mem.prev(store.AttemptKey(o.check.Name, a))
+		p, ok := e.mem.prev(store.AttemptKey(o.check.Name, a))
 		if !a.OK || !ok || p.Outcome != report.OutcomeOf(a) || p.Status != a.Status {
 			return true
 		}
@@ -167,15 +170,14 @@ func (d *Daemon) eventful(o observation) bool {
 // checks they touch, in one store transaction; while the store fails,
 // it keeps the series in memory and, once LocalAfter has passed, decides
 // on this daemon's own view. sweep decides every open incident as well.
-func (d *Daemon) record(batch []observation, sweep bool) {
-	now := d.now()
-	rows, history := d.series(batch, now)
-	if d.opts.NoHistory {
+func (e *Engine) record(batch []Observation, sweep bool) {
+	now := e.now()
+	rows, history := e.series(batch, now)
+	if e.opts.NoHistory {
 		history = nil
 	}
-	d.mu.Lock()
-	windows, cfg := d.cfg.Maintenance, d.cfg
-	d.mu.Unlock()
+	cfg := e.config()
+	windows := cfg.Maintenance
 	stale := map[string]time.Duration{}
 	var todo []decision
 	seen := map[string]bool{}
@@ -185,43 +187,41 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 			continue
 		}
 		seen[o.check.Name] = true
-		if o.force || d.needsDecision(o, rows) {
+		if o.force || e.needsDecision(o, rows) {
 			todo = append(todo, decision{check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now, windows: windows, force: o.force,
-				route: d.router(targetsOf(o.check, cfg))})
+				route: e.route(o.check, cfg)})
 		}
 	}
 	// Memory has every run; the store gets the series whose state changed
 	// or that were not written for touchEvery.
-	write := d.mem.toWrite(rows, now)
-	d.mem.PutSeries(context.Background(), rows, stale)
+	write := e.mem.toWrite(rows, now)
+	e.mem.PutSeries(context.Background(), rows, stale)
 	if sweep {
-		d.mu.Lock()
-		for _, name := range d.mem.openChecks() {
-			if c := d.cfg.Check(name); c != nil && !seen[name] {
-				todo = append(todo, decision{check: c, traceURL: d.cfg.TraceURL, token: d.mem.token(name), now: now, windows: windows,
-					route: d.router(targetsOf(c, cfg))})
+		for _, name := range e.mem.openChecks() {
+			if c := cfg.Check(name); c != nil && !seen[name] {
+				todo = append(todo, decision{check: c, traceURL: cfg.TraceURL, token: e.mem.token(name), now: now, windows: windows,
+					route: e.route(c, cfg)})
 			}
 		}
-		d.mu.Unlock()
 	}
-	if len(rows) == 0 && len(todo) == 0 && !d.handOverPending() {
+	if len(rows) == 0 && len(todo) == 0 && !e.handOverPending() {
 		return
 	}
-	if d.storeUsable(now) {
-		// d.ctx ends only after the feed has recorded its last batch.
-		ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
+	if e.StoreUsable(now) {
+		// e.ctx ends only after the feed has recorded its last batch.
+		ctx, cancel := context.WithTimeout(e.ctx, StoreTimeout)
 		defer cancel()
-		t := &tee{mem: d.mem}
+		t := &tee{mem: e.mem}
 		opened := map[string]bool{}
 		var hand *handOff
 		lock := make([]string, 0, len(todo))
 		for _, dc := range todo {
 			lock = append(lock, dc.check.Name)
 		}
-		if d.handOverPending() {
-			lock = append(lock, d.mem.dirtyChecks()...)
+		if e.handOverPending() {
+			lock = append(lock, e.mem.dirtyChecks()...)
 		}
-		err := d.store.Update(ctx, func(tx *store.Tx) error {
+		err := e.store.Update(ctx, func(tx *store.Tx) error {
 			t.Tx, t.staged, t.queued, t.opens = tx, nil, 0, 0
 			if hand != nil {
 				hand.finish(false) // a try that lost a conflict: start again
@@ -233,7 +233,7 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 			if err := tx.LockChecks(ctx, lock); err != nil {
 				return err
 			}
-			h, err := d.handOver(ctx, tx, now)
+			h, err := e.handOver(ctx, tx, now)
 			hand = h
 			if err != nil {
 				return err
@@ -241,34 +241,34 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 			if err := tx.PutSeries(ctx, write, stale); err != nil {
 				return err
 			}
-			t.staged = append(t.staged, func() { d.mem.written(write, now) })
+			t.staged = append(t.staged, func() { e.mem.written(write, now) })
 			if err := t.AddHistory(ctx, history); err != nil {
 				return err
 			}
-			return d.decideAll(ctx, t, cfg, todo, batch, opened)
+			return e.decideAll(ctx, t, cfg, todo, batch, opened)
 		})
 		if hand != nil {
 			hand.finish(err == nil)
 			if err == nil {
-				d.health.mu.Lock()
-				d.health.reconcile = false
-				d.health.mu.Unlock()
-				if err := d.journal.clear(); err != nil {
-					d.log.Warn("the journal cannot be cleared after the hand-over", "err", err)
+				e.health.mu.Lock()
+				e.health.reconcile = false
+				e.health.mu.Unlock()
+				if err := e.journal.clear(); err != nil {
+					e.log.Warn("the journal cannot be cleared after the hand-over", "err", err)
 				}
-				d.log.Info("handed over to the store what was decided without it", "incidents", len(hand.Incidents), "messages", len(hand.Messages))
+				e.log.Info("handed over to the store what was decided without it", "incidents", len(hand.Incidents), "messages", len(hand.Messages))
 			}
 		}
 		switch {
 		case err == nil:
 			t.commit()
-			d.storeWorks()
-			d.reportIncidents(opened)
+			e.StoreWorks()
+			e.reportIncidents(opened)
 			if t.opens > 0 {
-				d.lastOpen.Store(now.UnixNano())
+				e.lastOpen.Store(now.UnixNano())
 			}
 			if t.queued > 0 {
-				d.kick()
+				e.kick()
 			}
 			return
 		case errors.Is(err, errHandOverLater):
@@ -276,24 +276,24 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 			// alone until it is handed over, or the store would open the
 			// incident a second time.
 		default:
-			d.storeFails("record", err)
+			e.StoreFails("record", err)
 		}
 	}
 	// Without the store: memory has the series, and decides alone once the
 	// store has been away for LocalAfter.
 	ctx := context.Background()
-	if !d.decidesAlone(now) && !d.handOverPending() {
+	if !e.decidesAlone(now) && !e.handOverPending() {
 		return
 	}
-	if d.store.Shared() {
+	if e.store.Shared() {
 		// A member alone decides the checks the fleet has no open incident
 		// for, and what it opened alone; it leaves the fleet's open
 		// incidents as they are: it cannot see the other regions.
-		d.aloneNotice(now)
-		note := "The fleet store is unreachable: this is what " + d.member + " alone sees."
+		e.aloneNotice(now)
+		note := "The fleet store is unreachable: this is what " + e.member + " alone sees."
 		kept := todo[:0]
 		for _, dc := range todo {
-			if d.mem.fleetHolds(dc.check.Name) {
+			if e.mem.fleetHolds(dc.check.Name) {
 				continue
 			}
 			dc.notes = []string{note}
@@ -302,19 +302,19 @@ func (d *Daemon) record(batch []observation, sweep bool) {
 		todo = kept
 	}
 	opened := map[string]bool{}
-	if err := d.decideAll(ctx, d.mem, cfg, todo, batch, opened); err != nil {
-		d.log.Error("deciding without the store failed", "err", err)
+	if err := e.decideAll(ctx, e.mem, cfg, todo, batch, opened); err != nil {
+		e.log.Error("deciding without the store failed", "err", err)
 	}
-	d.health.mu.Lock()
-	d.health.reconcile = true
-	d.health.mu.Unlock()
-	d.saveAlone()
-	d.reportIncidents(opened)
-	d.kick()
+	e.health.mu.Lock()
+	e.health.reconcile = true
+	e.health.mu.Unlock()
+	e.saveAlone()
+	e.reportIncidents(opened)
+	e.kick()
 }
 
 // decideAll decides the checks of todo and the warnings of the batch.
-func (d *Daemon) decideAll(ctx context.Context, l ledger, cfg *config.Config, todo []decision, batch []observation, opened map[string]bool) error {
+func (e *Engine) decideAll(ctx context.Context, l ledger, cfg *config.Config, todo []decision, batch []Observation, opened map[string]bool) error {
 	for _, dc := range todo {
 		open, err := decideCheck(ctx, l, dc)
 		if err != nil {
@@ -323,10 +323,10 @@ func (d *Daemon) decideAll(ctx context.Context, l ledger, cfg *config.Config, to
 		opened[dc.check.Name] = open
 	}
 	for _, o := range batch {
-		if len(o.warnings) == 0 && !d.mem.warned(o.check.Name) {
+		if len(o.warnings) == 0 && !e.mem.warned(o.check.Name) {
 			continue
 		}
-		if err := warn(ctx, l, d.router(targetsOf(o.check, cfg)), o.check, o.warnings, o.at); err != nil {
+		if err := warn(ctx, l, e.route(o.check, cfg), o.check, o.warnings, o.at); err != nil {
 			return err
 		}
 	}
@@ -337,17 +337,17 @@ func (d *Daemon) decideAll(ctx context.Context, l ledger, cfg *config.Config, to
 // configured attempt of each vantage and route, with its variants for the
 // diagnosis) and the rows of history. A run that could not start (its
 // token source failed) records nothing: there was no attempt.
-func (d *Daemon) series(batch []observation, now time.Time) ([]store.SeriesRow, []store.HistoryRow) {
+func (e *Engine) series(batch []Observation, now time.Time) ([]store.SeriesRow, []store.HistoryRow) {
 	var rows []store.SeriesRow
 	var history []store.HistoryRow
-	m := d.metrics()
+	m := e.metrics()
 	latest := map[store.SeriesKey]int{} // a series run twice in one batch: fold both
 	for _, o := range batch {
 		if o.rep.Error != "" {
 			continue
 		}
 		c := o.check
-		d.mem.setToken(c.Name, o.rep.Token)
+		e.mem.setToken(c.Name, o.rep.Token)
 		if t := o.rep.Token; t != nil && t.JWT {
 			m.TokenExpiry(c.Name, t.ExpiresAt)
 		}
@@ -359,10 +359,10 @@ func (d *Daemon) series(batch []observation, now time.Time) ([]store.SeriesRow, 
 			var prev *incident.Series
 			if i, ok := latest[k]; ok {
 				prev = &rows[i].Series
-			} else if p, ok := d.mem.prev(k); ok {
+			} else if p, ok := e.mem.prev(k); ok {
 				prev = &p.Series
 			}
-			s := incident.Next(prev, c.Alert, d.member, a, o.rep.Diagnosis.Cause, o.at)
+			s := incident.Next(prev, c.Alert, e.member, a, o.rep.Diagnosis.Cause, o.at)
 			var attempts []report.Attempt
 			for _, v := range o.rep.Attempts {
 				if store.AttemptKey(c.Name, v) == k {
@@ -378,7 +378,7 @@ func (d *Daemon) series(batch []observation, now time.Time) ([]store.SeriesRow, 
 			}
 			if s.Outcome != report.OutcomeNotOffered { // no WebSocket over h2 to keep a history of
 				history = append(history, store.HistoryRow{At: o.at, Check: c.Name, Vantage: a.Vantage, Route: a.Route,
-					Transport: k.Transport, Member: d.member, Outcome: s.Outcome, Status: a.Status, Cause: o.rep.Diagnosis.Cause,
+					Transport: k.Transport, Member: e.member, Outcome: s.Outcome, Status: a.Status, Cause: o.rep.Diagnosis.Cause,
 					DurationMS: a.DurationMS, ReplyMS: a.ReplyMS, TraceID: a.TraceID})
 			}
 			m.SeriesObserved(c.Name, a.Vantage, string(a.Route), a.Status, string(s.Outcome))
@@ -391,8 +391,8 @@ func (d *Daemon) series(batch []observation, now time.Time) ([]store.SeriesRow, 
 // needsDecision: a check is decided when its run changed a series, when
 // it fails without an open incident (the streak may now confirm one), or
 // when its incident is open (the run may close or widen it).
-func (d *Daemon) needsDecision(o observation, rows []store.SeriesRow) bool {
-	if _, open := d.mem.openIncident(o.check.Name); open {
+func (e *Engine) needsDecision(o Observation, rows []store.SeriesRow) bool {
+	if _, open := e.mem.openIncident(o.check.Name); open {
 		return true
 	}
 	for _, r := range rows {
@@ -402,7 +402,7 @@ func (d *Daemon) needsDecision(o observation, rows []store.SeriesRow) bool {
 		if o.check.Alert.Fails(r.Outcome, r.Status, r.Cause) {
 			return true
 		}
-		p, ok := d.mem.prev(keyOf(r))
+		p, ok := e.mem.prev(keyOf(r))
 		if !ok || p.Outcome != r.Outcome || p.Status != r.Status || p.Cause != r.Cause {
 			return true
 		}
@@ -410,41 +410,41 @@ func (d *Daemon) needsDecision(o observation, rows []store.SeriesRow) bool {
 	return false
 }
 
-func (d *Daemon) reportIncidents(opened map[string]bool) {
-	m := d.metrics()
+func (e *Engine) reportIncidents(opened map[string]bool) {
+	m := e.metrics()
 	for c, open := range opened {
 		m.IncidentOpen(c, open)
 	}
 }
 
-// storeUsable reports whether to write to the store now: always while it
-// works, and every retryStoreEvery while it fails.
-func (d *Daemon) storeUsable(now time.Time) bool {
-	h := &d.health
+// StoreUsable reports whether to write to the store now: always while it
+// works, and every RetryStoreEvery while it fails.
+func (e *Engine) StoreUsable(now time.Time) bool {
+	h := &e.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.ok || now.Sub(h.lastTry) >= retryStoreEvery {
+	if h.ok || now.Sub(h.lastTry) >= RetryStoreEvery {
 		h.lastTry = now
 		return true
 	}
 	return false
 }
 
-// storeOK reports whether the store took the last write; senders look
+// StoreOK reports whether the store took the last write; senders look
 // at the store only then (the feed's retries find out when it is back).
-func (d *Daemon) storeOK() bool {
-	d.health.mu.Lock()
-	defer d.health.mu.Unlock()
-	return d.health.ok
+func (e *Engine) StoreOK() bool {
+	e.health.mu.Lock()
+	defer e.health.mu.Unlock()
+	return e.health.ok
 }
 
 // decidesAlone: the store has failed for LocalAfter (for slowAfter at
 // least while it was only slow).
-func (d *Daemon) decidesAlone(now time.Time) bool {
-	h := &d.health
+func (e *Engine) decidesAlone(now time.Time) bool {
+	h := &e.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	after := d.opts.LocalAfter
+	after := e.opts.LocalAfter
 	if !h.hard {
 		after = max(after, slowAfter)
 	}
@@ -460,59 +460,62 @@ func slowOnly(err error) bool {
 	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY")
 }
 
-func (d *Daemon) storeFails(op string, err error) {
-	d.metrics().StoreError(d.ctx, op)
-	d.metrics().StoreHealthy(false)
-	h := &d.health
+// StoreFails records a failed store write: the first of an outage is
+// logged and the store is reported degraded.
+func (e *Engine) StoreFails(op string, err error) {
+	e.metrics().StoreError(e.ctx, op)
+	e.metrics().StoreHealthy(false)
+	h := &e.health
 	h.mu.Lock()
 	first := h.ok
 	if first {
-		h.ok, h.since, h.hard = false, d.now(), false
+		h.ok, h.since, h.hard = false, e.now(), false
 	}
 	h.hard = h.hard || !slowOnly(err)
 	h.err = err.Error()
 	h.mu.Unlock()
 	if first {
-		d.log.Error("the store cannot be written: working from memory", "store", d.store.Where(), "op", op, "err", err)
+		e.log.Error("the store cannot be written: working from memory", "store", e.store.Where(), "op", op, "err", err)
 	} else {
-		d.log.Debug("the store still fails", "op", op, "err", err)
+		e.log.Debug("the store still fails", "op", op, "err", err)
 	}
 }
 
-func (d *Daemon) storeWorks() {
-	h := &d.health
+// StoreWorks records a store write that went through: an outage ends.
+func (e *Engine) StoreWorks() {
+	h := &e.health
 	h.mu.Lock()
 	was := !h.ok
 	h.ok, h.err, h.aloneSaid = true, "", false
 	if was {
-		h.okSince = d.now()
+		h.okSince = e.now()
 	}
 	h.mu.Unlock()
 	if was {
-		d.metrics().StoreHealthy(true)
-		d.log.Info("the store takes writes again", "store", d.store.Where())
-		d.kick() // the senders wait for it
+		e.metrics().StoreHealthy(true)
+		e.log.Info("the store takes writes again", "store", e.store.Where())
+		e.kick() // the senders wait for it
 	}
 }
 
 // StoreError says why the store cannot be written, "" while it can and
 // holds everything this daemon decided.
-func (d *Daemon) StoreError() string {
-	d.health.mu.Lock()
-	defer d.health.mu.Unlock()
-	if d.health.err == "" && d.health.reconcile {
+func (e *Engine) StoreError() string {
+	e.health.mu.Lock()
+	defer e.health.mu.Unlock()
+	if e.health.err == "" && e.health.reconcile {
 		return "what was decided without it is not handed over yet"
 	}
-	return d.health.err
+	return e.health.err
 }
 
 // errHandOverLater: what was decided alone cannot be handed over yet.
 var errHandOverLater = errors.New("hand over later: a message decided alone is being delivered")
 
-func (d *Daemon) handOverPending() bool {
-	d.health.mu.Lock()
-	defer d.health.mu.Unlock()
-	return d.health.reconcile
+func (e *Engine) handOverPending() bool {
+	e.health.mu.Lock()
+	defer e.health.mu.Unlock()
+	return e.health.reconcile
 }
 
 // handOver writes into the store what this daemon decided alone while the
@@ -522,11 +525,11 @@ func (d *Daemon) handOverPending() bool {
 // left as it is. The hand-over it returns leaves memory only when the
 // transaction commits (handOff.finish): a failed try keeps everything for
 // the next.
-func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) (*handOff, error) {
-	if !d.handOverPending() {
+func (e *Engine) handOver(ctx context.Context, tx *store.Tx, now time.Time) (*handOff, error) {
+	if !e.handOverPending() {
 		return nil, nil
 	}
-	h, ok := d.mem.takeLocal()
+	h, ok := e.mem.takeLocal()
 	if !ok {
 		return nil, errHandOverLater
 	}
@@ -537,7 +540,7 @@ func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) (*ha
 			return h, err
 		}
 		if cur != nil && cur.Decision.State == incident.Open && cur.Decision.ID != r.Decision.ID {
-			d.log.Warn("the fleet opened its own incident while this member was alone; keeping the fleet's",
+			e.log.Warn("the fleet opened its own incident while this member was alone; keeping the fleet's",
 				"check", r.Decision.Check, "fleet", cur.Decision.ID, "ours", r.Decision.ID)
 			continue
 		}
@@ -574,10 +577,10 @@ func (d *Daemon) handOver(ctx context.Context, tx *store.Tx, now time.Time) (*ha
 	return h, nil
 }
 
-// forget drops the series of checks and vantages a reload removed, and
-// resolves the incidents of removed checks. It needs no d.mu: old and cfg
+// Forget drops the series of checks and vantages a reload removed, and
+// resolves the incidents of removed checks. It needs no e.mu: old and cfg
 // are immutable, and Reload runs one at a time.
-func (d *Daemon) forget(old, cfg *config.Config) {
+func (e *Engine) Forget(old, cfg *config.Config) {
 	live := map[string]*config.Check{}
 	for i := range cfg.Checks {
 		live[cfg.Checks[i].Name] = &cfg.Checks[i]
@@ -594,11 +597,11 @@ func (d *Daemon) forget(old, cfg *config.Config) {
 		return slices.Contains(vs, k.Vantage) && (k.Route == report.RouteCDN || c.Direct != nil) &&
 			(k.Transport == report.TransportHTTP1 || slices.Contains(c.Transports, k.Transport))
 	}
-	now := d.now()
-	ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
+	now := e.now()
+	ctx, cancel := context.WithTimeout(e.ctx, StoreTimeout)
 	defer cancel()
-	err := d.store.Update(ctx, func(tx *store.Tx) error {
-		if err := tx.DeleteSeries(ctx, d.member, keep); err != nil {
+	err := e.store.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.DeleteSeries(ctx, e.member, keep); err != nil {
 			return err
 		}
 		for _, c := range old.Checks {
@@ -619,30 +622,30 @@ func (d *Daemon) forget(old, cfg *config.Config) {
 			}
 			ev := incident.Event{Kind: incident.Resolved, At: now, Lasted: now.Sub(inc.Opened)}
 			for _, m := range messagesFor([]incident.Event{ev}, inc.ID, c.Alert.Channel, view, now) {
-				if err := enqueue(ctx, tx, d.router(targetsOf(&c, old)), m, inc.ID, now); err != nil {
+				if err := enqueue(ctx, tx, e.route(&c, old), m, inc.ID, now); err != nil {
 					return err
 				}
 			}
-			d.metrics().Forget(c.Name)
+			e.metrics().Forget(c.Name)
 		}
 		return nil
 	})
 	if err != nil {
-		d.storeFails("reload", err)
+		e.StoreFails("reload", err)
 	}
-	d.mem.forget(func(check string) bool { _, ok := live[check]; return ok })
-	d.kick()
+	e.mem.forget(func(check string) bool { _, ok := live[check]; return ok })
+	e.kick()
 }
 
 // pruneLoop prunes at start and every pruneEvery until the daemon stops.
-func (d *Daemon) pruneLoop() {
-	defer d.loops.Done()
+func (e *Engine) pruneLoop() {
+	defer e.loops.Done()
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
 	for {
-		d.prune()
+		e.prune()
 		select {
-		case <-d.ctx.Done():
+		case <-e.ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -652,21 +655,32 @@ func (d *Daemon) pruneLoop() {
 // prune deletes history (and closed incidents) older than `history`, in
 // chunks: each takes the store's write turn for one chunk only, so records
 // go on between them.
-func (d *Daemon) prune() {
-	d.mu.Lock()
-	keep := d.cfg.History
-	d.mu.Unlock()
+func (e *Engine) prune() {
+	keep := e.config().History
 	if keep <= 0 {
 		keep = config.DefaultHistory
 	}
-	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Minute)
+	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	d.log.Debug("pruning history", "older_than", keep.String())
-	n, err := d.store.Prune(ctx, d.now().Add(-keep))
+	e.log.Debug("pruning history", "older_than", keep.String())
+	n, err := e.store.Prune(ctx, e.now().Add(-keep))
 	if err != nil {
-		d.storeFails("prune", err)
+		e.StoreFails("prune", err)
 		return
 	}
-	d.log.Info("history pruned", "rows", n, "older_than", keep.String(), "took", time.Since(start).Round(time.Millisecond).String())
+	e.log.Info("history pruned", "rows", n, "older_than", keep.String(), "took", time.Since(start).Round(time.Millisecond).String())
 }
+
+// Judging says since when the store is reachable again (or the process
+// started) and whether it is now: members not seen since then may have
+// been cut off by the same outage.
+func (e *Engine) Judging() (okSince time.Time, ok bool) {
+	e.health.mu.Lock()
+	defer e.health.mu.Unlock()
+	return e.health.okSince, e.health.ok
+}
+
+// Record records a batch of runs at once, outside the feed (tests drive the
+// engine with it on their own clock).
+func (e *Engine) Record(batch []Observation) { e.record(batch, false) }

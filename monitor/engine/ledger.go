@@ -1,4 +1,4 @@
-package monitor
+package engine
 
 import (
 	"context"
@@ -324,7 +324,7 @@ func (m *memory) EndWarning(_ context.Context, check, kind string) error {
 // due and not behind another message of its incident, rendered like a
 // claimed store entry: an open or update shows the incident as it is now,
 // and carries its thread once the open was delivered; a reply or update
-// of an incident never posted is its message instead (asOpen). It is in flight
+// of an incident never posted is its message instead (notifier.AsOpen). It is in flight
 // until doneLocal. With nothing to send now, it says when to look again
 // (0: nothing waits).
 func (m *memory) nextLocal(target string, now time.Time) (notifier.Message, string, time.Duration, bool) {
@@ -361,7 +361,7 @@ func (m *memory) nextLocal(target string, now time.Time) (notifier.Message, stri
 				root := r.Root
 				msg.Thread = &root
 			}
-			if open, ok := asOpen(msg, r.Posted, &r.View); ok {
+			if open, ok := notifier.AsOpen(msg, r.Posted, &r.View); ok {
 				msg = open
 			}
 		}
