@@ -42,7 +42,7 @@ type groupLister interface {
 // groupsOf are the allowed groups user is in, read from Slack at most
 // every groupsFresh.
 func (d *Daemon) groupsOf(ctx context.Context, allowed []string, user string) []string {
-	lister, ok := d.notifierFor("").(groupLister)
+	lister, ok := d.delivery.NotifierFor("").(groupLister)
 	if len(allowed) == 0 || !ok {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/delivery"
 	"github.com/wscanary/wscanary/monitor/engine"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
@@ -126,17 +127,8 @@ type Daemon struct {
 
 	page   timelineCache
 	clicks clicks
-	// notifiers are the primary notifier and the notify: targets; a reload
-	// may swap them (a new token). senders deliver to them, one each.
-	notifiers atomic.Pointer[notifierSet]
-	senders   map[string]*sender
-	// stormLooked is when delivery last looked for a storm (the primary
-	// sender's loop only).
-	stormLooked time.Time
-	// stormOwed is since when a summary is due and could not be posted,
-	// stormTries how many times it was tried since.
-	stormOwed  time.Time
-	stormTries int
+	// delivery sends the outbox to the notifiers (monitor/delivery).
+	delivery *delivery.Delivery
 	// startedAt names this process among the members; beats counts its
 	// heartbeats (fleetLoop's own).
 	startedAt time.Time
@@ -172,11 +164,6 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 		ctx:   ctx, cancel: cancel, runCtx: runCtx, stopRuns: stopRuns,
 		running: map[string]*atomic.Bool{}, cfg: opts.Config,
 	}
-	d.notifiers.Store(&notifierSet{primary: opts.Notifier, targets: opts.Targets})
-	d.senders = map[string]*sender{"": newSender("")}
-	for name := range opts.Targets {
-		d.senders[name] = newSender(name)
-	}
 	d.startedAt = d.now()
 	e, err := engine.New(engine.Options{Store: opts.Store, Config: opts.Config, Router: routes{d}, Queued: d.kick,
 		Logger: opts.Logger, Metrics: d.metrics(), Now: opts.Now, LocalAfter: opts.LocalAfter, NoHistory: opts.NoHistory})
@@ -185,6 +172,8 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 		return nil, err
 	}
 	d.engine = e
+	d.delivery = delivery.New(delivery.Options{Store: opts.Store, Engine: e, Member: d.member, Primary: opts.Notifier, Targets: opts.Targets,
+		Config: d.config, Logger: opts.Logger, Metrics: d.metrics(), Now: opts.Now})
 	return d, nil
 }
 
@@ -209,11 +198,8 @@ func (d *Daemon) Start() {
 	d.mu.Unlock()
 	d.started.Store(true)
 	d.engine.Start()
-	d.loops.Add(2 + len(d.senders))
-	for _, s := range d.senders {
-		go d.sendLoop(s)
-	}
-	go d.refreshLoop()
+	d.delivery.Start()
+	d.loops.Add(1)
 	go d.fleetLoop()
 	d.kick() // deliver what a previous process left in the outbox
 }
@@ -262,9 +248,7 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	// The store write (up to storeTimeout) runs without d.mu: every run
 	// that ends takes d.mu, and none should wait behind a reload.
 	d.engine.Forget(old, cfg)
-	for _, s := range d.senders {
-		s.reset() // a notifier held as broken may be mended: try it now
-	}
+	d.delivery.Reset() // a notifier held as broken may be mended: try it now
 	d.log.Info("configuration reloaded", "checks", len(cfg.Checks))
 }
 
@@ -293,6 +277,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	d.engine.StopFeed() // the feed records what is left, then ends
 	d.cancel()
 	d.loops.Wait()
+	d.delivery.Stop()
 	d.engine.Close()
 	return err
 }
@@ -387,10 +372,28 @@ func (d *Daemon) tick(runner *Runner, c *config.Check, sched *jittered, running 
 }
 
 // kick wakes every sender: the outbox has something new.
-func (d *Daemon) kick() {
-	for _, s := range d.senders {
-		s.kick()
-	}
+func (d *Daemon) kick() { d.delivery.Kick() }
+
+// config is the configuration in force.
+func (d *Daemon) config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// routes is delivery's routing as the engine's Router (delivery is made
+// after the engine).
+type routes struct{ d *Daemon }
+
+func (r routes) For(targets []string) func(notifier.Message) []notifier.Message {
+	return r.d.delivery.For(targets)
+}
+func (r routes) All() []string { return r.d.delivery.All() }
+
+// SetNotifiers swaps in the notifiers of a reloaded configuration (see
+// delivery.SetNotifiers); a target new since the start is named.
+func (d *Daemon) SetNotifiers(primary notifier.Notifier, targets map[string]notifier.Notifier) []string {
+	return d.delivery.SetNotifiers(primary, targets)
 }
 
 // cronLogger routes cron's own messages (panics in jobs) to slog.

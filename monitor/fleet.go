@@ -97,7 +97,7 @@ func (d *Daemon) heartbeat() {
 			n := memberNotice("wscanary in "+me.Name+" reports again", fmt.Sprintf("It was silent from %s to %s; its series count again.",
 				engine.Stamp(prev.Seen), engine.Stamp(now)))
 			n.Good = true
-			if err := engine.Enqueue(ctx, tx, d.router(d.allTargets()), notifier.Message{ID: fmt.Sprintf("member/%s/back/%d", me.Name, now.UnixMilli()),
+			if err := engine.Enqueue(ctx, tx, d.delivery.For(d.delivery.All()), notifier.Message{ID: fmt.Sprintf("member/%s/back/%d", me.Name, now.UnixMilli()),
 				Kind: notifier.KindNotice, Notice: &n}, "", now); err != nil {
 				return err
 			}
@@ -115,7 +115,7 @@ func (d *Daemon) heartbeat() {
 				fmt.Sprintf("No heartbeat for %s (three of its shortest check intervals, at least %s). Until it returns its series neither open nor close incidents; an incident it alone saw stays open.",
 					now.Sub(m.Seen).Round(time.Second), minSilence),
 				"Look at the daemon in "+m.Name+": `systemctl status wscanary`, its logs, and its route to the database.")
-			if err := engine.Enqueue(ctx, tx, d.router(d.allTargets()), notifier.Message{ID: fmt.Sprintf("member/%s/silent/%d", m.Name, m.Seen.UnixMilli()),
+			if err := engine.Enqueue(ctx, tx, d.delivery.For(d.delivery.All()), notifier.Message{ID: fmt.Sprintf("member/%s/silent/%d", m.Name, m.Seen.UnixMilli()),
 				Kind: notifier.KindNotice, Notice: &n}, "", now); err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/delivery"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/notifier"
@@ -31,7 +32,7 @@ func (d *Daemon) Handler(metrics http.Handler) http.Handler {
 			fmt.Fprintf(w, "degraded: the store (%s) cannot be written: %s\n", d.store.Where(), e)
 			ok = false
 		}
-		for _, n := range d.Notifiers() {
+		for _, n := range d.delivery.Notifiers() {
 			if n.Broken != "" {
 				fmt.Fprintf(w, "degraded: notifier %s is broken since %s, its messages held: %s\n", n.Name, n.Since.UTC().Format(time.RFC3339), n.Broken)
 				ok = false
@@ -145,7 +146,7 @@ type StatusDoc struct {
 	Pending    int    `json:"pending_notifications"`
 	// Notifiers are each notifier's delivery state: broken (held until a
 	// person fixes it), in flight, dropped.
-	Notifiers []NotifierStatus `json:"notifiers"`
+	Notifiers []delivery.NotifierStatus `json:"notifiers"`
 	// Members are the daemons writing to the store and when each last
 	// reported: the fleet, with a shared store.
 	Members []MemberStatus `json:"members"`
@@ -162,7 +163,7 @@ type StatusDoc struct {
 func (d *Daemon) Status(ctx context.Context) StatusDoc {
 	d.mu.Lock()
 	doc := StatusDoc{Vantage: d.cfg.Vantage, Checks: len(d.cfg.Checks), Store: string(d.store.Backend()),
-		Maintenance: windowsStatus(d.cfg, d.now()), Silences: []store.Silence{}, Notifiers: d.Notifiers()}
+		Maintenance: windowsStatus(d.cfg, d.now()), Silences: []store.Silence{}, Notifiers: d.delivery.Notifiers()}
 	checks := map[string]int{}
 	for i := range d.cfg.Checks {
 		checks[d.cfg.Checks[i].Name] = i

@@ -1,11 +1,10 @@
-package monitor
+package delivery
 
 import (
 	"context"
 	"slices"
 	"time"
 
-	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/incident"
 	"github.com/wscanary/wscanary/notifier"
 )
@@ -20,9 +19,9 @@ type notifierSet struct {
 	targets map[string]notifier.Notifier
 }
 
-// notifierFor is the notifier of a target ("" the primary one), nil when
+// NotifierFor is the notifier of a target ("" the primary one), nil when
 // the configuration no longer has it.
-func (d *Daemon) notifierFor(target string) notifier.Notifier {
+func (d *Delivery) NotifierFor(target string) notifier.Notifier {
 	set := d.notifiers.Load()
 	if target == "" {
 		return set.primary
@@ -37,7 +36,7 @@ func (d *Daemon) notifierFor(target string) notifier.Notifier {
 // Slack token or channel, a receiver's new URL); Reload then tries a
 // notifier held as broken again at once, its messages still in order. A target that is new since the start is delivered only
 // after a restart; it is reported.
-func (d *Daemon) SetNotifiers(primary notifier.Notifier, targets map[string]notifier.Notifier) []string {
+func (d *Delivery) SetNotifiers(primary notifier.Notifier, targets map[string]notifier.Notifier) []string {
 	var later []string
 	for name := range targets {
 		if _, ok := d.senders[name]; !ok {
@@ -50,7 +49,7 @@ func (d *Daemon) SetNotifiers(primary notifier.Notifier, targets map[string]noti
 }
 
 // Notifiers reports each notifier's delivery state, the primary first.
-func (d *Daemon) Notifiers() []NotifierStatus {
+func (d *Delivery) Notifiers() []NotifierStatus {
 	out := []NotifierStatus{d.senders[""].status()}
 	names := make([]string, 0, len(d.senders))
 	for name := range d.senders {
@@ -65,14 +64,14 @@ func (d *Daemon) Notifiers() []NotifierStatus {
 	return out
 }
 
-// router fans a message out to targets: one copy per target that takes
+// For is the engine's Router: it fans a message out to targets: one copy per target that takes
 // its kind, each with its own id. The primary target keeps the id as it
 // is, so an outbox from before notify: still matches.
-func (d *Daemon) router(targets []string) func(notifier.Message) []notifier.Message {
+func (d *Delivery) For(targets []string) func(notifier.Message) []notifier.Message {
 	return func(m notifier.Message) []notifier.Message {
 		var out []notifier.Message
 		for _, t := range targets {
-			n := d.notifierFor(t)
+			n := d.NotifierFor(t)
 			if n == nil {
 				continue
 			}
@@ -90,21 +89,8 @@ func (d *Daemon) router(targets []string) func(notifier.Message) []notifier.Mess
 	}
 }
 
-// routes is the daemon's notifiers as the engine's Router.
-type routes struct{ d *Daemon }
-
-func (r routes) For(targets []string) func(notifier.Message) []notifier.Message {
-	return r.d.router(targets)
-}
-func (r routes) All() []string { return r.d.allTargets() }
-
-// targetsOf are the targets of a check under cfg.
-func targetsOf(c *config.Check, cfg *config.Config) []string {
-	return c.Targets(cfg)
-}
-
-// allTargets are the primary and every notify: target, for fleet notices.
-func (d *Daemon) allTargets() []string {
+// All names the primary and every notify: target, for fleet notices.
+func (d *Delivery) All() []string {
 	out := []string{""}
 	for name := range d.notifiers.Load().targets {
 		out = append(out, name)
@@ -114,7 +100,7 @@ func (d *Daemon) allTargets() []string {
 }
 
 // refreshLoop re-sends open incidents to the notifiers that need it.
-func (d *Daemon) refreshLoop() {
+func (d *Delivery) refreshLoop() {
 	defer d.loops.Done()
 	var refreshers []string
 	for name, n := range d.notifiers.Load().targets {
@@ -137,21 +123,19 @@ func (d *Daemon) refreshLoop() {
 	}
 }
 
-func (d *Daemon) refreshOpen(refreshers []string) {
+func (d *Delivery) refreshOpen(refreshers []string) {
 	ctx, cancel := context.WithTimeout(d.ctx, notifyTimeout)
 	defer cancel()
 	open, err := d.store.OpenIncidents(ctx)
 	if err != nil {
-		_, open = d.engine.Snapshot(d.now())
+		_, open = d.opts.Engine.Snapshot(d.now())
 	}
-	d.mu.Lock()
-	cfg := d.cfg
-	d.mu.Unlock()
+	cfg := d.opts.Config()
 	for _, name := range refreshers {
 		var views []notifier.Incident
 		for check, rec := range open {
 			c := cfg.Check(check)
-			if c == nil || rec.Decision.State != incident.Open || !slices.Contains(targetsOf(c, cfg), name) {
+			if c == nil || rec.Decision.State != incident.Open || !slices.Contains(c.Targets(cfg), name) {
 				continue
 			}
 			views = append(views, rec.View)
@@ -159,7 +143,7 @@ func (d *Daemon) refreshOpen(refreshers []string) {
 		if len(views) == 0 {
 			continue
 		}
-		r, ok := d.notifierFor(name).(notifier.Refresher)
+		r, ok := d.NotifierFor(name).(notifier.Refresher)
 		if !ok {
 			continue
 		}

@@ -1,4 +1,4 @@
-package monitor
+package delivery
 
 import (
 	"log/slog"

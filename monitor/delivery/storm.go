@@ -1,4 +1,4 @@
-package monitor
+package delivery
 
 import (
 	"context"
@@ -41,7 +41,7 @@ const (
 // reports whether the incidents' messages may go: not while a summary is
 // owed (its post failed, Slack is likely down) and younger than
 // stormHold, so that the summary still goes first once Slack answers.
-func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
+func (d *Delivery) summarizeStorm(ctx context.Context, now time.Time) bool {
 	owed := !d.stormOwed.IsZero()
 	if !owed && now.Sub(d.stormLooked) < stormLook {
 		return true
@@ -91,7 +91,7 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
 	m := notifier.Message{ID: fmt.Sprintf("storm/%d", now.UnixNano()), Kind: notifier.KindNotice, Notice: &note}
 	if _, err := d.notify(m); err != nil {
 		if err := d.store.GiveBackTurn(ctx, "storm_summary", leased); err != nil {
-			d.engine.StoreFails("meta", err)
+			d.opts.Engine.StoreFails("meta", err)
 		}
 		if !owed {
 			d.stormOwed = now
@@ -109,7 +109,7 @@ func (d *Daemon) summarizeStorm(ctx context.Context, now time.Time) bool {
 	}
 	d.stormOwed, d.stormTries = time.Time{}, 0
 	if err := d.store.KeepTurn(ctx, "storm_summary", leased, now); err != nil {
-		d.engine.StoreFails("meta", err)
+		d.opts.Engine.StoreFails("meta", err)
 	}
 	d.log.Warn("storm: many incidents opened at once", "incidents", n)
 	return true

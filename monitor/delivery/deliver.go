@@ -1,4 +1,4 @@
-package monitor
+package delivery
 
 import (
 	"context"
@@ -31,7 +31,7 @@ const (
 )
 
 // sendLoop runs one notifier's deliveries until the daemon stops.
-func (d *Daemon) sendLoop(s *sender) {
+func (d *Delivery) sendLoop(s *sender) {
 	defer d.loops.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -54,7 +54,7 @@ func (d *Daemon) sendLoop(s *sender) {
 // sendDue starts the deliveries that are due, up to the sender's slots, and
 // returns how long to wait before looking again (a delivery that ends
 // wakes the loop sooner).
-func (d *Daemon) sendDue(s *sender) time.Duration {
+func (d *Delivery) sendDue(s *sender) time.Duration {
 	for d.ctx.Err() == nil {
 		now := d.now()
 		if wait, held := s.held(now); held {
@@ -63,17 +63,17 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 		if !s.take() {
 			return time.Hour
 		}
-		m, incID, wait, ok := d.engine.NextLocal(s.target, now)
+		m, incID, wait, ok := d.opts.Engine.NextLocal(s.target, now)
 		if ok {
 			if at := s.slot(m.Channel, now); at.After(now) {
-				d.engine.DeferLocal(m.ID, at)
+				d.opts.Engine.DeferLocal(m.ID, at)
 				s.release()
 				continue
 			}
 			s.fly(func() { d.deliverLocal(s, m, incID) })
 			continue
 		}
-		if !d.engine.StoreOK() {
+		if !d.opts.Engine.StoreOK() {
 			s.release()
 			if wait > 0 {
 				return min(wait, retryStoreEvery)
@@ -86,11 +86,11 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 		if err != nil {
 			s.release()
 			if d.ctx.Err() == nil {
-				d.engine.StoreFails("claim", err)
+				d.opts.Engine.StoreFails("claim", err)
 			}
 			return retryStoreEvery
 		}
-		d.engine.StoreWorks()
+		d.opts.Engine.StoreWorks()
 		if e == nil {
 			s.release()
 			next := d.nextDue(s.target, now)
@@ -109,7 +109,7 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 		// machine, and the summary must see them all to go first. A lone
 		// incident goes at once. Otherwise it waits only for its
 		// channel's turn, when the channel is paced.
-		at := later(e.Enqueued, d.engine.LastOpen()).Add(stormSettle)
+		at := later(e.Enqueued, d.opts.Engine.LastOpen()).Add(stormSettle)
 		if capped := e.Enqueued.Add(stormSettleMax); at.After(capped) {
 			at = capped
 		}
@@ -122,7 +122,7 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 			err := d.store.Defer(ctx, e, at)
 			cancel()
 			if err != nil {
-				d.engine.StoreFails("defer", err)
+				d.opts.Engine.StoreFails("defer", err)
 				return retryStoreEvery
 			}
 			continue
@@ -142,7 +142,7 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 				cancel()
 				s.release()
 				if err != nil {
-					d.engine.StoreFails("defer", err)
+					d.opts.Engine.StoreFails("defer", err)
 					return retryStoreEvery
 				}
 				continue
@@ -155,14 +155,14 @@ func (d *Daemon) sendDue(s *sender) time.Duration {
 }
 
 // othersWaiting: more than one incident's message waits to be posted.
-func (d *Daemon) othersWaiting() bool {
+func (d *Delivery) othersWaiting() bool {
 	ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
 	defer cancel()
 	several, err := d.store.SeveralOpensWaiting(ctx)
 	return err == nil && several
 }
 
-func (d *Daemon) nextDue(target string, now time.Time) time.Duration {
+func (d *Delivery) nextDue(target string, now time.Time) time.Duration {
 	ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
 	defer cancel()
 	next, ok, err := d.store.NextDueFor(ctx, target)
@@ -176,7 +176,7 @@ func (d *Daemon) nextDue(target string, now time.Time) time.Duration {
 }
 
 // deliver sends one claimed message and records the result.
-func (d *Daemon) deliver(s *sender, e *store.Entry, now time.Time) {
+func (d *Delivery) deliver(s *sender, e *store.Entry, now time.Time) {
 	// The result is recorded even while stopping, within storeTimeout from
 	// when there is one to record: a store that hangs must not hold a stop.
 	record := func() (context.Context, context.CancelFunc) {
@@ -204,16 +204,16 @@ func (d *Daemon) deliver(s *sender, e *store.Entry, now time.Time) {
 		if err := d.store.Done(ctx, e, del, d.now()); err != nil {
 			// Delivered but not recorded: it will be delivered again (at
 			// least once).
-			d.engine.StoreFails("done", err)
+			d.opts.Engine.StoreFails("done", err)
 		}
 		if m.Kind == notifier.KindOpen && m.Target == "" {
-			d.engine.SetRoot(e.Incident, del)
+			d.opts.Engine.SetRoot(e.Incident, del)
 		}
 		if s.works(d.log, d.metrics()) {
 			// It answers again: the backlog goes now, not after backoffs
 			// that grew while it was down.
 			if err := d.store.Hasten(ctx, s.target, d.now()); err != nil {
-				d.engine.StoreFails("hasten", err)
+				d.opts.Engine.StoreFails("hasten", err)
 			}
 			s.kick()
 		}
@@ -236,7 +236,7 @@ func (d *Daemon) deliver(s *sender, e *store.Entry, now time.Time) {
 	d.log.Warn("notification failed, will retry", "check", check, "kind", m.Kind, "notifier", s.name, "id", m.ID,
 		"attempts", e.Attempts+1, "retry_in", wait.String(), "err", err)
 	if err := d.store.Retry(ctx, e, d.now().Add(wait)); err != nil {
-		d.engine.StoreFails("retry", err)
+		d.opts.Engine.StoreFails("retry", err)
 	}
 }
 
@@ -245,7 +245,7 @@ func (d *Daemon) deliver(s *sender, e *store.Entry, now time.Time) {
 // the configuration, or when a receiver said 410 Gone), else retried after
 // the wait it returns. A refusal a person must fix holds the whole
 // notifier: its next message would be refused the same way.
-func (d *Daemon) judge(s *sender, m notifier.Message, err error, attempts int, enqueued time.Time) (time.Duration, bool) {
+func (d *Delivery) judge(s *sender, m notifier.Message, err error, attempts int, enqueued time.Time) (time.Duration, bool) {
 	now := d.now()
 	var nerr *notifier.Error
 	gone := errors.As(err, &nerr) && nerr.HTTPStatus == http.StatusGone && m.Target != ""
@@ -276,7 +276,7 @@ func (d *Daemon) judge(s *sender, m notifier.Message, err error, attempts int, e
 }
 
 // drop counts and logs a message given up on.
-func (d *Daemon) drop(s *sender, m notifier.Message, why string, err error) {
+func (d *Delivery) drop(s *sender, m notifier.Message, why string, err error) {
 	s.dropped.Add(1)
 	d.metrics().NotificationDropped(d.ctx, string(m.Kind), s.name)
 	args := []any{"check", checkOf(m), "kind", m.Kind, "notifier", s.name, "id", m.ID, "why", why}
@@ -288,14 +288,14 @@ func (d *Daemon) drop(s *sender, m notifier.Message, why string, err error) {
 
 // deliverLocal sends a message decided while the store was away, with the
 // outbox's backoff between tries.
-func (d *Daemon) deliverLocal(s *sender, m notifier.Message, incidentID string) {
+func (d *Delivery) deliverLocal(s *sender, m notifier.Message, incidentID string) {
 	del, err := d.notify(m)
 	if err == nil {
 		var root *notifier.Delivery
 		if m.Kind == notifier.KindOpen && m.Target == "" {
 			root = &del
 		}
-		d.engine.DoneLocal(m.ID, true, root, time.Time{})
+		d.opts.Engine.DoneLocal(m.ID, true, root, time.Time{})
 		s.works(d.log, d.metrics())
 		d.metrics().NotificationSent(d.ctx, checkOf(m), string(m.Kind), s.name)
 		d.log.Info("notification delivered without the store", "check", checkOf(m), "kind", m.Kind, "notifier", s.name, "incident", incidentID)
@@ -304,25 +304,25 @@ func (d *Daemon) deliverLocal(s *sender, m notifier.Message, incidentID string) 
 	d.metrics().NotificationFailed(d.ctx, string(m.Kind), s.name)
 	s.failed()
 	if d.ctx.Err() != nil {
-		d.engine.DoneLocal(m.ID, false, nil, d.now())
+		d.opts.Engine.DoneLocal(m.ID, false, nil, d.now())
 		return
 	}
-	attempts, enqueued := d.engine.LocalInfo(m.ID)
+	attempts, enqueued := d.opts.Engine.LocalInfo(m.ID)
 	wait, drop := d.judge(s, m, err, attempts, enqueued)
 	if drop {
-		d.engine.DoneLocal(m.ID, true, nil, time.Time{})
+		d.opts.Engine.DoneLocal(m.ID, true, nil, time.Time{})
 		return
 	}
 	d.log.Warn("notification failed without the store, will retry", "check", checkOf(m), "kind", m.Kind, "notifier", s.name,
 		"attempts", attempts+1, "retry_in", wait.String(), "err", err)
-	d.engine.DoneLocal(m.ID, false, nil, d.now().Add(wait))
+	d.opts.Engine.DoneLocal(m.ID, false, nil, d.now().Add(wait))
 }
 
 // errNoTarget: the message's notifier is no longer configured.
 var errNoTarget = errors.New("its notifier is no longer configured")
 
-func (d *Daemon) notify(m notifier.Message) (notifier.Delivery, error) {
-	n := d.notifierFor(m.Target)
+func (d *Delivery) notify(m notifier.Message) (notifier.Delivery, error) {
+	n := d.NotifierFor(m.Target)
 	if n == nil {
 		return notifier.Delivery{}, fmt.Errorf("notify %q: %w", m.Target, errNoTarget)
 	}
