@@ -37,7 +37,8 @@ const (
 )
 
 // summarizeStorm posts the summary when a storm is waiting in the outbox
-// and none was posted for it yet. It looks at most every stormLook. It
+// and none was posted for it yet: at each open while fewer than
+// stormThreshold wait (a storm may be forming), then at most every stormLook. It
 // reports whether the incidents' messages may go: not while a summary is
 // owed (its post failed, Slack is likely down) and younger than
 // stormHold, so that the summary still goes first once Slack answers.
@@ -46,12 +47,16 @@ func (d *Delivery) summarizeStorm(ctx context.Context, now time.Time) bool {
 	if !owed && now.Sub(d.stormLooked) < stormLook {
 		return true
 	}
-	d.stormLooked = now
 	n, recs, err := d.store.PendingOpens(ctx, stormListed)
 	if err != nil || n < stormThreshold {
+		// Not a storm yet, and maybe one forming: the next open looks
+		// again (a cheap look, fewer than stormThreshold rows), so that on
+		// a busy machine, where a storm's runs end over seconds, its
+		// opens do not go one by one before the summary.
 		d.stormOwed, d.stormTries = time.Time{}, 0
 		return true
 	}
+	d.stormLooked = now
 	// One member of a fleet posts it: the turn is leased before posting,
 	// kept once posted and given back when the post fails, for the next
 	// look to try again. A member killed while posting holds it for
