@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/telemetry"
+	"github.com/wscanary/wscanary/monitor/web"
 	"github.com/wscanary/wscanary/notifier"
 )
 
@@ -125,7 +127,8 @@ type Daemon struct {
 	cron    *cron.Cron
 	running map[string]*atomic.Bool // per check name: overlap guard
 
-	page   timelineCache
+	// web serves /healthz, /status, /metrics and the status page.
+	web    *web.Server
 	clicks clicks
 	// delivery sends the outbox to the notifiers (monitor/delivery).
 	delivery *delivery.Delivery
@@ -174,8 +177,17 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 	d.engine = e
 	d.delivery = delivery.New(delivery.Options{Store: opts.Store, Engine: e, Member: d.member, Primary: opts.Notifier, Targets: opts.Targets,
 		Config: d.config, Logger: opts.Logger, Metrics: d.metrics(), Now: opts.Now})
+	d.web = web.New(web.Options{Store: opts.Store, Engine: e, Config: d.config, Healthy: d.Healthy, Notifiers: d.delivery.Notifiers,
+		Members: d.Members, Logger: opts.Logger, Now: opts.Now})
 	return d, nil
 }
+
+// Handler serves /healthz, /status, /metrics (metrics may be nil) and the
+// status page (monitor/web).
+func (d *Daemon) Handler(metrics http.Handler) http.Handler { return d.web.Handler(metrics) }
+
+// Status is what /status serves.
+func (d *Daemon) Status(ctx context.Context) web.StatusDoc { return d.web.Status(ctx) }
 
 func (d *Daemon) now() time.Time {
 	if d.opts.Now != nil {

@@ -1,4 +1,4 @@
-package monitor
+package web
 
 import (
 	_ "embed"
@@ -66,12 +66,12 @@ type timelineCache struct {
 	data  map[store.SeriesKey][]store.Bucket
 }
 
-func (d *Daemon) statusPage(w http.ResponseWriter, r *http.Request) {
-	now := d.now()
-	doc := d.Status(r.Context())
+func (srv *Server) statusPage(w http.ResponseWriter, r *http.Request) {
+	now := srv.now()
+	doc := srv.Status(r.Context())
 	bucket := pageWindow / pageBuckets
 	since := now.Add(-pageWindow).Truncate(bucket).Add(bucket)
-	tl := d.timeline(r, since, bucket, now)
+	tl := srv.timeline(r, since, bucket, now)
 	data := pageData{Vantage: doc.Vantage, Store: doc.Store, StoreError: doc.StoreError, Now: now.UTC().Format("2006-01-02 15:04:05 UTC"),
 		Window: "24 h", Bucket: "15 min", Checks: doc.Checks, Total: len(doc.Series), OpenCount: len(doc.Incidents), Width: pageBuckets * 3}
 	for _, w := range doc.Maintenance {
@@ -99,7 +99,7 @@ func (d *Daemon) statusPage(w http.ResponseWriter, r *http.Request) {
 	for _, inc := range doc.Incidents {
 		pi := pageIncident{Check: inc.Check, Headline: inc.Headline, Cause: string(inc.Cause), Vendor: inc.Vendor,
 			Opened: inc.Opened.UTC().Format(time.RFC3339), OpenFor: report.Ago(now.Sub(inc.Opened))}
-		if rec, ok := d.engine.OpenIncident(inc.Check); ok {
+		if rec, ok := srv.opts.Engine.OpenIncident(inc.Check); ok {
 			pi.Summary, pi.Matrix = rec.View.Summary, notifier.Matrix(rec.View.Cells)
 		}
 		data.Incidents = append(data.Incidents, pi)
@@ -161,21 +161,21 @@ func (d *Daemon) statusPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := statusPage.Execute(w, data); err != nil {
-		d.log.Warn("status page", "err", err)
+		srv.log.Warn("status page", "err", err)
 	}
 }
 
 // timeline reads the day's buckets, at most every timelineTTL.
-func (d *Daemon) timeline(r *http.Request, since time.Time, bucket time.Duration, now time.Time) map[store.SeriesKey][]store.Bucket {
-	c := &d.page
+func (srv *Server) timeline(r *http.Request, since time.Time, bucket time.Duration, now time.Time) map[store.SeriesKey][]store.Bucket {
+	c := &srv.page
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.data != nil && now.Sub(c.at) < timelineTTL && c.since.Equal(since) {
 		return c.data
 	}
-	data, err := d.store.Timeline(r.Context(), since, bucket, pageBuckets)
+	data, err := srv.store.Timeline(r.Context(), since, bucket, pageBuckets)
 	if err != nil {
-		d.log.Warn("status page: no timeline", "err", err)
+		srv.log.Warn("status page: no timeline", "err", err)
 		return c.data
 	}
 	c.at, c.since, c.data = now, since, data

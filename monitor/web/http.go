@@ -1,4 +1,4 @@
-package monitor
+package web
 
 import (
 	"context"
@@ -18,21 +18,21 @@ import (
 
 // Handler serves /healthz, /status, /metrics (metrics may be nil) and the
 // status page at /.
-func (d *Daemon) Handler(metrics http.Handler) http.Handler {
+func (srv *Server) Handler(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if !d.Healthy() {
+		if !srv.opts.Healthy() {
 			http.Error(w, "scheduler not ticking", http.StatusServiceUnavailable)
 			return
 		}
 		// Degraded, not down (200): a restart would lose what memory holds,
 		// and would not mend a Slack token.
 		ok := true
-		if e := d.engine.StoreError(); e != "" {
-			fmt.Fprintf(w, "degraded: the store (%s) cannot be written: %s\n", d.store.Where(), e)
+		if e := srv.opts.Engine.StoreError(); e != "" {
+			fmt.Fprintf(w, "degraded: the store (%s) cannot be written: %s\n", srv.store.Where(), e)
 			ok = false
 		}
-		for _, n := range d.delivery.Notifiers() {
+		for _, n := range srv.opts.Notifiers() {
 			if n.Broken != "" {
 				fmt.Fprintf(w, "degraded: notifier %s is broken since %s, its messages held: %s\n", n.Name, n.Since.UTC().Format(time.RFC3339), n.Broken)
 				ok = false
@@ -46,12 +46,12 @@ func (d *Daemon) Handler(metrics http.Handler) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(d.Status(r.Context()))
+		enc.Encode(srv.Status(r.Context()))
 	})
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
-	mux.HandleFunc("GET /{$}", d.statusPage)
+	mux.HandleFunc("GET /{$}", srv.statusPage)
 	return mux
 }
 
@@ -160,53 +160,52 @@ type StatusDoc struct {
 // Status is what /status serves: every series (every member's, with a
 // shared store) and the open incidents. Without the store it shows what
 // this daemon holds in memory.
-func (d *Daemon) Status(ctx context.Context) StatusDoc {
-	d.mu.Lock()
-	doc := StatusDoc{Vantage: d.cfg.Vantage, Checks: len(d.cfg.Checks), Store: string(d.store.Backend()),
-		Maintenance: windowsStatus(d.cfg, d.now()), Silences: []store.Silence{}, Notifiers: d.delivery.Notifiers()}
+func (srv *Server) Status(ctx context.Context) StatusDoc {
+	cfg := srv.opts.Config()
+	doc := StatusDoc{Vantage: cfg.Vantage, Checks: len(cfg.Checks), Store: string(srv.store.Backend()),
+		Maintenance: windowsStatus(cfg, srv.now()), Silences: []store.Silence{}, Notifiers: srv.opts.Notifiers()}
 	checks := map[string]int{}
-	for i := range d.cfg.Checks {
-		checks[d.cfg.Checks[i].Name] = i
+	for i := range cfg.Checks {
+		checks[cfg.Checks[i].Name] = i
 	}
 	rule := func(check string) func(report.Outcome, int, report.Cause) bool {
 		if i, ok := checks[check]; ok {
-			return d.cfg.Checks[i].Alert.Fails
+			return cfg.Checks[i].Alert.Fails
 		}
 		return func(report.Outcome, int, report.Cause) bool { return false }
 	}
-	d.mu.Unlock()
-	doc.Healthy = d.Healthy()
-	doc.StoreError = d.engine.StoreError()
-	now := d.now()
+	doc.Healthy = srv.opts.Healthy()
+	doc.StoreError = srv.opts.Engine.StoreError()
+	now := srv.now()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var rows []store.SeriesRow
 	var open map[string]*store.Record
 	var err error
 	if doc.StoreError == "" {
-		rows, err = d.store.AllSeries(ctx, now)
+		rows, err = srv.store.AllSeries(ctx, now)
 		if err == nil {
-			open, err = d.store.OpenIncidents(ctx)
+			open, err = srv.store.OpenIncidents(ctx)
 		}
 		if err == nil {
-			doc.Pending, err = d.store.Pending(ctx)
+			doc.Pending, err = srv.store.Pending(ctx)
 		}
 		if err == nil {
 			var ms []store.Member
-			ms, err = d.store.Members(ctx)
+			ms, err = srv.store.Members(ctx)
 			doc.Members = membersStatus(ms)
 		}
 		if err == nil {
 			var sl []store.Silence
-			if sl, err = d.store.Silences(ctx, now); err == nil && sl != nil {
+			if sl, err = srv.store.Silences(ctx, now); err == nil && sl != nil {
 				doc.Silences = sl
 			}
 		}
 	}
 	if doc.StoreError != "" || err != nil {
-		rows, open = d.engine.Snapshot(now)
-		doc.Pending = d.engine.PendingLocal()
-		doc.Members = membersStatus(d.Members())
+		rows, open = srv.opts.Engine.Snapshot(now)
+		doc.Pending = srv.opts.Engine.PendingLocal()
+		doc.Members = membersStatus(srv.opts.Members())
 	}
 	doc.Series = []SeriesStatus{}
 	for _, r := range rows {
