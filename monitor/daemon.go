@@ -14,9 +14,11 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/wscanary/wscanary/monitor/actions"
 	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/delivery"
 	"github.com/wscanary/wscanary/monitor/engine"
+	"github.com/wscanary/wscanary/monitor/fleet"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/telemetry"
@@ -128,20 +130,18 @@ type Daemon struct {
 	running map[string]*atomic.Bool // per check name: overlap guard
 
 	// web serves /healthz, /status, /metrics and the status page.
-	web    *web.Server
-	clicks clicks
+	web *web.Server
+	// actions carries out clicks on the buttons (monitor/actions).
+	actions *actions.Handler
 	// delivery sends the outbox to the notifiers (monitor/delivery).
 	delivery *delivery.Delivery
-	// startedAt names this process among the members; beats counts its
-	// heartbeats (fleetLoop's own).
-	startedAt time.Time
-	beats     int
-	fleet     atomic.Pointer[[]store.Member]
-	lastTick  atomic.Int64
-	started   atomic.Bool
-	stopped   atomic.Bool
-	runs      inflight
-	loops     sync.WaitGroup
+	// fleet is this member's heartbeat through the store (monitor/fleet).
+	fleet    *fleet.Fleet
+	lastTick atomic.Int64
+	started  atomic.Bool
+	stopped  atomic.Bool
+	runs     inflight
+	loops    sync.WaitGroup
 }
 
 // NewDaemon validates the options and loads what the store knows of this
@@ -167,8 +167,8 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 		ctx:   ctx, cancel: cancel, runCtx: runCtx, stopRuns: stopRuns,
 		running: map[string]*atomic.Bool{}, cfg: opts.Config,
 	}
-	d.startedAt = d.now()
-	e, err := engine.New(engine.Options{Store: opts.Store, Config: opts.Config, Router: routes{d}, Queued: d.kick,
+	kick := func() { d.delivery.Kick() }
+	e, err := engine.New(engine.Options{Store: opts.Store, Config: opts.Config, Router: routes{d}, Queued: kick,
 		Logger: opts.Logger, Metrics: d.metrics(), Now: opts.Now, LocalAfter: opts.LocalAfter, NoHistory: opts.NoHistory})
 	if err != nil {
 		cancel()
@@ -177,8 +177,12 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 	d.engine = e
 	d.delivery = delivery.New(delivery.Options{Store: opts.Store, Engine: e, Member: d.member, Primary: opts.Notifier, Targets: opts.Targets,
 		Config: d.config, Logger: opts.Logger, Metrics: d.metrics(), Now: opts.Now})
+	d.fleet = fleet.New(fleet.Options{Store: opts.Store, Engine: e, Router: d.delivery, Queued: kick, Config: d.config, Member: d.member,
+		Started: d.now(), Version: opts.Version, Logger: opts.Logger, Metrics: d.metrics(), Now: opts.Now})
+	d.actions = actions.New(actions.Options{Store: opts.Store, Engine: e, Config: d.config, Primary: func() notifier.Notifier { return d.delivery.NotifierFor("") },
+		Run: d.runAgain, Logger: opts.Logger, Now: opts.Now})
 	d.web = web.New(web.Options{Store: opts.Store, Engine: e, Config: d.config, Healthy: d.Healthy, Notifiers: d.delivery.Notifiers,
-		Members: d.Members, Logger: opts.Logger, Now: opts.Now})
+		Members: d.fleet.Members, Logger: opts.Logger, Now: opts.Now})
 	return d, nil
 }
 
@@ -212,8 +216,10 @@ func (d *Daemon) Start() {
 	d.engine.Start()
 	d.delivery.Start()
 	d.loops.Add(1)
-	go d.fleetLoop()
-	d.kick() // deliver what a previous process left in the outbox
+	go func() {
+		defer d.loops.Done()
+		d.fleet.Run(d.ctx)
+	}()
 }
 
 // install builds the runner and a fresh cron for cfg. Caller holds d.mu.
@@ -347,44 +353,6 @@ func (d *Daemon) Healthy() bool {
 	}
 	return d.now().Sub(time.Unix(0, d.lastTick.Load())) < healthyWithin
 }
-
-// tick is one scheduled run of one check.
-func (d *Daemon) tick(runner *Runner, c *config.Check, sched *jittered, running *atomic.Bool) {
-	if d.stopped.Load() {
-		return
-	}
-	start := d.now()
-	m := d.metrics()
-	if late, ok := sched.lateness(start); ok {
-		m.Lateness(d.ctx, late.Seconds())
-		if d.opts.OnTick != nil {
-			d.opts.OnTick(c.Name, late)
-		}
-	}
-	if !running.CompareAndSwap(false, true) {
-		m.RunSkipped(d.ctx, c.Name)
-		d.log.Warn("run skipped: the previous one is still running", "check", c.Name)
-		return
-	}
-	defer running.Store(false)
-	d.runs.add()
-	defer d.runs.done()
-	rep := runner.Run(d.runCtx, c)
-	if d.runCtx.Err() != nil {
-		return // cancelled by a stop: what it saw is our doing, not the target's
-	}
-	if d.opts.OnReport != nil {
-		d.opts.OnReport(rep)
-	}
-	d.mu.Lock()
-	traceURL := d.cfg.TraceURL
-	d.mu.Unlock()
-	// false while stopping: a run that ended after the last record.
-	d.engine.Feed(engine.NewObservation(c, traceURL, rep, d.now(), false))
-}
-
-// kick wakes every sender: the outbox has something new.
-func (d *Daemon) kick() { d.delivery.Kick() }
 
 // config is the configuration in force.
 func (d *Daemon) config() *config.Config {

@@ -1,8 +1,12 @@
-package monitor
+// Package actions carries out the clicks on an incident message's buttons
+// (Acknowledge, Silence 1h, Run again), after checking where a click came
+// from and who made it. A decision it causes is the engine's.
+package actions
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"sync"
@@ -25,13 +29,64 @@ const runAgainCooldown = 10 * time.Second
 // groupsFresh is how long a user group's members are taken as read.
 const groupsFresh = 5 * time.Minute
 
-// clicks is what Act keeps between clicks: the last Run again of each
+// Options are what a click acts on.
+type Options struct {
+	Store  *store.Store
+	Engine *engine.Engine
+	// Config is the configuration in force.
+	Config func() *config.Config
+	// Primary is the primary notifier in force: it lists Slack's user
+	// groups.
+	Primary func() notifier.Notifier
+	// Run starts a run of c at once unless one of its runs is in flight
+	// (the scheduler's overlap guard); false when one is.
+	Run    func(c *config.Check) bool
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Handler is what Act keeps between clicks: the last Run again of each
 // check and the members of the allowed user groups.
-type clicks struct {
+type Handler struct {
+	opts    Options
+	log     *slog.Logger
 	mu      sync.Mutex
 	lastRun map[string]time.Time
 	groups  map[string][]string // group -> user ids
 	read    time.Time
+}
+
+// New is a handler of clicks.
+func New(opts Options) *Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{opts: opts, log: opts.Logger, lastRun: map[string]time.Time{}}
+}
+
+func (h *Handler) now() time.Time {
+	if h.opts.Now != nil {
+		return h.opts.Now()
+	}
+	return time.Now()
+}
+
+// runAgain starts a run of c at once (Run again), bounded like a scheduled
+// run: never while one of the check's runs is in flight, and at most once
+// per runAgainCooldown. It says how long the cooldown still holds when it
+// does not start one (0: one is running).
+func (h *Handler) runAgain(c *config.Check) (time.Duration, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	if left := runAgainCooldown - now.Sub(h.lastRun[c.Name]); left > 0 {
+		return left, false
+	}
+	if !h.opts.Run(c) {
+		return 0, false
+	}
+	h.lastRun[c.Name] = now
+	return 0, true
 }
 
 // groupLister lists a Slack user group (notifier.Slack does).
@@ -41,28 +96,27 @@ type groupLister interface {
 
 // groupsOf are the allowed groups user is in, read from Slack at most
 // every groupsFresh.
-func (d *Daemon) groupsOf(ctx context.Context, allowed []string, user string) []string {
-	lister, ok := d.delivery.NotifierFor("").(groupLister)
+func (h *Handler) groupsOf(ctx context.Context, allowed []string, user string) []string {
+	lister, ok := h.opts.Primary().(groupLister)
 	if len(allowed) == 0 || !ok {
 		return nil
 	}
-	c := &d.clicks
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.groups == nil || d.now().Sub(c.read) > groupsFresh {
-		c.groups = map[string][]string{}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.groups == nil || h.now().Sub(h.read) > groupsFresh {
+		h.groups = map[string][]string{}
 		for _, g := range allowed {
 			ids, err := lister.GroupMembers(ctx, g)
 			if err != nil {
-				d.log.Warn("slack: cannot read a user group of allowed_groups; its members' clicks are refused", "group", g, "err", err)
+				h.log.Warn("slack: cannot read a user group of allowed_groups; its members' clicks are refused", "group", g, "err", err)
 				continue
 			}
-			c.groups[g] = ids
+			h.groups[g] = ids
 		}
-		c.read = d.now()
+		h.read = h.now()
 	}
 	var out []string
-	for g, ids := range c.groups {
+	for g, ids := range h.groups {
 		if slices.Contains(ids, user) {
 			out = append(out, g)
 		}
@@ -71,9 +125,9 @@ func (d *Daemon) groupsOf(ctx context.Context, allowed []string, user string) []
 }
 
 // respond tells who clicked why nothing happened, or what will.
-func (d *Daemon) respond(ctx context.Context, a notifier.Action, text string) {
+func (h *Handler) respond(ctx context.Context, a notifier.Action, text string) {
 	if err := notifier.Respond(ctx, &http.Client{Timeout: 10 * time.Second}, a, text); err != nil {
-		d.log.Warn("slack: could not answer a click", "err", err)
+		h.log.Warn("slack: could not answer a click", "err", err)
 	}
 }
 
@@ -83,10 +137,10 @@ func (d *Daemon) respond(ctx context.Context, a notifier.Action, text string) {
 // Each ends in an update of the message. A click on an incident or check
 // this daemon does not know changes nothing and is logged: Slack delivers
 // a click to any one member, and buttons can outlive their check.
-func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+func (h *Handler) Act(ctx context.Context, a notifier.Action) {
+	ctx, cancel := context.WithTimeout(ctx, engine.StoreTimeout)
 	defer cancel()
-	log := d.log.With("action", a.ID, "incident", truncate(a.IncidentID, 120), "user", a.Who())
+	log := h.log.With("action", a.ID, "incident", truncate(a.IncidentID, 120), "user", a.Who())
 	// A click comes from outside: whatever goes wrong with it must not
 	// take the monitor down.
 	defer func() {
@@ -94,7 +148,7 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 			log.Error("slack action failed unexpectedly and was not carried out to the end", "panic", fmt.Sprint(r))
 		}
 	}()
-	rec, err := d.store.IncidentByID(ctx, a.IncidentID)
+	rec, err := h.opts.Store.IncidentByID(ctx, a.IncidentID)
 	if err != nil {
 		log.Error("slack action not carried out: the store cannot be read", "err", err)
 		return
@@ -111,13 +165,11 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 			"channel", truncate(a.Channel, 40), "ts", truncate(a.TS, 40), "message_channel", rec.Root.Channel, "message_ts", rec.Root.TS)
 		return
 	}
-	d.mu.Lock()
-	c := d.cfg.Check(rec.Decision.Check)
-	cfg := d.cfg
-	d.mu.Unlock()
-	if !cfg.Slack.Allows(a.User, a.UserName, d.groupsOf(ctx, cfg.Slack.AllowedGroups, a.User)) {
+	cfg := h.opts.Config()
+	c := cfg.Check(rec.Decision.Check)
+	if !cfg.Slack.Allows(a.User, a.UserName, h.groupsOf(ctx, cfg.Slack.AllowedGroups, a.User)) {
 		log.Warn("slack action refused: the user is not in slack.allowed_users or allowed_groups")
-		d.respond(ctx, a, "You are not allowed to act on wscanary's incidents (slack.allowed_users / allowed_groups).")
+		h.respond(ctx, a, "You are not allowed to act on wscanary's incidents (slack.allowed_users / allowed_groups).")
 		return
 	}
 	if c == nil {
@@ -125,10 +177,10 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 		return
 	}
 	log = log.With("check", c.Name)
-	now := d.now()
+	now := h.now()
 	switch a.ID {
 	case notifier.ActionAck:
-		err = d.engine.Refresh(ctx, c, func(ctx context.Context, tx *store.Tx, cur *store.Record) (bool, error) {
+		err = h.opts.Engine.Refresh(ctx, c, func(ctx context.Context, tx *store.Tx, cur *store.Record) (bool, error) {
 			if cur.Decision.Acked != nil {
 				return false, nil
 			}
@@ -138,18 +190,18 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 		}, a.IncidentID)
 	case notifier.ActionSilence:
 		var sl store.Silence
-		sl, err = d.store.AddSilence(ctx, store.Silence{Check: c.Name, Starts: now, Ends: now.Add(silenceFromSlack),
+		sl, err = h.opts.Store.AddSilence(ctx, store.Silence{Check: c.Name, Starts: now, Ends: now.Add(silenceFromSlack),
 			Reason: "from Slack", By: a.Who(), Created: now})
 		if err == nil {
 			log = log.With("silence", sl.ID)
-			err = d.engine.Refresh(ctx, c, nil, a.IncidentID)
+			err = h.opts.Engine.Refresh(ctx, c, nil, a.IncidentID)
 		}
 	case notifier.ActionRun:
-		if wait, ok := d.runAgain(c); !ok {
+		if wait, ok := h.runAgain(c); !ok {
 			if wait > 0 {
-				d.respond(ctx, a, fmt.Sprintf("%s ran a moment ago; Run again works again in %ds.", c.Name, int(wait.Seconds()+0.999)))
+				h.respond(ctx, a, fmt.Sprintf("%s ran a moment ago; Run again works again in %ds.", c.Name, int(wait.Seconds()+0.999)))
 			} else {
-				d.respond(ctx, a, c.Name+" is already running; its result will update the message.")
+				h.respond(ctx, a, c.Name+" is already running; its result will update the message.")
 			}
 			log.Info("slack action coalesced: the check is running or ran a moment ago")
 			return
@@ -157,64 +209,10 @@ func (d *Daemon) Act(ctx context.Context, a notifier.Action) {
 	}
 	if err != nil {
 		log.Error("slack action not carried out", "err", err)
-		d.engine.StoreFails("action", err)
+		h.opts.Engine.StoreFails("action", err)
 		return
 	}
 	log.Info("slack action carried out")
-}
-
-// runAgain starts a run of c at once (Run again), bounded like a scheduled
-// run: never while one of the check's runs is in flight (the scheduler's
-// overlap guard), and at most once per runAgainCooldown. It says how long
-// the cooldown still holds when it does not start one (0: one is running).
-func (d *Daemon) runAgain(c *config.Check) (time.Duration, bool) {
-	d.mu.Lock()
-	flag := d.running[c.Name]
-	d.mu.Unlock()
-	if flag == nil {
-		return 0, false
-	}
-	now := d.now()
-	d.clicks.mu.Lock()
-	if d.clicks.lastRun == nil {
-		d.clicks.lastRun = map[string]time.Time{}
-	}
-	if left := runAgainCooldown - now.Sub(d.clicks.lastRun[c.Name]); left > 0 {
-		d.clicks.mu.Unlock()
-		return left, false
-	}
-	if !flag.CompareAndSwap(false, true) {
-		d.clicks.mu.Unlock()
-		return 0, false
-	}
-	d.clicks.lastRun[c.Name] = now
-	d.clicks.mu.Unlock()
-	go func() {
-		defer flag.Store(false)
-		d.runNow(c)
-	}()
-	return 0, true
-}
-
-// runNow runs a check at once, outside its schedule (Run again), and
-// records it like any run, refreshing the incident's message.
-func (d *Daemon) runNow(c *config.Check) {
-	if d.stopped.Load() {
-		return
-	}
-	d.mu.Lock()
-	runner, traceURL := d.runner, d.cfg.TraceURL
-	d.mu.Unlock()
-	d.runs.add()
-	defer d.runs.done()
-	rep := runner.Run(d.runCtx, c)
-	if d.runCtx.Err() != nil {
-		return
-	}
-	if d.opts.OnReport != nil {
-		d.opts.OnReport(rep)
-	}
-	d.engine.Feed(engine.NewObservation(c, traceURL, rep, d.now(), true))
 }
 
 func truncate(s string, n int) string {

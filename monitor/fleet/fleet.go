@@ -1,12 +1,18 @@
-package monitor
+// Package fleet is this member's heartbeat through a shared store: it says
+// it is alive, names the members that went silent and tells when it is back.
+package fleet
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
+	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/engine"
 	"github.com/wscanary/wscanary/monitor/store"
+	"github.com/wscanary/wscanary/monitor/telemetry"
 	"github.com/wscanary/wscanary/notifier"
 )
 
@@ -19,11 +25,49 @@ const (
 	// minSilence is the shortest silence that names a member: three
 	// heartbeats, however short its check intervals are.
 	minSilence = 3 * heartbeatEvery
-	// fleetPoll bounds how long a member of a fleet waits before it looks
-	// at the outbox again: another member may have queued a message, or
-	// died holding one whose lease ran out.
-	fleetPoll = 2 * time.Second
 )
+
+// Options are a member's dependencies.
+type Options struct {
+	Store  *store.Store
+	Engine *engine.Engine
+	Router engine.Router
+	// Queued is told when notices were queued.
+	Queued func()
+	// Config is the configuration in force (the shortest check interval).
+	Config  func() *config.Config
+	Member  string
+	Started time.Time
+	Version string
+	Logger  *slog.Logger
+	Metrics *telemetry.Metrics
+	Now     func() time.Time
+}
+
+// Fleet is this member's heartbeat and what it last read of the others.
+type Fleet struct {
+	opts Options
+	log  *slog.Logger
+	ctx  context.Context
+	// beats counts the heartbeats that went through (Run's own).
+	beats   int
+	members atomic.Pointer[[]store.Member]
+}
+
+// New is this member of the fleet; Run beats.
+func New(opts Options) *Fleet {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Fleet{opts: opts, log: opts.Logger}
+}
+
+func (f *Fleet) now() time.Time {
+	if f.opts.Now != nil {
+		return f.opts.Now()
+	}
+	return time.Now()
+}
 
 // silenceAfter is how long a member may go without a heartbeat before it
 // counts as silent: three of its shortest check intervals, and at least
@@ -33,28 +77,28 @@ func silenceAfter(m store.Member) time.Duration {
 }
 
 // self is this daemon as a member.
-func (d *Daemon) self() store.Member {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (f *Fleet) self() store.Member {
+	cfg := f.opts.Config()
 	shortest := time.Duration(0)
-	now := d.now()
-	for i := range d.cfg.Checks {
-		if iv := d.cfg.Checks[i].Interval(now); shortest == 0 || iv < shortest {
+	now := f.now()
+	for i := range cfg.Checks {
+		if iv := cfg.Checks[i].Interval(now); shortest == 0 || iv < shortest {
 			shortest = iv
 		}
 	}
-	return store.Member{Name: d.member, Started: d.startedAt, Interval: shortest, Version: d.opts.Version}
+	return store.Member{Name: f.opts.Member, Started: f.opts.Started, Interval: shortest, Version: f.opts.Version}
 }
 
-// fleetLoop beats at start and every heartbeatEvery until the daemon stops.
-func (d *Daemon) fleetLoop() {
-	defer d.loops.Done()
+// Run beats at start and every heartbeatEvery until ctx ends, on its own
+// goroutine: a slow store delays no run's record.
+func (f *Fleet) Run(ctx context.Context) {
+	f.ctx = ctx
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
 	for {
-		d.heartbeat()
+		f.heartbeat()
 		select {
-		case <-d.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -64,16 +108,16 @@ func (d *Daemon) fleetLoop() {
 // heartbeat tells the store this member is alive, says when it comes back
 // from a silence, names the members that went silent, and exports what it
 // knows of the fleet as metrics.
-func (d *Daemon) heartbeat() {
-	now := d.now()
-	if !d.engine.StoreUsable(now) {
+func (f *Fleet) heartbeat() {
+	now := f.now()
+	if !f.opts.Engine.StoreUsable(now) {
 		return
 	}
-	me := d.self()
-	shared := d.store.Shared()
-	ctx, cancel := context.WithTimeout(d.ctx, storeTimeout)
+	me := f.self()
+	shared := f.opts.Store.Shared()
+	ctx, cancel := context.WithTimeout(f.ctx, engine.StoreTimeout)
 	defer cancel()
-	okSince, judge := d.engine.Judging()
+	okSince, judge := f.opts.Engine.Judging()
 	// A member not seen since this one reached the store again may have
 	// been cut off by the same outage: it gets a whole silence from then.
 	threshold := func(m store.Member) time.Duration { return silenceAfter(m) + max(0, okSince.Sub(m.Seen)) }
@@ -81,14 +125,14 @@ func (d *Daemon) heartbeat() {
 	var back *store.Member
 	var twin bool
 	queued := 0
-	err := d.store.Update(ctx, func(tx *store.Tx) error {
+	err := f.opts.Store.Update(ctx, func(tx *store.Tx) error {
 		silent, back, twin, queued = nil, nil, false, 0
 		prev, err := tx.Heartbeat(ctx, me, now)
 		if err != nil {
 			return err
 		}
 		// Another process with this name beat since our last heartbeat.
-		twin = d.beats > 0 && prev != nil && prev.Started.UnixMilli() != me.Started.UnixMilli() && now.Sub(prev.Seen) < minSilence
+		twin = f.beats > 0 && prev != nil && prev.Started.UnixMilli() != me.Started.UnixMilli() && now.Sub(prev.Seen) < minSilence
 		if !shared {
 			return nil
 		}
@@ -97,7 +141,7 @@ func (d *Daemon) heartbeat() {
 			n := memberNotice("wscanary in "+me.Name+" reports again", fmt.Sprintf("It was silent from %s to %s; its series count again.",
 				engine.Stamp(prev.Seen), engine.Stamp(now)))
 			n.Good = true
-			if err := engine.Enqueue(ctx, tx, d.delivery.For(d.delivery.All()), notifier.Message{ID: fmt.Sprintf("member/%s/back/%d", me.Name, now.UnixMilli()),
+			if err := engine.Enqueue(ctx, tx, f.opts.Router.For(f.opts.Router.All()), notifier.Message{ID: fmt.Sprintf("member/%s/back/%d", me.Name, now.UnixMilli()),
 				Kind: notifier.KindNotice, Notice: &n}, "", now); err != nil {
 				return err
 			}
@@ -115,7 +159,7 @@ func (d *Daemon) heartbeat() {
 				fmt.Sprintf("No heartbeat for %s (three of its shortest check intervals, at least %s). Until it returns its series neither open nor close incidents; an incident it alone saw stays open.",
 					now.Sub(m.Seen).Round(time.Second), minSilence),
 				"Look at the daemon in "+m.Name+": `systemctl status wscanary`, its logs, and its route to the database.")
-			if err := engine.Enqueue(ctx, tx, d.delivery.For(d.delivery.All()), notifier.Message{ID: fmt.Sprintf("member/%s/silent/%d", m.Name, m.Seen.UnixMilli()),
+			if err := engine.Enqueue(ctx, tx, f.opts.Router.For(f.opts.Router.All()), notifier.Message{ID: fmt.Sprintf("member/%s/silent/%d", m.Name, m.Seen.UnixMilli()),
 				Kind: notifier.KindNotice, Notice: &n}, "", now); err != nil {
 				return err
 			}
@@ -124,36 +168,36 @@ func (d *Daemon) heartbeat() {
 		return nil
 	})
 	if err != nil {
-		d.engine.StoreFails("heartbeat", err)
+		f.opts.Engine.StoreFails("heartbeat", err)
 		return
 	}
-	d.engine.StoreWorks()
-	d.beats++
+	f.opts.Engine.StoreWorks()
+	f.beats++
 	if twin {
-		d.log.Error("another wscanary reports as the same member: give each daemon its own vantage", "member", me.Name)
+		f.log.Error("another wscanary reports as the same member: give each daemon its own vantage", "member", me.Name)
 	}
 	if back != nil {
-		d.log.Warn("this member had been marked silent by the fleet", "silent_since", back.Seen)
+		f.log.Warn("this member had been marked silent by the fleet", "silent_since", back.Seen)
 	}
 	for _, m := range silent {
-		d.log.Warn("a fleet member stopped reporting", "member", m.Name, "seen", m.Seen)
+		f.log.Warn("a fleet member stopped reporting", "member", m.Name, "seen", m.Seen)
 	}
 	if queued > 0 {
-		d.kick()
+		f.opts.Queued()
 	}
-	members, err := d.store.Members(ctx)
+	members, err := f.opts.Store.Members(ctx)
 	if err != nil {
 		return
 	}
-	d.fleet.Store(&members)
+	f.members.Store(&members)
 	for _, m := range members {
-		d.metrics().Member(m.Name, m.Seen, m.Silent)
+		f.opts.Metrics.Member(m.Name, m.Seen, m.Silent)
 	}
 }
 
 // Members returns the members last read from the store.
-func (d *Daemon) Members() []store.Member {
-	if p := d.fleet.Load(); p != nil {
+func (f *Fleet) Members() []store.Member {
+	if p := f.members.Load(); p != nil {
 		return *p
 	}
 	return nil
