@@ -20,6 +20,7 @@ import (
 	"github.com/wscanary/wscanary/monitor/engine"
 	"github.com/wscanary/wscanary/monitor/fleet"
 	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/runner"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/telemetry"
 	"github.com/wscanary/wscanary/monitor/web"
@@ -125,7 +126,7 @@ type Daemon struct {
 
 	mu      sync.Mutex
 	cfg     *config.Config
-	runner  *Runner
+	runner  *runner.Runner
 	cron    *cron.Cron
 	running map[string]*atomic.Bool // per check name: overlap guard
 
@@ -224,8 +225,8 @@ func (d *Daemon) Start() {
 
 // install builds the runner and a fresh cron for cfg. Caller holds d.mu.
 func (d *Daemon) install(cfg *config.Config) {
-	runner := NewRunner(cfg, d.opts.Telemetry)
-	runner.Limit = d.limit
+	rn := runner.New(cfg, d.opts.Telemetry)
+	rn.Limit = d.limit
 	c := cron.New(cron.WithLogger(cronLogger{d.log}))
 	now := d.now()
 	c.Schedule(cron.Every(time.Second), cron.FuncJob(func() { d.lastTick.Store(d.now().UnixNano()) }))
@@ -239,10 +240,10 @@ func (d *Daemon) install(cfg *config.Config) {
 			flag = &atomic.Bool{}
 		}
 		running[chk.Name] = flag
-		c.Schedule(sched, cron.FuncJob(func() { d.tick(runner, chk, sched, flag) }))
+		c.Schedule(sched, cron.FuncJob(func() { d.tick(rn, chk, sched, flag) }))
 	}
 	d.running = running // checks that are gone leave the overlap map
-	d.cfg, d.runner, d.cron = cfg, runner, c
+	d.cfg, d.runner, d.cron = cfg, rn, c
 	c.Start()
 }
 

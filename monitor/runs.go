@@ -6,6 +6,7 @@ import (
 
 	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/engine"
+	"github.com/wscanary/wscanary/monitor/runner"
 	"github.com/wscanary/wscanary/notifier"
 )
 
@@ -13,7 +14,7 @@ import (
 // asked for (Run again), both guarded against overlapping runs of a check.
 
 // tick is one scheduled run of one check.
-func (d *Daemon) tick(runner *Runner, c *config.Check, sched *jittered, running *atomic.Bool) {
+func (d *Daemon) tick(rn *runner.Runner, c *config.Check, sched *jittered, running *atomic.Bool) {
 	if d.stopped.Load() {
 		return
 	}
@@ -31,7 +32,7 @@ func (d *Daemon) tick(runner *Runner, c *config.Check, sched *jittered, running 
 		return
 	}
 	defer running.Store(false)
-	d.run(runner, c, false)
+	d.run(rn, c, false)
 }
 
 // runAgain starts a run of c at once, outside its schedule, unless one of
@@ -39,7 +40,7 @@ func (d *Daemon) tick(runner *Runner, c *config.Check, sched *jittered, running 
 // result refreshes the incident's message.
 func (d *Daemon) runAgain(c *config.Check) bool {
 	d.mu.Lock()
-	flag, runner := d.running[c.Name], d.runner
+	flag, rn := d.running[c.Name], d.runner
 	d.mu.Unlock()
 	if flag == nil || !flag.CompareAndSwap(false, true) {
 		return false
@@ -47,17 +48,17 @@ func (d *Daemon) runAgain(c *config.Check) bool {
 	go func() {
 		defer flag.Store(false)
 		if !d.stopped.Load() {
-			d.run(runner, c, true)
+			d.run(rn, c, true)
 		}
 	}()
 	return true
 }
 
 // run runs c and hands what it saw to the engine; force: a person asked.
-func (d *Daemon) run(runner *Runner, c *config.Check, force bool) {
+func (d *Daemon) run(rn *runner.Runner, c *config.Check, force bool) {
 	d.runs.add()
 	defer d.runs.done()
-	rep := runner.Run(d.runCtx, c)
+	rep := rn.Run(d.runCtx, c)
 	if d.runCtx.Err() != nil {
 		return // cancelled by a stop: what it saw is our doing, not the target's
 	}

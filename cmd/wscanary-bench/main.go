@@ -34,6 +34,7 @@ import (
 	"github.com/wscanary/wscanary/monitor"
 	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/runner"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/telemetry"
 	"github.com/wscanary/wscanary/monitor/testbed"
@@ -313,7 +314,7 @@ func wscanaryAttempt(addr string) (func() error, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r := monitor.NewRunner(cfg, tel)
+	r := runner.New(cfg, tel)
 	c := &cfg.Checks[0]
 	one := func() error {
 		if rep := r.Run(context.Background(), c); !rep.OK {
@@ -486,7 +487,7 @@ func accuracy(addr string, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r := monitor.NewRunner(cfg, nil)
+	r := runner.New(cfg, nil)
 	var ds []float64
 	for range n {
 		rep := r.Run(context.Background(), &cfg.Checks[0])

@@ -12,9 +12,9 @@ import (
 
 	"time"
 
-	"github.com/wscanary/wscanary/monitor"
 	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/runner"
 	"github.com/wscanary/wscanary/monitor/telemetry"
 )
 
@@ -111,8 +111,8 @@ func runAndPrint(ctx context.Context, cfg *config.Config, checks []*config.Check
 		fmt.Fprintf(stderr, "wscanary: telemetry: %v\n", err)
 		return exitUsage
 	}
-	runner := monitor.NewRunner(cfg, tel)
-	reps := runner.RunAll(ctx, checks, parallel)
+	rn := runner.New(cfg, tel)
+	reps := rn.RunAll(ctx, checks, parallel)
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	if err := tel.Shutdown(flushCtx); err != nil {
 		logger.Warn("telemetry flush failed", "err", err)

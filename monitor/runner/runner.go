@@ -1,7 +1,6 @@
-// Package monitor is wscanary's engine: it turns a check into attempts
-// (every vantage x route, variants after a failure), diagnoses the run,
-// and, as a daemon, schedules runs, tracks series and delivers alerts.
-package monitor
+// Package runner makes one run of a check: its credential, an attempt per
+// vantage x route x transport (variants after a failure), and the diagnosis.
+package runner
 
 import (
 	"context"
@@ -321,9 +320,9 @@ func tokenName(c *config.Check) string {
 	return c.Token.Name
 }
 
-// NewRunner wires a Runner for a configuration. tel may be nil (no spans,
+// New wires a Runner for a configuration. tel may be nil (no spans,
 // no metrics).
-func NewRunner(cfg *config.Config, tel *telemetry.Telemetry) *Runner {
+func New(cfg *config.Config, tel *telemetry.Telemetry) *Runner {
 	r := &Runner{Prober: &probe.Prober{}, Self: cfg.Vantage, SelfSource: cfg.SourceAddress, Vantages: cfg.Vantages}
 	if tel != nil {
 		tr := tel.TracerProvider.Tracer("github.com/wscanary/wscanary")

@@ -1,4 +1,4 @@
-package monitor_test
+package runner_test
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/wscanary/wscanary/monitor"
 	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/runner"
 	"github.com/wscanary/wscanary/monitor/telemetry"
 	"github.com/wscanary/wscanary/monitor/testbed"
 )
@@ -42,7 +42,7 @@ func TestRunSpans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := monitor.NewRunner(cfg, tel)
+	r := runner.New(cfg, tel)
 	rep := r.Run(context.Background(), &cfg.Checks[0])
 	if rep.OK || rep.Diagnosis.Cause != report.CauseAuthRejected {
 		t.Fatalf("report %+v", rep.Diagnosis)
@@ -144,7 +144,7 @@ func TestDNSErrorAndResolution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := monitor.NewRunner(cfg, nil)
+	r := runner.New(cfg, nil)
 	r.Prober.Resolver = dns.Resolver()
 	known := r.Run(context.Background(), &cfg.Checks[0])
 	if !known.OK || known.Attempts[0].TimingsMS.DNS <= 0 {
