@@ -1,0 +1,304 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/engine"
+	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/store"
+	"github.com/wscanary/wscanary/monitor/testbed"
+	"github.com/wscanary/wscanary/notifier"
+)
+
+// clock is the simulated time the engine decides on.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// primaryOnly routes every message to the primary notifier alone.
+type primaryOnly struct{}
+
+func (primaryOnly) For([]string) func(notifier.Message) []notifier.Message {
+	return func(m notifier.Message) []notifier.Message { return []notifier.Message{m} }
+}
+func (primaryOnly) All() []string { return []string{""} }
+
+// rig is an engine without a daemon: runs are recorded by hand on a
+// simulated clock, and the outbox (or, without the store, the engine's
+// local messages) is read and marked delivered by the test.
+type rig struct {
+	t     *testing.T
+	e     *engine.Engine
+	st    *store.Store
+	cfg   *config.Config
+	clock *clock
+	posts int
+}
+
+func newRig(t *testing.T, open func(t *testing.T) *store.Store) *rig {
+	t.Helper()
+	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	cfg, err := config.LoadBytes("m.yaml", []byte("vantage: us\n"), map[string][]byte{"c.yaml": []byte(
+		"checks:\n  - {name: chat, url: \"ws://127.0.0.1:1/ws\", schedule: \"@every 1m\", alert: {remind: 1h}}\n")},
+		config.Options{Lookup: func(string) (string, bool) { return "", false }, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.StateDir = t.TempDir()
+	st := open(t)
+	e, err := engine.New(engine.Options{Store: st, Config: cfg, Router: primaryOnly{}, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return &rig{t: t, e: e, st: st, cfg: cfg, clock: c}
+}
+
+// run records one run of the check from this member's vantage whose only
+// attempt ended with status (and body, when given).
+func (r *rig) run(status int, cause report.Cause, body ...string) {
+	a := report.Attempt{Vantage: r.cfg.Vantage, Route: report.RouteCDN, Variant: report.VariantConfigured, Status: status, OK: status == 101}
+	if len(body) > 0 {
+		// The server's own words, about the credential the check sends.
+		a.Body, a.Credential = body[0], "header"
+	}
+	a.Outcome = report.OutcomeOf(a)
+	rep := report.Report{Check: "chat", OK: a.OK, Diagnosis: report.Diagnosis{Cause: cause, Summary: string(cause)}, Attempts: []report.Attempt{a}}
+	r.e.Record([]engine.Observation{engine.NewObservation(&r.cfg.Checks[0], "", rep, r.clock.Now(), false)})
+}
+
+// told delivers what is due now and says what it was: the kind of each
+// message and, for a reply, its events.
+func (r *rig) told() []string {
+	ctx := context.Background()
+	var out []string
+	for {
+		e, err := r.st.ClaimFor(ctx, "us", "", r.clock.Now(), time.Minute)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if e == nil {
+			return out
+		}
+		out = append(out, said(e.Message))
+		r.posts++
+		if err := r.st.Done(ctx, e, notifier.Delivery{Channel: "C1", TS: fmt.Sprint(r.posts)}, r.clock.Now()); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+// toldAlone is told for the engine's local messages (the store away).
+func (r *rig) toldAlone() []string {
+	var out []string
+	for {
+		m, _, _, ok := r.e.NextLocal("", r.clock.Now())
+		if !ok {
+			return out
+		}
+		out = append(out, said(m))
+		r.posts++
+		del := notifier.Delivery{Channel: "C1", TS: fmt.Sprint(r.posts)}
+		r.e.DoneLocal(m.ID, true, &del, time.Time{})
+	}
+}
+
+func said(m notifier.Message) string {
+	s := string(m.Kind)
+	for _, ev := range m.Events {
+		s += " " + string(ev.Kind)
+	}
+	return s
+}
+
+// sequence is the life of one incident, the same on every ledger: each
+// step advances the clock, records a run and says what the outbox then
+// holds (delivered at once, as a working notifier would).
+func sequence(t *testing.T, r *rig, tell func() []string) {
+	t.Helper()
+	steps := []struct {
+		name    string
+		advance time.Duration
+		status  int
+		body    []string
+		want    []string
+	}{
+		{"a refusal opens the incident", 0, 403, nil, []string{"open"}},
+		{"the same refusal says nothing new", time.Minute, 403, nil, nil},
+		// The cause is the engine's own diagnosis of the attempts: the
+		// server now says the token expired.
+		{"another cause updates the message and says so in the thread", time.Minute, 401, []string{"token expired"}, []string{"update", "reply cause_changed"}},
+		{"an hour on, a reminder", time.Hour, 401, []string{"token expired"}, []string{"reply reminder"}},
+		{"the upgrade again resolves it", time.Minute, 101, nil, []string{"update", "reply resolved"}},
+		{"healthy runs say nothing", time.Minute, 101, nil, nil},
+	}
+	for _, s := range steps {
+		r.clock.Advance(s.advance)
+		cause := report.CauseAuthMissing
+		if s.status == 101 {
+			cause = report.CauseOK
+		}
+		r.run(s.status, cause, s.body...)
+		if got := tell(); !slices.Equal(got, s.want) {
+			t.Fatalf("%s: told %q, want %q", s.name, got, s.want)
+		}
+	}
+}
+
+func sqlite(t *testing.T) *store.Store {
+	st, err := store.Open(context.Background(), store.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func postgres(t *testing.T) *store.Store {
+	dsn := testbed.StartPostgresT(t).NewDatabaseT(t)
+	st, err := store.Open(context.Background(), store.Options{DSN: dsn, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestEngineSequence: the engine alone, fed runs on a simulated clock,
+// writes the outbox rows of an incident's life (open, update, replies for a
+// cause change, a reminder and the recovery) on SQLite and on PostgreSQL,
+// and the same messages from memory while the store is away.
+func TestEngineSequence(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		r := newRig(t, sqlite)
+		sequence(t, r, r.told)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		r := newRig(t, postgres)
+		sequence(t, r, r.told)
+	})
+	t.Run("memory", func(t *testing.T) {
+		r := newRig(t, sqlite)
+		// The store goes away for good: a SQLite store decides alone at
+		// once, and its messages are the engine's local ones.
+		r.st.Close()
+		r.run(101, report.CauseOK) // the failed write that starts the outage
+		sequence(t, r, r.toldAlone)
+		if e := r.e.StoreError(); e == "" {
+			t.Errorf("the store is closed, yet the engine says it takes writes")
+		}
+	})
+}
+
+// TestEngineSilence: a silence keeps a failing check from opening an
+// incident; once it ends, the next failing run opens one.
+func TestEngineSilence(t *testing.T) {
+	for name, open := range map[string]func(*testing.T) *store.Store{"sqlite": sqlite, "postgres": postgres} {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, open)
+			now := r.clock.Now()
+			if _, err := r.st.AddSilence(context.Background(), store.Silence{Check: "chat", Starts: now, Ends: now.Add(30 * time.Minute),
+				Reason: "maintenance", By: "test", Created: now}); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				r.clock.Advance(time.Minute)
+				r.run(403, report.CauseAuthMissing)
+			}
+			if got := r.told(); len(got) != 0 {
+				t.Fatalf("silenced, yet told %q", got)
+			}
+			r.clock.Advance(30 * time.Minute)
+			r.run(403, report.CauseAuthMissing)
+			if got := r.told(); !slices.Equal(got, []string{"open"}) {
+				t.Fatalf("after the silence: told %q, want an open", got)
+			}
+		})
+	}
+}
+
+// TestEngineFleetStale: on a shared store, a member that went silent
+// neither opens nor closes an incident with its stale series: the other
+// member's recovery alone does not resolve what the silent one saw failing.
+func TestEngineFleetStale(t *testing.T) {
+	dsn := testbed.StartPostgresT(t).NewDatabaseT(t)
+	open := func(t *testing.T) *store.Store {
+		st, err := store.Open(context.Background(), store.Options{DSN: dsn, Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	us := newRig(t, open)
+	eu := newRigAs(t, open, "eu", us.clock)
+	ctx := context.Background()
+	beat := func(st *store.Store, name string) {
+		err := st.Update(ctx, func(tx *store.Tx) error {
+			_, err := tx.Heartbeat(ctx, store.Member{Name: name, Started: us.clock.Now(), Interval: time.Minute}, us.clock.Now())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	beat(us.st, "us")
+	beat(eu.st, "eu")
+	us.run(403, report.CauseAuthMissing)
+	eu.run(403, report.CauseAuthMissing)
+	// us opens it; eu's failing run widens it (a reply in its thread).
+	if got := us.told(); !slices.Equal(got, []string{"open", "reply widened"}) {
+		t.Fatalf("both failing: told %q, want the open and its widening", got)
+	}
+	// eu goes silent; us marks it so, then recovers alone.
+	us.clock.Advance(5 * time.Minute)
+	beat(us.st, "us")
+	err := us.st.Update(ctx, func(tx *store.Tx) error {
+		_, err := tx.NewlySilent(ctx, "us", us.clock.Now(), func(m store.Member) time.Duration { return 3 * m.Interval })
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	us.run(101, report.CauseOK)
+	if got := us.told(); slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "resolved") }) {
+		t.Fatalf("a silent member's failing series was ignored: told %q", got)
+	}
+	// eu reports again, upgraded: now it resolves.
+	us.clock.Advance(time.Minute)
+	beat(eu.st, "eu")
+	eu.run(101, report.CauseOK)
+	if got := us.told(); !slices.Contains(got, "reply resolved") {
+		t.Fatalf("both upgraded again: told %q, want the recovery", got)
+	}
+}
+
+// newRigAs is newRig for another member of the same fleet and clock.
+func newRigAs(t *testing.T, open func(t *testing.T) *store.Store, member string, c *clock) *rig {
+	t.Helper()
+	cfg, err := config.LoadBytes("m.yaml", []byte("vantage: "+member+"\n"), map[string][]byte{"c.yaml": []byte(
+		"checks:\n  - {name: chat, url: \"ws://127.0.0.1:1/ws\", schedule: \"@every 1m\", alert: {remind: 1h}}\n")},
+		config.Options{Lookup: func(string) (string, bool) { return "", false }, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.StateDir = t.TempDir()
+	st := open(t)
+	e, err := engine.New(engine.Options{Store: st, Config: cfg, Router: primaryOnly{}, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return &rig{t: t, e: e, st: st, cfg: cfg, clock: c}
+}
