@@ -18,6 +18,7 @@ import (
 
 	"github.com/wscanary/wscanary/monitor"
 	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/delivery"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/telemetry"
 	"github.com/wscanary/wscanary/notifier"
@@ -41,12 +42,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printConfigErrors(stderr, err)
 		return exitUsage
 	}
-	n, err := buildNotifier(cfg, logger, stdout)
+	n, targets, err := delivery.Build(cfg, logger, stdout, isTerminal(stdout))
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return exitUsage
 	}
-	d, cleanup, err := startDaemonWith(ctx, cfg, logger, n)
+	d, cleanup, err := startDaemonWith(ctx, cfg, logger, n, targets)
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return exitUsage
@@ -101,19 +102,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // startDaemonWith builds and starts the daemon with its listener and
 // watchdog; cleanup drains it. The demo uses it too, so both run the same
 // code.
-func startDaemonWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, n notifier.Notifier) (*monitor.Daemon, func(), error) {
+func startDaemonWith(ctx context.Context, cfg *config.Config, logger *slog.Logger, n notifier.Notifier, targets map[string]notifier.Notifier) (*monitor.Daemon, func(), error) {
 	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceVersion: versionString(), Vantage: cfg.Vantage, Logger: logger})
 	if err != nil {
 		return nil, nil, fmt.Errorf("telemetry: %w", err)
 	}
 	st, err := store.Open(ctx, store.Options{DSN: cfg.Store, Dir: cfg.StateDir, Logger: logger})
 	if err != nil {
-		tel.Shutdown(context.Background())
-		return nil, nil, err
-	}
-	targets, err := buildTargets(cfg)
-	if err != nil {
-		st.Close()
 		tel.Shutdown(context.Background())
 		return nil, nil, err
 	}
@@ -178,28 +173,9 @@ func startDaemonWith(ctx context.Context, cfg *config.Config, logger *slog.Logge
 	return d, cleanup, nil
 }
 
-// buildNotifier picks Slack when configured; the console otherwise, so a
-// daemon without Slack still says what it would have posted.
-func buildNotifier(cfg *config.Config, logger *slog.Logger, consoleOut io.Writer) (notifier.Notifier, error) {
-	console := notifier.NewConsole(consoleOut, notifier.ConsoleOptions{Color: isTerminal(consoleOut)})
-	if !cfg.Slack.Enabled() {
-		return console, nil
-	}
-	s, err := notifier.NewSlack(notifier.SlackOptions{WebhookURL: cfg.Slack.WebhookURL, Token: cfg.Slack.Token,
-		Channel: cfg.Slack.Channel, APIURL: cfg.Slack.APIURL, Logger: logger, Buttons: cfg.Slack.AppToken != ""})
-	if err != nil {
-		return nil, fmt.Errorf("slack: %w", err)
-	}
-	return s, nil
-}
-
 // reloadNotifiers swaps in the notifiers of cfg.
 func reloadNotifiers(d *monitor.Daemon, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
-	n, err := buildNotifier(cfg, logger, stdout)
-	if err != nil {
-		return err
-	}
-	targets, err := buildTargets(cfg)
+	n, targets, err := delivery.Build(cfg, logger, stdout, isTerminal(stdout))
 	if err != nil {
 		return err
 	}
@@ -208,30 +184,6 @@ func reloadNotifiers(d *monitor.Daemon, cfg *config.Config, logger *slog.Logger,
 	}
 	logger.Info("notifiers reloaded")
 	return nil
-}
-
-// buildTargets builds the notifiers under notify:.
-func buildTargets(cfg *config.Config) (map[string]notifier.Notifier, error) {
-	out := map[string]notifier.Notifier{}
-	for _, nc := range cfg.Notify {
-		var n notifier.Notifier
-		var err error
-		switch {
-		case nc.Alertmanager != nil:
-			n, err = notifier.NewAlertmanager(notifier.AlertmanagerOptions{URL: nc.Alertmanager.URL})
-		case nc.PagerDuty != nil:
-			p := nc.PagerDuty
-			n, err = notifier.NewPagerDuty(notifier.PagerDutyOptions{RoutingKey: p.RoutingKey, APIURL: p.APIURL, Severity: p.Severity,
-				SeverityByCause: p.SeverityByCause})
-		case nc.Webhook != nil:
-			n, err = notifier.NewWebhook(notifier.WebhookOptions{URL: nc.Webhook.URL, Secret: nc.Webhook.Secret})
-		}
-		if err != nil {
-			return nil, fmt.Errorf("notify %q: %w", nc.Name, err)
-		}
-		out[nc.Name] = n
-	}
-	return out, nil
 }
 
 // watchdog pets systemd's watchdog only while the scheduler ticks, so a

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/delivery"
 	"github.com/wscanary/wscanary/monitor/demo"
 	"github.com/wscanary/wscanary/notifier"
 )
@@ -56,7 +57,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := &demo.LockedWriter{W: stdout, ClearLine: color}
 	tee := &demo.Tee{Console: notifier.NewConsole(out, notifier.ConsoleOptions{Color: color}), Tally: &demo.Tally{}, Log: logger}
 	if cfg.Slack.Enabled() {
-		if tee.Slack, err = buildNotifier(cfg, logger, io.Discard); err != nil {
+		if tee.Slack, _, err = delivery.Build(cfg, logger, io.Discard, false); err != nil {
 			fmt.Fprintln(stderr, "wscanary demo:", err)
 			return exitUsage
 		}
@@ -77,7 +78,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				To: start.Add(time.Duration(2*i+3) * *pace / 2), Reason: "planned WAF rollout", File: "demo", Line: i + 1})
 		}
 	}
-	d, cleanup, err := startDaemonWith(ctx, cfg, logger, tee)
+	d, cleanup, err := startDaemonWith(ctx, cfg, logger, tee, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "wscanary demo:", err)
 		return exitFailed
