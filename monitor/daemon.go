@@ -38,12 +38,6 @@ const (
 	// cancels them. A check's timeout may be up to config.MaxTimeout, but a
 	// stop must end within systemd's TimeoutStopSec (30 s in our unit).
 	StopGrace = 10 * time.Second
-	// storeTimeout bounds one store transaction of delivery, the fleet
-	// or an action, like the engine's.
-	storeTimeout = engine.StoreTimeout
-	// retryStoreEvery: while the store fails, delivery looks again this
-	// often, like the engine.
-	retryStoreEvery = engine.RetryStoreEvery
 	// LocalAfterShared is how long a member of a fleet waits, its store
 	// unreachable, before it alerts on what it alone sees: long enough for
 	// a database failover, short enough to matter.

@@ -168,13 +168,6 @@ func (s *sender) holdFor(now time.Time, d time.Duration) {
 	s.mu.Unlock()
 }
 
-// streakNow is how many deliveries failed in a row.
-func (s *sender) streakNow() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.streak
-}
-
 // failed notes a delivery that failed.
 func (s *sender) failed() {
 	s.mu.Lock()
