@@ -116,39 +116,10 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 	// relayed by a CDN carries the CDN's headers but is not its doing.
 	d := report.Diagnosis{Route: f.Route, Vantage: f.Vantage}
 
-	// 0. Who: a vantage's own egress proxy refused the tunnel. The target
-	// was not reached from there: the verdict is about that vantage alone
-	// when every other attempt upgrades, and the others' story otherwise.
-	var viaProxy, rest []report.Attempt
-	for _, a := range configured {
-		if !a.OK && a.Hop == report.HopVantageProxy {
-			viaProxy = append(viaProxy, a)
-		} else {
-			rest = append(rest, a)
-		}
+	// 0. Who answered: the vantage's own proxy, a sign-in gateway.
+	if who, ok := whoAnswered(in, d, configured); ok {
+		return who
 	}
-	if len(viaProxy) > 0 {
-		other, none := firstFailure(rest)
-		if none {
-			return vantageProxyRefused(d, viaProxy[0], configured)
-		}
-		od := explain(in, rest, other)
-		od.Summary += proxyNote(viaProxy[0])
-		od.Hints = append(od.Hints, vantageProxyRefused(report.Diagnosis{}, viaProxy[0], nil).Hints[0])
-		return od
-	}
-	// 0b. Who: a sign-in gateway answered for the application (its page, a
-	// redirect to its identity provider). Its signs outrank a verdict on
-	// the route: a WAF rule would be blamed for a login wall.
-	for _, route := range []report.Route{report.RouteCDN, report.RouteDirect, ""} {
-		for _, a := range configured {
-			if !a.OK && (a.Route == route || route == "") && gatewayOf(a) != "" {
-				d.Route, d.Vantage = a.Route, a.Vantage
-				return gatewayAuth(d, a, configured)
-			}
-		}
-	}
-
 	// 1. Place: on one route, some vantages upgrade and others are
 	// refused. This comes first: a CDN that refuses one region's egress
 	// address (an IP or geo rule) while others pass is not a WAF rule to
@@ -306,6 +277,43 @@ func explain(in Input, configured []report.Attempt, f report.Attempt) report.Dia
 		return socketIO(d, f, w)
 	}
 	return byStatus(d, f)
+}
+
+// whoAnswered is the verdict when something other than the target
+// answered: a vantage's own egress proxy refused the tunnel (the target
+// was not reached from there: the verdict is about that vantage alone when
+// every other attempt upgrades, and the others' story otherwise), or a
+// sign-in gateway answered for the application (its page, a redirect to
+// its identity provider). A gateway's signs outrank a verdict on the
+// route: a WAF rule would be blamed for a login wall.
+func whoAnswered(in Input, d report.Diagnosis, configured []report.Attempt) (report.Diagnosis, bool) {
+	var viaProxy, rest []report.Attempt
+	for _, a := range configured {
+		if !a.OK && a.Hop == report.HopVantageProxy {
+			viaProxy = append(viaProxy, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	if len(viaProxy) > 0 {
+		other, none := firstFailure(rest)
+		if none {
+			return vantageProxyRefused(d, viaProxy[0], configured), true
+		}
+		od := explain(in, rest, other)
+		od.Summary += proxyNote(viaProxy[0])
+		od.Hints = append(od.Hints, vantageProxyRefused(report.Diagnosis{}, viaProxy[0], nil).Hints[0])
+		return od, true
+	}
+	for _, route := range []report.Route{report.RouteCDN, report.RouteDirect, ""} {
+		for _, a := range configured {
+			if !a.OK && (a.Route == route || route == "") && gatewayOf(a) != "" {
+				d.Route, d.Vantage = a.Route, a.Vantage
+				return gatewayAuth(d, a, configured), true
+			}
+		}
+	}
+	return report.Diagnosis{}, false
 }
 
 // answeredBy names the edge or gateway that produced an answer itself, not
