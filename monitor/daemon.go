@@ -219,6 +219,8 @@ func (d *Daemon) Start() {
 
 // install builds the runner and a fresh cron for cfg. Caller holds d.mu.
 func (d *Daemon) install(cfg *config.Config) {
+	// The engine decides on the configuration the schedule runs.
+	d.engine.SetConfig(cfg)
 	rn := runner.New(cfg, d.opts.Telemetry)
 	rn.Limit = d.limit
 	c := cron.New(cron.WithLogger(cronLogger{d.log}))
@@ -257,7 +259,6 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	old := d.cfg
 	d.install(cfg)
 	d.mu.Unlock()
-	d.engine.SetConfig(cfg)
 	// The store write (up to storeTimeout) runs without d.mu: every run
 	// that ends takes d.mu, and none should wait behind a reload.
 	d.engine.Forget(old, cfg)

@@ -35,6 +35,15 @@ type Router interface {
 	All() []string
 }
 
+// noRoutes routes nothing: an engine without notifiers keeps its decisions
+// and queues no message.
+type noRoutes struct{}
+
+func (noRoutes) For([]string) func(notifier.Message) []notifier.Message {
+	return func(notifier.Message) []notifier.Message { return nil }
+}
+func (noRoutes) All() []string { return nil }
+
 // Options are the engine's dependencies.
 type Options struct {
 	Store *store.Store
@@ -89,6 +98,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.Queued == nil {
 		opts.Queued = func() {}
+	}
+	if opts.Router == nil {
+		opts.Router = noRoutes{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{opts: opts, log: opts.Logger, store: opts.Store, mem: newMemory(), member: opts.Config.Vantage,

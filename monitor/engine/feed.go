@@ -666,10 +666,14 @@ func (e *Engine) prune() {
 	e.log.Debug("pruning history", "older_than", keep.String())
 	n, err := e.store.Prune(ctx, e.now().Add(-keep))
 	if err != nil {
-		e.StoreFails("prune", err)
+		if e.ctx.Err() == nil { // stopping is not a store failure
+			e.StoreFails("prune", err)
+		}
 		return
 	}
-	e.log.Info("history pruned", "rows", n, "older_than", keep.String(), "took", time.Since(start).Round(time.Millisecond).String())
+	if n > 0 {
+		e.log.Info("history pruned", "rows", n, "older_than", keep.String(), "took", time.Since(start).Round(time.Millisecond).String())
+	}
 }
 
 // Judging says since when the store is reachable again (or the process

@@ -13,7 +13,6 @@ import (
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/testbed"
-	"github.com/wscanary/wscanary/notifier"
 )
 
 // lockedBuffer is a log sink that tests read while the daemon writes.
@@ -62,7 +61,7 @@ func TestPruneDoesNotHoldRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &lockedBuffer{}
-	e, err := New(Options{Store: st, Config: cfg, Router: noRouter{},
+	e, err := New(Options{Store: st, Config: cfg,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -119,11 +118,3 @@ func lastLog(l string) string {
 	}
 	return ""
 }
-
-// noRouter routes nothing: the engine's tests look at the store and memory.
-type noRouter struct{}
-
-func (noRouter) For([]string) func(notifier.Message) []notifier.Message {
-	return func(notifier.Message) []notifier.Message { return nil }
-}
-func (noRouter) All() []string { return nil }

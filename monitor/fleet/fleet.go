@@ -168,7 +168,9 @@ func (f *Fleet) heartbeat() {
 		return nil
 	})
 	if err != nil {
-		f.opts.Engine.StoreFails("heartbeat", err)
+		if f.ctx.Err() == nil { // stopping is not a store failure
+			f.opts.Engine.StoreFails("heartbeat", err)
+		}
 		return
 	}
 	f.opts.Engine.StoreWorks()
