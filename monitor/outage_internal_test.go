@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,20 +17,12 @@ import (
 	"github.com/wscanary/wscanary/notifier"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 // simulated is a daemon driven by a fake clock: runs are fed in by hand and
 // the outbox is delivered when the test says so.
 type simulated struct {
 	d     *Daemon
 	cfg   *config.Config
-	clock *fakeClock
+	clock *testbed.Clock
 	st    *store.Store
 }
 
@@ -43,7 +34,7 @@ func newSimulated(t *testing.T, checks string, slackAPI string) *simulated {
 // newSimulatedWith is newSimulated with a main file of its own.
 func newSimulatedWith(t *testing.T, main, checks string, slackAPI string) *simulated {
 	t.Helper()
-	clock := &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	clock := testbed.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	cfg, err := config.LoadBytes("m.yaml", []byte(main), map[string][]byte{"c.yaml": []byte(checks)},
 		config.Options{Lookup: func(string) (string, bool) { return "", false }, Now: clock.Now})
 	if err != nil {
@@ -85,7 +76,7 @@ func TestSlackOutageSimulatedMinutes(t *testing.T) {
 	t.Parallel()
 	fake := testbed.NewFakeSlack("xoxb-test")
 	defer fake.Close()
-	var clock *fakeClock
+	var clock *testbed.Clock
 	outageEnd := time.Date(2026, 11, 25, 12, 5, 0, 0, time.UTC)
 	var failures int
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

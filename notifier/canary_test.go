@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wscanary/wscanary/monitor/testbed"
 	"github.com/wscanary/wscanary/notifier"
 )
 
@@ -66,7 +67,7 @@ func TestCanaryToken(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeSlack(t)
-			var logs logBuffer
+			var logs testbed.SyncBuffer
 			s := newBot(t, f, &logs)
 			f.setRespond(sc.respond)
 			ctx := t.Context()
@@ -120,7 +121,7 @@ func TestCanaryWebhookURL(t *testing.T) {
 	t.Parallel()
 	for _, closed := range []bool{false, true} {
 		f := newFakeSlack(t)
-		var logs logBuffer
+		var logs testbed.SyncBuffer
 		s := newWebhook(t, f, &logs)
 		f.setRespond(answer("", 404, nil, "no_service"))
 		if closed {

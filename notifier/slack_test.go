@@ -1,7 +1,6 @@
 package notifier_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
 
+	"github.com/wscanary/wscanary/monitor/testbed"
 	"github.com/wscanary/wscanary/notifier"
 )
 
@@ -153,24 +153,6 @@ func answer(method string, status int, header map[string]string, body string) fu
 func slackError(code string) string { return `{"ok":false,"error":"` + code + `"}` }
 
 const canaryToken = "xoxb-CANARY-123456"
-
-// logBuffer captures slog output from concurrent goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func debugLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -365,7 +347,7 @@ func TestSlackUpdateFailure(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeSlack(t)
-			var logs logBuffer
+			var logs testbed.SyncBuffer
 			s := newBot(t, f, &logs)
 			f.setRespond(tt.respond)
 			_, err := s.Notify(t.Context(), updateMsg())

@@ -123,7 +123,7 @@ service:
 	os.WriteFile(filepath.Join(dir, "otelcol.yaml"), []byte(colCfg), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, col, "--config", filepath.Join(dir, "otelcol.yaml"))
-	colLog := &syncBuffer{}
+	colLog := &testbed.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = colLog, colLog
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {

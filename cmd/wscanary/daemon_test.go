@@ -39,26 +39,9 @@ var buildOnce = sync.OnceValues(func() (string, error) {
 // daemonProc is a running `wscanary run`.
 type daemonProc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
-	stdout *syncBuffer
+	stderr *testbed.SyncBuffer
+	stdout *testbed.SyncBuffer
 	done   chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startRun(t *testing.T, cfgPath string, env ...string) *daemonProc {
@@ -72,7 +55,7 @@ func startRun(t *testing.T, cfgPath string, env ...string) *daemonProc {
 	}) {
 		t.Fatalf("%s sets no state_dir: the daemon would use the machine's /var/lib/wscanary", cfgPath)
 	}
-	p := &daemonProc{stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	p := &daemonProc{stderr: &testbed.SyncBuffer{}, stdout: &testbed.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, "run", "--config", cfgPath)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr, p.cmd.Stdout = p.stderr, p.stdout

@@ -77,7 +77,7 @@ func startServer(t *testing.T, name string, cmd func(port int) *exec.Cmd) string
 		t.Fatal(err)
 	}
 	c := cmd(port)
-	out := &syncBuffer{}
+	out := &testbed.SyncBuffer{}
 	c.Stdout, c.Stderr = out, out
 	t.Cleanup(func() {
 		if t.Failed() {

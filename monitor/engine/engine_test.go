@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,15 +15,6 @@ import (
 	"github.com/wscanary/wscanary/monitor/testbed"
 	"github.com/wscanary/wscanary/notifier"
 )
-
-// clock is the simulated time the engine decides on.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // primaryOnly routes every message to the primary notifier alone.
 type primaryOnly struct{}
@@ -42,27 +32,13 @@ type rig struct {
 	e     *engine.Engine
 	st    *store.Store
 	cfg   *config.Config
-	clock *clock
+	clock *testbed.Clock
 	posts int
 }
 
 func newRig(t *testing.T, open func(t *testing.T) *store.Store) *rig {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-	cfg, err := config.LoadBytes("m.yaml", []byte("vantage: us\n"), map[string][]byte{"c.yaml": []byte(
-		"checks:\n  - {name: chat, url: \"ws://127.0.0.1:1/ws\", schedule: \"@every 1m\", alert: {remind: 1h}}\n")},
-		config.Options{Lookup: func(string) (string, bool) { return "", false }, Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.StateDir = t.TempDir()
-	st := open(t)
-	e, err := engine.New(engine.Options{Store: st, Config: cfg, Router: primaryOnly{}, Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	return &rig{t: t, e: e, st: st, cfg: cfg, clock: c}
+	return newRigAs(t, open, "us", testbed.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)))
 }
 
 // run records one run of the check from this member's vantage whose only
@@ -144,7 +120,7 @@ func sequence(t *testing.T, r *rig, tell func() []string) {
 		{"healthy runs say nothing", time.Minute, 101, nil, nil},
 	}
 	for _, s := range steps {
-		r.clock.Advance(s.advance)
+		r.clock.Add(s.advance)
 		cause := report.CauseAuthMissing
 		if s.status == 101 {
 			cause = report.CauseOK
@@ -213,13 +189,13 @@ func TestEngineSilence(t *testing.T) {
 				t.Fatal(err)
 			}
 			for range 3 {
-				r.clock.Advance(time.Minute)
+				r.clock.Add(time.Minute)
 				r.run(403, report.CauseAuthMissing)
 			}
 			if got := r.told(); len(got) != 0 {
 				t.Fatalf("silenced, yet told %q", got)
 			}
-			r.clock.Advance(30 * time.Minute)
+			r.clock.Add(30 * time.Minute)
 			r.run(403, report.CauseAuthMissing)
 			if got := r.told(); !slices.Equal(got, []string{"open"}) {
 				t.Fatalf("after the silence: told %q, want an open", got)
@@ -262,7 +238,7 @@ func TestEngineFleetStale(t *testing.T) {
 		t.Fatalf("both failing: told %q, want the open and its widening", got)
 	}
 	// eu goes silent; us marks it so, then recovers alone.
-	us.clock.Advance(5 * time.Minute)
+	us.clock.Add(5 * time.Minute)
 	beat(us.st, "us")
 	err := us.st.Update(ctx, func(tx *store.Tx) error {
 		_, err := tx.NewlySilent(ctx, "us", us.clock.Now(), func(m store.Member) time.Duration { return 3 * m.Interval })
@@ -276,7 +252,7 @@ func TestEngineFleetStale(t *testing.T) {
 		t.Fatalf("a silent member's failing series was ignored: told %q", got)
 	}
 	// eu reports again, upgraded: now it resolves.
-	us.clock.Advance(time.Minute)
+	us.clock.Add(time.Minute)
 	beat(eu.st, "eu")
 	eu.run(101, report.CauseOK)
 	if got := us.told(); !slices.Contains(got, "reply resolved") {
@@ -284,8 +260,9 @@ func TestEngineFleetStale(t *testing.T) {
 	}
 }
 
-// newRigAs is newRig for another member of the same fleet and clock.
-func newRigAs(t *testing.T, open func(t *testing.T) *store.Store, member string, c *clock) *rig {
+// newRigAs is an engine of member on clock c (members of one fleet share
+// a clock).
+func newRigAs(t *testing.T, open func(t *testing.T) *store.Store, member string, c *testbed.Clock) *rig {
 	t.Helper()
 	cfg, err := config.LoadBytes("m.yaml", []byte("vantage: "+member+"\n"), map[string][]byte{"c.yaml": []byte(
 		"checks:\n  - {name: chat, url: \"ws://127.0.0.1:1/ws\", schedule: \"@every 1m\", alert: {remind: 1h}}\n")},

@@ -1,11 +1,9 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,19 +12,6 @@ import (
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/testbed"
 )
-
-// lockedBuffer is a log sink that tests read while the daemon writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestPruneDoesNotHoldRecords: a prune of a large history runs beside the
 // feed, not on it: runs are recorded while it deletes (before, the feed
@@ -60,7 +45,7 @@ func TestPruneDoesNotHoldRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testbed.SyncBuffer{}
 	e, err := New(Options{Store: st, Config: cfg,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
