@@ -3,14 +3,10 @@ package testbed
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
-	"syscall"
-	"time"
 )
 
 // ErrNoSquid is returned when no squid binary is found (Debian package
@@ -19,12 +15,7 @@ var ErrNoSquid = errors.New("testbed: squid not found (Debian package squid)")
 
 // Squid is a running Squid, the forward proxy a corporate vantage often
 // goes out through.
-type Squid struct {
-	Dir  string
-	Addr string // 127.0.0.1:PORT
-	proc *process
-	once sync.Once
-}
+type Squid struct{ forwardProxy }
 
 // squids names each Squid of this process apart: Squid keeps shared memory
 // under /dev/shm by its service name (-n), which must be alphanumeric.
@@ -81,22 +72,10 @@ func StartSquid(dir, access string) (*Squid, error) {
 		return nil, fmt.Errorf("testbed: squid: %w", err)
 	}
 	name := fmt.Sprintf("wscanary%d%d", os.Getpid(), squids.Add(1))
-	sq := &Squid{Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	sq := &Squid{forwardProxy{Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", port), log: "squid.out"}}
 	sq.proc, err = startServing("squid", filepath.Join(dir, "squid.out"), exec.Command(bin, "-N", "-d", "1", "-n", name, "-f", conf), sq.Addr, startTimeout)
 	if err != nil {
 		return nil, err
 	}
 	return sq, nil
-}
-
-// URL is the proxy URL, "http://127.0.0.1:PORT".
-func (sq *Squid) URL() *url.URL { return &url.URL{Scheme: "http", Host: sq.Addr} }
-
-// Log returns the last 8 KiB of Squid's output.
-func (sq *Squid) Log() string { return tail(filepath.Join(sq.Dir, "squid.out"), 8<<10) }
-
-// Stop terminates Squid (SIGTERM, SIGKILL after 5s) and waits for it; a
-// clean stop removes its shared memory.
-func (sq *Squid) Stop() {
-	sq.once.Do(func() { sq.proc.stop(syscall.SIGTERM, 5*time.Second) })
 }

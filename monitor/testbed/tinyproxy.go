@@ -49,14 +49,29 @@ PidFile "%s"
 `, port, filepath.Join(dir, "tinyproxy.log"), filepath.Join(dir, "tinyproxy.pid"))
 }
 
-// Tinyproxy is a running tinyproxy, an HTTP forward proxy that tunnels
-// CONNECT.
-type Tinyproxy struct {
+// forwardProxy is a running HTTP forward proxy that tunnels CONNECT
+// (tinyproxy, Squid), logging to a file of its directory.
+type forwardProxy struct {
 	Dir  string
 	Addr string // 127.0.0.1:PORT
+	log  string // its log file's name in Dir
 	proc *process
 	once sync.Once
 }
+
+// URL is the proxy URL, "http://127.0.0.1:PORT".
+func (fp *forwardProxy) URL() *url.URL { return &url.URL{Scheme: "http", Host: fp.Addr} }
+
+// Log returns the last 8 KiB of the proxy's log.
+func (fp *forwardProxy) Log() string { return tail(filepath.Join(fp.Dir, fp.log), 8<<10) }
+
+// Stop terminates the proxy (SIGTERM, SIGKILL after 5s) and waits for it.
+func (fp *forwardProxy) Stop() {
+	fp.once.Do(func() { fp.proc.stop(syscall.SIGTERM, 5*time.Second) })
+}
+
+// Tinyproxy is a running tinyproxy.
+type Tinyproxy struct{ forwardProxy }
 
 // StartTinyproxy writes TinyproxyConf on a free port into dir, with the
 // extra lines given (a Filter, ConnectPort, BasicAuth), and runs
@@ -96,7 +111,7 @@ func startTinyproxy(bin, dir string, extra []string) (*Tinyproxy, error) {
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return nil, fmt.Errorf("testbed: tinyproxy: %w", err)
 	}
-	tp := &Tinyproxy{Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	tp := &Tinyproxy{forwardProxy{Dir: dir, Addr: fmt.Sprintf("127.0.0.1:%d", port), log: "tinyproxy.log"}}
 	stderr := filepath.Join(dir, "tinyproxy.stderr")
 	tp.proc, err = startProcess("tinyproxy", stderr, bin, "-d", "-c", conf)
 	if err != nil {
@@ -113,15 +128,4 @@ func startTinyproxy(bin, dir string, extra []string) (*Tinyproxy, error) {
 		return nil, err
 	}
 	return tp, nil
-}
-
-// URL is the proxy URL, "http://127.0.0.1:PORT".
-func (tp *Tinyproxy) URL() *url.URL { return &url.URL{Scheme: "http", Host: tp.Addr} }
-
-// Log returns the last 8 KiB of tinyproxy's log.
-func (tp *Tinyproxy) Log() string { return tail(filepath.Join(tp.Dir, "tinyproxy.log"), 8<<10) }
-
-// Stop terminates tinyproxy (SIGTERM, SIGKILL after 5s) and waits for it.
-func (tp *Tinyproxy) Stop() {
-	tp.once.Do(func() { tp.proc.stop(syscall.SIGTERM, 5*time.Second) })
 }
