@@ -302,14 +302,17 @@ func whoAnswered(in Input, d report.Diagnosis, configured []report.Attempt) (rep
 		}
 		od := explain(in, rest, other)
 		od.Summary += proxyNote(viaProxy[0])
-		od.Hints = append(od.Hints, vantageProxyRefused(report.Diagnosis{}, viaProxy[0], nil).Hints[0])
+		od.Hints = append(od.Hints, proxyFix(viaProxy[0], proxyProduct(viaProxy[0])))
 		return od, true
 	}
 	for _, route := range []report.Route{report.RouteCDN, report.RouteDirect, ""} {
 		for _, a := range configured {
-			if !a.OK && (a.Route == route || route == "") && gatewayOf(a) != "" {
+			if a.OK || (a.Route != route && route != "") {
+				continue
+			}
+			if id := gatewayOf(a); id != "" {
 				d.Route, d.Vantage = a.Route, a.Vantage
-				return gatewayAuth(d, a, configured), true
+				return gatewayAuth(d, a, id, configured), true
 			}
 		}
 	}

@@ -179,10 +179,9 @@ func Answered(a report.Attempt) (report.Hop, string) {
 	return report.HopTarget, ""
 }
 
-// gatewayAuth: a gateway answered for the application on a (the chosen
-// failing attempt); others are where else it did.
-func gatewayAuth(d report.Diagnosis, a report.Attempt, configured []report.Attempt) report.Diagnosis {
-	id := gatewayOf(a)
+// gatewayAuth: the gateway id answered for the application on a (the
+// chosen failing attempt); configured says where else it did.
+func gatewayAuth(d report.Diagnosis, a report.Attempt, id string, configured []report.Attempt) report.Diagnosis {
 	g, _ := gatewayByID(id)
 	d.Cause, d.Hop, d.Gateway = report.CauseGatewayAuthRequired, report.HopGateway, id
 	d.Vendor = id
@@ -208,7 +207,7 @@ func gatewayAuth(d report.Diagnosis, a report.Attempt, configured []report.Attem
 		what, where(a))
 	var other []string
 	for _, o := range configured {
-		if (o.Vantage != a.Vantage || o.Route != a.Route) && gatewayOf(o) == id && !slices.Contains(other, string(o.Route)) && o.Route != a.Route {
+		if o.Route != a.Route && !slices.Contains(other, string(o.Route)) && gatewayOf(o) == id {
 			other = append(other, string(o.Route))
 		}
 	}
@@ -294,24 +293,25 @@ func vantageProxyRefused(d report.Diagnosis, a report.Attempt, configured []repo
 	if len(good) > 0 {
 		d.Summary += fmt.Sprintf(" From %s it upgrades.", strings.Join(good, ", "))
 	}
+	d.Hints = []string{proxyFix(a, product),
+		"This says nothing about the target: fix the vantage's proxy (or give the vantage another way out); other vantages show how the target is."}
+	return d
+}
+
+// proxyFix is what to change at a vantage's proxy that answered a (product
+// when it said who it is): its credentials, its own way out, or its ACL.
+func proxyFix(a report.Attempt, product string) string {
 	switch s := a.Status; {
 	case s == 407 || s == 401:
-		d.Hints = []string{"Give the vantage the proxy's credentials in its proxy URL (`vantages: [{name: " + a.Vantage + ", proxy: \"http://USER:${PROXY_PASSWORD}@host:port\"}]`), or allow the monitor's address without authentication in the proxy's ACL."}
+		return "Give the vantage the proxy's credentials in its proxy URL (`vantages: [{name: " + a.Vantage + ", proxy: \"http://USER:${PROXY_PASSWORD}@host:port\"}]`), or allow the monitor's address without authentication in the proxy's ACL."
 	case s >= 500:
-		d.Hints = []string{"The proxy's own way to the target fails (its error page says why: DNS, a refused or timed-out connection): check the proxy host's DNS, routes and firewall toward the target."}
+		return "The proxy's own way to the target fails (its error page says why: DNS, a refused or timed-out connection): check the proxy host's DNS, routes and firewall toward the target."
 	case product == "squid":
-		d.Hints = []string{
-			"Squid: allow the target before the deny lines (`acl ws dstdomain HOST` and `http_access allow ws` above `http_access deny all`); a CONNECT to a port other than 443 is refused by the stock `http_access deny CONNECT !SSL_ports`: add the port to `acl SSL_ports port ...`.",
-		}
+		return "Squid: allow the target before the deny lines (`acl ws dstdomain HOST` and `http_access allow ws` above `http_access deny all`); a CONNECT to a port other than 443 is refused by the stock `http_access deny CONNECT !SSL_ports`: add the port to `acl SSL_ports port ...`."
 	case product == "tinyproxy":
-		d.Hints = []string{
-			"tinyproxy: a Filter rule matches the target's host, or its port is not among the ConnectPort lines (with none, every port is allowed): change the filter file or add `ConnectPort PORT`.",
-		}
-	default:
-		d.Hints = []string{"Allow the target's host and port for CONNECT in the proxy's ACL (corporate proxies often allow CONNECT to 443 only)."}
+		return "tinyproxy: a Filter rule matches the target's host, or its port is not among the ConnectPort lines (with none, every port is allowed): change the filter file or add `ConnectPort PORT`."
 	}
-	d.Hints = append(d.Hints, "This says nothing about the target: fix the vantage's proxy (or give the vantage another way out); other vantages show how the target is.")
-	return d
+	return "Allow the target's host and port for CONNECT in the proxy's ACL (corporate proxies often allow CONNECT to 443 only)."
 }
 
 // proxyNote is said beside another verdict when a vantage's proxy refused
