@@ -14,7 +14,7 @@ import (
 // daemon without Slack still says what it would have posted; and each of
 // notify: by its name.
 func Build(cfg *config.Config, logger *slog.Logger, out io.Writer, color bool) (notifier.Notifier, map[string]notifier.Notifier, error) {
-	var primary notifier.Notifier = notifier.NewConsole(out, notifier.ConsoleOptions{Color: color})
+	var primary notifier.Notifier
 	if cfg.Slack.Enabled() {
 		s, err := notifier.NewSlack(notifier.SlackOptions{WebhookURL: cfg.Slack.WebhookURL, Token: cfg.Slack.Token,
 			Channel: cfg.Slack.Channel, APIURL: cfg.Slack.APIURL, Logger: logger, Buttons: cfg.Slack.AppToken != ""})
@@ -22,6 +22,8 @@ func Build(cfg *config.Config, logger *slog.Logger, out io.Writer, color bool) (
 			return nil, nil, fmt.Errorf("slack: %w", err)
 		}
 		primary = s
+	} else {
+		primary = notifier.NewConsole(out, notifier.ConsoleOptions{Color: color})
 	}
 	targets := map[string]notifier.Notifier{}
 	for _, nc := range cfg.Notify {

@@ -100,7 +100,7 @@ func (d *Delivery) sendDue(s *sender) time.Duration {
 			return next
 		}
 		// An update or reply of an incident never posted goes as its
-		// message (asOpen): it is an open for the storm as well.
+		// message (notifier.AsOpen): it is an open for the storm as well.
 		_, first := notifier.AsOpen(e.Message, e.Posted, e.View)
 		open := s.target == "" && (e.Message.Kind == notifier.KindOpen || first)
 		// While others wait with it, an incident's message waits until no

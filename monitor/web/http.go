@@ -29,7 +29,7 @@ func (srv *Server) Handler(metrics http.Handler) http.Handler {
 		// and would not mend a Slack token.
 		ok := true
 		if e := srv.opts.Engine.StoreError(); e != "" {
-			fmt.Fprintf(w, "degraded: the store (%s) cannot be written: %s\n", srv.store.Where(), e)
+			fmt.Fprintf(w, "degraded: the store (%s) cannot be written: %s\n", srv.opts.Store.Where(), e)
 			ok = false
 		}
 		for _, n := range srv.opts.Notifiers() {
@@ -162,7 +162,7 @@ type StatusDoc struct {
 // this daemon holds in memory.
 func (srv *Server) Status(ctx context.Context) StatusDoc {
 	cfg := srv.opts.Config()
-	doc := StatusDoc{Vantage: cfg.Vantage, Checks: len(cfg.Checks), Store: string(srv.store.Backend()),
+	doc := StatusDoc{Vantage: cfg.Vantage, Checks: len(cfg.Checks), Store: string(srv.opts.Store.Backend()),
 		Maintenance: windowsStatus(cfg, srv.now()), Silences: []store.Silence{}, Notifiers: srv.opts.Notifiers()}
 	checks := map[string]int{}
 	for i := range cfg.Checks {
@@ -183,21 +183,21 @@ func (srv *Server) Status(ctx context.Context) StatusDoc {
 	var open map[string]*store.Record
 	var err error
 	if doc.StoreError == "" {
-		rows, err = srv.store.AllSeries(ctx, now)
+		rows, err = srv.opts.Store.AllSeries(ctx, now)
 		if err == nil {
-			open, err = srv.store.OpenIncidents(ctx)
+			open, err = srv.opts.Store.OpenIncidents(ctx)
 		}
 		if err == nil {
-			doc.Pending, err = srv.store.Pending(ctx)
+			doc.Pending, err = srv.opts.Store.Pending(ctx)
 		}
 		if err == nil {
 			var ms []store.Member
-			ms, err = srv.store.Members(ctx)
+			ms, err = srv.opts.Store.Members(ctx)
 			doc.Members = membersStatus(ms)
 		}
 		if err == nil {
 			var sl []store.Silence
-			if sl, err = srv.store.Silences(ctx, now); err == nil && sl != nil {
+			if sl, err = srv.opts.Store.Silences(ctx, now); err == nil && sl != nil {
 				doc.Silences = sl
 			}
 		}

@@ -173,7 +173,7 @@ func (srv *Server) timeline(r *http.Request, since time.Time, bucket time.Durati
 	if c.data != nil && now.Sub(c.at) < timelineTTL && c.since.Equal(since) {
 		return c.data
 	}
-	data, err := srv.store.Timeline(r.Context(), since, bucket, pageBuckets)
+	data, err := srv.opts.Store.Timeline(r.Context(), since, bucket, pageBuckets)
 	if err != nil {
 		srv.log.Warn("status page: no timeline", "err", err)
 		return c.data

@@ -32,10 +32,9 @@ type Options struct {
 
 // Server serves the pages.
 type Server struct {
-	opts  Options
-	store *store.Store
-	log   *slog.Logger
-	page  timelineCache
+	opts Options
+	log  *slog.Logger
+	page timelineCache
 }
 
 // New is a server of the pages.
@@ -43,7 +42,7 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{opts: opts, store: opts.Store, log: opts.Logger}
+	return &Server{opts: opts, log: opts.Logger}
 }
 
 func (srv *Server) now() time.Time {
