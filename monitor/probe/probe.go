@@ -129,9 +129,6 @@ type Prober struct {
 	// Resolver, when set, replaces the system resolver (a vantage with its
 	// own DNS view; tests point it at a local DNS server).
 	Resolver *net.Resolver
-	// Cause, when set, names the cause of a single attempt for its span's
-	// wscanary.cause attribute (the run's diagnosis weighs all attempts).
-	Cause func(report.Attempt) report.Cause
 	// Edge, when set, names the CDN or gateway an answer came from or
 	// through and the edge location that handled it (Attempt.Edge, .Pop).
 	Edge func(headers map[string]string, body string) (vendor, pop string)
@@ -146,6 +143,16 @@ type Prober struct {
 // Attempt performs one handshake and returns its evidence. It never returns
 // an error: every failure is evidence, classified in Attempt.Error.
 func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
+	att, end := p.AttemptSpan(ctx, req)
+	end("")
+	return att
+}
+
+// AttemptSpan is Attempt with its span left open, so the cause the run's
+// diagnosis gives the attempt (computed once, from every attempt of the
+// run) reaches the span: end sets wscanary.cause ("" sets none) and ends
+// the span at the attempt's own end. The caller must call end once.
+func (p *Prober) AttemptSpan(ctx context.Context, req Request) (report.Attempt, func(report.Cause)) {
 	timeout := req.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -178,7 +185,6 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 	}
 	ctx, span := tracer.Start(ctx, "websocket.handshake", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attemptAttrs(req, att.URL)...))
-	defer span.End()
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		att.TraceID = sc.TraceID().String()
 		if !req.NoTraceHeader {
@@ -283,8 +289,14 @@ func (p *Prober) Attempt(ctx context.Context, req Request) report.Attempt {
 		att.Hop, att.Gateway = p.Hop(att)
 	}
 
-	finishSpan(span, att, p.Cause)
-	return att
+	finishSpan(span, att)
+	ended := time.Now()
+	return att, func(cause report.Cause) {
+		if cause != "" {
+			span.SetAttributes(attribute.String("wscanary.cause", string(cause)))
+		}
+		span.End(trace.WithTimestamp(ended))
+	}
 }
 
 // negotiate makes the request's exchange before the WebSocket, if it
@@ -472,11 +484,8 @@ func recordReadErr(ctx context.Context, err error, att *report.Attempt, doing st
 	att.Error = fmt.Sprintf("%s: %s: %v", report.ErrExpect, doing, trimWS(err))
 }
 
-func finishSpan(span trace.Span, att report.Attempt, cause func(report.Attempt) report.Cause) {
+func finishSpan(span trace.Span, att report.Attempt) {
 	span.SetAttributes(resultAttrs(att)...)
-	if cause != nil && span.IsRecording() {
-		span.SetAttributes(attribute.String("wscanary.cause", string(cause(att))))
-	}
 	if !att.OK {
 		msg := att.Error
 		if msg == "" {

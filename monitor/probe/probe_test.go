@@ -271,11 +271,18 @@ func TestSubprotocolOriginAndTraceparent(t *testing.T) {
 	srv := newServer(t, false)
 	rec := tracetest.NewSpanRecorder()
 	tp := trace.NewTracerProvider(trace.WithSpanProcessor(rec))
-	p := &probe.Prober{Tracer: tp.Tracer("test"), Cause: func(a report.Attempt) report.Cause { return report.CauseOK }}
-	att := p.Attempt(context.Background(), probe.Request{
+	p := &probe.Prober{Tracer: tp.Tracer("test")}
+	// The cause comes from the run's diagnosis, given when the span ends.
+	att, end := p.AttemptSpan(context.Background(), probe.Request{
 		Check: "chat", URL: wsURL(t, srv.URL, "/ws"), Origin: "https://app.test",
 		Subprotocols: []string{"chat.v1"}, Route: report.RouteCDN, Variant: report.VariantConfigured,
 	})
+	if n := len(rec.Ended()); n != 2 {
+		// connect and http.upgrade end with the attempt; the attempt's
+		// own span waits for its cause.
+		t.Errorf("%d spans ended before the cause was given, want 2 (the phases)", n)
+	}
+	end(report.CauseOK)
 	if !att.OK || att.Subprotocol != "chat.v1" {
 		t.Fatalf("%+v", att)
 	}

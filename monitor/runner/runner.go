@@ -91,8 +91,16 @@ func (r *Runner) Run(ctx context.Context, c *config.Check) report.Report {
 		rep.Token = tok
 	}
 
+	// The attempts' spans stay open until the run's diagnosis names their
+	// cause; they end at each attempt's own end.
+	var ends []func(report.Cause)
+	defer func() {
+		for _, end := range ends {
+			end("")
+		}
+	}()
 	base := r.requests(c, cred)
-	configured := r.attemptAll(ctx, base)
+	configured := r.attemptAll(ctx, base, &ends)
 	var variants []probe.Request
 	for i, att := range configured {
 		if att.OK || att.Status == 0 || att.Transport == report.TransportHTTP2 {
@@ -103,7 +111,7 @@ func (r *Runner) Run(ctx context.Context, c *config.Check) report.Report {
 		}
 		variants = append(variants, variantsOf(base[i], att, c)...)
 	}
-	rep.Attempts = append(configured, r.attemptAll(ctx, variants)...)
+	rep.Attempts = append(configured, r.attemptAll(ctx, variants, &ends)...)
 
 	rep.Diagnosis = diagnose.Diagnose(diagnose.Input{
 		Attempts: rep.Attempts, Token: tok, Timeout: c.Timeout, Now: r.now(),
@@ -114,16 +122,32 @@ func (r *Runner) Run(ctx context.Context, c *config.Check) report.Report {
 		rep.OK = rep.OK && a.OK
 	}
 	span.SetAttributes(attribute.String("wscanary.cause", string(rep.Diagnosis.Cause)))
+	for i, end := range ends {
+		end(causeOf(rep.Attempts[i], rep.Diagnosis))
+	}
+	ends = nil
 	if !rep.OK {
 		span.SetStatus(codes.Error, rep.Diagnosis.Summary)
 	}
 	return rep
 }
 
+// causeOf is the cause an attempt's span carries: ok for an attempt that
+// went as expected, the run's cause for one that did not.
+func causeOf(a report.Attempt, d report.Diagnosis) report.Cause {
+	if a.OK {
+		return report.CauseOK
+	}
+	return d.Cause
+}
+
 // attemptAll runs requests concurrently and returns their attempts in the
-// same order. Each attempt is bounded by its own timeout.
-func (r *Runner) attemptAll(ctx context.Context, reqs []probe.Request) []report.Attempt {
+// same order, and appends to ends the function that ends each attempt's
+// span, in the same order. Each attempt is bounded by its own timeout.
+func (r *Runner) attemptAll(ctx context.Context, reqs []probe.Request, ends *[]func(report.Cause)) []report.Attempt {
 	out := make([]report.Attempt, len(reqs))
+	end := make([]func(report.Cause), len(reqs))
+	defer func() { *ends = append(*ends, end...) }()
 	if len(reqs) == 0 {
 		return out
 	}
@@ -134,11 +158,11 @@ func (r *Runner) attemptAll(ctx context.Context, reqs []probe.Request) []report.
 				defer func() { <-r.Limit }()
 			case <-ctx.Done():
 				// The run ended while it waited for a slot: no attempt.
-				out[i] = notAttempted(reqs[i], ctx.Err())
+				out[i], end[i] = notAttempted(reqs[i], ctx.Err()), func(report.Cause) {}
 				return
 			}
 		}
-		out[i] = r.Prober.Attempt(ctx, reqs[i])
+		out[i], end[i] = r.Prober.AttemptSpan(ctx, reqs[i])
 		if r.Metrics != nil {
 			a := out[i]
 			r.Metrics.Attempt(ctx, reqs[i].Check, a.Vantage, string(a.Route), string(a.Transport), string(a.Variant), a.Status, a.DurationMS/1000)
@@ -328,9 +352,6 @@ func New(cfg *config.Config, tel *telemetry.Telemetry) *Runner {
 		tr := tel.TracerProvider.Tracer("github.com/wscanary/wscanary")
 		r.Tracer, r.Prober.Tracer, r.Prober.Propagator = tr, tr, tel.Propagator
 		r.Metrics, r.Prober.Version = tel.Metrics, tel.Version
-	}
-	r.Prober.Cause = func(a report.Attempt) report.Cause {
-		return diagnose.Diagnose(diagnose.Input{Attempts: []report.Attempt{a}, Now: r.now()}).Cause
 	}
 	r.Prober.Edge = func(headers map[string]string, body string) (string, string) {
 		return diagnose.Vendor(headers, body), diagnose.EdgePop(headers)
