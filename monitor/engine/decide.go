@@ -37,6 +37,13 @@ type decision struct {
 	// route fans a message out to the check's notifiers; nil keeps it for
 	// the primary one only.
 	route func(notifier.Message) []notifier.Message
+	// run is the diagnosis of the run just recorded (of this member, at
+	// runAt), when the batch held one run of the check: carried from the
+	// runner, not made again, when its series are all that is in play.
+	run   *report.Diagnosis
+	runAt time.Time
+	// member is this daemon's own name in the fleet.
+	member string
 }
 
 // enqueue queues m for every target route gives it.
@@ -84,8 +91,7 @@ func decideCheck(ctx context.Context, l ledger, dc decision) (bool, error) {
 			attempts = append(attempts, r.Attempts...)
 		}
 	}
-	diag := diagnose.Diagnose(diagnose.Input{Attempts: attempts, Token: dc.token, Timeout: c.Timeout, Now: dc.now,
-		ExpectConfigured: c.Expect != nil || c.Send != ""})
+	diag := diagnosisOf(dc, rows, attempts)
 	in := incident.Input{Check: c.Name, Rule: c.Alert, Series: series, Diagnosis: diag, Now: dc.now, Quiet: quiet,
 		ReopenWithin: max(minReopen, 3*c.Interval(dc.now)), NewID: func() string { return incident.NewID(c.Name, dc.now) }}
 	var prev *notifier.Incident
@@ -124,6 +130,32 @@ func decideCheck(ctx context.Context, l ledger, dc decision) (bool, error) {
 		}
 	}
 	return d.Incident.State == incident.Open, nil
+}
+
+// diagnosisOf is the check's diagnosis from the attempts in play. When
+// they are exactly those of the run just recorded (this member's series
+// from that run, every one in play, and no other) it is the run's own
+// diagnosis; across members, or with a vantage muted or stale, it is made
+// from the attempts of every series in play (docs/architecture.md, "One
+// run, from tick to Slack").
+func diagnosisOf(dc decision, rows []store.SeriesRow, attempts []report.Attempt) report.Diagnosis {
+	if dc.run != nil && len(attempts) > 0 {
+		carried := true
+		for _, r := range rows {
+			fromRun := r.Member == dc.member && r.Updated.Sub(dc.runAt).Abs() < time.Millisecond
+			inPlay := !r.Stale && !r.Muted
+			if fromRun != inPlay {
+				carried = false
+				break
+			}
+		}
+		if carried {
+			return *dc.run
+		}
+	}
+	c := dc.check
+	return diagnose.Diagnose(diagnose.Input{Attempts: attempts, Token: dc.token, Timeout: c.Timeout, Now: dc.now,
+		ExpectConfigured: c.Expect != nil || c.Send != ""})
 }
 
 // quietOf says whether a maintenance window or a silence of the whole check

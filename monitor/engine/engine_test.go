@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/diagnose"
 	"github.com/wscanary/wscanary/monitor/engine"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
@@ -50,8 +51,48 @@ func (r *rig) run(status int, cause report.Cause, body ...string) {
 		a.Body, a.Credential = body[0], "header"
 	}
 	a.Outcome = report.OutcomeOf(a)
-	rep := report.Report{Check: "chat", OK: a.OK, Diagnosis: report.Diagnosis{Cause: cause, Summary: string(cause)}, Attempts: []report.Attempt{a}}
+	// The runner's diagnosis of the run, which the engine carries.
+	diag := diagnose.Diagnose(diagnose.Input{Attempts: []report.Attempt{a}, Now: r.clock.Now()})
+	if diag.Cause != cause && !(cause == report.CauseAuthMissing && len(body) > 0) {
+		r.t.Fatalf("the run of status %d is diagnosed %s, not %s", status, diag.Cause, cause)
+	}
+	rep := report.Report{Check: "chat", OK: a.OK, Diagnosis: diag, Attempts: []report.Attempt{a}}
 	r.e.Record([]engine.Observation{engine.NewObservation(&r.cfg.Checks[0], "", rep, r.clock.Now(), false)})
+}
+
+// TestEngineCarriesRunDiagnosis: the diagnosis of a run is made once, by
+// the runner, and the incident's message says it; the engine makes one of
+// its own only from attempts of more than that run (two runs in a batch
+// here; several members in a fleet).
+func TestEngineCarriesRunDiagnosis(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		runs  int
+		words bool // the runner's words reach the message
+	}{
+		{"one run: carried", 1, true},
+		{"two runs in one batch: made again", 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, sqlite)
+			var batch []engine.Observation
+			for i := range tc.runs {
+				a := report.Attempt{Vantage: "us", Route: report.RouteCDN, Variant: report.VariantConfigured, Status: 403}
+				a.Outcome = report.OutcomeOf(a)
+				rep := report.Report{Check: "chat", Attempts: []report.Attempt{a},
+					Diagnosis: report.Diagnosis{Cause: report.CauseCDNBlocked, Summary: "the runner's words"}}
+				batch = append(batch, engine.NewObservation(&r.cfg.Checks[0], "", rep, r.clock.Now().Add(time.Duration(i)*time.Second), false))
+			}
+			r.e.Record(batch)
+			e, err := r.st.ClaimFor(context.Background(), "us", "", r.clock.Now(), time.Minute)
+			if err != nil || e == nil || e.Message.Incident == nil {
+				t.Fatalf("no incident message: %v %v", e, err)
+			}
+			if got := e.Message.Incident.Summary == "the runner's words"; got != tc.words {
+				t.Errorf("summary %q; the runner's carried: %v, want %v", e.Message.Incident.Summary, got, tc.words)
+			}
+		})
+	}
 }
 
 // told delivers what is due now and says what it was: the kind of each

@@ -181,6 +181,10 @@ func (e *Engine) record(batch []Observation, sweep bool) {
 	stale := map[string]time.Duration{}
 	var todo []decision
 	seen := map[string]bool{}
+	runs := map[string]int{}
+	for _, o := range batch {
+		runs[o.check.Name]++
+	}
 	for _, o := range batch {
 		stale[o.check.Name] = staleAfter(o.check, now)
 		if seen[o.check.Name] {
@@ -188,8 +192,12 @@ func (e *Engine) record(batch []Observation, sweep bool) {
 		}
 		seen[o.check.Name] = true
 		if o.force || e.needsDecision(o, rows) {
-			todo = append(todo, decision{check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now, windows: windows, force: o.force,
-				route: e.route(o.check, cfg)})
+			dc := decision{check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now, windows: windows, force: o.force,
+				route: e.route(o.check, cfg), member: e.member}
+			if runs[o.check.Name] == 1 && o.rep.Error == "" {
+				dc.run, dc.runAt = &o.rep.Diagnosis, o.at
+			}
+			todo = append(todo, dc)
 		}
 	}
 	// Memory has every run; the store gets the series whose state changed
