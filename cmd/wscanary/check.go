@@ -6,31 +6,37 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 
 	"os"
 
-	"time"
-
 	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/report"
-	"github.com/wscanary/wscanary/monitor/runner"
+	"github.com/wscanary/wscanary/monitor/service"
 	"github.com/wscanary/wscanary/monitor/telemetry"
 )
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", "[--config FILE]", stderr)
-	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+config.DefaultPath+")")
+	cfgFlag := configFlag(fs)
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}
-	cfg, err := config.Load(configPath(*cfgFlag))
-	if err != nil {
-		printConfigErrors(stderr, err)
+	cfg, ok := loadConfig(*cfgFlag, stderr)
+	if !ok {
 		return exitUsage
 	}
 	fmt.Fprintf(stdout, "%s: ok, %d checks from %s, vantage %s\n", configPath(*cfgFlag), len(cfg.Checks), cfg.ChecksDir, cfg.Vantage)
 	return exitOK
+}
+
+// loadConfig loads the configuration of --config, or prints every error
+// on its own line.
+func loadConfig(cfgFlag string, stderr io.Writer) (*config.Config, bool) {
+	cfg, err := config.Load(configPath(cfgFlag))
+	if err != nil {
+		printConfigErrors(stderr, err)
+	}
+	return cfg, err == nil
 }
 
 // printConfigErrors prints every configuration error on its own line.
@@ -48,8 +54,8 @@ func printConfigErrors(w io.Writer, err error) {
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", "[--config FILE] [--check NAME]... [--output table|json]", stderr)
-	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+config.DefaultPath+")")
-	var names multiFlag
+	cfgFlag := configFlag(fs)
+	var names config.StringList
 	fs.Var(&names, "check", "run only this check (repeatable)")
 	output := fs.String("output", "table", "table or json (json: one array of reports on stdout, nothing else)")
 	parallel := fs.Int("parallel", 8, "checks run at the same time")
@@ -59,24 +65,15 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !outputOK("check", *output, stderr) {
 		return exitUsage
 	}
-	logger := newLogger(stderr, slog.LevelWarn)
-	cfg, err := config.Load(configPath(*cfgFlag))
-	if err != nil {
-		printConfigErrors(stderr, err)
+	logger := telemetry.NewLogger(stderr, slog.LevelWarn)
+	cfg, ok := loadConfig(*cfgFlag, stderr)
+	if !ok {
 		return exitUsage
 	}
-	var checks []*config.Check
-	for i := range cfg.Checks {
-		c := &cfg.Checks[i]
-		if len(names) == 0 || slices.Contains(names, c.Name) {
-			checks = append(checks, c)
-		}
-	}
-	for _, n := range names {
-		if cfg.Check(n) == nil {
-			fmt.Fprintf(stderr, "wscanary check: no check named %q in %s\n", n, cfg.ChecksDir)
-			return exitUsage
-		}
+	checks, err := cfg.Select(names)
+	if err != nil {
+		fmt.Fprintf(stderr, "wscanary check: %v\n", err)
+		return exitUsage
 	}
 	return runAndPrint(ctx, cfg, checks, *output, *parallel, stdout, stderr, logger)
 }
@@ -91,40 +88,22 @@ func outputOK(cmd, output string, stderr io.Writer) bool {
 	return false
 }
 
-// loadBeside loads the configuration for a command that works beside a
-// running daemon (history, silence); nil and the exit code when it cannot.
-func loadBeside(cfgFlag string, stderr io.Writer) (*config.Config, int) {
-	cfg, err := config.LoadWith(configPath(cfgFlag), config.Options{Beside: true})
-	if err != nil {
-		printConfigErrors(stderr, err)
-		return nil, exitUsage
-	}
-	return cfg, exitOK
-}
-
 // runAndPrint runs checks once with telemetry from OTEL_*, prints the
 // reports and returns the exit code.
 func runAndPrint(ctx context.Context, cfg *config.Config, checks []*config.Check, output string, parallel int,
 	stdout, stderr io.Writer, logger *slog.Logger) int {
-	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceVersion: versionString(), Vantage: cfg.Vantage, Logger: logger})
+	reps, err := service.RunOnce(ctx, cfg, checks, parallel, versionString(), logger)
 	if err != nil {
-		fmt.Fprintf(stderr, "wscanary: telemetry: %v\n", err)
+		fmt.Fprintf(stderr, "wscanary: %v\n", err)
 		return exitUsage
 	}
-	rn := runner.New(cfg, tel)
-	reps := rn.RunAll(ctx, checks, parallel)
-	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	if err := tel.Shutdown(flushCtx); err != nil {
-		logger.Warn("telemetry flush failed", "err", err)
-	}
-	cancel()
 	if output == "json" {
 		if err := report.WriteJSON(stdout, reps); err != nil {
 			fmt.Fprintf(stderr, "wscanary: %v\n", err)
 			return exitUsage
 		}
 	} else {
-		report.WriteTable(stdout, reps, report.TableOptions{Color: isTerminal(stdout)})
+		report.WriteTable(stdout, reps, report.TableOptions{Color: report.IsTerminal(stdout)})
 	}
 	for _, r := range reps {
 		if !r.OK {
@@ -143,24 +122,9 @@ diagnostic variants (no Origin, same-site Origin, no token) and diagnosed.`
 
 func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("probe", probeSynopsis, stderr)
-	origin := fs.String("origin", "", "Origin header to send (default none, like curl)")
-	var headers, subprotocols multiFlag
-	fs.Var(&headers, "header", "extra request header K:V (repeatable)")
-	fs.Var(&subprotocols, "subprotocol", "subprotocol to offer (repeatable)")
-	token := fs.String("token", "", "credential to send (default $WSCANARY_TOKEN); never printed")
-	tokenIn := fs.String("token-in", "", "where the token goes: query (default), header, cookie or message")
-	tokenName := fs.String("token-name", "", "query parameter, header or cookie name (default token / Authorization: Bearer)")
-	direct := fs.String("direct", "", "origin HOST:PORT to dial for the direct route")
-	proxy := fs.String("proxy", "", "egress proxy: http://host:port (CONNECT) or socks5://host:port")
-	send := fs.String("send", "", "message to send after open ({token} is replaced)")
-	expect := fs.String("expect", "", "regexp the first reply must match")
-	caFile := fs.String("ca-file", "", "PEM file of CA certificates to trust")
-	insecure := fs.Bool("insecure", false, "do not verify TLS certificates")
-	timeout := fs.Duration("timeout", 10*time.Second, "bound on each attempt")
+	var adhoc config.AdHoc
+	adhoc.Flags(fs)
 	output := fs.String("output", "table", "table or json")
-	client := fs.String("client", "", "client profile of the handshake: chrome (default), firefox, wscanary")
-	var transports multiFlag
-	fs.Var(&transports, "transport", "http1 or http2 (repeatable; default both for wss://, http1 for ws://)")
 	// Accept flags before and after the URL.
 	var positional []string
 	rest := args
@@ -182,19 +146,15 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !outputOK("probe", *output, stderr) {
 		return exitUsage
 	}
-	if *token == "" {
-		*token = os.Getenv("WSCANARY_TOKEN")
+	adhoc.URL = positional[0]
+	if adhoc.Token == "" {
+		adhoc.Token = os.Getenv("WSCANARY_TOKEN")
 	}
-	cfg, err := config.AdHoc{
-		URL: positional[0], Origin: *origin, Headers: headers, Subprotocols: subprotocols,
-		Token: *token, TokenIn: *tokenIn, TokenName: *tokenName, Direct: *direct, Proxy: *proxy,
-		Send: *send, Expect: *expect, CAFile: *caFile, Insecure: *insecure, Timeout: *timeout,
-		Client: *client, Transports: transports,
-	}.Build(config.Options{})
+	cfg, err := adhoc.Build(config.Options{})
 	if err != nil {
 		fmt.Fprintf(stderr, "wscanary probe: %v\n", err)
 		return exitUsage
 	}
-	logger := newLogger(stderr, slog.LevelWarn)
+	logger := telemetry.NewLogger(stderr, slog.LevelWarn)
 	return runAndPrint(ctx, cfg, []*config.Check{&cfg.Checks[0]}, *output, 1, stdout, stderr, logger)
 }

@@ -6,12 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
-	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/delivery"
 	"github.com/wscanary/wscanary/monitor/demo"
+	"github.com/wscanary/wscanary/monitor/report"
+	"github.com/wscanary/wscanary/monitor/service"
+	"github.com/wscanary/wscanary/monitor/telemetry"
 	"github.com/wscanary/wscanary/notifier"
 )
 
@@ -25,33 +26,22 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wscanary demo: --pace must be at least 500ms")
 		return exitUsage
 	}
-	color := isTerminal(stdout)
-	logger := newLogger(stderr, slog.LevelWarn)
+	color := report.IsTerminal(stdout)
+	logger := telemetry.NewLogger(stderr, slog.LevelWarn)
+	fail := func(err error) int { fmt.Fprintln(stderr, "wscanary demo:", err); return exitFailed }
 	tmp, err := os.MkdirTemp("", "wscanary-demo-")
 	if err != nil {
-		fmt.Fprintln(stderr, "wscanary demo:", err)
-		return exitFailed
+		return fail(err)
 	}
 	defer os.RemoveAll(tmp)
 	w, err := demo.NewWorld(tmp)
 	if err != nil {
-		fmt.Fprintln(stderr, "wscanary demo:", err)
-		return exitFailed
+		return fail(err)
 	}
 	defer w.Close()
-
-	// Schedules run in whole seconds (config.MinInterval).
-	interval := max(*pace/4, config.MinInterval).Round(time.Second)
-	cfg, err := w.Config(interval)
+	cfg, err := w.Config(*pace, time.Now(), os.Getenv)
 	if err != nil {
-		fmt.Fprintln(stderr, "wscanary demo:", err)
-		return exitFailed
-	}
-	// The demo's own Slack settings come from the environment.
-	cfg.Slack = config.Slack{WebhookURL: os.Getenv("SLACK_WEBHOOK_URL"), Token: os.Getenv("SLACK_BOT_TOKEN"),
-		Channel: os.Getenv("SLACK_CHANNEL")}
-	if cfg.Slack.WebhookURL != "" {
-		cfg.Slack.Token = ""
+		return fail(err)
 	}
 
 	out := &demo.LockedWriter{W: stdout, ClearLine: color}
@@ -63,34 +53,20 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(out, "Slack is configured: the alerts below are posted there too.")
 	}
-
 	fmt.Fprintf(out, "wscanary demo: a CDN-like edge on %s in front of a WebSocket origin on %s.\n", w.Edge.Addr(), w.Origin.Addr())
-	fmt.Fprintf(out, "The daemon runs check %q every %s through the edge (route cdn) and around it (route direct).\n", "chat", interval)
+	fmt.Fprintf(out, "The daemon runs check %q every %s through the edge (route cdn) and around it (route direct).\n", "chat", demo.Interval(*pace))
 	fmt.Fprintf(out, "Every %s the script breaks or mends something; alerts print as they would read in Slack.\n\n", *pace)
 
-	script := demo.Script()
-	// The maintenance window of the script: from half a pace before its
-	// step to half a pace after the next one.
-	start := time.Now()
-	for i, s := range script {
-		if s.Maintenance {
-			cfg.Maintenance = append(cfg.Maintenance, config.Window{From: start.Add(time.Duration(2*i-1) * *pace / 2),
-				To: start.Add(time.Duration(2*i+3) * *pace / 2), Reason: "planned WAF rollout", File: "demo", Line: i + 1})
-		}
-	}
-	d, cleanup, err := startDaemonWith(ctx, cfg, logger, tee, nil)
+	svc, err := service.Start(ctx, service.Options{Config: cfg, Logger: logger, Notifier: tee, Version: versionString()})
 	if err != nil {
-		fmt.Fprintln(stderr, "wscanary demo:", err)
-		return exitFailed
+		return fail(err)
 	}
-	stop := sync.OnceFunc(cleanup)
-	defer stop()
-
+	defer svc.Stop()
+	script := demo.Script()
 	progress := demo.NewProgress(out, color)
 	for i, s := range script {
 		if err := s.Apply(w); err != nil {
-			fmt.Fprintln(stderr, "wscanary demo:", err)
-			return exitFailed
+			return fail(err)
 		}
 		progress.Event(fmt.Sprintf("[%d/%d] %s", i+1, len(script), s.Name))
 		if !progress.Wait(ctx, *pace, "watching") {
@@ -101,11 +77,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Let the last messages out (a recovery may wait for the spacing of
 	// its incident's replies) before the summary.
 	for end := time.Now().Add(15 * time.Second); time.Now().Before(end) && ctx.Err() == nil; time.Sleep(200 * time.Millisecond) {
-		if d.Status(ctx).Pending == 0 {
+		if svc.Daemon().Status(ctx).Pending == 0 {
 			break
 		}
 	}
-	stop()
+	svc.Stop()
 	fmt.Fprint(out, tee.Tally.Summary())
 	if tee.Tally.Incidents() == 0 {
 		return exitFailed

@@ -13,7 +13,7 @@ import (
 
 func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("history", "[--config FILE] [--check NAME] [--since 24h] [--output table|json]\n\nPer check, vantage and route over a window: runs, uptime, handshake time p50/p95,\nfailures by cause, and the incidents. Reads the store of the configuration\n(the running daemon's SQLite file in state_dir, or its PostgreSQL database).", stderr)
-	cfgFlag := fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+config.DefaultPath+")")
+	cfgFlag := configFlag(fs)
 	check := fs.String("check", "", "only this check")
 	sinceFlag := fs.String("since", "24h", "how far back: a duration (36h, 7d)")
 	output := fs.String("output", "table", "table or json")
@@ -28,31 +28,16 @@ func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "wscanary history: --since %q is not a positive duration like 24h or 7d\n", *sinceFlag)
 		return exitUsage
 	}
-	cfg, code := loadBeside(*cfgFlag, stderr)
-	if cfg == nil {
-		return code
-	}
-	st, err := store.Open(ctx, store.Options{DSN: cfg.Store, Dir: cfg.StateDir, Beside: true})
-	if err != nil {
-		fmt.Fprintf(stderr, "wscanary history: %v\n", err)
-		return exitFailed
-	}
-	defer st.Close()
-	now := time.Now()
-	doc, err := history.Read(ctx, st, now.Add(-since), now, *check)
-	if err != nil {
-		fmt.Fprintf(stderr, "wscanary history: %v\n", err)
-		return exitFailed
-	}
-	doc.AddWindows(cfg, *check)
-	if *output == "json" {
-		err = doc.WriteJSON(stdout)
-	} else {
-		err = doc.WriteTable(stdout)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "wscanary history: %v\n", err)
-		return exitFailed
-	}
-	return exitOK
+	return withStore(ctx, "history", *cfgFlag, false, stderr, func(cfg *config.Config, st *store.Store) error {
+		now := time.Now()
+		doc, err := history.Read(ctx, st, now.Add(-since), now, *check)
+		if err != nil {
+			return err
+		}
+		doc.AddWindows(cfg, *check)
+		if *output == "json" {
+			return doc.WriteJSON(stdout)
+		}
+		return doc.WriteTable(stdout)
+	})
 }

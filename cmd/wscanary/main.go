@@ -11,11 +11,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	_ "time/tzdata" // cron time zones work in a minimal image
 
@@ -127,30 +125,10 @@ func parseFlags(fs *flag.FlagSet, args []string) (ok bool, code int) {
 	return true, 0
 }
 
-// multiFlag collects a repeatable flag.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-// isTerminal reports whether w is a character device (a person is reading).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// newLogger logs to stderr: text for a person, JSON for a journal or a
-// collector (docs/observability.md).
-func newLogger(stderr io.Writer, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if isTerminal(stderr) {
-		return slog.New(slog.NewTextHandler(stderr, opts))
-	}
-	return slog.New(slog.NewJSONHandler(stderr, opts))
+// configFlag is the --config flag every command that reads the
+// configuration takes.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", "", "main configuration file (default $WSCANARY_CONFIG or "+config.DefaultPath+")")
 }
 
 // configPath picks --config, then $WSCANARY_CONFIG, then the default.

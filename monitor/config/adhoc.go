@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,6 +39,32 @@ type AdHoc struct {
 	Client     string
 	Transports []string
 }
+
+// Flags binds the description to `wscanary probe`'s flags; the URL is the
+// argument. The token's default, $WSCANARY_TOKEN, is the caller's.
+func (a *AdHoc) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&a.Origin, "origin", "", "Origin header to send (default none, like curl)")
+	fs.Var((*StringList)(&a.Headers), "header", "extra request header K:V (repeatable)")
+	fs.Var((*StringList)(&a.Subprotocols), "subprotocol", "subprotocol to offer (repeatable)")
+	fs.StringVar(&a.Token, "token", "", "credential to send (default $WSCANARY_TOKEN); never printed")
+	fs.StringVar(&a.TokenIn, "token-in", "", "where the token goes: query (default), header, cookie or message")
+	fs.StringVar(&a.TokenName, "token-name", "", "query parameter, header or cookie name (default token / Authorization: Bearer)")
+	fs.StringVar(&a.Direct, "direct", "", "origin HOST:PORT to dial for the direct route")
+	fs.StringVar(&a.Proxy, "proxy", "", "egress proxy: http://host:port (CONNECT) or socks5://host:port")
+	fs.StringVar(&a.Send, "send", "", "message to send after open ({token} is replaced)")
+	fs.StringVar(&a.Expect, "expect", "", "regexp the first reply must match")
+	fs.StringVar(&a.CAFile, "ca-file", "", "PEM file of CA certificates to trust")
+	fs.BoolVar(&a.Insecure, "insecure", false, "do not verify TLS certificates")
+	fs.DurationVar(&a.Timeout, "timeout", DefaultTimeout, "bound on each attempt")
+	fs.StringVar(&a.Client, "client", "", "client profile of the handshake: chrome (default), firefox, wscanary")
+	fs.Var((*StringList)(&a.Transports), "transport", "http1 or http2 (repeatable; default both for wss://, http1 for ws://)")
+}
+
+// StringList is a repeatable flag's values.
+type StringList []string
+
+func (l *StringList) String() string     { return strings.Join(*l, ",") }
+func (l *StringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // Build turns the description into a Config holding one check, by the same
 // rules and defaults as a check file (the daemon's vantage name too), so

@@ -6,6 +6,7 @@ package config
 
 import (
 	"crypto/x509"
+	"fmt"
 	"net/url"
 	"regexp"
 	"slices"
@@ -65,6 +66,23 @@ func (c *Config) Check(name string) *Check {
 		}
 	}
 	return nil
+}
+
+// Select returns the checks named, in the configuration's order, or every
+// check when names is empty; a name no check has is an error.
+func (c *Config) Select(names []string) ([]*Check, error) {
+	for _, n := range names {
+		if c.Check(n) == nil {
+			return nil, fmt.Errorf("no check named %q in %s", n, c.ChecksDir)
+		}
+	}
+	var checks []*Check
+	for i := range c.Checks {
+		if len(names) == 0 || slices.Contains(names, c.Checks[i].Name) {
+			checks = append(checks, &c.Checks[i])
+		}
+	}
+	return checks, nil
 }
 
 // Vantage is an egress point other than the daemon itself.

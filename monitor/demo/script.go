@@ -77,9 +77,20 @@ func (w *World) issue(exp time.Duration) error {
 	return nil
 }
 
+// Interval is how often the demo's check runs for a pace of the script:
+// four runs a step, in whole seconds (config.MinInterval).
+func Interval(pace time.Duration) time.Duration {
+	return max(pace/4, config.MinInterval).Round(time.Second)
+}
+
 // Config is the embedded configuration, filled in with this world's
-// addresses; every run of the check happens every interval.
-func (w *World) Config(interval time.Duration) (*config.Config, error) {
+// addresses: the check runs every Interval(pace); the script's maintenance
+// windows span from half a pace before their step, started at start, to
+// half a pace after the next one; Slack is configured from getenv
+// (SLACK_WEBHOOK_URL, or SLACK_BOT_TOKEN with SLACK_CHANNEL), else the
+// console alone shows the messages.
+func (w *World) Config(pace time.Duration, start time.Time, getenv func(string) string) (*config.Config, error) {
+	interval := Interval(pace)
 	vars := map[string]string{"Edge": w.Edge.Addr(), "Origin": w.Origin.Addr(), "TokenFile": w.tokenFile(), "Interval": interval.String()}
 	render := func(name, text string) ([]byte, error) {
 		t, err := template.New(name).Option("missingkey=error").Parse(text)
@@ -104,6 +115,16 @@ func (w *World) Config(interval time.Duration) (*config.Config, error) {
 		return nil, fmt.Errorf("embedded config: %w", err)
 	}
 	cfg.StateDir = w.dir
+	for i, s := range Script() {
+		if s.Maintenance {
+			cfg.Maintenance = append(cfg.Maintenance, config.Window{From: start.Add(time.Duration(2*i-1) * pace / 2),
+				To: start.Add(time.Duration(2*i+3) * pace / 2), Reason: "planned WAF rollout", File: "demo", Line: i + 1})
+		}
+	}
+	cfg.Slack = config.Slack{WebhookURL: getenv("SLACK_WEBHOOK_URL"), Token: getenv("SLACK_BOT_TOKEN"), Channel: getenv("SLACK_CHANNEL")}
+	if cfg.Slack.WebhookURL != "" {
+		cfg.Slack.Token = ""
+	}
 	return cfg, nil
 }
 

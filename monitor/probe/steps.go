@@ -133,7 +133,7 @@ func await(ctx context.Context, conn *websocket.Conn, st Step, answer func([]byt
 			if sctx.Err() != nil {
 				if read > 0 {
 					return report.StepNoMatch, fmt.Sprintf("%d message(s) in %s, none matched %q; the last: %q",
-						read, within, st.Expect.String(), oneLine(string(last), 120))
+						read, within, st.Expect.String(), report.OneLine(string(last), 121))
 				}
 				return report.StepTimeout, fmt.Sprintf("no message within %s (expecting %q)", within, st.Expect.String())
 			}
@@ -176,14 +176,6 @@ func withToken(send string, c *Credential) string {
 		return strings.ReplaceAll(send, "{token}", "")
 	}
 	return strings.ReplaceAll(send, "{token}", c.Value)
-}
-
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = s[:n] + "…"
-	}
-	return s
 }
 
 // printable: text a person can read, not a binary packet.

@@ -153,9 +153,9 @@ func statusText(a Attempt) string {
 func result(a Attempt) string {
 	switch {
 	case a.NotOffered != "":
-		return oneLine(a.NotOffered, 70)
+		return OneLine(a.NotOffered, 70)
 	case a.Error != "":
-		return oneLine(a.Error, 70)
+		return OneLine(a.Error, 70)
 	case a.CloseCode != 0:
 		return fmt.Sprintf("closed %d", a.CloseCode)
 	case a.OK && a.Transport == TransportHTTP2:
@@ -170,13 +170,15 @@ func result(a Attempt) string {
 			break
 		}
 	}
-	return oneLine(strings.TrimSpace(s), 70)
+	return OneLine(strings.TrimSpace(s), 70)
 }
 
-func oneLine(s string, n int) string {
+// OneLine folds s onto one line of at most n runes (an ellipsis ends a
+// cut): text from a target or a person must not break a table's rows.
+func OneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		s = s[:n-1] + "…"
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
 	}
 	return s
 }

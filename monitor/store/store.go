@@ -107,6 +107,20 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result
 // Open connects, migrates the schema and, once, imports the state.json of
 // releases before the store. A state directory already used by another
 // wscanary is an error: two daemons on one SQLite file would each alert.
+// OpenBeside opens the store of a configuration to write beside a running
+// daemon (silences): PostgreSQL as usual (migrations are safe together),
+// the daemon's SQLite file without its lock, and a store no daemon created
+// yet is created.
+func OpenBeside(ctx context.Context, opts Options) (*Store, error) {
+	opts.Beside = false
+	if opts.DSN == "" {
+		if _, err := os.Stat(filepath.Join(opts.Dir, FileName)); err == nil {
+			opts.Beside = true
+		}
+	}
+	return Open(ctx, opts)
+}
+
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -28,6 +29,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/wscanary/wscanary/monitor/report"
 )
 
 // CardinalityLimit bounds the data points of one instrument. The SDK's
@@ -157,4 +160,14 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	return errors.Join(t.tp.Shutdown(ctx), t.mp.Shutdown(ctx))
+}
+
+// NewLogger logs to w: text for a person at a terminal, JSON for a journal
+// or a collector (docs/observability.md).
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if report.IsTerminal(w) {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
