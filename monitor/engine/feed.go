@@ -177,14 +177,34 @@ func (e *Engine) record(batch []Observation, sweep bool) {
 		history = nil
 	}
 	cfg := e.config()
-	windows := cfg.Maintenance
+	todo, stale := e.decisions(batch, rows, cfg, sweep, now)
+	// Memory has every run; the store gets the series whose state changed
+	// or that were not written for touchEvery.
+	write := e.mem.toWrite(rows, now)
+	e.mem.PutSeries(context.Background(), rows, stale)
+	if len(rows) == 0 && len(todo) == 0 && !e.handOverPending() {
+		return
+	}
+	if e.StoreUsable(now) && e.recordInStore(batch, todo, write, stale, history, cfg, now) {
+		return
+	}
+	// Without the store: memory has the series, and decides alone once the
+	// store has been away for LocalAfter.
+	if e.decidesAlone(now) || e.handOverPending() {
+		e.recordAlone(batch, todo, cfg, now)
+	}
+}
+
+// decisions are the checks a batch makes to decide (and, with sweep, every
+// open incident), and how long each check's series stay fresh.
+func (e *Engine) decisions(batch []Observation, rows []store.SeriesRow, cfg *config.Config, sweep bool, now time.Time) ([]decision, map[string]time.Duration) {
 	stale := map[string]time.Duration{}
 	var todo []decision
-	seen := map[string]bool{}
 	runs := map[string]int{}
 	for _, o := range batch {
 		runs[o.check.Name]++
 	}
+	seen := map[string]bool{}
 	for _, o := range batch {
 		stale[o.check.Name] = staleAfter(o.check, now)
 		if seen[o.check.Name] {
@@ -192,7 +212,7 @@ func (e *Engine) record(batch []Observation, sweep bool) {
 		}
 		seen[o.check.Name] = true
 		if o.force || e.needsDecision(o, rows) {
-			dc := decision{check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now, windows: windows, force: o.force,
+			dc := decision{check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now, windows: cfg.Maintenance, force: o.force,
 				route: e.route(o.check, cfg), member: e.member}
 			if runs[o.check.Name] == 1 && o.rep.Error == "" {
 				dc.run, dc.runAt = &o.rep.Diagnosis, o.at
@@ -200,99 +220,98 @@ func (e *Engine) record(batch []Observation, sweep bool) {
 			todo = append(todo, dc)
 		}
 	}
-	// Memory has every run; the store gets the series whose state changed
-	// or that were not written for touchEvery.
-	write := e.mem.toWrite(rows, now)
-	e.mem.PutSeries(context.Background(), rows, stale)
 	if sweep {
 		for _, name := range e.mem.openChecks() {
 			if c := cfg.Check(name); c != nil && !seen[name] {
-				todo = append(todo, decision{check: c, traceURL: cfg.TraceURL, token: e.mem.token(name), now: now, windows: windows,
-					route: e.route(c, cfg)})
+				todo = append(todo, decision{check: c, traceURL: cfg.TraceURL, token: e.mem.token(name), now: now, windows: cfg.Maintenance,
+					route: e.route(c, cfg), member: e.member})
 			}
 		}
 	}
-	if len(rows) == 0 && len(todo) == 0 && !e.handOverPending() {
-		return
+	return todo, stale
+}
+
+// recordInStore writes the batch and decides todo in one store
+// transaction, with the hand-over when one is pending. It reports whether
+// the store took it; false leaves the batch to be decided alone.
+func (e *Engine) recordInStore(batch []Observation, todo []decision, write []store.SeriesRow, stale map[string]time.Duration,
+	history []store.HistoryRow, cfg *config.Config, now time.Time) bool {
+	// e.ctx ends only after the feed has recorded its last batch.
+	ctx, cancel := context.WithTimeout(e.ctx, StoreTimeout)
+	defer cancel()
+	t := &tee{mem: e.mem}
+	opened := map[string]bool{}
+	var hand *handOff
+	lock := make([]string, 0, len(todo))
+	for _, dc := range todo {
+		lock = append(lock, dc.check.Name)
 	}
-	if e.StoreUsable(now) {
-		// e.ctx ends only after the feed has recorded its last batch.
-		ctx, cancel := context.WithTimeout(e.ctx, StoreTimeout)
-		defer cancel()
-		t := &tee{mem: e.mem}
-		opened := map[string]bool{}
-		var hand *handOff
-		lock := make([]string, 0, len(todo))
-		for _, dc := range todo {
-			lock = append(lock, dc.check.Name)
-		}
-		if e.handOverPending() {
-			lock = append(lock, e.mem.dirtyChecks()...)
-		}
-		err := e.store.Update(ctx, func(tx *store.Tx) error {
-			t.Tx, t.staged, t.queued, t.opens = tx, nil, 0, 0
-			if hand != nil {
-				hand.finish(false) // a try that lost a conflict: start again
-				hand = nil
-			}
-			// Every check this transaction decides is locked first, in one
-			// order on every member: locks taken as the batch goes would
-			// deadlock two members deciding the same checks.
-			if err := tx.LockChecks(ctx, lock); err != nil {
-				return err
-			}
-			h, err := e.handOver(ctx, tx, now)
-			hand = h
-			if err != nil {
-				return err
-			}
-			if err := tx.PutSeries(ctx, write, stale); err != nil {
-				return err
-			}
-			t.staged = append(t.staged, func() { e.mem.written(write, now) })
-			if err := t.AddHistory(ctx, history); err != nil {
-				return err
-			}
-			return e.decideAll(ctx, t, cfg, todo, batch, opened)
-		})
+	if e.handOverPending() {
+		lock = append(lock, e.mem.dirtyChecks()...)
+	}
+	err := e.store.Update(ctx, func(tx *store.Tx) error {
+		t.Tx, t.staged, t.queued, t.opens = tx, nil, 0, 0
 		if hand != nil {
-			hand.finish(err == nil)
-			if err == nil {
-				e.health.mu.Lock()
-				e.health.reconcile = false
-				e.health.mu.Unlock()
-				if err := e.journal.clear(); err != nil {
-					e.log.Warn("the journal cannot be cleared after the hand-over", "err", err)
-				}
-				e.log.Info("handed over to the store what was decided without it", "incidents", len(hand.Incidents), "messages", len(hand.Messages))
-			}
+			hand.finish(false) // a try that lost a conflict: start again
+			hand = nil
 		}
-		switch {
-		case err == nil:
-			t.commit()
-			e.StoreWorks()
-			e.reportIncidents(opened)
-			if t.opens > 0 {
-				e.lastOpen.Store(now.UnixNano())
+		// Every check this transaction decides is locked first, in one
+		// order on every member: locks taken as the batch goes would
+		// deadlock two members deciding the same checks.
+		if err := tx.LockChecks(ctx, lock); err != nil {
+			return err
+		}
+		h, err := e.handOver(ctx, tx, now)
+		hand = h
+		if err != nil {
+			return err
+		}
+		if err := tx.PutSeries(ctx, write, stale); err != nil {
+			return err
+		}
+		t.staged = append(t.staged, func() { e.mem.written(write, now) })
+		if err := t.AddHistory(ctx, history); err != nil {
+			return err
+		}
+		return e.decideAll(ctx, t, cfg, todo, batch, opened)
+	})
+	if hand != nil {
+		hand.finish(err == nil)
+		if err == nil {
+			e.health.mu.Lock()
+			e.health.reconcile = false
+			e.health.mu.Unlock()
+			if err := e.journal.clear(); err != nil {
+				e.log.Warn("the journal cannot be cleared after the hand-over", "err", err)
 			}
-			if t.queued > 0 {
-				e.kick()
-			}
-			return
-		case errors.Is(err, errHandOverLater):
-			// A message decided alone is being delivered: keep deciding
-			// alone until it is handed over, or the store would open the
-			// incident a second time.
-		default:
-			e.StoreFails("record", err)
+			e.log.Info("handed over to the store what was decided without it", "incidents", len(hand.Incidents), "messages", len(hand.Messages))
 		}
 	}
-	// Without the store: memory has the series, and decides alone once the
-	// store has been away for LocalAfter.
-	ctx := context.Background()
-	if !e.decidesAlone(now) && !e.handOverPending() {
-		return
+	switch {
+	case err == nil:
+		t.commit()
+		e.StoreWorks()
+		e.reportIncidents(opened)
+		if t.opens > 0 {
+			e.lastOpen.Store(now.UnixNano())
+		}
+		if t.queued > 0 {
+			e.kick()
+		}
+		return true
+	case errors.Is(err, errHandOverLater):
+		// A message decided alone is being delivered: keep deciding
+		// alone until it is handed over, or the store would open the
+		// incident a second time.
+	default:
+		e.StoreFails("record", err)
 	}
+	return false
+}
+
+// recordAlone decides todo from memory, the store away, and keeps what it
+// decided in the journal for the hand-over.
+func (e *Engine) recordAlone(batch []Observation, todo []decision, cfg *config.Config, now time.Time) {
 	if e.store.Shared() {
 		// A member alone decides the checks the fleet has no open incident
 		// for, and what it opened alone; it leaves the fleet's open
@@ -310,7 +329,7 @@ func (e *Engine) record(batch []Observation, sweep bool) {
 		todo = kept
 	}
 	opened := map[string]bool{}
-	if err := e.decideAll(ctx, e.mem, cfg, todo, batch, opened); err != nil {
+	if err := e.decideAll(context.Background(), e.mem, cfg, todo, batch, opened); err != nil {
 		e.log.Error("deciding without the store failed", "err", err)
 	}
 	e.health.mu.Lock()
