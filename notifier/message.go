@@ -263,6 +263,9 @@ func Blocks(inc Incident) []slack.Block {
 	if who := answeredBy(inc); who != "" {
 		fields = append(fields, field("Answered by", esc(who)))
 	}
+	if inc.Flips > 0 {
+		fields = append(fields, field("Flipping", fmt.Sprintf("upgraded %d time(s) without staying up for alert.recover_after", inc.Flips)))
+	}
 	if inc.Flaps > 0 {
 		fields = append(fields, field("Flapping", fmt.Sprintf("failed again %d time(s) after recovering", inc.Flaps)))
 	}
@@ -403,6 +406,10 @@ func EventLine(inc Incident, e Event) string {
 	case EventReminder:
 		return fmt.Sprintf("STILL FAILING  %s: for %s, %s", inc.Check, span(e.Lasted), where)
 	case EventResolved:
+		if e.Flips > 0 {
+			return fmt.Sprintf("RECOVERED  %s: upgraded again on all %d after %s (it flipped back %d time(s) before that)",
+				inc.Check, len(inc.Cells), span(e.Lasted), e.Flips)
+		}
 		return fmt.Sprintf("RECOVERED  %s: upgraded again on all %d after %s", inc.Check, len(inc.Cells), span(e.Lasted))
 	case EventReopened:
 		return fmt.Sprintf("FAILING AGAIN  %s: %s (reopened %d time(s))", inc.Check, where, e.Flaps)

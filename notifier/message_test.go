@@ -322,3 +322,22 @@ func walkJSON(t *testing.T, v any, visit func(map[string]any)) {
 	}
 	walk(tree)
 }
+
+// TestFlipsShown: a check that upgraded without staying up for
+// alert.recover_after says so on its message and in its recovery.
+func TestFlipsShown(t *testing.T) {
+	t.Parallel()
+	inc := incidentView()
+	inc.Flips = 3
+	if all := texts(t, notifier.Blocks(inc)); !strings.Contains(all, "upgraded 3 time(s) without staying up") {
+		t.Errorf("the message does not count the flips: %s", all)
+	}
+	m := recoveryMsg()
+	m.Events[0].Flips = 3
+	if all := texts(t, notifier.ReplyBlocks(m)); !strings.Contains(all, "flipped back 3 time(s)") {
+		t.Errorf("the recovery does not count the flips: %s", all)
+	}
+	if all := texts(t, notifier.ReplyBlocks(recoveryMsg())); strings.Contains(all, "flipped") {
+		t.Errorf("a recovery without flips mentions them: %s", all)
+	}
+}

@@ -84,6 +84,9 @@ type Event struct {
 	Lasted time.Duration `json:"lasted,omitempty"`
 	// Flaps is how often the incident has reopened.
 	Flaps int `json:"flaps,omitempty"`
+	// Flips is how often, while it was open, every series upgraded for
+	// fewer runs than alert.recover_after (resolved).
+	Flips int `json:"flips,omitempty"`
 	// Failing says what failed where at the moment of the event ("403
 	// Forbidden on 2 of 6"), so a reply that merges several events words
 	// each as it was.
@@ -133,6 +136,9 @@ type Incident struct {
 	// FirstRun: failing since the check's first run (there is no "before").
 	FirstRun bool `json:"first_run,omitempty"`
 	Flaps    int  `json:"flaps,omitempty"`
+	// Flips counts how often every series upgraded, the incident open,
+	// for fewer runs than alert.recover_after: a flapping check.
+	Flips int `json:"flips,omitempty"`
 
 	Cause   report.Cause `json:"cause"`
 	Vendor  string       `json:"vendor,omitempty"`

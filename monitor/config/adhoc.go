@@ -86,7 +86,7 @@ func (a AdHoc) Build(opts Options) (*Config, error) {
 		return nil, fmt.Errorf("--timeout %s must be positive and at most %s", timeout, MaxTimeout)
 	}
 	c := Check{Name: AdHocName, URL: u, Timeout: timeout, Origin: a.Origin, Subprotocols: a.Subprotocols, Send: a.Send,
-		Alert: Alert{On: DefaultAlertOn(), After: DefaultAfter, MinVantages: DefaultMinVant}, File: "command line"}
+		Alert: Alert{On: DefaultAlertOn(), After: DefaultAfter, RecoverAfter: 1, MinVantages: DefaultMinVant}, File: "command line"}
 	if len(a.Headers) > 0 {
 		c.Headers = map[string]string{}
 		for _, h := range a.Headers {

@@ -285,9 +285,25 @@ var alertKeys = section[checkDraft]{
 				d.c.Alert.On = append(d.c.Alert.On, on)
 			}
 		}},
-	{"after", sInt(1, "Consecutive failing runs before an incident opens. Default 1."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
-		if n, ok := l.atLeastOne(file, "alert.after", v); ok {
-			d.c.Alert.After = n
+	{"after", schema{"description": "Failing runs before an incident opens: N consecutive runs, or \"X of Y\" (X of a series' last Y runs, Y at most 64). Default 1.",
+		"oneOf": []schema{{"type": "integer", "minimum": 1}, {"type": "string", "pattern": `^\s*[1-9][0-9]*\s+of\s+[1-9][0-9]*\s*$`}}},
+		func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+			if v.Kind == yaml.ScalarNode && strings.Contains(v.Value, "of") {
+				x, y, err := ParseXOfY(v.Value)
+				if err != nil {
+					l.add(file, v.Line, "alert.after: %v", err)
+					return
+				}
+				d.c.Alert.After, d.c.Alert.Within = x, y
+				return
+			}
+			if n, ok := l.atLeastOne(file, "alert.after", v); ok {
+				d.c.Alert.After = n
+			}
+		}},
+	{"recover_after", sInt(1, "Consecutive upgraded runs of every series before an open incident closes. Default 1."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		if n, ok := l.atLeastOne(file, "alert.recover_after", v); ok {
+			d.c.Alert.RecoverAfter = n
 		}
 	}},
 	{"min_vantages", sInt(1, "Vantages (fleet-wide) that must fail before an incident opens. Default 1."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
@@ -332,7 +348,7 @@ func (l *loader) checks(file string, b []byte) []Check {
 // check reads one check and applies the rules that span its keys.
 func (l *loader) check(file string, n *yaml.Node) (Check, bool) {
 	d := checkDraft{c: Check{File: file, Line: n.Line, Timeout: DefaultTimeout,
-		Alert: Alert{On: DefaultAlertOn(), After: DefaultAfter, MinVantages: DefaultMinVant}, Warn: DefaultWarn()}}
+		Alert: Alert{On: DefaultAlertOn(), After: DefaultAfter, RecoverAfter: 1, MinVantages: DefaultMinVant}, Warn: DefaultWarn()}}
 	before := l.count()
 	checkKeys.read(l, file, n, &d)
 	c := &d.c

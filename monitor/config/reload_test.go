@@ -59,3 +59,47 @@ func TestSilenceLength(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertAfterXOfY: alert.after takes a count or "X of Y"; a bad form
+// is an error at its file and line.
+func TestAlertAfterXOfY(t *testing.T) {
+	for _, tc := range []struct {
+		after, recover string
+		x, y, r        int
+		err            string
+	}{
+		{"2", "", 2, 0, 1, ""},
+		{`"3 of 5"`, "3", 3, 5, 3, ""},
+		{"3 of 5", "", 3, 5, 1, ""},
+		{`"64 of 64"`, "", 64, 64, 1, ""},
+		{`"5 of 3"`, "", 0, 0, 0, `c.yaml:3: alert.after: "5 of 3" asks for more failures than runs`},
+		{`"3 of 65"`, "", 0, 0, 0, "looks back more than 64 runs"},
+		{`"3 out of 5"`, "", 0, 0, 0, `c.yaml:3: alert.after: expected a count or "X of Y"`},
+		{`"0 of 5"`, "", 0, 0, 0, "two positive counts"},
+		{"2", "0", 0, 0, 0, "c.yaml:4: alert.recover_after: must be 1 or more"},
+	} {
+		t.Run(tc.after, func(t *testing.T) {
+			file := "checks:\n  - name: chat\n    alert: {after: " + tc.after + "}\n"
+			if tc.recover != "" {
+				file = "checks:\n  - name: chat\n    alert:\n      recover_after: " + tc.recover + "\n      after: " + tc.after + "\n"
+				file = strings.Replace(file, "after: "+tc.after+"\n", "after: "+tc.after+"\n", 1)
+			}
+			file += "    url: ws://127.0.0.1:1/ws\n    schedule: \"@every 1m\"\n"
+			cfg, err := LoadBytes("m.yaml", []byte("vantage: v\n"), map[string][]byte{"c.yaml": []byte(file)},
+				Options{Lookup: func(string) (string, bool) { return "", false }})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one saying %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := cfg.Checks[0].Alert
+			if a.After != tc.x || a.Within != tc.y || a.RecoverAfter != tc.r {
+				t.Errorf("after %d within %d recover_after %d; want %d, %d, %d", a.After, a.Within, a.RecoverAfter, tc.x, tc.y, tc.r)
+			}
+		})
+	}
+}

@@ -204,3 +204,26 @@ func alertCauses() []string {
 	}
 	return out
 }
+
+// MaxWithin bounds Y of "after: X of Y": a series keeps its last 64 runs.
+const MaxWithin = 64
+
+// ParseXOfY parses alert.after's "X of Y": X failing runs among a series'
+// last Y, 1 <= X <= Y <= MaxWithin.
+func ParseXOfY(s string) (x, y int, err error) {
+	f := strings.Fields(s)
+	if len(f) != 3 || f[1] != "of" {
+		return 0, 0, fmt.Errorf("expected a count or \"X of Y\" like \"3 of 5\", got %q", s)
+	}
+	x, errX := strconv.Atoi(f[0])
+	y, errY := strconv.Atoi(f[2])
+	switch {
+	case errX != nil || errY != nil || x < 1 || y < 1:
+		return 0, 0, fmt.Errorf("expected two positive counts in %q", s)
+	case x > y:
+		return 0, 0, fmt.Errorf("%q asks for more failures than runs", s)
+	case y > MaxWithin:
+		return 0, 0, fmt.Errorf("%q looks back more than %d runs", s, MaxWithin)
+	}
+	return x, y, nil
+}

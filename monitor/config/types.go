@@ -197,8 +197,16 @@ type Alert struct {
 	// On says which attempts count as failing; default
 	// [401, 403, rejected_after_open].
 	On []AlertOn
-	// After is the number of consecutive runs before alerting; default 1.
+	// After is the number of failing runs before alerting; default 1.
+	// They are consecutive unless Within is set.
 	After int
+	// Within, when set ("after: 3 of 5"), makes After a count of the last
+	// Within runs of a series: a flapping check opens too. 0 means After
+	// consecutive runs.
+	Within int
+	// RecoverAfter is how many consecutive upgraded runs every series
+	// needs before the incident closes; default 1.
+	RecoverAfter int
 	// MinVantages is how many vantages must agree on a route; default 1.
 	MinVantages int
 	// Remind repeats an open alert this often; 0 = never.

@@ -236,7 +236,7 @@ func messagesFor(events []incident.Event, id, channel string, view notifier.Inci
 // failing attempt) are kept from the previous view.
 func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag report.Diagnosis, prev *notifier.Incident) notifier.Incident {
 	v := notifier.Incident{ID: inc.ID, Check: inc.Check, State: notifier.StateOpen, Opened: inc.Opened, Closed: inc.Closed,
-		At: dc.now, FirstRun: inc.FirstRun, Flaps: inc.Flaps, Cause: inc.Cause, Vendor: inc.Vendor, Notes: dc.notes}
+		At: dc.now, FirstRun: inc.FirstRun, Flaps: inc.Flaps, Flips: inc.Flips, Cause: inc.Cause, Vendor: inc.Vendor, Notes: dc.notes}
 	if inc.Acked != nil {
 		v.AckedBy, v.AckedAt = inc.Acked.By, inc.Acked.At
 	}

@@ -304,9 +304,14 @@ func TestEngineFleetStale(t *testing.T) {
 // newRigAs is an engine of member on clock c (members of one fleet share
 // a clock).
 func newRigAs(t *testing.T, open func(t *testing.T) *store.Store, member string, c *testbed.Clock) *rig {
+	return newRigAlert(t, open, member, c, "{remind: 1h}")
+}
+
+// newRigAlert is newRigAs with the check's alert: section.
+func newRigAlert(t *testing.T, open func(t *testing.T) *store.Store, member string, c *testbed.Clock, alert string) *rig {
 	t.Helper()
 	cfg, err := config.LoadBytes("m.yaml", []byte("vantage: "+member+"\n"), map[string][]byte{"c.yaml": []byte(
-		"checks:\n  - {name: chat, url: \"ws://127.0.0.1:1/ws\", schedule: \"@every 1m\", alert: {remind: 1h}}\n")},
+		"checks:\n  - {name: chat, url: \"ws://127.0.0.1:1/ws\", schedule: \"@every 1m\", alert: " + alert + "}\n")},
 		config.Options{Lookup: func(string) (string, bool) { return "", false }, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -319,4 +324,63 @@ func newRigAs(t *testing.T, open func(t *testing.T) *store.Store, member string,
 	}
 	t.Cleanup(e.Close)
 	return &rig{t: t, e: e, st: st, cfg: cfg, clock: c}
+}
+
+// TestEngineXOfY: on the simulated clock and through the store, a check
+// failing every other run opens at its third failure in five, holds while
+// it upgrades for fewer than recover_after runs (its message is updated,
+// its thread says nothing), and its recovery counts the flips.
+func TestEngineXOfY(t *testing.T) {
+	for _, ledger := range []struct {
+		name string
+		open func(t *testing.T) *store.Store
+	}{{"sqlite", sqlite}, {"postgres", postgres}} {
+		t.Run(ledger.name, func(t *testing.T) {
+			r := newRigAlert(t, ledger.open, "us", testbed.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)),
+				`{after: "3 of 5", recover_after: 2}`)
+			var flips int
+			for i, s := range []struct {
+				status int
+				want   []string
+			}{
+				{403, nil}, {101, nil}, {403, nil}, {101, nil},
+				{403, []string{"open"}},
+				{101, []string{"update"}},
+				{403, []string{"update"}},
+				{101, []string{"update"}},
+				{101, []string{"update", "reply resolved"}},
+			} {
+				r.clock.Add(time.Minute)
+				cause := report.CauseAuthMissing
+				if s.status == 101 {
+					cause = report.CauseOK
+				}
+				r.run(s.status, cause)
+				var got []string
+				for {
+					e, err := r.st.ClaimFor(context.Background(), "us", "", r.clock.Now(), time.Minute)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if e == nil {
+						break
+					}
+					got = append(got, said(e.Message))
+					for _, ev := range e.Message.Events {
+						flips = max(flips, ev.Flips)
+					}
+					r.posts++
+					if err := r.st.Done(context.Background(), e, notifier.Delivery{Channel: "C1", TS: fmt.Sprint(r.posts)}, r.clock.Now()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if !slices.Equal(got, s.want) {
+					t.Fatalf("run %d (%d): told %q, want %q", i+1, s.status, got, s.want)
+				}
+			}
+			if flips != 2 {
+				t.Errorf("the recovery counts %d flips, want 2", flips)
+			}
+		})
+	}
 }

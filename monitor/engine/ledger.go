@@ -87,7 +87,7 @@ func (m *memory) toWrite(rows []store.SeriesRow, now time.Time) []store.SeriesRo
 		k := keyOf(r)
 		p, ok := m.series[k]
 		if !ok || p.Outcome != r.Outcome || p.Status != r.Status || p.Cause != r.Cause || p.Since != r.Since ||
-			r.FailStreak > 0 || p.FailStreak != r.FailStreak || now.Sub(m.wrote[k]) >= touchEvery {
+			r.FailStreak > 0 || p.FailStreak != r.FailStreak || p.Recent != r.Recent || now.Sub(m.wrote[k]) >= touchEvery {
 			out = append(out, r)
 		}
 	}

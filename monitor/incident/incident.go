@@ -12,6 +12,7 @@ package incident
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -38,8 +39,13 @@ type Series struct {
 	// has looked like this since the first run.
 	FirstSeen time.Time `json:"first_seen"`
 	// FailStreak counts the consecutive runs that failed by the rule.
-	FailStreak int       `json:"fail_streak"`
-	Updated    time.Time `json:"updated"`
+	FailStreak int `json:"fail_streak"`
+	// Recent holds the last 64 runs, the latest in bit 0: 1 for a run
+	// that failed by the rule ("after: X of Y").
+	Recent uint64 `json:"recent,omitempty"`
+	// OKStreak counts the consecutive upgraded runs (recover_after).
+	OKStreak int       `json:"ok_streak,omitempty"`
+	Updated  time.Time `json:"updated"`
 	// Stale: its member stopped reporting it; it neither opens nor closes
 	// anything (the caller judges freshness).
 	Stale bool `json:"stale,omitempty"`
@@ -100,6 +106,10 @@ type Incident struct {
 	Reminded time.Time `json:"reminded,omitzero"`
 	// Flaps counts how often it closed and failed again.
 	Flaps int `json:"flaps,omitempty"`
+	// Flips counts how often, while open, every series upgraded but not
+	// for alert.recover_after runs; Holding is true while that lasts.
+	Flips   int  `json:"flips,omitempty"`
+	Holding bool `json:"holding,omitempty"`
 	// FirstRun: the check was failing from its very first run, so there
 	// is no "before" to tell.
 	FirstRun bool `json:"first_run,omitempty"`
@@ -204,7 +214,7 @@ func Decide(in Input) Decision {
 
 func decideOpen(in Input, inc *Incident, cells []Cell) Decision {
 	fresh := 0
-	upgraded := 0
+	upgraded, recovered := 0, 0
 	held := false // a series failed when its member went silent
 	for _, s := range in.Series {
 		if s.Muted {
@@ -218,12 +228,29 @@ func decideOpen(in Input, inc *Incident, cells []Cell) Decision {
 		if s.Outcome == report.OutcomeUpgraded {
 			upgraded++
 		}
+		if s.recovered(in.Rule) {
+			recovered++
+		}
 	}
-	if fresh > 0 && upgraded == fresh && !held {
-		inc.State, inc.Closed, inc.Cells = Closed, in.Now, cells
-		return Decision{Incident: inc, Events: []Event{{Kind: Resolved, At: in.Now, Lasted: in.Now.Sub(inc.Opened)}}}
+	if fresh > 0 && recovered == fresh && !held {
+		inc.State, inc.Closed, inc.Cells, inc.Holding = Closed, in.Now, cells, false
+		return Decision{Incident: inc, Events: []Event{{Kind: Resolved, At: in.Now, Lasted: in.Now.Sub(inc.Opened), Flips: inc.Flips}}}
 	}
+	// Every series upgrades but not for long enough (recover_after): the
+	// incident holds, and counts the flip once; the thread hears of the
+	// flips with the recovery, not one message each.
+	holding := fresh > 0 && upgraded == fresh && !held
 	var events []Event
+	if holding != inc.Holding {
+		if holding {
+			inc.Flips++
+		}
+		inc.Holding = holding
+		if slices.Equal(cells, inc.Cells) {
+			// Nothing to say: the incident is written, no message goes.
+			return Decision{Incident: inc}
+		}
+	}
 	shrank := shrinks(inc.Cells, cells)
 	if !slices.Equal(cells, inc.Cells) {
 		inc.Cells = cells
@@ -327,12 +354,12 @@ func failingKeys(cells []Cell) []string {
 	return out
 }
 
-// confirmedVantages are the vantages with a fresh series that has failed
-// for Rule.After consecutive runs.
+// confirmedVantages are the vantages with a fresh series that fails and
+// has failed as often as the rule wants (Series.confirmed).
 func confirmedVantages(series []Series, rule config.Alert) []string {
 	var out []string
 	for _, s := range series {
-		if s.failing(rule) && s.FailStreak >= max(rule.After, 1) && !slices.Contains(out, s.Vantage) {
+		if s.failing(rule) && s.confirmed(rule) && !slices.Contains(out, s.Vantage) {
 			out = append(out, s.Vantage)
 		}
 	}
@@ -373,13 +400,44 @@ func Next(prev *Series, rule config.Alert, member string, a report.Attempt, caus
 			s.Since = prev.Since
 		}
 	}
+	if prev != nil {
+		s.Recent = prev.Recent << 1
+	}
 	if rule.Fails(s.Outcome, s.Status, s.Cause) {
 		s.FailStreak = 1
+		s.Recent |= 1
 		if prev != nil {
 			s.FailStreak = prev.FailStreak + 1
 		}
 	}
+	if s.Outcome == report.OutcomeUpgraded {
+		s.OKStreak = 1
+		if prev != nil {
+			s.OKStreak = prev.OKStreak + 1
+		}
+	}
 	return s
+}
+
+// confirmed: the series has failed as often as the rule wants before an
+// incident opens: After consecutive runs, or After of its last Within.
+func (s Series) confirmed(rule config.Alert) bool {
+	after := max(rule.After, 1)
+	if rule.Within == 0 {
+		return s.FailStreak >= after
+	}
+	mask := ^uint64(0)
+	if rule.Within < 64 {
+		mask = 1<<rule.Within - 1
+	}
+	return bits.OnesCount64(s.Recent&mask) >= after
+}
+
+// recovered: the series has upgraded for the rule's RecoverAfter
+// consecutive runs (any upgraded run when it is 1, as before there was a
+// count: a series written by an older release has none).
+func (s Series) recovered(rule config.Alert) bool {
+	return s.Outcome == report.OutcomeUpgraded && (rule.RecoverAfter <= 1 || s.OKStreak >= rule.RecoverAfter)
 }
 
 // NewID names an incident: the check, when it opened, and a random suffix

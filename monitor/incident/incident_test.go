@@ -92,6 +92,43 @@ func rule(after, minVantages int, on ...string) config.Alert {
 	return a
 }
 
+// xOfY is the rule "after: X of Y" with recover_after.
+func xOfY(x, y, recoverAfter int) config.Alert {
+	r := rule(x, 1)
+	r.Within, r.RecoverAfter = y, recoverAfter
+	return r
+}
+
+// TestXOfY: a check failing every other run opens at its third failure in
+// five, holds while it upgrades for fewer than recover_after runs (the
+// message changes; the thread hears nothing), and closes after
+// recover_after good runs with the flips counted in the recovery.
+func TestXOfY(t *testing.T) {
+	t.Parallel()
+	inc := play(t, xOfY(3, 5, 2), []run{
+		{cells: "us/cdn=403", cause: report.CauseCDNBlocked},
+		{cells: "us/cdn=101", cause: report.CauseOK},
+		{cells: "us/cdn=403", cause: report.CauseCDNBlocked},
+		{cells: "us/cdn=101", cause: report.CauseOK},
+		{cells: "us/cdn=403", cause: report.CauseCDNBlocked, want: "opened"},
+		{cells: "us/cdn=101", cause: report.CauseOK, want: "changed"},
+		{cells: "us/cdn=403", cause: report.CauseCDNBlocked, want: "changed"},
+		{cells: "us/cdn=101", cause: report.CauseOK, want: "changed"},
+		{cells: "us/cdn=101", cause: report.CauseOK, want: "resolved"},
+	})
+	if inc.State != incident.Closed || inc.Flips != 2 {
+		t.Fatalf("state %s, flips %d; want closed after 2 flips", inc.State, inc.Flips)
+	}
+	// The same runs under the consecutive rule (after: 3) open nothing.
+	play(t, rule(3, 1), []run{
+		{cells: "us/cdn=403", cause: report.CauseCDNBlocked},
+		{cells: "us/cdn=101", cause: report.CauseOK},
+		{cells: "us/cdn=403", cause: report.CauseCDNBlocked},
+		{cells: "us/cdn=101", cause: report.CauseOK},
+		{cells: "us/cdn=403", cause: report.CauseCDNBlocked},
+	})
+}
+
 func TestSequences(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -165,6 +202,15 @@ func TestSequences(t *testing.T) {
 		{"a new cause while it spreads is told", rule(1, 1), []run{
 			{cells: "eu/cdn=101 us/cdn=101 ap/cdn=403", cause: report.CauseVantageBlocked, want: "opened"},
 			{cells: "eu/cdn=403 us/cdn=403 ap/cdn=403", cause: report.CauseCDNBlocked, want: "changed cause_changed widened"},
+		}},
+		{"3 of 5: runs failing apart open nothing while fewer than 3 of the last 5 fail", xOfY(3, 5, 1), []run{
+			{cells: "us/cdn=403", cause: report.CauseCDNBlocked},
+			{cells: "us/cdn=101", cause: report.CauseOK},
+			{cells: "us/cdn=101", cause: report.CauseOK},
+			{cells: "us/cdn=101", cause: report.CauseOK},
+			{cells: "us/cdn=403", cause: report.CauseCDNBlocked},
+			{cells: "us/cdn=101", cause: report.CauseOK},
+			{cells: "us/cdn=403", cause: report.CauseCDNBlocked}, // 2 of the last 5
 		}},
 		{"flapping reopens the same incident", rule(1, 1), []run{
 			{cells: "us/cdn=403", cause: report.CauseAuthRejected, want: "opened"},

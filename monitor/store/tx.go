@@ -163,7 +163,7 @@ type querier interface {
 func (s *Store) series(ctx context.Context, qr querier, where string, now time.Time, args ...any) ([]SeriesRow, error) {
 	// A series of a member that went silent is stale, however recent.
 	rows, err := qr.QueryContext(ctx, s.q(`SELECT check_name, vantage, route, transport, member, outcome, status, cause, since,
-		first_seen, fail_streak, trace_id, updated, stale_after, attempts,
+		first_seen, fail_streak, recent, ok_streak, trace_id, updated, stale_after, attempts,
 		COALESCE((SELECT silent FROM members m WHERE m.name = series.member), 0)
 		FROM series `+where+` ORDER BY check_name, vantage, route, transport`), args...)
 	if err != nil {
@@ -176,11 +176,13 @@ func (s *Store) series(ctx context.Context, qr querier, where string, now time.T
 		var since, first, updated, staleAfter int64
 		var attempts string
 		var silent int
+		var recent int64
 		if err := rows.Scan(&r.Check, &r.Vantage, &r.Route, &r.Transport, &r.Member, &r.Outcome, &r.Status, &r.Cause, &since, &first,
-			&r.FailStreak, &r.TraceID, &updated, &staleAfter, &attempts, &silent); err != nil {
+			&r.FailStreak, &recent, &r.OKStreak, &r.TraceID, &updated, &staleAfter, &attempts, &silent); err != nil {
 			return nil, fmt.Errorf("read series: %w", err)
 		}
 		r.Since, r.FirstSeen, r.Updated = fromMS(since), fromMS(first), fromMS(updated)
+		r.Recent = uint64(recent) // the column is signed; the bits are the same
 		r.Stale = silent == 1 || (staleAfter > 0 && now.Sub(r.Updated) > time.Duration(staleAfter)*time.Millisecond)
 		if attempts != "" {
 			if err := json.Unmarshal([]byte(attempts), &r.Attempts); err != nil {
@@ -206,10 +208,10 @@ func (t *Tx) PutSeries(ctx context.Context, rows []SeriesRow, staleAfter map[str
 		return nil
 	}
 	stmt, err := t.tx.PrepareContext(ctx, t.s.q(`INSERT INTO series (check_name, vantage, route, transport, member, outcome, status,
-		cause, since, first_seen, fail_streak, trace_id, updated, stale_after, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		cause, since, first_seen, fail_streak, recent, ok_streak, trace_id, updated, stale_after, attempts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (check_name, vantage, route, transport) DO UPDATE SET member = excluded.member, outcome = excluded.outcome,
 			status = excluded.status, cause = excluded.cause, since = excluded.since, first_seen = excluded.first_seen,
-			fail_streak = excluded.fail_streak, trace_id = excluded.trace_id, updated = excluded.updated,
+			fail_streak = excluded.fail_streak, recent = excluded.recent, ok_streak = excluded.ok_streak, trace_id = excluded.trace_id, updated = excluded.updated,
 			stale_after = excluded.stale_after, attempts = excluded.attempts`))
 	if err != nil {
 		return fmt.Errorf("write series: %w", err)
@@ -225,7 +227,7 @@ func (t *Tx) PutSeries(ctx context.Context, rows []SeriesRow, staleAfter map[str
 			att = string(b)
 		}
 		if _, err := stmt.ExecContext(ctx, r.Check, r.Vantage, string(r.Route), string(r.Transport.OrHTTP1()), r.Member,
-			string(r.Outcome), r.Status, string(r.Cause), ms(r.Since), ms(r.FirstSeen), r.FailStreak, r.TraceID, ms(r.Updated), staleAfter[r.Check].Milliseconds(), att); err != nil {
+			string(r.Outcome), r.Status, string(r.Cause), ms(r.Since), ms(r.FirstSeen), r.FailStreak, int64(r.Recent), r.OKStreak, r.TraceID, ms(r.Updated), staleAfter[r.Check].Milliseconds(), att); err != nil {
 			return fmt.Errorf("write series: %w", err)
 		}
 	}
