@@ -136,6 +136,8 @@ type Incident struct {
 	// FirstRun: failing since the check's first run (there is no "before").
 	FirstRun bool `json:"first_run,omitempty"`
 	Flaps    int  `json:"flaps,omitempty"`
+	// Labels are the check's labels (labels:), Alertmanager labels too.
+	Labels map[string]string `json:"labels,omitempty"`
 	// Flips counts how often every series upgraded, the incident open,
 	// for fewer runs than alert.recover_after: a flapping check.
 	Flips int `json:"flips,omitempty"`

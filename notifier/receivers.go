@@ -112,6 +112,11 @@ func AlertOf(inc Incident, now time.Time) AMAlert {
 	if vendor != "" {
 		labels["vendor"] = vendor
 	}
+	for k, v := range inc.Labels {
+		if _, ours := labels[k]; !ours { // the configuration refuses ours; a stored view is not trusted
+			labels[k] = v
+		}
+	}
 	ann := map[string]string{
 		"summary":       Headline(inc),
 		"description":   inc.Summary,

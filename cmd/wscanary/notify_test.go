@@ -91,7 +91,7 @@ notify:
   - name: hook
     webhook: {url: %q, secret: "${HOOK_SECRET}"}
 `, listen, filepath.Join(dir, "state"), slack.APIURL(), am.URL, pdSrv.URL+"/v2/enqueue", hookSrv.URL+"/wscanary")
-	cfg := writeConfig(t, main, fmt.Sprintf("checks:\n  - {name: chat, url: \"ws://%s/ws\", direct: {address: %q}, schedule: \"@every 1s\", timeout: 2s}\n",
+	cfg := writeConfig(t, main, fmt.Sprintf("checks:\n  - {name: chat, url: \"ws://%s/ws\", direct: {address: %q}, schedule: \"@every 1s\", timeout: 2s, labels: {team: payments}}\n",
 		origin.Addr(), origin.Addr()))
 	p := startRun(t, cfg, append(daemonEnv, "PD_KEY="+canaryRoutingKey, "HOOK_SECRET="+canaryWebhookSecret)...)
 	t.Cleanup(func() {
@@ -116,7 +116,8 @@ notify:
 		t.Fatalf("%d alerts for one incident on two routes", len(as))
 	}
 	l := alert.Labels
-	if l["alertname"] != notifier.AlertName || l["check"] != "chat" || l["cause"] != "auth_missing" || l["route"] != "cdn,direct" || !strings.HasPrefix(l["incident"], "chat-") {
+	if l["alertname"] != notifier.AlertName || l["check"] != "chat" || l["cause"] != "auth_missing" || l["route"] != "cdn,direct" || !strings.HasPrefix(l["incident"], "chat-") ||
+		l["team"] != "payments" {
 		t.Errorf("alert labels %v", l)
 	}
 	if !strings.Contains(alert.Annotations["summary"], "chat: 403 Forbidden on 2 of 2") || !strings.HasPrefix(alert.Annotations["trace_url"], "https://traces.example/trace/") {

@@ -45,8 +45,8 @@ func TestStatusPageInBrowser(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	cfg := writeConfig(t, fmt.Sprintf("vantage: eu-west-1\nlisten: %s\nstate_dir: %s\n", listen, state),
-		fmt.Sprintf("checks:\n  - {name: chat, url: \"ws://%s/ws\", direct: {address: %q}, schedule: \"@every 1s\"}\n"+
-			"  - {name: feed, url: \"ws://%s/ws\", schedule: \"@every 1s\"}\n", bad.Addr(), bad.Addr(), good.Addr()))
+		fmt.Sprintf("checks:\n  - {name: chat, url: \"ws://%s/ws\", direct: {address: %q}, schedule: \"@every 1s\", labels: {team: talk}}\n"+
+			"  - {name: feed, url: \"ws://%s/ws\", schedule: \"@every 1s\", labels: {team: news}}\n", bad.Addr(), bad.Addr(), good.Addr()))
 
 	// A day of earlier runs, every five minutes: feed always upgraded,
 	// chat refused by its CDN from 6 to 5 hours ago.
@@ -109,6 +109,11 @@ func TestStatusPageInBrowser(t *testing.T) {
 		if !ok {
 			t.Errorf("%s: no", what)
 		}
+	}
+	// Filtered by a label: feed alone, and the page says so.
+	if code, page := get(listen, "/?label=team=news"); code != 200 || strings.Contains(page, `data-check="chat"`) ||
+		!strings.Contains(page, `data-check="feed"`) || !strings.Contains(page, "Showing labels team=news (1 checks)") {
+		t.Errorf("the page filtered by team=news (%d) shows chat or hides feed:\n%s", code, page)
 	}
 	shot := filepath.Join(t.TempDir(), "status.png")
 	chromium(t, "--screenshot="+shot, "--window-size=1280,720", "http://"+listen+"/")

@@ -155,6 +155,21 @@ var checkKeys = section[checkDraft]{
 	{"warn", sObject(warnKeys, "Early warnings: a message when each starts, never an incident."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 		warnKeys.read(l, file, v, &d.c.Warn)
 	}},
+	{"labels", sMap("The check's labels (team: payments): usable in group.by as label:NAME, on the status page (?label=team=payments) and as Alertmanager labels."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Labels = l.stringMap(file, "labels", v)
+		for k := range d.c.Labels {
+			if err := LabelName(k); err != nil {
+				l.add(file, v.Line, "labels: %v", err)
+			}
+		}
+	}},
+	{"group", groupSchema("off: this check's incidents are never part of a group.", false), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		if v.Kind != yaml.ScalarNode || !isOff(v.Value) {
+			l.add(file, v.Line, "group: a check can only say off (group: is set in the main file)")
+			return
+		}
+		d.c.NoGroup = true
+	}},
 }
 
 var warnKeys = section[Warn]{
@@ -320,6 +335,9 @@ var alertKeys = section[checkDraft]{
 	}},
 	{"notify", sList(schema{"type": "string"}, "Notifiers of this check: slack and names under notify:. Default all."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
 		d.c.Alert.Notify = l.strings(file, "alert.notify", v)
+	}},
+	{"depends_on", sList(schema{"type": "string"}, "Checks this one depends on: while one of them has an open incident, this check opens none."), func(l *loader, file string, _, v *yaml.Node, d *checkDraft) {
+		d.c.Alert.DependsOn = l.strings(file, "alert.depends_on", v)
 	}},
 }
 

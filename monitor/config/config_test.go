@@ -34,7 +34,7 @@ func TestInvalid(t *testing.T) {
 		want []string
 	}{
 		{"unknown-key", []string{
-			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, client, transports, trace_header, steps, protocol, protocol_options, send, expect, vantages, alert, maintenance, warn)`,
+			`testdata/invalid-unknown-key/checks.d/a.yaml:5: unknown key "orgin" (known: name, url, tls, direct, schedule, timeout, origin, headers, token, subprotocols, client, transports, trace_header, steps, protocol, protocol_options, send, expect, vantages, alert, maintenance, warn, labels, group)`,
 		}},
 		{"client", []string{
 			`testdata/invalid-client/wscanary.yaml:2: client: "safari" is not a client profile (chrome, firefox, wscanary)`,

@@ -214,6 +214,7 @@ func (l *loader) finish(cfg *Config) (*Config, error) {
 		l.add(l.mainFile, l.slackLine, "slack: set webhook_url or token, not both")
 	}
 	checkNotify(cfg, l)
+	checkDepends(cfg, l)
 	if s := cfg.Slack; s.AppToken != "" && s.Token == "" {
 		l.add(l.mainFile, l.slackLine, "slack: app_token needs a bot token (buttons act on messages the bot posted)")
 	}
@@ -237,5 +238,6 @@ func (l *loader) finish(cfg *Config) (*Config, error) {
 		}
 		return nil, l.errs
 	}
+	cfg.buildIndex()
 	return cfg, nil
 }

@@ -69,6 +69,9 @@ var mainKeys = section[mainDraft]{
 	{"maintenance", windowsSchema(), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		d.cfg.Maintenance = l.windows(file, v)
 	}},
+	{"group", groupSchema("Incidents of several checks as one message: off, or {wait, min, by, interval}.", true), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+		d.cfg.Group = l.group(file, v)
+	}},
 	{"history", sString("How long every run's outcomes are kept (30d, 36h); default 30d."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		if h, ok := l.days(file, "history", v); ok {
 			if h < MinHistory {
@@ -179,7 +182,7 @@ var slackKeys = section[Slack]{
 // main parses the main file into a Config with its defaults applied.
 func (l *loader) main(file string, b []byte) *Config {
 	l.mainFile = file
-	d := mainDraft{cfg: &Config{Path: file, Listen: DefaultListen, Vantages: map[string]Vantage{}, History: DefaultHistory}}
+	d := mainDraft{cfg: &Config{Path: file, Listen: DefaultListen, Vantages: map[string]Vantage{}, History: DefaultHistory, Group: DefaultGroup()}}
 	if root := l.parse(file, b); root != nil {
 		mainKeys.read(l, file, root, &d)
 	}

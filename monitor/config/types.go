@@ -50,6 +50,14 @@ type Config struct {
 	// History is how long the store keeps every run's outcomes; default
 	// 30 days.
 	History time.Duration
+	// Group is how incidents of several checks become one message
+	// (group:).
+	Group Group
+
+	// index and dependents answer Check and Dependents (buildIndex); a
+	// Config built by hand has neither, and Check searches.
+	index      map[string]int
+	dependents map[string][]string
 	// Maintenance are the windows of every check.
 	Maintenance []Window
 	// Notify are the notifiers beside Slack (notify:).
@@ -60,12 +68,32 @@ type Config struct {
 // Check is the configured check of that name, or nil: the one lookup the
 // commands, the daemon and the notifiers' refresh share.
 func (c *Config) Check(name string) *Check {
+	if i, ok := c.index[name]; ok && i < len(c.Checks) && c.Checks[i].Name == name {
+		return &c.Checks[i]
+	}
 	for i := range c.Checks {
 		if c.Checks[i].Name == name {
 			return &c.Checks[i]
 		}
 	}
 	return nil
+}
+
+// Dependents are the checks whose alert.depends_on names this one, in
+// the configuration's order.
+func (c *Config) Dependents(name string) []string { return c.dependents[name] }
+
+// index builds the lookups a loaded configuration answers from: checks by
+// name, and who depends on whom.
+func (c *Config) buildIndex() {
+	c.index = make(map[string]int, len(c.Checks))
+	c.dependents = map[string][]string{}
+	for i, ch := range c.Checks {
+		c.index[ch.Name] = i
+		for _, p := range ch.Alert.DependsOn {
+			c.dependents[p] = append(c.dependents[p], ch.Name)
+		}
+	}
 }
 
 // Select returns the checks named, in the configuration's order, or every
@@ -216,7 +244,38 @@ type Alert struct {
 	// Notify names the notifiers its messages go to ("slack" and names
 	// under notify:); empty means all of them.
 	Notify []string
+	// DependsOn names checks this one depends on: while one of them has an
+	// open incident, this check opens none.
+	DependsOn []string
 }
+
+// Group is the main file's group: section. Incidents that open within
+// Wait of each other and share a key (the channel, and By) form a group
+// once Min of them are open; the group is one message.
+type Group struct {
+	// Off keeps one message per incident (group: off).
+	Off  bool
+	Wait time.Duration
+	Min  int
+	// By are the key's parts beside the channel: cause, vendor, pop,
+	// vantages, route, or label:NAME.
+	By []string
+	// Interval spaces the group message's updates.
+	Interval time.Duration
+}
+
+// Defaults of group:.
+const (
+	DefaultGroupWait     = 30 * time.Second
+	DefaultGroupMin      = 3
+	DefaultGroupInterval = 10 * time.Second
+)
+
+// DefaultGroupBy is group.by unless the main file says otherwise.
+func DefaultGroupBy() []string { return []string{"cause", "vendor"} }
+
+// GroupByParts are what group.by may name, beside label:NAME.
+var GroupByParts = []string{"cause", "vendor", "pop", "vantages", "route"}
 
 // AlertOn is one entry of alert.on: an HTTP status, a class of statuses,
 // an outcome, or any failure at all. The zero value matches nothing.
@@ -347,7 +406,12 @@ type Check struct {
 	// Config.Vantages. Default: the daemon's own only.
 	Vantages []string
 	Alert    Alert
-	Warn     Warn
+	// Labels are the check's own names for itself (team, env): usable in
+	// group.by, on the status page and as Alertmanager labels.
+	Labels map[string]string
+	// NoGroup (group: off) keeps one message per incident of this check.
+	NoGroup bool
+	Warn    Warn
 	// Maintenance are the check's own windows; Config.Maintenance holds
 	// for it as well.
 	Maintenance []Window

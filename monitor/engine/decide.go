@@ -22,6 +22,9 @@ const minReopen = 5 * time.Minute
 
 // decision is what deciding one check needs beside the ledger.
 type decision struct {
+	// cfg is the configuration in force (dependencies, groups); nil in
+	// tests that decide one check alone.
+	cfg      *config.Config
 	check    *config.Check
 	traceURL string
 	token    *report.Token
@@ -81,6 +84,20 @@ func decideCheck(ctx context.Context, l ledger, dc decision) (bool, error) {
 		return false, err
 	}
 	quiet, muted, notes := quietOf(dc, silences)
+	// A check it depends on is down: this one opens nothing of its own.
+	parent, err := heldBy(ctx, l, dc, rows)
+	if err != nil {
+		return false, err
+	}
+	quiet = quiet || parent != ""
+	held, err := holds(ctx, l, dc)
+	if err != nil {
+		return false, err
+	}
+	if len(held) > 0 {
+		notes = append(notes, fmt.Sprintf("Holding back %s: they depend on %s and fail too. Each opens its own incident if it still fails when %s recovers.",
+			strings.Join(held, ", "), c.Name, c.Name))
+	}
 	series := make([]incident.Series, len(rows))
 	var attempts []report.Attempt
 	for i, r := range rows {
@@ -156,6 +173,83 @@ func diagnosisOf(dc decision, rows []store.SeriesRow, attempts []report.Attempt)
 	c := dc.check
 	return diagnose.Diagnose(diagnose.Input{Attempts: attempts, Token: dc.token, Timeout: c.Timeout, Now: dc.now,
 		ExpectConfigured: c.Expect != nil || c.Send != ""})
+}
+
+// heldBy names a check this one depends on (alert.depends_on) that has an
+// open incident or fails now, or that has not run since this one started
+// failing (its next run says whether it is the cause); "" when none.
+func heldBy(ctx context.Context, l ledger, dc decision, rows []store.SeriesRow) (string, error) {
+	if dc.cfg == nil || len(dc.check.Alert.DependsOn) == 0 {
+		return "", nil
+	}
+	var failingSince time.Time
+	for _, r := range rows {
+		if !r.Stale && dc.check.Alert.Fails(r.Outcome, r.Status, r.Cause) && (failingSince.IsZero() || r.Since.Before(failingSince)) {
+			failingSince = r.Since
+		}
+	}
+	for _, name := range dc.check.Alert.DependsOn {
+		p := dc.cfg.Check(name)
+		if p == nil {
+			continue
+		}
+		down, err := isDown(ctx, l, p, dc.now, failingSince)
+		if err != nil || down {
+			return name, err
+		}
+	}
+	return "", nil
+}
+
+// holds names the checks that depend on this one and fail now: its
+// message lists them, since they say nothing of their own meanwhile.
+func holds(ctx context.Context, l ledger, dc decision) ([]string, error) {
+	if dc.cfg == nil {
+		return nil, nil
+	}
+	var out []string
+	for _, name := range dc.cfg.Dependents(dc.check.Name) {
+		c := dc.cfg.Check(name)
+		if c == nil {
+			continue
+		}
+		rows, err := l.Series(ctx, name, dc.now)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(rows, func(r store.SeriesRow) bool { return !r.Stale && c.Alert.Fails(r.Outcome, r.Status, r.Cause) }) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// isDown: the check has an open incident, or a fresh series failing by
+// its rule, or fresh series all older than since (not run since then).
+func isDown(ctx context.Context, l ledger, c *config.Check, now, since time.Time) (bool, error) {
+	rec, err := l.Incident(ctx, c.Name)
+	if err != nil {
+		return false, err
+	}
+	if rec != nil && rec.Decision.State == incident.Open {
+		return true, nil
+	}
+	rows, err := l.Series(ctx, c.Name, now)
+	if err != nil {
+		return false, err
+	}
+	fresh, seenSince := false, false
+	for _, r := range rows {
+		if r.Stale {
+			continue
+		}
+		if c.Alert.Fails(r.Outcome, r.Status, r.Cause) {
+			return true, nil
+		}
+		fresh = true
+		seenSince = seenSince || !r.Updated.Before(since)
+	}
+	return fresh && !since.IsZero() && !seenSince, nil
 }
 
 // quietOf says whether a maintenance window or a silence of the whole check
@@ -241,6 +335,7 @@ func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag
 		v.AckedBy, v.AckedAt = inc.Acked.By, inc.Acked.At
 	}
 	v.FirstCause, v.FirstVendor, v.FirstRoutes = inc.FirstCause, inc.FirstVendor, inc.FirstRoutes
+	v.Labels = dc.check.Labels
 	if inc.State == incident.Closed {
 		v.State = notifier.StateResolved
 	}

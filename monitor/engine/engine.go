@@ -268,7 +268,7 @@ func (e *Engine) Snapshot(now time.Time) ([]store.SeriesRow, map[string]*store.R
 // acknowledge, silence). An incident that closed meanwhile is left alone.
 func (e *Engine) Refresh(ctx context.Context, c *config.Check, change func(context.Context, *store.Tx, *store.Record) (bool, error), id string) error {
 	cfg := e.config()
-	dc := decision{check: c, traceURL: cfg.TraceURL, token: e.mem.token(c.Name), now: e.now(), windows: cfg.Maintenance, force: true,
+	dc := decision{cfg: cfg, check: c, traceURL: cfg.TraceURL, token: e.mem.token(c.Name), now: e.now(), windows: cfg.Maintenance, force: true,
 		route: e.route(c, cfg)}
 	t := &tee{mem: e.mem}
 	err := e.store.Update(ctx, func(tx *store.Tx) error {

@@ -45,6 +45,11 @@ func newRig(t *testing.T, open func(t *testing.T) *store.Store) *rig {
 // run records one run of the check from this member's vantage whose only
 // attempt ended with status (and body, when given).
 func (r *rig) run(status int, cause report.Cause, body ...string) {
+	r.runOf("chat", status, cause, body...)
+}
+
+// runOf is run for the check of that name.
+func (r *rig) runOf(name string, status int, cause report.Cause, body ...string) {
 	a := report.Attempt{Vantage: r.cfg.Vantage, Route: report.RouteCDN, Variant: report.VariantConfigured, Status: status, OK: status == 101}
 	if len(body) > 0 {
 		// The server's own words, about the credential the check sends.
@@ -57,7 +62,8 @@ func (r *rig) run(status int, cause report.Cause, body ...string) {
 		r.t.Fatalf("the run of status %d is diagnosed %s, not %s", status, diag.Cause, cause)
 	}
 	rep := report.Report{Check: "chat", OK: a.OK, Diagnosis: diag, Attempts: []report.Attempt{a}}
-	r.e.Record([]engine.Observation{engine.NewObservation(&r.cfg.Checks[0], "", rep, r.clock.Now(), false)})
+	rep.Check = name
+	r.e.Record([]engine.Observation{engine.NewObservation(r.cfg.Check(name), "", rep, r.clock.Now(), false)})
 }
 
 // TestEngineCarriesRunDiagnosis: the diagnosis of a run is made once, by
@@ -310,8 +316,13 @@ func newRigAs(t *testing.T, open func(t *testing.T) *store.Store, member string,
 // newRigAlert is newRigAs with the check's alert: section.
 func newRigAlert(t *testing.T, open func(t *testing.T) *store.Store, member string, c *testbed.Clock, alert string) *rig {
 	t.Helper()
-	cfg, err := config.LoadBytes("m.yaml", []byte("vantage: "+member+"\n"), map[string][]byte{"c.yaml": []byte(
-		"checks:\n  - {name: chat, url: \"ws://127.0.0.1:1/ws\", schedule: \"@every 1m\", alert: " + alert + "}\n")},
+	return newRigChecks(t, open, member, c, "", "  - {name: chat, url: \"ws://127.0.0.1:1/ws\", schedule: \"@every 1m\", alert: "+alert+"}\n")
+}
+
+// newRigChecks is a rig of the main file's extra lines and these checks.
+func newRigChecks(t *testing.T, open func(t *testing.T) *store.Store, member string, c *testbed.Clock, main, checks string) *rig {
+	t.Helper()
+	cfg, err := config.LoadBytes("m.yaml", []byte("vantage: "+member+"\n"+main), map[string][]byte{"c.yaml": []byte("checks:\n" + checks)},
 		config.Options{Lookup: func(string) (string, bool) { return "", false }, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -382,5 +393,70 @@ func TestEngineXOfY(t *testing.T) {
 				t.Errorf("the recovery counts %d flips, want 2", flips)
 			}
 		})
+	}
+}
+
+// TestEngineDependsOn: a check whose dependency is down opens nothing; the
+// dependency's message lists what it holds back; a dependent that still
+// fails when the dependency recovers opens its own incident then.
+func TestEngineDependsOn(t *testing.T) {
+	r := newRigChecks(t, sqlite, "us", testbed.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)), "",
+		"  - {name: edge, url: \"ws://127.0.0.1:1/ws\", schedule: \"@every 1m\"}\n"+
+			"  - {name: chat, url: \"ws://127.0.0.1:2/ws\", schedule: \"@every 1m\", alert: {depends_on: [edge]}}\n"+
+			"  - {name: feed, url: \"ws://127.0.0.1:3/ws\", schedule: \"@every 1m\", alert: {depends_on: [edge]}}\n")
+	ctx := context.Background()
+	tell := func() (out []string) {
+		for {
+			e, err := r.st.ClaimFor(ctx, "us", "", r.clock.Now(), time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e == nil {
+				return out
+			}
+			s := said(e.Message)
+			if e.Message.Incident != nil {
+				s = e.Message.Incident.Check + " " + s + " " + strings.Join(e.Message.Incident.Notes, " ")
+			}
+			out = append(out, strings.TrimSpace(s))
+			r.posts++
+			if err := r.st.Done(ctx, e, notifier.Delivery{Channel: "C1", TS: fmt.Sprint(r.posts)}, r.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, name := range []string{"edge", "chat", "feed"} {
+		r.runOf(name, 101, report.CauseOK)
+	}
+	// The dependents' runs come first: they wait for the edge's next run,
+	// which fails too.
+	r.clock.Add(time.Minute)
+	r.runOf("chat", 403, report.CauseAuthMissing)
+	if got := tell(); len(got) > 0 {
+		t.Fatalf("a dependent opened before its dependency ran again: %q", got)
+	}
+	r.runOf("feed", 403, report.CauseAuthMissing)
+	r.runOf("edge", 403, report.CauseAuthMissing)
+	got := tell()
+	if len(got) != 1 || !strings.HasPrefix(got[0], "edge open") || !strings.Contains(got[0], "Holding back chat, feed") {
+		t.Fatalf("failing together told %q, want the edge's message alone, listing chat and feed", got)
+	}
+	r.clock.Add(time.Minute)
+	r.runOf("chat", 403, report.CauseAuthMissing)
+	r.runOf("feed", 101, report.CauseOK) // feed recovers: the list shrinks
+	r.runOf("edge", 403, report.CauseAuthMissing)
+	got = tell()
+	if len(got) != 1 || !strings.Contains(got[0], "edge update") || !strings.Contains(got[0], "Holding back chat:") {
+		t.Fatalf("told %q, want the edge's message updated to hold back chat alone", got)
+	}
+	// The edge recovers, feed with it; chat still fails and opens alone.
+	r.clock.Add(time.Minute)
+	r.runOf("edge", 101, report.CauseOK)
+	r.runOf("feed", 101, report.CauseOK)
+	r.runOf("chat", 403, report.CauseAuthMissing)
+	got = tell()
+	if !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "chat open") }) ||
+		slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "feed") }) {
+		t.Fatalf("after the edge recovered told %q, want chat's own incident and nothing of feed", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/notifier"
@@ -56,6 +57,38 @@ type pageData struct {
 	// Quiet are the maintenance windows and silences in force, one line
 	// each; Upcoming the windows that start within a day.
 	Quiet, Upcoming []string
+	// Filter says which checks the page shows ("" for all of them).
+	Filter string
+}
+
+// pageFilter is the checks a page asks for with ?label=NAME=VALUE (every
+// one must match) and ?check=NAME (any of them): nil for every check, and
+// the words that say so.
+func pageFilter(r *http.Request, cfg *config.Config) (map[string]bool, string) {
+	q := r.URL.Query()
+	labels, names := q["label"], q["check"]
+	if len(labels) == 0 && len(names) == 0 {
+		return nil, ""
+	}
+	keep := map[string]bool{}
+	for _, c := range cfg.Checks {
+		ok := len(names) == 0 || slices.Contains(names, c.Name)
+		for _, l := range labels {
+			k, v, _ := strings.Cut(l, "=")
+			ok = ok && c.Labels[k] == v
+		}
+		if ok {
+			keep[c.Name] = true
+		}
+	}
+	var said []string
+	if len(names) > 0 {
+		said = append(said, "checks "+strings.Join(names, ", "))
+	}
+	if len(labels) > 0 {
+		said = append(said, "labels "+strings.Join(labels, ", "))
+	}
+	return keep, fmt.Sprintf("%s (%d checks)", strings.Join(said, "; "), len(keep))
 }
 
 // timelineCache keeps the day's timeline between page loads.
@@ -72,8 +105,14 @@ func (srv *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	bucket := pageWindow / pageBuckets
 	since := now.Add(-pageWindow).Truncate(bucket).Add(bucket)
 	tl := srv.timeline(r, since, bucket, now)
+	keep, filter := pageFilter(r, srv.opts.Config())
+	if keep != nil {
+		doc.Incidents = slices.DeleteFunc(doc.Incidents, func(i IncidentStatus) bool { return !keep[i.Check] })
+		doc.Series = slices.DeleteFunc(doc.Series, func(s SeriesStatus) bool { return !keep[s.Check] })
+		doc.Checks = len(keep)
+	}
 	data := pageData{Vantage: doc.Vantage, Store: doc.Store, StoreError: doc.StoreError, Now: now.UTC().Format("2006-01-02 15:04:05 UTC"),
-		Window: "24 h", Bucket: "15 min", Checks: doc.Checks, Total: len(doc.Series), OpenCount: len(doc.Incidents), Width: pageBuckets * 3}
+		Window: "24 h", Bucket: "15 min", Checks: doc.Checks, Total: len(doc.Series), OpenCount: len(doc.Incidents), Width: pageBuckets * 3, Filter: filter}
 	for _, w := range doc.Maintenance {
 		who := "every check"
 		if w.Check != "" {
