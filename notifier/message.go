@@ -18,6 +18,9 @@ import (
 // Headline is the one line that says what an incident is: the check, what
 // fails, where, and for a resolved one how long it lasted.
 func Headline(inc Incident) string {
+	if g := inc.Group; g != nil {
+		return groupHeadline(inc, *g)
+	}
 	total := len(inc.Cells)
 	if inc.State == StateResolved {
 		was := ""
@@ -243,6 +246,12 @@ func routeNames(rs []report.Route) []string {
 // and the incident id. A resolved incident keeps its facts under a
 // RESOLVED header.
 func Blocks(inc Incident) []slack.Block {
+	if inc.Group != nil {
+		return groupBlocks(inc)
+	}
+	if inc.InGroup != nil {
+		return pointerBlocks(inc)
+	}
 	icon := ":rotating_light: "
 	if inc.State == StateResolved {
 		icon = ":white_check_mark: RESOLVED "
@@ -398,6 +407,16 @@ func EventLine(inc Incident, e Event) string {
 	if where == "" {
 		where = Failing(inc)
 	}
+	if g := inc.Group; g != nil {
+		switch e.Kind {
+		case EventResolved:
+			return fmt.Sprintf("RECOVERED  all %d checks upgrade again after %s", g.Checks, span(e.Lasted))
+		case EventLeft:
+			return fmt.Sprintf("LEFT THE GROUP  %s: now %s; it has its own message again", e.Member, causeText(e.ToCause, e.ToVendor))
+		case EventCauseChanged:
+			return fmt.Sprintf("CAUSE CHANGED  most of the group's checks: %s -> %s", causeText(e.FromCause, e.FromVendor), causeText(e.ToCause, e.ToVendor))
+		}
+	}
 	switch e.Kind {
 	case EventCauseChanged:
 		return fmt.Sprintf("CAUSE CHANGED  %s: %s -> %s", inc.Check, causeText(e.FromCause, e.FromVendor), causeText(e.ToCause, e.ToVendor))
@@ -487,7 +506,9 @@ func Text(m Message) string {
 			}
 		}
 	case KindUpdate:
-		if m.Incident != nil {
+		if m.Incident != nil && m.Incident.InGroup != nil {
+			b.WriteString(clean("IN GROUP  "+m.Incident.Check+": "+pointerLine(*m.Incident)) + "\n")
+		} else if m.Incident != nil {
 			b.WriteString(clean(updateWord(*m.Incident) + "  " + Headline(*m.Incident) + "\n"))
 			writeBlock(&b, Matrix(m.Incident.Cells))
 		}
@@ -507,6 +528,14 @@ func updateWord(inc Incident) string {
 }
 
 func incidentText(b *strings.Builder, inc Incident) {
+	if inc.Group != nil {
+		groupText(b, inc)
+		return
+	}
+	if inc.InGroup != nil {
+		b.WriteString(clean("IN GROUP  "+inc.Check+": "+pointerLine(inc)) + "\n")
+		return
+	}
 	word := "FAILING"
 	if inc.State == StateResolved {
 		word = "RESOLVED"

@@ -63,6 +63,9 @@ const (
 	EventReminder EventKind = "reminder"
 	// EventResolved: every series is back to upgraded.
 	EventResolved EventKind = "resolved"
+	// EventLeft: a check left the group (its cause changed away from the
+	// group's) and is told on its own again; Member names it.
+	EventLeft EventKind = "left"
 	// EventElided stands for earlier events a merged reply leaves out
 	// (Flaps counts them): they are in the history.
 	EventElided EventKind = "elided"
@@ -87,6 +90,8 @@ type Event struct {
 	// Flips is how often, while it was open, every series upgraded for
 	// fewer runs than alert.recover_after (resolved).
 	Flips int `json:"flips,omitempty"`
+	// Member is the check a group's event is about (left).
+	Member string `json:"member,omitempty"`
 	// Failing says what failed where at the moment of the event ("403
 	// Forbidden on 2 of 6"), so a reply that merges several events words
 	// each as it was.
@@ -136,6 +141,10 @@ type Incident struct {
 	// FirstRun: failing since the check's first run (there is no "before").
 	FirstRun bool `json:"first_run,omitempty"`
 	Flaps    int  `json:"flaps,omitempty"`
+	// Group, on a group's own message, is its members; InGroup, on a
+	// member's, points at the group its message now lives in.
+	Group   *GroupView `json:"group,omitempty"`
+	InGroup *GroupRef  `json:"in_group,omitempty"`
 	// Labels are the check's labels (labels:), Alertmanager labels too.
 	Labels map[string]string `json:"labels,omitempty"`
 	// Flips counts how often every series upgraded, the incident open,
@@ -204,7 +213,28 @@ type Message struct {
 	// Target names the notifier that delivers it: "" for the primary one
 	// (Slack, or the console), else a name under notify:.
 	Target string `json:"target,omitempty"`
+	// Spacing, for an update, is the shortest time since the incident's
+	// last update (0: the store's UpdateSpacing); a group's is
+	// group.interval. It is read when queued, not kept.
+	Spacing time.Duration `json:"-"`
+	// Scope says which notifiers a message is for while groups exist
+	// (ScopePrimary, ScopeMember); "" is every notifier of the check.
+	Scope Scope `json:"scope,omitempty"`
 }
+
+// Scope narrows the notifiers a message goes to while groups exist: the
+// primary notifier (Slack, the console) tells a group as one message,
+// the others keep one alert, event or page per incident.
+type Scope string
+
+const (
+	// ScopePrimary: for the primary notifier alone: a group's messages, a
+	// member's pointer to its group, a member's own message again.
+	ScopePrimary Scope = "primary"
+	// ScopeMember: a member's news, for every notifier but the primary,
+	// which tells them in the group's message.
+	ScopeMember Scope = "member"
+)
 
 // Delivery says where a message landed, so that later messages can reply
 // in its thread and update it. The zero Delivery means "nowhere
@@ -248,4 +278,46 @@ func AsOpen(m Message, posted bool, view *Incident) (Message, bool) {
 	}
 	v := *view
 	return Message{ID: m.ID, Kind: KindOpen, Channel: m.Channel, Incident: &v, Target: m.Target}, true
+}
+
+// GroupView is what a group's message shows beside the shared cause,
+// vendor, summary and hints: how many checks, how many still fail, and the
+// first of them by name.
+type GroupView struct {
+	// Key says what the members share ("cause=cdn_blocked vendor=nginx").
+	Key     string `json:"key"`
+	Checks  int    `json:"checks"`
+	Failing int    `json:"failing"`
+	// FailingNames and AgainNames are the first members still failing and
+	// upgrading again, in the order they joined.
+	FailingNames []string `json:"failing_names,omitempty"`
+	AgainNames   []string `json:"again_names,omitempty"`
+	// Link is the status page filtered to the group; "" without
+	// status_url.
+	Link string `json:"link,omitempty"`
+	// Emptied: every member moved to another group or left it.
+	Emptied bool `json:"emptied,omitempty"`
+	// Changed is when a member last joined, moved, left or recovered: the
+	// group's first message waits for its members to settle.
+	Changed time.Time `json:"changed,omitzero"`
+}
+
+// GroupMember is one check of a group.
+type GroupMember struct {
+	Check    string `json:"check"`
+	Incident string `json:"incident"`
+	Open     bool   `json:"open"`
+	// Failing is what failed where when it was last told ("403 Forbidden
+	// on 2 of 2").
+	Failing string `json:"failing,omitempty"`
+	// Key is the member's own group key now; Away, when it differs from
+	// the group's, since when (it leaves after group.wait of it).
+	Key  string    `json:"key,omitempty"`
+	Away time.Time `json:"away,omitzero"`
+}
+
+// GroupRef is a member's pointer to its group.
+type GroupRef struct {
+	ID  string `json:"id"`
+	Key string `json:"key"`
 }

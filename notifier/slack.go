@@ -214,15 +214,20 @@ func (s *Slack) render(m Message) ([]slack.Block, string) {
 	case KindReply:
 		return ReplyBlocks(m), Text(m)
 	}
+	inc := *m.Incident
+	if inc.InGroup != nil {
+		// A member's message points at its group's, where the buttons are.
+		return Blocks(inc), "IN GROUP  " + inc.Check + ": " + pointerLine(inc)
+	}
 	head := "FAILING  "
-	if m.Incident.State == StateResolved {
+	if inc.State == StateResolved {
 		head = "RESOLVED  "
 	}
-	blocks := Blocks(*m.Incident)
-	if s.buttons && m.Incident.State != StateResolved {
-		blocks = append(blocks, ActionsBlock(*m.Incident))
+	blocks := Blocks(inc)
+	if s.buttons && inc.State != StateResolved {
+		blocks = append(blocks, ActionsBlock(inc))
 	}
-	return blocks, head + Headline(*m.Incident)
+	return blocks, head + Headline(inc)
 }
 
 // post sends blocks with chat.postMessage, in the thread threadTS if set.

@@ -120,6 +120,11 @@ type Incident struct {
 	FirstCause  report.Cause   `json:"first_cause,omitempty"`
 	FirstVendor string         `json:"first_vendor,omitempty"`
 	FirstRoutes []report.Route `json:"first_routes,omitempty"`
+	// GroupKey is what a member shares with the others of its group
+	// (group.by and its channel), set when it opens; Group the group it
+	// is in ("" none).
+	GroupKey string `json:"group_key,omitempty"`
+	Group    string `json:"group,omitempty"`
 }
 
 // Ack is a person saying they are on it.

@@ -268,6 +268,10 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 			break
 		}
 	}
+	if _, err := s.exec(ctx, `DELETE FROM group_members WHERE group_id IN
+		(SELECT id FROM incidents WHERE state = 'closed' AND closed < ?)`, ms(before)); err != nil {
+		return total, fmt.Errorf("prune groups: %w", err)
+	}
 	if _, err := s.exec(ctx, "DELETE FROM incidents WHERE state = 'closed' AND closed < ?", ms(before)); err != nil {
 		return total, fmt.Errorf("prune incidents: %w", err)
 	}

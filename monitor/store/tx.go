@@ -363,15 +363,63 @@ func (t *Tx) PutIncident(ctx context.Context, inc incident.Incident, view notifi
 	if err != nil {
 		return err
 	}
-	err = t.exec(ctx, `INSERT INTO incidents (id, check_name, state, opened, closed, decision, view, channel, ts, posted, last_update, last_reply, updated)
-		VALUES (?, ?, ?, ?, ?, ?, ?, '', '', 0, 0, 0, ?)
-		ON CONFLICT (id) DO UPDATE SET state = excluded.state, closed = excluded.closed, decision = excluded.decision,
-			view = excluded.view, updated = excluded.updated`,
-		inc.ID, inc.Check, string(inc.State), ms(inc.Opened), ms(inc.Closed), string(decision), string(v), ms(now))
+	err = t.exec(ctx, `INSERT INTO incidents (id, check_name, state, opened, closed, decision, view, channel, ts, posted, last_update, last_reply, updated, group_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, '', '', 0, 0, 0, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET check_name = excluded.check_name, state = excluded.state, closed = excluded.closed,
+			decision = excluded.decision, view = excluded.view, updated = excluded.updated, group_key = excluded.group_key`,
+		inc.ID, inc.Check, string(inc.State), ms(inc.Opened), ms(inc.Closed), string(decision), string(v), ms(now), inc.GroupKey)
 	if err != nil {
 		return fmt.Errorf("write incident %s: %w", inc.ID, err)
 	}
 	return nil
+}
+
+// IncidentByID returns the incident of that id, nil if there is none.
+func (t *Tx) IncidentByID(ctx context.Context, id string) (*Record, error) {
+	return t.s.recordByID(ctx, t.tx, id)
+}
+
+// OpenByKey returns the open incidents that share a group key and opened
+// at since or later, oldest first: those that may form a group.
+func (t *Tx) OpenByKey(ctx context.Context, key string, since time.Time) ([]*Record, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.q("SELECT "+recordCols+` FROM incidents
+		WHERE group_key = ? AND state = 'open' AND opened >= ? ORDER BY opened, id`), key, ms(since))
+	if err != nil {
+		return nil, fmt.Errorf("read incidents of group key %q: %w", key, err)
+	}
+	defer rows.Close()
+	var out []*Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read incidents of group key %q: %w", key, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DropQueued removes the messages of an incident that wait for target and
+// are not claimed: a member that joins a group says nothing of its own
+// there. It reports how many it removed.
+func (t *Tx) DropQueued(ctx context.Context, incidentID, target string) (int, error) {
+	res, err := t.tx.ExecContext(ctx, t.s.q("DELETE FROM outbox WHERE incident = ? AND target = ? AND claimed_by = ''"), incidentID, target)
+	if err != nil {
+		return 0, fmt.Errorf("drop the messages of %s: %w", incidentID, err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// Claimed reports whether a message of the incident for target is being
+// delivered right now (claimed, not done).
+func (t *Tx) Claimed(ctx context.Context, incidentID, target string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, t.s.q("SELECT COUNT(*) FROM outbox WHERE incident = ? AND target = ? AND claimed_by <> ''"), incidentID, target).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("outbox of %s: %w", incidentID, err)
+	}
+	return n > 0, nil
 }
 
 // SetRoot records where an incident's message already is (an import, or a
@@ -463,6 +511,9 @@ func (t *Tx) Enqueue(ctx context.Context, m notifier.Message, incidentID string,
 		// spaced: they edit one message in place.
 		if m.Target == "" {
 			col, spacing := "last_update", UpdateSpacing
+			if m.Spacing > 0 {
+				spacing = m.Spacing
+			}
 			if m.Kind == notifier.KindReply {
 				col, spacing = "last_reply", ReplySpacing
 			}
