@@ -34,7 +34,9 @@ func newDeliveryRig(t *testing.T, n int, slackToken string, withReceivers bool) 
 	t.Cleanup(r.slack.Close)
 	r.listen, _ = testbed.FreeAddr()
 	dir := t.TempDir()
-	main := fmt.Sprintf("vantage: us\nlisten: %s\nstate_dir: %s\nslack: {token: %q, channel: \"#c\", api_url: %q}\n",
+	// One message per incident: these tests are about delivering many
+	// (the grouped storm is TestGroupedBurst).
+	main := fmt.Sprintf("vantage: us\nlisten: %s\nstate_dir: %s\ngroup: off\nslack: {token: %q, channel: \"#c\", api_url: %q}\n",
 		r.listen, filepath.Join(dir, "state"), slackToken, r.slack.APIURL())
 	if withReceivers {
 		r.am = testbed.StartAlertmanagerT(t)

@@ -41,7 +41,7 @@ func TestFleetBurstNoDeadlock(t *testing.T) {
 	listens := map[string]string{}
 	for _, m := range fleetRegions {
 		listen, _ := testbed.FreeAddr()
-		main := fmt.Sprintf("vantage: %s\nsource_address: %s\nlisten: %s\nstate_dir: %s\nchecks_dir: %s\nstore: %s\n"+
+		main := fmt.Sprintf("vantage: %s\nsource_address: %s\nlisten: %s\nstate_dir: %s\nchecks_dir: %s\nstore: %s\ngroup: off\n"+
 			"slack: {token: \"${SLACK_BOT_TOKEN}\", channel: \"#ws-alerts\", api_url: %q}\n",
 			m.name, m.addr, listen, filepath.Join(dir, m.name), checks, dsn, slack.APIURL())
 		path := filepath.Join(dir, m.name+".yaml")

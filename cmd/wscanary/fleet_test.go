@@ -38,6 +38,12 @@ type fleetRig struct {
 // section ("" for the defaults).
 func newFleet(t *testing.T, alert string) *fleetRig {
 	t.Helper()
+	return newFleetOf(t, alert, 1)
+}
+
+// newFleetOf is newFleet with n checks (chat, then chat2, chat3...).
+func newFleetOf(t *testing.T, alert string, n int) *fleetRig {
+	t.Helper()
 	r := &fleetRig{origin: startOrigin(t, testbed.Behavior{}, nil), slack: testbed.NewFakeSlack(canarySlackToken),
 		cfg: map[string]string{}, listen: map[string]string{}, members: map[string]*daemonProc{}}
 	t.Cleanup(r.slack.Close)
@@ -47,10 +53,17 @@ func newFleet(t *testing.T, alert string) *fleetRig {
 	dir := t.TempDir()
 	checks := filepath.Join(dir, "checks.d")
 	os.MkdirAll(checks, 0o755)
-	check := fmt.Sprintf("checks:\n  - name: chat\n    url: ws://%s/ws?room=1\n    direct: {address: %q}\n    schedule: \"@every 1s\"\n    timeout: 2s\n",
-		r.edge.Listen, r.origin.Addr())
-	if alert != "" {
-		check += "    alert: " + alert + "\n"
+	check := "checks:\n"
+	for i := range n {
+		name := "chat"
+		if i > 0 {
+			name = fmt.Sprintf("chat%d", i+1)
+		}
+		check += fmt.Sprintf("  - name: %s\n    url: ws://%s/ws?room=%d\n    direct: {address: %q}\n    schedule: \"@every 1s\"\n    timeout: 2s\n",
+			name, r.edge.Listen, i+1, r.origin.Addr())
+		if alert != "" {
+			check += "    alert: " + alert + "\n"
+		}
 	}
 	os.WriteFile(filepath.Join(checks, "chat.yaml"), []byte(check), 0o600)
 	for _, m := range fleetRegions {
@@ -79,9 +92,9 @@ slack:
 			}
 		}
 	})
-	waitFor(t, "six healthy series and three members", 30*time.Second, func() bool {
+	waitFor(t, "six healthy series a check and three members", 30*time.Second, func() bool {
 		_, s := getStatus(t, r.listen["eu"])
-		return strings.Count(s, `"outcome": "upgraded"`) == 6 && strings.Count(s, `"started"`) == 3
+		return strings.Count(s, `"outcome": "upgraded"`) == 6*n && strings.Count(s, `"started"`) == 3
 	})
 	return r
 }

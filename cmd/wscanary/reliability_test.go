@@ -65,7 +65,7 @@ func burstConfig(t *testing.T, n int, origin, slackAPI, listen string, every str
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "checks.d"), 0o755)
 	os.WriteFile(filepath.Join(dir, "wscanary.yaml"), []byte(fmt.Sprintf(
-		"vantage: burst\nlisten: %s\nstate_dir: %s\nslack:\n  token: ${SLACK_BOT_TOKEN}\n  channel: \"#c\"\n  api_url: %s\n",
+		"vantage: burst\nlisten: %s\nstate_dir: %s\ngroup: off\nslack:\n  token: ${SLACK_BOT_TOKEN}\n  channel: \"#c\"\n  api_url: %s\n",
 		listen, filepath.Join(dir, "state"), slackAPI)), 0o600)
 	var b strings.Builder
 	b.WriteString("checks:\n")

@@ -172,6 +172,10 @@ func (h *Handler) Act(ctx context.Context, a notifier.Action) {
 		h.respond(ctx, a, "You are not allowed to act on wscanary's incidents (slack.allowed_users / allowed_groups).")
 		return
 	}
+	if rec.View.Group != nil {
+		h.actGroup(ctx, a, rec, log)
+		return
+	}
 	if c == nil {
 		log.Warn("slack action ignored: the check is no longer configured", "check", rec.Decision.Check)
 		return
@@ -213,6 +217,88 @@ func (h *Handler) Act(ctx context.Context, a notifier.Action) {
 		return
 	}
 	log.Info("slack action carried out")
+}
+
+// actGroup carries out a click on a group's message for every member
+// still failing: Acknowledge stops their reminders and says who is on it,
+// Silence 1h silences each member's check, Run again runs each of them
+// (each bounded like a click on its own message).
+func (h *Handler) actGroup(ctx context.Context, a notifier.Action, rec *store.Record, log *slog.Logger) {
+	cfg := h.opts.Config()
+	now := h.now()
+	gid := rec.Decision.ID
+	log = log.With("group", gid)
+	var members []store.GroupMember
+	err := h.opts.Store.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		members, err = tx.GroupMembers(ctx, gid)
+		return err
+	})
+	if err != nil {
+		log.Error("slack action not carried out: the store cannot be read", "err", err)
+		return
+	}
+	members = slices.DeleteFunc(members, func(m store.GroupMember) bool { return !m.Open || cfg.Check(m.Check) == nil })
+	switch a.ID {
+	case notifier.ActionAck:
+		err = h.opts.Engine.RefreshGroup(ctx, gid, func(ctx context.Context, tx *store.Tx, cur *store.Record) (bool, error) {
+			if cur.Decision.Acked != nil {
+				return false, nil
+			}
+			ack := &incident.Ack{By: a.Who(), At: now}
+			g := cur.Decision
+			g.Acked = ack
+			if err := tx.PutIncident(ctx, g, cur.View, now); err != nil {
+				return false, err
+			}
+			for _, m := range members {
+				r, err := tx.IncidentByID(ctx, m.Incident)
+				if err != nil {
+					return false, err
+				}
+				if r == nil || r.Decision.State != incident.Open || r.Decision.Acked != nil {
+					continue
+				}
+				inc := r.Decision
+				inc.Acked = ack
+				if err := tx.PutIncident(ctx, inc, r.View, now); err != nil {
+					return false, err
+				}
+			}
+			return true, nil
+		})
+	case notifier.ActionSilence:
+		for _, m := range members {
+			if _, err = h.opts.Store.AddSilence(ctx, store.Silence{Check: m.Check, Starts: now, Ends: now.Add(silenceFromSlack),
+				Reason: "from Slack, on group " + gid, By: a.Who(), Created: now}); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			note := fmt.Sprintf("%d checks silenced until %s by %s (from Slack): their incidents stay open and open no more.",
+				len(members), now.Add(silenceFromSlack).UTC().Format("15:04 UTC"), a.Who())
+			err = h.opts.Engine.RefreshGroup(ctx, gid, func(ctx context.Context, tx *store.Tx, cur *store.Record) (bool, error) {
+				v := cur.View
+				v.Notes = append(slices.Clone(v.Notes), note)
+				return true, tx.PutIncident(ctx, cur.Decision, v, now)
+			})
+		}
+	case notifier.ActionRun:
+		started := 0
+		for _, m := range members {
+			if _, ok := h.runAgain(cfg.Check(m.Check)); ok {
+				started++
+			}
+		}
+		h.respond(ctx, a, fmt.Sprintf("Running %d of the group's %d failing checks again; the others ran a moment ago or are running.", started, len(members)))
+		log = log.With("runs", started)
+	}
+	if err != nil {
+		log.Error("slack action not carried out", "err", err)
+		h.opts.Engine.StoreFails("action", err)
+		return
+	}
+	log.Info("slack action carried out", "members", len(members))
 }
 
 func truncate(s string, n int) string {

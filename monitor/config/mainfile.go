@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"net/url"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -55,6 +56,12 @@ var mainKeys = section[mainDraft]{
 		}},
 	{"trace_url", sString("Link to a trace, with {trace_id}."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		d.cfg.TraceURL, _ = l.str(file, "trace_url", v)
+	}},
+	{"status_url", sString("The status page as people reach it (https://wscanary.example/): a group's message links to it, filtered to the group."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+		d.cfg.StatusURL, _ = l.str(file, "status_url", v)
+		if u, err := url.Parse(d.cfg.StatusURL); d.cfg.StatusURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			l.add(file, v.Line, "status_url: %q is not an http(s) URL", d.cfg.StatusURL)
+		}
 	}},
 	{"store", sString(`"" for SQLite in state_dir, or a postgres:// URL that a fleet shares.`), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		d.cfg.Store, _ = l.str(file, "store", v)

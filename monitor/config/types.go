@@ -42,6 +42,8 @@ type Config struct {
 	Slack    Slack
 	// TraceURL contains {trace_id}; "" means alerts show the bare id.
 	TraceURL string
+	// StatusURL is the status page as people reach it; "" for none.
+	StatusURL string
 	// Client is the client profile of checks that name none (DefaultClient).
 	Client string
 	// Store is "" for SQLite in StateDir, or a postgres:// URL that a
@@ -260,7 +262,8 @@ type Group struct {
 	// By are the key's parts beside the channel: cause, vendor, pop,
 	// vantages, route, or label:NAME.
 	By []string
-	// Interval spaces the group message's updates.
+	// Interval spaces the updates of a group's message: a storm of
+	// members joining or recovering edits it this often at most.
 	Interval time.Duration
 }
 

@@ -116,6 +116,9 @@ func (d *Delivery) sendDue(s *sender) time.Duration {
 		if !open || !at.After(now) || !d.othersWaiting() {
 			at = s.slot(e.Message.Channel, now)
 		}
+		if g := groupSettling(open, e.View, now); g.After(at) {
+			at = g
+		}
 		if at.After(now) {
 			s.release()
 			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
@@ -188,6 +191,18 @@ func (d *Delivery) deliver(s *sender, e *store.Entry, now time.Time) {
 		ctx, cancel := record()
 		defer cancel()
 		d.store.Drop(ctx, e)
+		return
+	}
+	if e.Message.Target == "" && !e.Posted && e.View != nil && e.View.InGroup != nil {
+		// The incident joined a group before its own message went out
+		// (the message was in flight when the group formed): the group's
+		// message tells it, and it never gets one of its own.
+		d.log.Debug("not posted: the incident is told by its group's message", "incident", e.Incident, "group", e.View.InGroup.ID, "id", e.Message.ID)
+		ctx, cancel := record()
+		defer cancel()
+		if err := d.store.Drop(ctx, e); err != nil {
+			d.opts.Engine.StoreFails("done", err)
+		}
 		return
 	}
 	if m, ok := notifier.AsOpen(e.Message, e.Posted, e.View); ok {

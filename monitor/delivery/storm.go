@@ -119,3 +119,30 @@ func (d *Delivery) summarizeStorm(ctx context.Context, now time.Time) bool {
 	d.log.Warn("storm: many incidents opened at once", "incidents", n)
 	return true
 }
+
+// A group's first message waits while its members still come and go: the
+// checks of an edge change fail over seconds, and a cause read differently
+// for a run (a rollout half done) makes a small group that empties into
+// the big one. It goes groupSettle after the last change of its members,
+// at most groupSettleMax after the group formed; a group that empties
+// meanwhile is never posted (engine/group.go).
+const (
+	groupSettle    = 2 * time.Second
+	groupSettleMax = 30 * time.Second
+)
+
+// groupSettling is when a group's first message may go (zero for any
+// other message).
+func groupSettling(open bool, v *notifier.Incident, now time.Time) time.Time {
+	if !open || v == nil || v.Group == nil || v.Group.Changed.IsZero() {
+		return time.Time{}
+	}
+	at := v.Group.Changed.Add(groupSettle)
+	if capped := v.Opened.Add(groupSettleMax); at.After(capped) {
+		at = capped
+	}
+	if !at.After(now) {
+		return time.Time{}
+	}
+	return at
+}

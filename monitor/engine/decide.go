@@ -52,9 +52,15 @@ type decision struct {
 // enqueue queues m for every target route gives it.
 func enqueue(ctx context.Context, l ledger, route func(notifier.Message) []notifier.Message, m notifier.Message, incidentID string, now time.Time) error {
 	if route == nil {
+		if m.Scope == notifier.ScopeMember {
+			return nil // for the other notifiers, and there are none
+		}
 		return l.Enqueue(ctx, m, incidentID, now)
 	}
 	for _, c := range route(m) {
+		if (c.Scope == notifier.ScopePrimary && c.Target != "") || (c.Scope == notifier.ScopeMember && c.Target == "") {
+			continue // the primary notifier tells groups; the others, incidents
+		}
 		if err := l.Enqueue(ctx, c, incidentID, now); err != nil {
 			return err
 		}
@@ -121,15 +127,30 @@ func decideCheck(ctx context.Context, l ledger, dc decision) (bool, error) {
 	// The message is refreshed, whatever the rule says, when a person asked
 	// or when a window or silence began or ended.
 	refresh := open && (dc.force || !slices.Equal(notes, rec.View.Notes))
+	// An open incident that nothing changed may still join, follow or
+	// leave its group (groupStep); it says nothing unless it does.
+	quietGroup := false
 	if d.Incident == nil {
-		if !refresh {
+		if !refresh && !(open && grouped(dc.cfg, c)) {
 			return open, nil
 		}
+		quietGroup = !refresh
 		cur := rec.Decision
 		d.Incident = &cur
 	}
 	dc.notes = notes
 	view := buildView(dc, d.Incident, rows, diag, prev)
+	grp, err := groupStep(ctx, l, dc, d, rec, &view)
+	if err != nil {
+		return false, err
+	}
+	if quietGroup && !grp.changed {
+		return open, nil
+	}
+	if o, ok := l.(interface{ noteOpen() }); ok && grp.scope == notifier.ScopeMember &&
+		slices.ContainsFunc(d.Events, func(e incident.Event) bool { return e.Kind == incident.Opened || e.Kind == incident.Reopened }) {
+		o.noteOpen()
+	}
 	if err := l.PutIncident(ctx, *d.Incident, view, dc.now); err != nil {
 		return false, err
 	}
@@ -141,7 +162,18 @@ func decideCheck(ctx context.Context, l ledger, dc decision) (bool, error) {
 	if refresh && !slices.ContainsFunc(msgs, func(m notifier.Message) bool { return m.Kind == notifier.KindUpdate }) {
 		msgs = append(msgs, notifier.Message{ID: d.Incident.ID + "/update/" + fmt.Sprint(dc.now.UnixNano()), Kind: notifier.KindUpdate, Channel: c.Alert.Channel})
 	}
+	if grp.ownMessage {
+		// Out of its group: its own message again, as it is now (it says
+		// what the update and the reply would); the other notifiers had
+		// its news all along.
+		grp.scope = notifier.ScopeMember
+		msgs = append(msgs, notifier.Message{ID: d.Incident.ID + "/open/" + fmt.Sprint(dc.now.UnixNano()), Kind: notifier.KindOpen,
+			Channel: c.Alert.Channel, Scope: notifier.ScopePrimary})
+	}
 	for _, m := range msgs {
+		if m.Scope == "" {
+			m.Scope = grp.scope
+		}
 		if err := enqueue(ctx, l, dc.route, m, d.Incident.ID, dc.now); err != nil {
 			return false, err
 		}

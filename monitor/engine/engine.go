@@ -273,7 +273,11 @@ func (e *Engine) Refresh(ctx context.Context, c *config.Check, change func(conte
 	t := &tee{mem: e.mem}
 	err := e.store.Update(ctx, func(tx *store.Tx) error {
 		t.Tx, t.staged, t.queued, t.opens = tx, nil, 0, 0
-		if err := tx.LockCheck(ctx, c.Name); err != nil {
+		lock := []string{c.Name}
+		if grouped(cfg, c) {
+			lock = append(lock, groupLock)
+		}
+		if err := tx.LockChecks(ctx, lock); err != nil {
 			return err
 		}
 		cur, err := tx.Incident(ctx, c.Name)

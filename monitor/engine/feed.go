@@ -242,9 +242,12 @@ func (e *Engine) recordInStore(batch []Observation, todo []decision, write []sto
 	t := &tee{mem: e.mem}
 	opened := map[string]bool{}
 	var hand *handOff
-	lock := make([]string, 0, len(todo))
+	lock := make([]string, 0, len(todo)+1)
 	for _, dc := range todo {
 		lock = append(lock, dc.check.Name)
+		if grouped(cfg, dc.check) && !slices.Contains(lock, groupLock) {
+			lock = append(lock, groupLock)
+		}
 	}
 	if e.handOverPending() {
 		lock = append(lock, e.mem.dirtyChecks()...)

@@ -27,6 +27,17 @@ type ledger interface {
 	StartWarning(ctx context.Context, check, kind, detail string, now time.Time) (bool, error)
 	EndWarning(ctx context.Context, check, kind string) error
 	Silences(ctx context.Context, check string, now time.Time) ([]store.Silence, error)
+	// Groups (engine/group.go).
+	IncidentByID(ctx context.Context, id string) (*store.Record, error)
+	OpenByKey(ctx context.Context, key string, since time.Time) ([]*store.Record, error)
+	DropQueued(ctx context.Context, incidentID, target string) (int, error)
+	Claimed(ctx context.Context, incidentID, target string) (bool, error)
+	SetRoot(ctx context.Context, incidentID string, root notifier.Delivery) error
+	PutMember(ctx context.Context, groupID string, m store.GroupMember) error
+	DropMember(ctx context.Context, groupID, incidentID string) error
+	Member(ctx context.Context, groupID, incidentID string) (*store.GroupMember, error)
+	GroupCounts(ctx context.Context, groupID string) (store.GroupCount, error)
+	GroupNames(ctx context.Context, groupID string, open bool, limit int) ([]string, error)
 }
 
 var (
@@ -51,12 +62,15 @@ type memory struct {
 	tokens    map[string]*report.Token      // the latest run's token facts, by check
 	wrote     map[store.SeriesKey]time.Time // when a series was last written to the store
 	silences  map[string][]store.Silence    // by check, as last read from the store
+	// groups are the members of the groups this daemon knows, by group
+	// id then incident id.
+	groups map[string]map[string]store.GroupMember
 }
 
 func newMemory() *memory {
 	m := &memory{series: map[store.SeriesKey]store.SeriesRow{}, incidents: map[string]*store.Record{},
 		warnings: map[[2]string]bool{}, dirty: map[string]bool{}, tokens: map[string]*report.Token{},
-		wrote: map[store.SeriesKey]time.Time{}, silences: map[string][]store.Silence{}}
+		wrote: map[store.SeriesKey]time.Time{}, silences: map[string][]store.Silence{}, groups: map[string]map[string]store.GroupMember{}}
 	return m
 }
 
@@ -249,6 +263,18 @@ func (m *memory) PutIncident(_ context.Context, inc incident.Incident, view noti
 
 func (m *memory) putIncidentLocked(inc incident.Incident, view notifier.Incident) {
 	r := m.incidents[inc.Check]
+	if r == nil && strings.HasPrefix(inc.Check, groupLock) {
+		// A group whose key changed is kept under its new name, with
+		// where its message is.
+		for name, old := range m.incidents {
+			if old.Decision.ID == inc.ID {
+				r = old
+				delete(m.incidents, name)
+				m.incidents[inc.Check] = r
+				break
+			}
+		}
+	}
 	if r == nil || r.Decision.ID != inc.ID {
 		r = &store.Record{}
 		m.incidents[inc.Check] = r
@@ -278,6 +304,151 @@ func (m *memory) Enqueue(_ context.Context, msg notifier.Message, incidentID str
 	}
 	m.local = append(m.local, localMsg{msg: msg, incident: incidentID, enqueued: now, next: now})
 	return nil
+}
+
+// OpenByKey: the open incidents memory holds that share a group key and
+// opened at since or later, oldest first.
+func (m *memory) OpenByKey(_ context.Context, key string, since time.Time) ([]*store.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*store.Record
+	for _, r := range m.incidents {
+		if d := r.Decision; d.State == incident.Open && d.GroupKey == key && !d.Opened.Before(since) {
+			c := *r
+			out = append(out, &c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *store.Record) int {
+		if c := a.Decision.Opened.Compare(b.Decision.Opened); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Decision.ID, b.Decision.ID)
+	})
+	return out, nil
+}
+
+// IncidentByID is the incident of that id memory holds, nil if none.
+func (m *memory) IncidentByID(_ context.Context, id string) (*store.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.incidents {
+		if r.Decision.ID == id {
+			c := *r
+			return &c, nil
+		}
+	}
+	return nil, nil
+}
+
+// DropQueued removes the messages decided alone of an incident for
+// target that are not being delivered.
+func (m *memory) DropQueued(_ context.Context, incidentID, target string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := len(m.local)
+	m.local = slices.DeleteFunc(m.local, func(q localMsg) bool {
+		return q.incident == incidentID && q.msg.Target == target && !q.inFlight
+	})
+	return n - len(m.local), nil
+}
+
+// Claimed: a message decided alone of the incident is being delivered.
+func (m *memory) Claimed(_ context.Context, incidentID, target string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.ContainsFunc(m.local, func(q localMsg) bool {
+		return q.incident == incidentID && q.msg.Target == target && q.inFlight
+	}), nil
+}
+
+// SetRoot records where an incident's message is (a group takes its first
+// member's message).
+func (m *memory) SetRoot(_ context.Context, incidentID string, root notifier.Delivery) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.setRootLocked(incidentID, root)
+	return nil
+}
+
+func (m *memory) setRootLocked(incidentID string, root notifier.Delivery) {
+	for _, r := range m.incidents {
+		if r.Decision.ID == incidentID {
+			r.Root, r.Posted = root, true
+		}
+	}
+}
+
+// PutMember keeps a member's row of a group.
+func (m *memory) PutMember(_ context.Context, groupID string, gm store.GroupMember) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g := m.groups[groupID]
+	if g == nil {
+		g = map[string]store.GroupMember{}
+		m.groups[groupID] = g
+	}
+	if old, ok := g[gm.Incident]; ok {
+		gm.Joined = old.Joined
+	}
+	g[gm.Incident] = gm
+	return nil
+}
+
+// DropMember forgets a member that left its group.
+func (m *memory) DropMember(_ context.Context, groupID, incidentID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.groups[groupID], incidentID)
+	return nil
+}
+
+// Member is a member's row, nil if the incident is not in the group.
+func (m *memory) Member(_ context.Context, groupID, incidentID string) (*store.GroupMember, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	gm, ok := m.groups[groupID][incidentID]
+	if !ok {
+		return nil, nil
+	}
+	return &gm, nil
+}
+
+// GroupCounts counts a group's members as memory knows them.
+func (m *memory) GroupCounts(_ context.Context, groupID string) (store.GroupCount, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := store.GroupCount{OpenByKey: map[string]int{}}
+	for _, gm := range m.groups[groupID] {
+		c.Members++
+		if gm.Open {
+			c.Open++
+			c.OpenByKey[gm.Key]++
+		}
+	}
+	return c, nil
+}
+
+// GroupNames are the first limit members, open or not, as they joined.
+func (m *memory) GroupNames(_ context.Context, groupID string, open bool, limit int) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ms []store.GroupMember
+	for _, gm := range m.groups[groupID] {
+		if gm.Open == open {
+			ms = append(ms, gm)
+		}
+	}
+	slices.SortFunc(ms, func(a, b store.GroupMember) int {
+		if c := a.Joined.Compare(b.Joined); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Check, b.Check)
+	})
+	var out []string
+	for i := 0; i < len(ms) && i < limit; i++ {
+		out = append(out, ms[i].Check)
+	}
+	return out, nil
 }
 
 // localMsg is a message decided alone, waiting for its notifier.
@@ -556,6 +727,10 @@ func (t *tee) Enqueue(ctx context.Context, m notifier.Message, incidentID string
 	return nil
 }
 
+// noteOpen counts an incident that opened inside a group: its message is
+// the group's, but the storm's settling counts it (Engine.LastOpen).
+func (t *tee) noteOpen() { t.opens++ }
+
 func (t *tee) PutIncident(ctx context.Context, inc incident.Incident, view notifier.Incident, now time.Time) error {
 	if err := t.Tx.PutIncident(ctx, inc, view, now); err != nil {
 		return err
@@ -614,6 +789,30 @@ func (t *tee) EndWarning(ctx context.Context, check, kind string) error {
 		t.staged = append(t.staged, func() { t.mem.EndWarning(ctx, check, kind) })
 	}
 	return err
+}
+
+func (t *tee) SetRoot(ctx context.Context, incidentID string, root notifier.Delivery) error {
+	if err := t.Tx.SetRoot(ctx, incidentID, root); err != nil {
+		return err
+	}
+	t.staged = append(t.staged, func() { t.mem.SetRoot(ctx, incidentID, root) })
+	return nil
+}
+
+func (t *tee) PutMember(ctx context.Context, groupID string, m store.GroupMember) error {
+	if err := t.Tx.PutMember(ctx, groupID, m); err != nil {
+		return err
+	}
+	t.staged = append(t.staged, func() { t.mem.PutMember(ctx, groupID, m) })
+	return nil
+}
+
+func (t *tee) DropMember(ctx context.Context, groupID, incidentID string) error {
+	if err := t.Tx.DropMember(ctx, groupID, incidentID); err != nil {
+		return err
+	}
+	t.staged = append(t.staged, func() { t.mem.DropMember(ctx, groupID, incidentID) })
+	return nil
 }
 
 func (t *tee) commit() {

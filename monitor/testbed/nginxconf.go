@@ -66,7 +66,7 @@ func NginxMain(httpBody string) string {
 		fmt.Fprintf(&b, "load_module %s;\n", mod)
 	}
 	b.WriteString(`events {
-    worker_connections 512;
+    worker_connections 4096;
 }
 http {
     access_log access.log;

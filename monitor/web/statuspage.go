@@ -61,12 +61,28 @@ type pageData struct {
 	Filter string
 }
 
-// pageFilter is the checks a page asks for with ?label=NAME=VALUE (every
-// one must match) and ?check=NAME (any of them): nil for every check, and
-// the words that say so.
-func pageFilter(r *http.Request, cfg *config.Config) (map[string]bool, string) {
+// pageFilter is the checks a page asks for with ?group=ID (a group's
+// members), ?label=NAME=VALUE (every one must match) and ?check=NAME (any
+// of them): nil for every check, and the words that say so.
+func (srv *Server) pageFilter(r *http.Request, cfg *config.Config) (map[string]bool, string) {
 	q := r.URL.Query()
 	labels, names := q["label"], q["check"]
+	if id := q.Get("group"); id != "" {
+		// A group's link: its members as the group knows them.
+		rec, err := srv.opts.Store.IncidentByID(r.Context(), id)
+		var checks []string
+		if err == nil && rec != nil && rec.View.Group != nil {
+			checks, err = srv.opts.Store.GroupChecks(r.Context(), id)
+		}
+		if err != nil || rec == nil || rec.View.Group == nil {
+			return map[string]bool{}, fmt.Sprintf("group %s, which this store does not know", id)
+		}
+		keep := map[string]bool{}
+		for _, c := range checks {
+			keep[c] = true
+		}
+		return keep, fmt.Sprintf("group %s: %s (%d checks)", id, rec.View.Group.Key, len(keep))
+	}
 	if len(labels) == 0 && len(names) == 0 {
 		return nil, ""
 	}
@@ -105,7 +121,7 @@ func (srv *Server) statusPage(w http.ResponseWriter, r *http.Request) {
 	bucket := pageWindow / pageBuckets
 	since := now.Add(-pageWindow).Truncate(bucket).Add(bucket)
 	tl := srv.timeline(r, since, bucket, now)
-	keep, filter := pageFilter(r, srv.opts.Config())
+	keep, filter := srv.pageFilter(r, srv.opts.Config())
 	if keep != nil {
 		doc.Incidents = slices.DeleteFunc(doc.Incidents, func(i IncidentStatus) bool { return !keep[i.Check] })
 		doc.Series = slices.DeleteFunc(doc.Series, func(s SeriesStatus) bool { return !keep[s.Check] })
