@@ -228,13 +228,40 @@ type Message struct {
 type Scope string
 
 const (
-	// ScopePrimary: for the primary notifier alone: a group's messages, a
-	// member's pointer to its group, a member's own message again.
+	// ScopeGroup: a group's own messages, for the primary notifier and
+	// those that take groups (GroupTaker: PagerDuty, webhooks).
+	ScopeGroup Scope = "group"
+	// ScopePrimary: for the primary notifier alone: a member's pointer to
+	// its group, a member's own message again.
 	ScopePrimary Scope = "primary"
-	// ScopeMember: a member's news, for every notifier but the primary,
-	// which tells them in the group's message.
+	// ScopeMember: a member's news, for the notifiers that keep one alert
+	// per incident (Alertmanager: its own group_by folds them).
 	ScopeMember Scope = "member"
 )
+
+// GroupTaker is a notifier that tells a group as one (one PagerDuty
+// incident, one webhook event per change) instead of its members.
+type GroupTaker interface {
+	TakesGroups() bool
+}
+
+// Takes says whether the notifier n, as target ("" the primary), gets a
+// message of this scope.
+func Takes(n Notifier, target string, s Scope) bool {
+	groups := target == ""
+	if g, ok := n.(GroupTaker); ok && g.TakesGroups() {
+		groups = true
+	}
+	switch s {
+	case ScopeGroup:
+		return groups
+	case ScopePrimary:
+		return target == ""
+	case ScopeMember:
+		return !groups
+	}
+	return true
+}
 
 // Delivery says where a message landed, so that later messages can reply
 // in its thread and update it. The zero Delivery means "nowhere
@@ -320,4 +347,7 @@ type GroupMember struct {
 type GroupRef struct {
 	ID  string `json:"id"`
 	Key string `json:"key"`
+	// Joined is when the member joined: after it opened, its Alertmanager
+	// alert changes labels then (group), and the one before ends.
+	Joined time.Time `json:"joined,omitzero"`
 }

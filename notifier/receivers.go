@@ -112,6 +112,10 @@ func AlertOf(inc Incident, now time.Time) AMAlert {
 	if vendor != "" {
 		labels["vendor"] = vendor
 	}
+	if inc.InGroup != nil {
+		// Alertmanager's own group_by: [group] folds a group's alerts.
+		labels["group"] = inc.InGroup.ID
+	}
 	for k, v := range inc.Labels {
 		if _, ours := labels[k]; !ours { // the configuration refuses ours; a stored view is not trusted
 			labels[k] = v
@@ -153,9 +157,18 @@ func AlertOf(inc Incident, now time.Time) AMAlert {
 
 func (a *Alertmanager) send(ctx context.Context, incs []Incident) error {
 	now := time.Now()
-	alerts := make([]AMAlert, len(incs))
-	for i, inc := range incs {
-		alerts[i] = AlertOf(inc, now)
+	alerts := make([]AMAlert, 0, len(incs))
+	for _, inc := range incs {
+		alerts = append(alerts, AlertOf(inc, now))
+		if g := inc.InGroup; g != nil && g.Joined.After(inc.Opened) {
+			// It was alerted on before it joined, without the group label:
+			// that alert ends now rather than lingering for AlertHold.
+			before := inc
+			before.InGroup = nil
+			al := AlertOf(before, now)
+			al.EndsAt = now.UTC()
+			alerts = append(alerts, al)
+		}
 	}
 	b, err := json.Marshal(alerts)
 	if err != nil {
@@ -209,6 +222,10 @@ func NewPagerDuty(opts PagerDutyOptions) (*PagerDuty, error) {
 // Wants: the incident's message and its updates.
 func (p *PagerDuty) Wants(k Kind) bool { return k == KindOpen || k == KindUpdate }
 
+// TakesGroups: a group is one PagerDuty incident (its dedup_key the
+// group's id), its members in custom_details.
+func (p *PagerDuty) TakesGroups() bool { return true }
+
 // PDEvent is an Events API v2 event.
 type PDEvent struct {
 	RoutingKey  string     `json:"routing_key"`
@@ -240,7 +257,9 @@ type PDLink struct {
 // EventOf is the Events API event for an incident as it stands.
 func (p *PagerDuty) EventOf(inc Incident) PDEvent {
 	ev := PDEvent{RoutingKey: p.opts.RoutingKey, DedupKey: inc.ID, Client: "wscanary"}
-	if inc.State == StateResolved {
+	if inc.State == StateResolved || inc.InGroup != nil {
+		// A member that joined a group is paged as the group from then
+		// on: its own alert ends.
 		ev.EventAction = "resolve"
 		return ev
 	}
@@ -267,6 +286,14 @@ func (p *PagerDuty) EventOf(inc Incident) PDEvent {
 	}
 	ev.Payload = &PDPayload{Summary: summary, Source: source, Severity: sev, Timestamp: inc.Opened.UTC().Format(time.RFC3339),
 		Component: inc.Check, Group: strings.Join(routeNames(failingRoutes(inc.Cells)), ","), Class: string(inc.Cause), CustomDetails: details}
+	if g := inc.Group; g != nil {
+		ev.Payload.Source, ev.Payload.Component, ev.Payload.Group = "wscanary", "group", g.Key
+		details["checks"], details["failing"] = g.Checks, g.Failing
+		details["failing_checks"], details["upgrading_again"] = g.FailingNames, g.AgainNames
+		if g.Link != "" {
+			ev.Links = append(ev.Links, PDLink{Href: g.Link, Text: "Every check of the group"})
+		}
+	}
 	if inc.TraceURL != "" {
 		ev.Links = []PDLink{{Href: inc.TraceURL, Text: "Trace of the failing handshake"}}
 	}
@@ -308,6 +335,10 @@ func NewWebhook(opts WebhookOptions) (*Webhook, error) {
 	}
 	return &Webhook{opts: opts, p: newPoster("webhook", opts.HTTPClient, opts.URL, opts.Secret)}, nil
 }
+
+// TakesGroups: a group is one event per change of it (its incident has
+// a group object); its members' own messages are not sent.
+func (w *Webhook) TakesGroups() bool { return true }
 
 // WebhookVersion is the version of WebhookBody.
 const WebhookVersion = 1

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -99,14 +101,28 @@ func TestGroupedBurst(t *testing.T) {
 	if len(calls) > maxCalls {
 		t.Errorf("%d Slack calls for one edge change behind %d checks, want at most %d", len(calls), n, maxCalls)
 	}
-	groupRoots := 0
-	for _, r := range roots {
-		if strings.Contains(r.Text, "checks fail together") {
-			groupRoots++
+	// The group that recovered was posted once (after the kill its message
+	// is updated, not posted again).
+	var group string
+	for _, r := range replies {
+		if strings.HasPrefix(r.Text, "RECOVERED") {
+			group = r.ThreadTS
 		}
 	}
-	if groupRoots != 1 || len(roots) > 3 {
-		t.Errorf("%d group messages posted and %d messages in all, want the group's once (updated after the kill, not posted again)", groupRoots, len(roots))
+	var id string
+	for _, r := range roots {
+		if r.Answered == group {
+			id = regexp.MustCompile(`group-[0-9a-f]{8}-\d{8}T\d{6}Z-[0-9a-f]{6}`).FindString(r.Blocks)
+		}
+	}
+	posted := 0
+	for _, r := range roots {
+		if id != "" && strings.Contains(r.Blocks, id) {
+			posted++
+		}
+	}
+	if id == "" || posted != 1 {
+		t.Errorf("the group %q that recovered was posted %d times, want once (updated after the kill, not posted again)", id, posted)
 	}
 	recov := 0
 	for _, r := range replies {
@@ -333,5 +349,122 @@ func TestGroupAcrossFleet(t *testing.T) {
 	}
 	if other > 0 && len(pointers) < other-1 {
 		t.Errorf("%d incidents posted before the group formed, %d of them point at it (all but the one the group took)", other, len(pointers))
+	}
+}
+
+// TestGroupNotifiers: a real Alertmanager gets one alert per member, each
+// with the group's id as its group label (Alertmanager's own group_by:
+// [group] folds them), and they resolve together with the group;
+// PagerDuty gets one incident for the group (its dedup_key the group's id,
+// its members in custom_details), and an incident paged before its group
+// formed is resolved into it; the webhook gets the group's events.
+func TestGroupNotifiers(t *testing.T) {
+	t.Parallel()
+	am := testbed.StartAlertmanagerT(t)
+	pd := &recorder{}
+	pdSrv := httptest.NewServer(pd)
+	t.Cleanup(pdSrv.Close)
+	hook := &recorder{}
+	hookSrv := httptest.NewServer(hook)
+	t.Cleanup(hookSrv.Close)
+	origin := startOrigin(t, testbed.Behavior{}, nil)
+	slack := testbed.NewFakeSlack(canarySlackToken)
+	t.Cleanup(slack.Close)
+	listen, _ := testbed.FreeAddr()
+	var checks strings.Builder
+	checks.WriteString("checks:\n")
+	for _, n := range []string{"a", "b", "c", "d"} {
+		fmt.Fprintf(&checks, "  - {name: %s, url: \"ws://%s/ws?%s\", schedule: \"@every 1s\", timeout: 2s}\n", n, origin.Addr(), n)
+	}
+	cfg := writeConfig(t, fmt.Sprintf("vantage: us\nlisten: %s\nstate_dir: %s\nslack: {token: \"${SLACK_BOT_TOKEN}\", channel: \"#c\", api_url: %q}\n"+
+		"notify:\n  - name: am\n    alertmanager: {url: %q}\n  - name: pager\n    pagerduty: {routing_key: \"${PD_KEY}\", api_url: %q}\n"+
+		"  - name: hook\n    webhook: {url: %q, secret: \"${HOOK_SECRET}\"}\n",
+		listen, filepath.Join(t.TempDir(), "state"), slack.APIURL(), am.URL, pdSrv.URL+"/v2/enqueue", hookSrv.URL+"/wscanary"), checks.String())
+	p := startRun(t, cfg, append(daemonEnv, "PD_KEY="+canaryRoutingKey, "HOOK_SECRET="+canaryWebhookSecret)...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			as, _ := am.Alerts()
+			bodies, _, _ := pd.taken()
+			t.Logf("alerts: %+v\npagerduty: %s\nlogs:\n%s", as, bodies, lastLines(p.stderr.String(), 40))
+		}
+		p.stop(t)
+	})
+	waitFor(t, "the daemon", 15*time.Second, func() bool { return healthy(listen) })
+	origin.Set(testbed.Behavior{Status: 403, Body: "forbidden"})
+	var group string
+	waitFor(t, "four alerts of one group", 60*time.Second, func() bool {
+		as, err := am.Alerts()
+		if err != nil || len(as) != 4 {
+			return false
+		}
+		group = as[0].Labels["group"]
+		for _, a := range as {
+			if a.Labels["group"] == "" || a.Labels["group"] != group {
+				return false
+			}
+		}
+		return strings.HasPrefix(group, "group-")
+	})
+	origin.Set(testbed.Behavior{})
+	waitFor(t, "every alert of the group resolved", 60*time.Second, func() bool {
+		as, err := am.Alerts()
+		return err == nil && len(as) == 0
+	})
+	// PagerDuty: the group's incident, triggered and resolved; every
+	// member's own page (those sent before the group formed) resolved.
+	type pdEvent struct {
+		Action  string `json:"event_action"`
+		Dedup   string `json:"dedup_key"`
+		Payload struct {
+			Component string         `json:"component"`
+			Details   map[string]any `json:"custom_details"`
+		} `json:"payload"`
+	}
+	waitFor(t, "the group's page resolved", 30*time.Second, func() bool {
+		bodies, _, _ := pd.taken()
+		for _, b := range bodies {
+			var ev pdEvent
+			if json.Unmarshal(b, &ev) == nil && ev.Dedup == group && ev.Action == "resolve" {
+				return true
+			}
+		}
+		return false
+	})
+	bodies, _, _ := pd.taken()
+	last := map[string]string{}
+	groupTriggered := false
+	for _, b := range bodies {
+		var ev pdEvent
+		if err := json.Unmarshal(b, &ev); err != nil {
+			t.Fatal(err)
+		}
+		last[ev.Dedup] = ev.Action
+		if ev.Dedup == group && ev.Action == "trigger" {
+			groupTriggered = ev.Payload.Component == "group" && ev.Payload.Details["checks"] == float64(4)
+		}
+	}
+	hooked, _, _ := hook.taken()
+	t.Logf("PagerDuty pages and their last action: %v; %d webhook events", last, len(hooked))
+	if !groupTriggered {
+		t.Errorf("no trigger of the group's page with its 4 checks: %s", bodies)
+	}
+	for key, action := range last {
+		if action != "resolve" {
+			t.Errorf("the page %s is left %s", key, action)
+		}
+	}
+	if len(last) > 3 {
+		t.Errorf("%d pages for one group of 4 (the group's and at most the 2 before it formed)", len(last))
+	}
+	// The webhook: the group's messages carry its object.
+	hooks, _, _ := hook.taken()
+	groupEvents := 0
+	for _, b := range hooks {
+		if strings.Contains(string(b), `"group":{"key"`) {
+			groupEvents++
+		}
+	}
+	if groupEvents == 0 {
+		t.Errorf("no webhook event with the group object in %d events", len(hooks))
 	}
 }

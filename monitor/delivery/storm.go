@@ -127,7 +127,7 @@ func (d *Delivery) summarizeStorm(ctx context.Context, now time.Time) bool {
 // at most groupSettleMax after the group formed; a group that empties
 // meanwhile is never posted (engine/group.go).
 const (
-	groupSettle    = 2 * time.Second
+	groupSettle    = 5 * time.Second
 	groupSettleMax = 30 * time.Second
 )
 

@@ -78,6 +78,9 @@ func (d *Delivery) For(targets []string) func(notifier.Message) []notifier.Messa
 			if s, ok := n.(notifier.Selective); ok && !s.Wants(m.Kind) {
 				continue
 			}
+			if !notifier.Takes(n, t, m.Scope) {
+				continue
+			}
 			c := m
 			c.Target = t
 			if t != "" {

@@ -38,8 +38,10 @@ type decision struct {
 	// (a person asked: run again, acknowledge).
 	force bool
 	// route fans a message out to the check's notifiers; nil keeps it for
-	// the primary one only.
-	route func(notifier.Message) []notifier.Message
+	// the primary one only. routeOf is another check's (a group's other
+	// members); nil: the primary one only.
+	route   func(notifier.Message) []notifier.Message
+	routeOf func(*config.Check) func(notifier.Message) []notifier.Message
 	// run is the diagnosis of the run just recorded (of this member, at
 	// runAt), when the batch held one run of the check: carried from the
 	// runner, not made again, when its series are all that is in play.
@@ -58,8 +60,8 @@ func enqueue(ctx context.Context, l ledger, route func(notifier.Message) []notif
 		return l.Enqueue(ctx, m, incidentID, now)
 	}
 	for _, c := range route(m) {
-		if (c.Scope == notifier.ScopePrimary && c.Target != "") || (c.Scope == notifier.ScopeMember && c.Target == "") {
-			continue // the primary notifier tells groups; the others, incidents
+		if c.Target == "" && c.Scope == notifier.ScopeMember {
+			continue // the primary notifier tells the member in its group's message
 		}
 		if err := l.Enqueue(ctx, c, incidentID, now); err != nil {
 			return err
@@ -147,8 +149,10 @@ func decideCheck(ctx context.Context, l ledger, dc decision) (bool, error) {
 	if quietGroup && !grp.changed {
 		return open, nil
 	}
-	if o, ok := l.(interface{ noteOpen() }); ok && grp.scope == notifier.ScopeMember &&
-		slices.ContainsFunc(d.Events, func(e incident.Event) bool { return e.Kind == incident.Opened || e.Kind == incident.Reopened }) {
+	// An incident that opened into a group, or joined or moved: a storm is
+	// still coming in (Engine.LastOpen, the delivery's settling).
+	if o, ok := l.(interface{ noteOpen() }); ok && grp.scope == notifier.ScopeMember && (grp.changed ||
+		slices.ContainsFunc(d.Events, func(e incident.Event) bool { return e.Kind == incident.Opened || e.Kind == incident.Reopened })) {
 		o.noteOpen()
 	}
 	if err := l.PutIncident(ctx, *d.Incident, view, dc.now); err != nil {
@@ -373,6 +377,7 @@ func buildView(dc decision, inc *incident.Incident, rows []store.SeriesRow, diag
 	}
 	if prev != nil && prev.ID == inc.ID {
 		v.Summary, v.Hints, v.Attempt, v.Variants, v.TraceURL = prev.Summary, prev.Hints, prev.Attempt, prev.Variants, prev.TraceURL
+		v.InGroup = prev.InGroup // groupStep keeps or changes it
 	}
 	if diag.Cause != "" && diag.Cause != report.CauseOK && diag.Cause != report.CauseRunError {
 		v.Summary, v.Hints = diag.Summary, diag.Hints

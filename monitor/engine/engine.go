@@ -222,6 +222,11 @@ func (e *Engine) metrics() *telemetry.Metrics { return e.opts.Metrics }
 func (e *Engine) kick() { e.opts.Queued() }
 
 // route is the router for a check's targets.
+// routeOf is route for any check of cfg.
+func (e *Engine) routeOf(cfg *config.Config) func(*config.Check) func(notifier.Message) []notifier.Message {
+	return func(c *config.Check) func(notifier.Message) []notifier.Message { return e.route(c, cfg) }
+}
+
 func (e *Engine) route(c *config.Check, cfg *config.Config) func(notifier.Message) []notifier.Message {
 	return e.opts.Router.For(c.Targets(cfg))
 }
@@ -269,7 +274,7 @@ func (e *Engine) Snapshot(now time.Time) ([]store.SeriesRow, map[string]*store.R
 func (e *Engine) Refresh(ctx context.Context, c *config.Check, change func(context.Context, *store.Tx, *store.Record) (bool, error), id string) error {
 	cfg := e.config()
 	dc := decision{cfg: cfg, check: c, traceURL: cfg.TraceURL, token: e.mem.token(c.Name), now: e.now(), windows: cfg.Maintenance, force: true,
-		route: e.route(c, cfg)}
+		route: e.route(c, cfg), routeOf: e.routeOf(cfg)}
 	t := &tee{mem: e.mem}
 	err := e.store.Update(ctx, func(tx *store.Tx) error {
 		t.Tx, t.staged, t.queued, t.opens = tx, nil, 0, 0

@@ -213,7 +213,7 @@ func (e *Engine) decisions(batch []Observation, rows []store.SeriesRow, cfg *con
 		seen[o.check.Name] = true
 		if o.force || e.needsDecision(o, rows) {
 			dc := decision{cfg: cfg, check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now, windows: cfg.Maintenance, force: o.force,
-				route: e.route(o.check, cfg), member: e.member}
+				route: e.route(o.check, cfg), routeOf: e.routeOf(cfg), member: e.member}
 			if runs[o.check.Name] == 1 && o.rep.Error == "" {
 				dc.run, dc.runAt = &o.rep.Diagnosis, o.at
 			}
@@ -224,7 +224,7 @@ func (e *Engine) decisions(batch []Observation, rows []store.SeriesRow, cfg *con
 		for _, name := range e.mem.openChecks() {
 			if c := cfg.Check(name); c != nil && !seen[name] {
 				todo = append(todo, decision{cfg: cfg, check: c, traceURL: cfg.TraceURL, token: e.mem.token(name), now: now, windows: cfg.Maintenance,
-					route: e.route(c, cfg), member: e.member})
+					route: e.route(c, cfg), routeOf: e.routeOf(cfg), member: e.member})
 			}
 		}
 	}

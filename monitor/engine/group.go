@@ -180,13 +180,49 @@ func join(ctx context.Context, l ledger, dc decision, inc *incident.Incident, vi
 	if err != nil {
 		return err
 	}
-	joinView(inc, view, g.Decision)
-	if posted || inFlight {
+	joinView(inc, view, g.Decision, dc.now)
+	if inc.Opened.Before(dc.now) {
+		// It was told on its own before: every notifier hears it joined
+		// (a pointer on its Slack message, its page ended, its alert
+		// labelled with the group).
+		if err := folded(ctx, l, dc, dc.check, inc.ID); err != nil {
+			return err
+		}
+	} else if posted || inFlight {
 		if err := pointAt(ctx, l, dc, inc.ID); err != nil {
 			return err
 		}
 	}
 	return putGroup(ctx, l, dc, g.Decision, g, nil)
+}
+
+// foldedElsewhere is folded for every notifier but the primary.
+func foldedElsewhere(ctx context.Context, l ledger, dc decision, m incident.Incident) error {
+	cc := dc.cfg.Check(m.Check)
+	if cc == nil || dc.routeOf == nil {
+		return nil
+	}
+	u := notifier.Message{ID: m.ID + "/update/" + stamp(dc.now), Kind: notifier.KindUpdate, Channel: cc.Alert.Channel}
+	for _, c := range dc.routeOf(cc)(u) {
+		if c.Target == "" {
+			continue
+		}
+		if err := l.Enqueue(ctx, c, m.ID, dc.now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// folded queues the update that tells every notifier of check c that its
+// incident is now part of a group.
+func folded(ctx context.Context, l ledger, dc decision, c *config.Check, incidentID string) error {
+	u := notifier.Message{ID: incidentID + "/update/" + stamp(dc.now), Kind: notifier.KindUpdate, Channel: c.Alert.Channel}
+	var route func(notifier.Message) []notifier.Message
+	if dc.routeOf != nil {
+		route = dc.routeOf(c)
+	}
+	return enqueue(ctx, l, route, u, incidentID, dc.now)
 }
 
 // pointAt queues the update that turns a member's own message into its
@@ -233,19 +269,27 @@ func formGroup(ctx context.Context, l ledger, dc decision, inc *incident.Inciden
 		}
 		m := c.Decision
 		v := c.View
-		joinView(&m, &v, g)
+		joinView(&m, &v, g, dc.now)
 		if err := l.PutIncident(ctx, m, v, dc.now); err != nil {
 			return grouping{}, err
 		}
 		if c == anchor || !(c.Posted || inFlight) {
+			// Slack has nothing of it to point (or its message is the
+			// group's); the other notifiers hear it joined.
+			if err := foldedElsewhere(ctx, l, dc, m); err != nil {
+				return grouping{}, err
+			}
 			continue
 		}
-		// Its message points at the group's from now on.
-		if err := pointAt(ctx, l, dc, m.ID); err != nil {
-			return grouping{}, err
+		// Its message points at the group's from now on; every notifier
+		// hears it joined.
+		if cc := dc.cfg.Check(m.Check); cc != nil {
+			if err := folded(ctx, l, dc, cc, m.ID); err != nil {
+				return grouping{}, err
+			}
 		}
 	}
-	joinView(inc, view, g)
+	joinView(inc, view, g, dc.now)
 	return grouping{scope: notifier.ScopeMember, changed: true}, nil
 }
 
@@ -331,7 +375,7 @@ func inGroup(ctx context.Context, l ledger, dc decision, inc *incident.Incident,
 	}
 	changed := prevLine == nil || *prevLine != line || inc.GroupKey != key
 	inc.GroupKey = key // the member's own key, which its next decisions keep
-	joinView(inc, view, gi)
+	joinView(inc, view, gi, dc.now)
 	return grouping{scope: notifier.ScopeMember, changed: changed}, nil
 }
 
@@ -445,11 +489,11 @@ func putGroupAs(ctx context.Context, l ledger, dc decision, g incident.Incident,
 		msgs = append(msgs, notifier.Message{ID: g.ID + "/reply/" + stamp(dc.now), Kind: notifier.KindReply, Channel: ch, Incident: &vv, Events: events})
 	}
 	for _, m := range msgs {
-		m.Scope = notifier.ScopePrimary
+		m.Scope = notifier.ScopeGroup
 		if m.Kind == notifier.KindUpdate {
 			m.Spacing = dc.cfg.Group.Interval
 		}
-		if err := l.Enqueue(ctx, m, g.ID, dc.now); err != nil {
+		if err := enqueue(ctx, l, dc.route, m, g.ID, dc.now); err != nil {
 			return err
 		}
 	}
@@ -467,9 +511,13 @@ func lineOf(inc *incident.Incident, view notifier.Incident, key string, joined t
 }
 
 // joinView marks a member as part of g, on its record and its view.
-func joinView(inc *incident.Incident, view *notifier.Incident, g incident.Incident) {
+func joinView(inc *incident.Incident, view *notifier.Incident, g incident.Incident, now time.Time) {
+	joined := now
+	if view.InGroup != nil && view.InGroup.ID == g.ID {
+		joined = view.InGroup.Joined
+	}
 	inc.Group = g.ID
-	view.InGroup = &notifier.GroupRef{ID: g.ID, Key: keyText(g.Check)}
+	view.InGroup = &notifier.GroupRef{ID: g.ID, Key: keyText(g.Check), Joined: joined}
 }
 
 // keyText is a group's key for people: what its members share, without

@@ -130,7 +130,13 @@ func count(lines []string, sub string) int {
 // event costs a handful of Slack calls, not 20 messages and their
 // recoveries.
 func TestGroupsTwoCauses(t *testing.T) {
-	waf, tok := names("waf", 12), names("tok", 8)
+	for _, size := range []struct{ waf, tok, maxCalls int }{{12, 8, 8}, {24, 16, 24}} {
+		t.Run(fmt.Sprintf("%d+%d", size.waf, size.tok), func(t *testing.T) { twoCauses(t, size.waf, size.tok, size.maxCalls) })
+	}
+}
+
+func twoCauses(t *testing.T, nWAF, nTok, maxCalls int) {
+	waf, tok := names("waf", nWAF), names("tok", nTok)
 	g := newGroupRig(t, "", append(slices.Clone(waf), tok...)...)
 	fail := map[string]*report.Attempt{}
 	for _, n := range waf {
@@ -141,9 +147,9 @@ func TestGroupsTwoCauses(t *testing.T) {
 	}
 	g.runs(fail)
 	opened := g.settle(t)
-	if count(opened, "open ") != 2 || count(opened, "12 checks fail together: ") != 1 ||
-		count(opened, "8 checks fail together: token_expired") != 1 {
-		t.Fatalf("the burst told:\n%s\nwant two group messages, 12 and 8 checks", strings.Join(opened, "\n"))
+	if count(opened, "open ") != 2 || count(opened, fmt.Sprintf("%d checks fail together: ", nWAF)) != 1 ||
+		count(opened, fmt.Sprintf("%d checks fail together: token_expired", nTok)) != 1 {
+		t.Fatalf("the burst told:\n%s\nwant two group messages, %d and %d checks", strings.Join(opened, "\n"), nWAF, nTok)
 	}
 	// Each group lists its own members and says the shared hint once.
 	for _, id := range g.groupIDs(t) {
@@ -179,12 +185,16 @@ func TestGroupsTwoCauses(t *testing.T) {
 	}
 	g.runs(up)
 	recovered := g.settle(t)
-	if count(recovered, "RECOVERED  all 12 checks") != 1 || count(recovered, "RECOVERED  all 8 checks") != 1 || count(recovered, "open ") != 0 {
+	if count(recovered, fmt.Sprintf("RECOVERED  all %d checks", nWAF)) != 1 || count(recovered, fmt.Sprintf("RECOVERED  all %d checks", nTok)) != 1 ||
+		count(recovered, "open ") != 0 {
 		t.Fatalf("the recovery told:\n%s\nwant one recovery in each group's thread", strings.Join(recovered, "\n"))
 	}
-	t.Logf("%d Slack calls for 20 checks:\n%s", len(g.calls), strings.Join(g.calls, "\n"))
-	if len(g.calls) > 8 {
-		t.Errorf("%d Slack calls for the whole event, want at most 8", len(g.calls))
+	t.Logf("%d Slack calls for %d checks:\n%s", len(g.calls), nWAF+nTok, strings.Join(g.calls, "\n"))
+	if len(g.calls) > maxCalls {
+		t.Errorf("%d Slack calls for the whole event, want at most %d", len(g.calls), maxCalls)
+	}
+	if tops := count(g.calls, "open "); tops > 6 {
+		t.Errorf("%d top-level messages for two causes, want at most 3 per cause", tops)
 	}
 }
 
