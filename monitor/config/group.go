@@ -155,3 +155,65 @@ func checkDepends(cfg *Config, l *loader) {
 		visit(c.Name, nil)
 	}
 }
+
+// Route is one entry of the main file's routes: the channel of the checks
+// whose labels include Labels, unless a check says alert.channel.
+type Route struct {
+	Labels  map[string]string
+	Channel string
+	Line    int
+}
+
+var routeKeys = section[Route]{
+	{"labels", sMap("The labels a check must have (all of them)."), func(l *loader, file string, _, v *yaml.Node, r *Route) {
+		r.Labels = l.stringMap(file, "routes.labels", v)
+		for k := range r.Labels {
+			if !labelName.MatchString(k) {
+				l.add(file, v.Line, "routes.labels: %q is not a label name", k)
+			}
+		}
+	}},
+	{"channel", sString("The Slack channel of those checks."), func(l *loader, file string, _, v *yaml.Node, r *Route) {
+		r.Channel, _ = l.str(file, "routes.channel", v)
+	}},
+}
+
+// routes reads the main file's routes: list.
+func (l *loader) routes(file string, v *yaml.Node) []Route {
+	if v.Kind != yaml.SequenceNode {
+		l.add(file, v.Line, "routes: expected a list of {labels, channel}")
+		return nil
+	}
+	var out []Route
+	for _, item := range v.Content {
+		r := Route{Line: item.Line}
+		routeKeys.read(l, file, item, &r)
+		if len(r.Labels) == 0 || r.Channel == "" {
+			l.add(file, item.Line, "routes: each route needs labels and a channel")
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// applyRoutes gives a check without alert.channel the channel of the
+// first route whose labels it has.
+func applyRoutes(cfg *Config) {
+	for i := range cfg.Checks {
+		c := &cfg.Checks[i]
+		if c.Alert.Channel != "" {
+			continue
+		}
+		for _, r := range cfg.Routes {
+			match := true
+			for k, v := range r.Labels {
+				match = match && c.Labels[k] == v
+			}
+			if match {
+				c.Alert.Channel = r.Channel
+				break
+			}
+		}
+	}
+}

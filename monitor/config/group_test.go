@@ -41,6 +41,14 @@ func TestGroupLabelsDepends(t *testing.T) {
 				t.Errorf("labels %v depends_on %v", c.Checks[0].Labels, c.Checks[1].Alert.DependsOn)
 			}
 		}},
+		{"routes by label", "routes:\n  - {labels: {team: pay}, channel: \"#pay\"}\n  - {labels: {team: pay, env: prod}, channel: \"#never\"}\n",
+			check("a", ", labels: {team: pay, env: prod}") + check("b", ", labels: {team: news}") + check("c", ", labels: {team: pay}, alert: {channel: \"#own\"}"), "",
+			func(t *testing.T, c *Config) {
+				if got := []string{c.Checks[0].Alert.Channel, c.Checks[1].Alert.Channel, c.Checks[2].Alert.Channel}; !slices.Equal(got, []string{"#pay", "", "#own"}) {
+					t.Errorf("channels %q, want the first route's, none, the check's own", got)
+				}
+			}},
+		{"a route without a channel", "routes:\n  - {labels: {team: pay}}\n", check("a", ""), "m.yaml:3: routes: each route needs labels and a channel", nil},
 		{"a bad group.by", "group: {by: [colour]}\n", check("a", ""), `m.yaml:2: group.by: "colour" is not one of`, nil},
 		{"group.min of one", "group: {min: 1}\n", check("a", ""), "m.yaml:2: group.min: 1: a group needs 2 incidents or more", nil},
 		{"a check's group is off or nothing", "", check("a", ", group: {min: 2}"), "c.yaml:2: group: a check can only say off", nil},

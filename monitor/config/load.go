@@ -202,6 +202,7 @@ func (l *loader) finish(cfg *Config) (*Config, error) {
 			l.add(r.file, r.line, "vantages: %q is neither this daemon's vantage (%s) nor one under vantages:", r.name, cfg.Vantage)
 		}
 	}
+	applyRoutes(cfg)
 	if s := cfg.Slack; s.Token != "" && s.Channel == "" {
 		for _, c := range cfg.Checks {
 			if c.Alert.Channel == "" {

@@ -76,6 +76,10 @@ var mainKeys = section[mainDraft]{
 	{"maintenance", windowsSchema(), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		d.cfg.Maintenance = l.windows(file, v)
 	}},
+	{"routes", sList(sObject(routeKeys, "", "labels", "channel"), "Slack channels by label: a check without alert.channel takes the channel of the first route whose labels it has."),
+		func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+			d.cfg.Routes = l.routes(file, v)
+		}},
 	{"group", groupSchema("Incidents of several checks as one message: off, or {wait, min, by, interval}.", true), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		d.cfg.Group = l.group(file, v)
 	}},

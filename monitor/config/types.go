@@ -55,6 +55,8 @@ type Config struct {
 	// Group is how incidents of several checks become one message
 	// (group:).
 	Group Group
+	// Routes give checks without alert.channel a channel by their labels.
+	Routes []Route
 
 	// index and dependents answer Check and Dependents (buildIndex); a
 	// Config built by hand has neither, and Check searches.
