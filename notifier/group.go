@@ -52,6 +52,9 @@ func groupBlocks(inc Incident) []slack.Block {
 	if inc.Cause != "" && inc.Cause != report.CauseOK {
 		fields = append(fields, field("Cause", "`"+esc(string(inc.Cause))+"`"+vendorSuffix(inc.Vendor)))
 	}
+	if len(g.Pops) > 0 {
+		fields = append(fields, field("Edge locations", esc(strings.Join(g.Pops, ", "))))
+	}
 	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
 	if inc.AckedBy != "" {
 		blocks = append(blocks, section(":eyes: Acknowledged by "+person(inc.AckedBy)+" at "+esc(stamp(inc.AckedAt))))
@@ -129,6 +132,9 @@ func groupText(b *strings.Builder, inc Incident) {
 	}
 	b.WriteString(clean(word+"  "+Headline(inc)) + "\n")
 	writeField(b, "checks", groupMembersText(*inc.Group))
+	if len(inc.Group.Pops) > 0 {
+		writeField(b, "locations", strings.Join(inc.Group.Pops, ", "))
+	}
 	if inc.AckedBy != "" {
 		writeField(b, "acked", inc.AckedBy)
 	}
@@ -136,7 +142,7 @@ func groupText(b *strings.Builder, inc Incident) {
 		writeField(b, "note", n)
 	}
 	if inc.Summary != "" {
-		writeField(b, "like the first", inc.Summary)
+		writeField(b, "summary", inc.Summary)
 	}
 	for _, h := range hintsOf(inc.Hints) {
 		writeField(b, "check", h)

@@ -315,6 +315,8 @@ type GroupView struct {
 	Key     string `json:"key"`
 	Checks  int    `json:"checks"`
 	Failing int    `json:"failing"`
+	// Pops are the edge locations that answered its failing members.
+	Pops []string `json:"pops,omitempty"`
 	// FailingNames and AgainNames are the first members still failing and
 	// upgrading again, in the order they joined.
 	FailingNames []string `json:"failing_names,omitempty"`
@@ -337,6 +339,8 @@ type GroupMember struct {
 	// Failing is what failed where when it was last told ("403 Forbidden
 	// on 2 of 2").
 	Failing string `json:"failing,omitempty"`
+	// Pop is the edge location that answered it ("" when none said).
+	Pop string `json:"pop,omitempty"`
 	// Key is the member's own group key now; Away, when it differs from
 	// the group's, since when (it leaves after group.wait of it).
 	Key  string    `json:"key,omitempty"`

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/testbed"
 	"github.com/wscanary/wscanary/notifier"
@@ -467,4 +468,94 @@ func TestGroupNotifiers(t *testing.T) {
 	if groupEvents == 0 {
 		t.Errorf("no webhook event with the group object in %d events", len(hooks))
 	}
+}
+
+// TestGroupsTwoCausesReal: 20 checks fail at once for two causes, with
+// real servers: a WAF rule of a real nginx edge (a Cloudflare-like
+// challenge) for 12, and an origin that starts requiring a token for 8
+// whose token has expired. Two group messages, each with the right
+// members and its own hints said once.
+func TestGroupsTwoCausesReal(t *testing.T) {
+	t.Parallel()
+	wafOrigin := startOrigin(t, testbed.Behavior{}, nil)
+	edge, ec := startEdge(t, wafOrigin.Addr(), testbed.EdgePass)
+	_, err := testbed.HeadersMoreModule()
+	requireTool(t, err, "libnginx-mod-http-headers-more-filter")
+	tokOrigin := startOrigin(t, testbed.Behavior{}, nil)
+	expired := jwtToken(t, time.Now().Add(-time.Hour))
+	slack := testbed.NewFakeSlack(canarySlackToken)
+	t.Cleanup(slack.Close)
+	listen, _ := testbed.FreeAddr()
+	state := filepath.Join(t.TempDir(), "state")
+	var checks strings.Builder
+	checks.WriteString("checks:\n")
+	for i := range 12 {
+		fmt.Fprintf(&checks, "  - {name: waf%02d, url: \"ws://%s/ws?c=%d\", direct: {address: %q}, schedule: \"@every 2s\", timeout: 2s}\n",
+			i+1, ec.Listen, i, wafOrigin.Addr())
+	}
+	for i := range 8 {
+		fmt.Fprintf(&checks, "  - {name: tok%02d, url: \"ws://%s/ws?c=%d\", schedule: \"@every 2s\", timeout: 2s, token: {value: %s}}\n", i+1, tokOrigin.Addr(), i, expired)
+	}
+	cfg := writeConfig(t, fmt.Sprintf("vantage: us\nlisten: %s\nstate_dir: %s\nslack: {token: \"${SLACK_BOT_TOKEN}\", channel: \"#c\", api_url: %q}\n",
+		listen, state, slack.APIURL()), checks.String())
+	p := startRun(t, cfg, daemonEnv...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("Slack calls:\n%s\nlogs:\n%s", callList(slack), lastLines(p.stderr.String(), 40))
+		}
+		p.stop(t)
+	})
+	waitFor(t, "32 healthy series (the WAF's checks on both routes)", 30*time.Second, func() bool {
+		_, s := getStatus(t, listen)
+		return strings.Count(s, `"outcome": "upgraded"`) == 32
+	})
+	setMode(t, edge, ec, testbed.EdgeWAF403CloudflareLike)
+	tokOrigin.Set(testbed.Behavior{Token: "the-real-one"})
+	idRe := regexp.MustCompile(`group-[0-9a-f]{8}-\d{8}T\d{6}Z-[0-9a-f]{6}`)
+	groups := map[int]testbed.SlackCall{}
+	waitFor(t, "the two group messages, 12 and 8 checks", 60*time.Second, func() bool {
+		for _, c := range slack.Calls() {
+			for _, n := range []int{12, 8} {
+				if strings.Contains(c.Text, fmt.Sprintf("FAILING  %d checks fail together", n)) {
+					groups[n] = c
+				}
+			}
+		}
+		return len(groups) == 2
+	})
+	st, err := store.Open(context.Background(), store.Options{Dir: state, Beside: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for n, prefix := range map[int]string{12: "waf", 8: "tok"} {
+		c := groups[n]
+		id := idRe.FindString(c.Blocks)
+		members, err := st.GroupChecks(context.Background(), id)
+		if err != nil || len(members) != n {
+			t.Fatalf("group %s of %d: members %v (%v)", id, n, members, err)
+		}
+		for _, m := range members {
+			if !strings.HasPrefix(m, prefix) {
+				t.Errorf("group of %d has %s", n, m)
+			}
+		}
+		rec, err := st.IncidentByID(context.Background(), id)
+		if err != nil || rec == nil || len(rec.View.Hints) == 0 {
+			t.Fatalf("group %s: no hints (%v)", id, err)
+		}
+		if got := strings.Count(c.Blocks, jsonText(rec.View.Hints[0])); got != 1 {
+			t.Errorf("group of %d says its first hint %d times, want once", n, got)
+		}
+		if (n == 12 && rec.View.Vendor != "cloudflare") || (n == 8 && rec.View.Cause != report.CauseTokenExpired) {
+			t.Errorf("group of %d: cause %s vendor %q", n, rec.View.Cause, rec.View.Vendor)
+		}
+		t.Logf("the group message of %d checks (%s): %s\n%s", n, rec.View.Cause, c.Text, notifier.Text(notifier.Message{Kind: notifier.KindOpen, Incident: &rec.View}))
+	}
+}
+
+// jsonText is how a text appears inside the blocks' JSON (Slack's escapes).
+func jsonText(s string) string {
+	b, _ := json.Marshal(strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s))
+	return strings.Trim(string(b), `"`)
 }

@@ -446,6 +446,9 @@ func putGroupAs(ctx context.Context, l ledger, dc decision, g incident.Incident,
 	if gv.AgainNames, err = l.GroupNames(ctx, g.ID, false, notifier.GroupNames); err != nil {
 		return err
 	}
+	if gv.Pops, err = l.GroupPops(ctx, g.ID, notifier.GroupNames); err != nil {
+		return err
+	}
 	if u := dc.cfg.StatusURL; u != "" {
 		gv.Link = u + "?group=" + g.ID
 	}
@@ -502,8 +505,8 @@ func putGroupAs(ctx context.Context, l ledger, dc decision, g incident.Incident,
 
 // lineOf is a member's row in its group, with its own key now.
 func lineOf(inc *incident.Incident, view notifier.Incident, key string, joined time.Time) store.GroupMember {
-	m := store.GroupMember{GroupMember: notifier.GroupMember{Check: inc.Check, Incident: inc.ID, Open: inc.State == incident.Open, Key: key},
-		Joined: joined}
+	m := store.GroupMember{GroupMember: notifier.GroupMember{Check: inc.Check, Incident: inc.ID, Open: inc.State == incident.Open, Key: key,
+		Pop: view.Attempt.Pop}, Joined: joined}
 	if m.Open && len(view.Cells) > 0 {
 		m.Failing = notifier.Failing(view)
 	}

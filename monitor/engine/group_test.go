@@ -18,7 +18,7 @@ import (
 // The two faults of the group tests, as a real edge and a real server
 // answer them: a WAF's challenge page and an expired token.
 var (
-	wafRefusal = report.Attempt{Status: 403, Reason: "Forbidden", Headers: map[string]string{"Server": "cloudflare", "Cf-Ray": "8a1b2c3d4e5f6a7b-FRA"},
+	wafRefusal = report.Attempt{Status: 403, Reason: "Forbidden", Edge: "cloudflare", Pop: "FRA", Headers: map[string]string{"Server": "cloudflare", "Cf-Ray": "8a1b2c3d4e5f6a7b-FRA"},
 		Body: "<title>Attention Required! | Cloudflare</title> Sorry, you have been blocked"}
 	tokenRefusal = report.Attempt{Status: 401, Reason: "Unauthorized", Credential: "header", Body: `{"error":"token expired"}`}
 )
@@ -157,9 +157,12 @@ func twoCauses(t *testing.T, nWAF, nTok, maxCalls int) {
 		if err != nil || rec == nil || rec.View.Group == nil {
 			t.Fatalf("group %s: %v %v", id, rec, err)
 		}
-		want := waf
+		want, pops := waf, []string{"FRA"}
 		if rec.View.Cause == report.CauseTokenExpired {
-			want = tok
+			want, pops = tok, nil
+		}
+		if !slices.Equal(rec.View.Group.Pops, pops) {
+			t.Errorf("group %s (%s) names the locations %v, want %v", id, rec.View.Cause, rec.View.Group.Pops, pops)
 		}
 		got, err := g.st.GroupChecks(context.Background(), id)
 		if err != nil {

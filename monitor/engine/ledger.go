@@ -38,6 +38,7 @@ type ledger interface {
 	Member(ctx context.Context, groupID, incidentID string) (*store.GroupMember, error)
 	GroupCounts(ctx context.Context, groupID string) (store.GroupCount, error)
 	GroupNames(ctx context.Context, groupID string, open bool, limit int) ([]string, error)
+	GroupPops(ctx context.Context, groupID string, limit int) ([]string, error)
 }
 
 var (
@@ -449,6 +450,20 @@ func (m *memory) GroupNames(_ context.Context, groupID string, open bool, limit 
 		out = append(out, ms[i].Check)
 	}
 	return out, nil
+}
+
+// GroupPops are the edge locations of a group's failing members.
+func (m *memory) GroupPops(_ context.Context, groupID string, limit int) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, gm := range m.groups[groupID] {
+		if gm.Open && gm.Pop != "" && !slices.Contains(out, gm.Pop) {
+			out = append(out, gm.Pop)
+		}
+	}
+	slices.Sort(out)
+	return out[:min(len(out), limit)], nil
 }
 
 // localMsg is a message decided alone, waiting for its notifier.

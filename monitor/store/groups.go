@@ -29,11 +29,11 @@ func (t *Tx) PutMember(ctx context.Context, groupID string, m GroupMember) error
 	if m.Open {
 		open = 1
 	}
-	err := t.exec(ctx, `INSERT INTO group_members (group_id, incident, check_name, open, failing, member_key, away, joined)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	err := t.exec(ctx, `INSERT INTO group_members (group_id, incident, check_name, open, failing, member_key, pop, away, joined)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (group_id, incident) DO UPDATE SET check_name = excluded.check_name, open = excluded.open,
-			failing = excluded.failing, member_key = excluded.member_key, away = excluded.away`,
-		groupID, m.Incident, m.Check, open, m.Failing, m.Key, ms(m.Away), ms(m.Joined))
+			failing = excluded.failing, member_key = excluded.member_key, pop = excluded.pop, away = excluded.away`,
+		groupID, m.Incident, m.Check, open, m.Failing, m.Key, m.Pop, ms(m.Away), ms(m.Joined))
 	if err != nil {
 		return fmt.Errorf("write member %s of %s: %w", m.Check, groupID, err)
 	}
@@ -53,8 +53,8 @@ func (t *Tx) Member(ctx context.Context, groupID, incidentID string) (*GroupMemb
 	var m GroupMember
 	var open int
 	var away, joined int64
-	err := t.tx.QueryRowContext(ctx, t.s.q(`SELECT incident, check_name, open, failing, member_key, away, joined FROM group_members
-		WHERE group_id = ? AND incident = ?`), groupID, incidentID).Scan(&m.Incident, &m.Check, &open, &m.Failing, &m.Key, &away, &joined)
+	err := t.tx.QueryRowContext(ctx, t.s.q(`SELECT incident, check_name, open, failing, member_key, pop, away, joined FROM group_members
+		WHERE group_id = ? AND incident = ?`), groupID, incidentID).Scan(&m.Incident, &m.Check, &open, &m.Failing, &m.Key, &m.Pop, &away, &joined)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -140,7 +140,7 @@ func (s *Store) GroupChecks(ctx context.Context, groupID string) ([]string, erro
 
 // GroupMembers are a group's rows, in the order they joined.
 func (t *Tx) GroupMembers(ctx context.Context, groupID string) ([]GroupMember, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.q(`SELECT incident, check_name, open, failing, member_key, away, joined FROM group_members
+	rows, err := t.tx.QueryContext(ctx, t.s.q(`SELECT incident, check_name, open, failing, member_key, pop, away, joined FROM group_members
 		WHERE group_id = ? ORDER BY joined, check_name`), groupID)
 	if err != nil {
 		return nil, fmt.Errorf("members of %s: %w", groupID, err)
@@ -151,11 +151,31 @@ func (t *Tx) GroupMembers(ctx context.Context, groupID string) ([]GroupMember, e
 		var m GroupMember
 		var open int
 		var away, joined int64
-		if err := rows.Scan(&m.Incident, &m.Check, &open, &m.Failing, &m.Key, &away, &joined); err != nil {
+		if err := rows.Scan(&m.Incident, &m.Check, &open, &m.Failing, &m.Key, &m.Pop, &away, &joined); err != nil {
 			return nil, fmt.Errorf("members of %s: %w", groupID, err)
 		}
 		m.Open, m.Away, m.Joined = open == 1, fromMS(away), fromMS(joined)
 		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// GroupPops are the edge locations that answered a group's failing
+// members, at most limit of them.
+func (t *Tx) GroupPops(ctx context.Context, groupID string, limit int) ([]string, error) {
+	rows, err := t.tx.QueryContext(ctx, t.s.q(`SELECT DISTINCT pop FROM group_members WHERE group_id = ? AND open = 1 AND pop <> ''
+		ORDER BY pop LIMIT ?`), groupID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("locations of %s: %w", groupID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("locations of %s: %w", groupID, err)
+		}
+		out = append(out, p)
 	}
 	return out, rows.Err()
 }

@@ -14,6 +14,7 @@ CREATE TABLE group_members (
     open       INTEGER NOT NULL,
     failing    TEXT    NOT NULL,
     member_key TEXT    NOT NULL,
+    pop        TEXT    NOT NULL,
     away       BIGINT  NOT NULL,
     joined     BIGINT  NOT NULL,
     PRIMARY KEY (group_id, incident)
