@@ -47,17 +47,28 @@ func startOrigin(t *testing.T, b testbed.Behavior, tlsConf *tls.Config) *testbed
 // startEdge runs a real nginx in front of upstream.
 func startEdge(t *testing.T, upstream string, mode testbed.EdgeMode, deny ...string) (*testbed.Nginx, testbed.EdgeConfig) {
 	t.Helper()
+	ec := startEdgeWith(t, testbed.EdgeConfig{Upstream: upstream, Mode: mode, Deny: deny})
+	return ec.nginx, ec.EdgeConfig
+}
+
+// edgeRig is a started nginx edge and its configuration.
+type edgeRig struct {
+	testbed.EdgeConfig
+	nginx *testbed.Nginx
+}
+
+// startEdgeWith runs a real nginx edge of ec (its Listen chosen here).
+func startEdgeWith(t *testing.T, ec testbed.EdgeConfig) edgeRig {
+	t.Helper()
 	_, err := testbed.LookNginx()
 	requireTool(t, err, "nginx-light")
-	if mode == testbed.EdgeWAF403CloudflareLike {
+	if ec.Mode == testbed.EdgeWAF403CloudflareLike {
 		_, err := testbed.HeadersMoreModule()
 		requireTool(t, err, "libnginx-mod-http-headers-more-filter")
 	}
-	listen, err := testbed.FreeAddr()
-	if err != nil {
+	if ec.Listen, err = testbed.FreeAddr(); err != nil {
 		t.Fatal(err)
 	}
-	ec := testbed.EdgeConfig{Listen: listen, Upstream: upstream, Mode: mode, Deny: deny}
 	conf, err := ec.Conf()
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +78,7 @@ func startEdge(t *testing.T, upstream string, mode testbed.EdgeMode, deny ...str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Stop() })
-	return n, ec
+	return edgeRig{EdgeConfig: ec, nginx: n}
 }
 
 func setMode(t *testing.T, n *testbed.Nginx, ec testbed.EdgeConfig, mode testbed.EdgeMode) {

@@ -101,6 +101,11 @@ type EdgeConfig struct {
 	// TLSCert and TLSKey, both set, make the listener TLS (PEM file paths,
 	// see WriteCertFiles).
 	TLSCert, TLSKey string
+	// DenyFile, when set, makes nginx answer its own 403 to every request
+	// while that file exists: nginx looks for it on each request, so the
+	// switch is atomic, with no reload (whose old workers answer for a
+	// while under the old configuration).
+	DenyFile string
 }
 
 // Conf renders the complete nginx.conf (through NginxMain). The WAF mode
@@ -145,6 +150,9 @@ func (c EdgeConfig) Conf() (string, error) {
 	}
 	fmt.Fprintf(&b, "        server_name %s;\n", name)
 	b.WriteString("        location / {\n")
+	if c.DenyFile != "" {
+		fmt.Fprintf(&b, "            if (-f %s) {\n                return 403;\n            }\n", nginxQuote(c.DenyFile))
+	}
 	switch c.Mode {
 	case EdgeDeny:
 		for _, d := range c.Deny {
