@@ -63,21 +63,8 @@ func groupBlocks(inc Incident) []slack.Block {
 		blocks = append(blocks, section(":information_source: "+esc(n)))
 	}
 	blocks = append(blocks, section(esc(groupMembersText(g))))
-	var b strings.Builder
-	if inc.Summary != "" {
-		b.WriteString("*Like the first:* " + esc(inc.Summary))
-	}
-	if hs := hintsOf(inc.Hints); len(hs) > 0 {
-		if b.Len() > 0 {
-			b.WriteString("\n")
-		}
-		b.WriteString("*What to check*")
-		for _, h := range hs {
-			b.WriteString("\n• " + esc(h))
-		}
-	}
-	if b.Len() > 0 {
-		blocks = append(blocks, section(b.String()))
+	if s := summaryAndHints("*Like the first:* ", inc); s != "" {
+		blocks = append(blocks, section(s))
 	}
 	parts := []slack.MixedElement{mrkdwn("Group `" + esc(inc.ID) + "` of " + esc(g.Key))}
 	if g.Link != "" {

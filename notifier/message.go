@@ -291,21 +291,8 @@ func Blocks(inc Incident) []slack.Block {
 	if len(inc.Cells) > 0 {
 		blocks = append(blocks, section("```"+esc(Matrix(inc.Cells))+"```"))
 	}
-	var b strings.Builder
-	if inc.Summary != "" {
-		b.WriteString(esc(inc.Summary))
-	}
-	if hs := hintsOf(inc.Hints); len(hs) > 0 {
-		if b.Len() > 0 {
-			b.WriteString("\n")
-		}
-		b.WriteString("*What to check*")
-		for _, h := range hs {
-			b.WriteString("\n• " + esc(h))
-		}
-	}
-	if b.Len() > 0 {
-		blocks = append(blocks, section(b.String()))
+	if s := summaryAndHints("", inc); s != "" {
+		blocks = append(blocks, section(s))
 	}
 	a := inc.Attempt
 	if hs := telling(a.Headers); len(hs) > 0 {
@@ -624,4 +611,23 @@ func answeredBy(inc Incident) string {
 		return "the target"
 	}
 	return ""
+}
+
+// summaryAndHints is the diagnosis' summary (after label, when set) and
+// what to check, as one mrkdwn section's text; "" when there is neither.
+func summaryAndHints(label string, inc Incident) string {
+	var b strings.Builder
+	if inc.Summary != "" {
+		b.WriteString(label + esc(inc.Summary))
+	}
+	if hs := hintsOf(inc.Hints); len(hs) > 0 {
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString("*What to check*")
+		for _, h := range hs {
+			b.WriteString("\n• " + esc(h))
+		}
+	}
+	return b.String()
 }

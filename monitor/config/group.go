@@ -161,7 +161,6 @@ func checkDepends(cfg *Config, l *loader) {
 type Route struct {
 	Labels  map[string]string
 	Channel string
-	Line    int
 }
 
 var routeKeys = section[Route]{
@@ -186,7 +185,7 @@ func (l *loader) routes(file string, v *yaml.Node) []Route {
 	}
 	var out []Route
 	for _, item := range v.Content {
-		r := Route{Line: item.Line}
+		var r Route
 		routeKeys.read(l, file, item, &r)
 		if len(r.Labels) == 0 || r.Channel == "" {
 			l.add(file, item.Line, "routes: each route needs labels and a channel")

@@ -334,7 +334,7 @@ func clock(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 // what a person should notice is also said in its thread.
 func messagesFor(events []incident.Event, id, channel string, view notifier.Incident, now time.Time) []notifier.Message {
 	var out []notifier.Message
-	stamp := fmt.Sprint(now.UnixNano())
+	at := stamp(now)
 	update := false
 	var replies []notifier.Event
 	for _, e := range events {
@@ -351,11 +351,11 @@ func messagesFor(events []incident.Event, id, channel string, view notifier.Inci
 		}
 	}
 	if update {
-		out = append(out, notifier.Message{ID: id + "/update/" + stamp, Kind: notifier.KindUpdate, Channel: channel})
+		out = append(out, notifier.Message{ID: id + "/update/" + at, Kind: notifier.KindUpdate, Channel: channel})
 	}
 	if len(replies) > 0 {
 		v := view
-		out = append(out, notifier.Message{ID: id + "/reply/" + stamp, Kind: notifier.KindReply, Channel: channel, Incident: &v, Events: replies})
+		out = append(out, notifier.Message{ID: id + "/reply/" + at, Kind: notifier.KindReply, Channel: channel, Incident: &v, Events: replies})
 	}
 	return out
 }

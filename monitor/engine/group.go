@@ -365,15 +365,20 @@ func inGroup(ctx context.Context, l ledger, dc decision, inc *incident.Incident,
 	if line.Open && line.Key != gkey && dc.now.Sub(line.Away) >= dc.cfg.Group.Wait {
 		return leave(ctx, l, dc, inc, view, rec, g, gi, key, events)
 	}
-	if prevLine == nil || *prevLine != line {
+	lineChanged := prevLine == nil || *prevLine != line
+	if lineChanged {
 		if err := l.PutMember(ctx, gi.ID, line); err != nil {
 			return grouping{}, err
 		}
 	}
-	if err := putGroup(ctx, l, dc, gi, g, nil, events...); err != nil {
-		return grouping{}, err
+	// Every run of every member comes here: the group is read and written
+	// again only when this member's row or the group's cause changed.
+	if lineChanged || len(events) > 0 {
+		if err := putGroup(ctx, l, dc, gi, g, nil, events...); err != nil {
+			return grouping{}, err
+		}
 	}
-	changed := prevLine == nil || *prevLine != line || inc.GroupKey != key
+	changed := lineChanged || inc.GroupKey != key
 	inc.GroupKey = key // the member's own key, which its next decisions keep
 	joinView(inc, view, gi, dc.now)
 	return grouping{scope: notifier.ScopeMember, changed: changed}, nil

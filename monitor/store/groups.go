@@ -48,20 +48,27 @@ func (t *Tx) DropMember(ctx context.Context, groupID, incidentID string) error {
 	return nil
 }
 
-// Member is a member's row, nil if the incident is not in the group.
-func (t *Tx) Member(ctx context.Context, groupID, incidentID string) (*GroupMember, error) {
+const groupMemberCols = "incident, check_name, open, failing, member_key, pop, away, joined"
+
+func scanGroupMember(row scanner) (GroupMember, error) {
 	var m GroupMember
 	var open int
 	var away, joined int64
-	err := t.tx.QueryRowContext(ctx, t.s.q(`SELECT incident, check_name, open, failing, member_key, pop, away, joined FROM group_members
-		WHERE group_id = ? AND incident = ?`), groupID, incidentID).Scan(&m.Incident, &m.Check, &open, &m.Failing, &m.Key, &m.Pop, &away, &joined)
+	err := row.Scan(&m.Incident, &m.Check, &open, &m.Failing, &m.Key, &m.Pop, &away, &joined)
+	m.Open, m.Away, m.Joined = open == 1, fromMS(away), fromMS(joined)
+	return m, err
+}
+
+// Member is a member's row, nil if the incident is not in the group.
+func (t *Tx) Member(ctx context.Context, groupID, incidentID string) (*GroupMember, error) {
+	m, err := scanGroupMember(t.tx.QueryRowContext(ctx, t.s.q("SELECT "+groupMemberCols+" FROM group_members WHERE group_id = ? AND incident = ?"),
+		groupID, incidentID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read member of %s: %w", groupID, err)
 	}
-	m.Open, m.Away, m.Joined = open == 1, fromMS(away), fromMS(joined)
 	return &m, nil
 }
 
@@ -103,58 +110,28 @@ func (t *Tx) GroupNames(ctx context.Context, groupID string, open bool, limit in
 	if open {
 		o = 1
 	}
-	rows, err := t.tx.QueryContext(ctx, t.s.q(`SELECT check_name FROM group_members WHERE group_id = ? AND open = ?
+	return names(ctx, t.tx, "members of "+groupID, t.s.q(`SELECT check_name FROM group_members WHERE group_id = ? AND open = ?
 		ORDER BY joined, check_name LIMIT ?`), groupID, o, limit)
-	if err != nil {
-		return nil, fmt.Errorf("members of %s: %w", groupID, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("members of %s: %w", groupID, err)
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
 }
 
 // GroupChecks are every member's check: the status page's filter.
 func (s *Store) GroupChecks(ctx context.Context, groupID string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q("SELECT check_name FROM group_members WHERE group_id = ? ORDER BY joined, check_name"), groupID)
-	if err != nil {
-		return nil, fmt.Errorf("members of %s: %w", groupID, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("members of %s: %w", groupID, err)
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return names(ctx, s.db, "members of "+groupID, s.q("SELECT check_name FROM group_members WHERE group_id = ? ORDER BY joined, check_name"), groupID)
 }
 
 // GroupMembers are a group's rows, in the order they joined.
 func (t *Tx) GroupMembers(ctx context.Context, groupID string) ([]GroupMember, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.q(`SELECT incident, check_name, open, failing, member_key, pop, away, joined FROM group_members
-		WHERE group_id = ? ORDER BY joined, check_name`), groupID)
+	rows, err := t.tx.QueryContext(ctx, t.s.q("SELECT "+groupMemberCols+" FROM group_members WHERE group_id = ? ORDER BY joined, check_name"), groupID)
 	if err != nil {
 		return nil, fmt.Errorf("members of %s: %w", groupID, err)
 	}
 	defer rows.Close()
 	var out []GroupMember
 	for rows.Next() {
-		var m GroupMember
-		var open int
-		var away, joined int64
-		if err := rows.Scan(&m.Incident, &m.Check, &open, &m.Failing, &m.Key, &m.Pop, &away, &joined); err != nil {
+		m, err := scanGroupMember(rows)
+		if err != nil {
 			return nil, fmt.Errorf("members of %s: %w", groupID, err)
 		}
-		m.Open, m.Away, m.Joined = open == 1, fromMS(away), fromMS(joined)
 		out = append(out, m)
 	}
 	return out, rows.Err()
@@ -163,19 +140,24 @@ func (t *Tx) GroupMembers(ctx context.Context, groupID string) ([]GroupMember, e
 // GroupPops are the edge locations that answered a group's failing
 // members, at most limit of them.
 func (t *Tx) GroupPops(ctx context.Context, groupID string, limit int) ([]string, error) {
-	rows, err := t.tx.QueryContext(ctx, t.s.q(`SELECT DISTINCT pop FROM group_members WHERE group_id = ? AND open = 1 AND pop <> ''
+	return names(ctx, t.tx, "locations of "+groupID, t.s.q(`SELECT DISTINCT pop FROM group_members WHERE group_id = ? AND open = 1 AND pop <> ''
 		ORDER BY pop LIMIT ?`), groupID, limit)
+}
+
+// names reads one text column of every row a query returns.
+func names(ctx context.Context, qr querier, what, query string, args ...any) ([]string, error) {
+	rows, err := qr.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("locations of %s: %w", groupID, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, fmt.Errorf("locations of %s: %w", groupID, err)
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		out = append(out, p)
+		out = append(out, n)
 	}
 	return out, rows.Err()
 }
