@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/wscanary/wscanary/monitor/actions"
 	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/delivery"
@@ -21,6 +19,7 @@ import (
 	"github.com/wscanary/wscanary/monitor/fleet"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/runner"
+	"github.com/wscanary/wscanary/monitor/schedule"
 	"github.com/wscanary/wscanary/monitor/store"
 	"github.com/wscanary/wscanary/monitor/telemetry"
 	"github.com/wscanary/wscanary/monitor/web"
@@ -29,10 +28,11 @@ import (
 
 // Defaults of the daemon that the configuration does not expose.
 const (
-	// DefaultMaxAttempts bounds concurrent handshakes across all checks.
+	// DefaultMaxAttempts bounds concurrent handshakes across all checks,
+	// and the scheduler's workers (runs in progress).
 	DefaultMaxAttempts = 256
-	// healthyWithin: /healthz and the watchdog need a scheduler tick this
-	// recent.
+	// healthyWithin: /healthz and the watchdog need a scheduler wake-up
+	// this recent (it wakes at least every schedule.HeartbeatEvery).
 	healthyWithin = 5 * time.Second
 	// StopGrace is how long a stop lets runs in flight finish before it
 	// cancels them. A check's timeout may be up to config.MaxTimeout, but a
@@ -118,11 +118,12 @@ type Daemon struct {
 	runCtx   context.Context
 	stopRuns context.CancelFunc
 
-	mu      sync.Mutex
-	cfg     *config.Config
-	runner  *runner.Runner
-	cron    *cron.Cron
-	running map[string]*atomic.Bool // per check name: overlap guard
+	mu  sync.Mutex
+	cfg *config.Config
+	// sched fires the checks (monitor/schedule); current is what a fire
+	// runs with: the configuration and runner in force.
+	sched   *schedule.Scheduler
+	current atomic.Pointer[installed]
 
 	// web serves /healthz, /status, /metrics and the status page.
 	web *web.Server
@@ -160,8 +161,13 @@ func NewDaemon(opts DaemonOptions) (*Daemon, error) {
 		opts: opts, log: opts.Logger, store: opts.Store, member: opts.Config.Vantage,
 		limit: make(chan struct{}, opts.MaxAttempts),
 		ctx:   ctx, cancel: cancel, runCtx: runCtx, stopRuns: stopRuns,
-		running: map[string]*atomic.Bool{}, cfg: opts.Config,
+		cfg: opts.Config,
 	}
+	d.sched = schedule.New(schedule.Options{Workers: opts.MaxAttempts, Run: d.fire, Skipped: d.skipped,
+		Beat: func(time.Time) { d.lastTick.Store(d.now().UnixNano()) },
+		Panicked: func(check string, v any) {
+			d.log.Error("a run panicked", "check", check, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}})
 	kick := func() { d.delivery.Kick() }
 	e, err := engine.New(engine.Options{Store: opts.Store, Config: opts.Config, Router: routes{d}, Queued: kick,
 		Logger: opts.Logger, Metrics: d.metrics(), Now: opts.Now, LocalAfter: opts.LocalAfter, NoHistory: opts.NoHistory})
@@ -207,6 +213,8 @@ func (d *Daemon) Start() {
 	d.mu.Lock()
 	d.install(d.opts.Config)
 	d.mu.Unlock()
+	d.lastTick.Store(d.now().UnixNano())
+	d.sched.Start()
 	d.started.Store(true)
 	d.engine.Start()
 	d.delivery.Start()
@@ -217,30 +225,28 @@ func (d *Daemon) Start() {
 	}()
 }
 
-// install builds the runner and a fresh cron for cfg. Caller holds d.mu.
-func (d *Daemon) install(cfg *config.Config) {
+// installed is the configuration a fire runs with, and its runner.
+type installed struct {
+	cfg    *config.Config
+	runner *runner.Runner
+}
+
+// install puts cfg in force: a runner for it, and the schedule changed
+// only where cfg changed it (checks whose schedule is unchanged keep their
+// next fire time). Caller holds d.mu.
+func (d *Daemon) install(cfg *config.Config) schedule.Diff {
 	// The engine decides on the configuration the schedule runs.
 	d.engine.SetConfig(cfg)
 	rn := runner.New(cfg, d.opts.Telemetry)
 	rn.Limit = d.limit
-	c := cron.New(cron.WithLogger(cronLogger{d.log}))
-	now := d.now()
-	c.Schedule(cron.Every(time.Second), cron.FuncJob(func() { d.lastTick.Store(d.now().UnixNano()) }))
-	d.lastTick.Store(now.UnixNano())
-	running := map[string]*atomic.Bool{}
+	d.current.Store(&installed{cfg: cfg, runner: rn})
+	d.cfg = cfg
+	want := make([]schedule.Entry, len(cfg.Checks))
 	for i := range cfg.Checks {
-		chk := &cfg.Checks[i]
-		sched := newJittered(chk.Name, chk.Sched, now)
-		flag := d.running[chk.Name]
-		if flag == nil {
-			flag = &atomic.Bool{}
-		}
-		running[chk.Name] = flag
-		c.Schedule(sched, cron.FuncJob(func() { d.tick(rn, chk, sched, flag) }))
+		c := &cfg.Checks[i]
+		want[i] = schedule.Entry{Key: c.Name, Spec: c.Schedule, Sched: c.Sched}
 	}
-	d.running = running // checks that are gone leave the overlap map
-	d.cfg, d.runner, d.cron = cfg, rn, c
-	c.Start()
+	return d.sched.Sync(want)
 }
 
 // Reload swaps in a new configuration. Checks that still exist keep their
@@ -255,15 +261,15 @@ func (d *Daemon) Reload(cfg *config.Config) {
 		d.mu.Unlock()
 		return
 	}
-	d.cron.Stop()
 	old := d.cfg
-	d.install(cfg)
+	diff := d.install(cfg)
 	d.mu.Unlock()
 	// The store write (up to storeTimeout) runs without d.mu: every run
 	// that ends takes d.mu, and none should wait behind a reload.
 	d.engine.Forget(old, cfg)
 	d.delivery.Reset() // a notifier held as broken may be mended: try it now
-	d.log.Info("configuration reloaded", "checks", len(cfg.Checks))
+	d.log.Info("configuration reloaded", "checks", len(cfg.Checks),
+		"added", diff.Added, "rescheduled", diff.Changed, "removed", diff.Removed)
 }
 
 // Stop stops scheduling, lets runs in flight finish for StopGrace (or
@@ -276,16 +282,18 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		d.mu.Unlock()
 		return nil
 	}
-	d.cron.Stop()
 	d.mu.Unlock()
+	if d.started.Load() {
+		d.sched.Stop()
+	}
 	var err error
 	graceCtx, cancel := context.WithTimeout(ctx, StopGrace)
-	if !d.runs.wait(graceCtx) {
+	if !d.sched.Wait(graceCtx) || !d.runs.wait(graceCtx) {
 		d.log.Warn("stop: cancelling runs still in flight", "grace", StopGrace.String())
 	}
 	cancel()
 	d.stopRuns()
-	if !d.runs.wait(ctx) {
+	if !d.sched.Wait(ctx) || !d.runs.wait(ctx) {
 		err = fmt.Errorf("stop: runs still in flight: %w", ctx.Err())
 	}
 	d.engine.StopFeed() // the feed records what is left, then ends
@@ -370,12 +378,4 @@ func (r routes) All() []string { return r.d.delivery.All() }
 // delivery.SetNotifiers); a target new since the start is named.
 func (d *Daemon) SetNotifiers(primary notifier.Notifier, targets map[string]notifier.Notifier) []string {
 	return d.delivery.SetNotifiers(primary, targets)
-}
-
-// cronLogger routes cron's own messages (panics in jobs) to slog.
-type cronLogger struct{ l *slog.Logger }
-
-func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
-func (c cronLogger) Error(err error, msg string, kv ...any) {
-	c.l.Error("cron: "+msg, append(kv, "err", err)...)
 }

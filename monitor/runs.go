@@ -2,51 +2,53 @@ package monitor
 
 import (
 	"context"
-	"sync/atomic"
+	"time"
 
 	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/engine"
 	"github.com/wscanary/wscanary/monitor/runner"
+	"github.com/wscanary/wscanary/monitor/schedule"
 	"github.com/wscanary/wscanary/notifier"
 )
 
 // The runs of the daemon's checks: each scheduled tick, and a run a person
 // asked for (Run again), both guarded against overlapping runs of a check.
 
-// tick is one scheduled run of one check.
-func (d *Daemon) tick(rn *runner.Runner, c *config.Check, sched *jittered, running *atomic.Bool) {
+// fire is one scheduled run of one check, on a scheduler's worker.
+func (d *Daemon) fire(f schedule.Fire) {
 	if d.stopped.Load() {
 		return
 	}
-	start := d.now()
-	m := d.metrics()
-	if late, ok := sched.lateness(start); ok {
-		m.Lateness(d.ctx, late.Seconds())
-		if d.opts.OnTick != nil {
-			d.opts.OnTick(c.Name, late)
-		}
+	cur := d.current.Load()
+	c := cur.cfg.Check(f.Key)
+	if c == nil {
+		return // removed by a reload since it was due
 	}
-	if !running.CompareAndSwap(false, true) {
-		m.RunSkipped(d.ctx, c.Name)
-		d.log.Warn("run skipped: the previous one is still running", "check", c.Name)
-		return
+	late := time.Since(f.Planned)
+	d.metrics().Lateness(d.ctx, late.Seconds())
+	if d.opts.OnTick != nil {
+		d.opts.OnTick(c.Name, late)
 	}
-	defer running.Store(false)
-	d.run(rn, c, false)
+	d.run(cur.runner, c, false)
+}
+
+// skipped is a fire dropped because the check's previous run is still in
+// progress.
+func (d *Daemon) skipped(f schedule.Fire) {
+	d.metrics().RunSkipped(d.ctx, f.Key)
+	d.log.Warn("run skipped: the previous one is still running", "check", f.Key)
 }
 
 // runAgain starts a run of c at once, outside its schedule, unless one of
 // its runs is in flight (the scheduler's overlap guard): false then. Its
 // result refreshes the incident's message.
 func (d *Daemon) runAgain(c *config.Check) bool {
-	d.mu.Lock()
-	flag, rn := d.running[c.Name], d.runner
-	d.mu.Unlock()
-	if flag == nil || !flag.CompareAndSwap(false, true) {
+	if !d.sched.Begin(c.Name) {
 		return false
 	}
+	rn := d.current.Load().runner
 	go func() {
-		defer flag.Store(false)
+		defer d.sched.Done(c.Name)
 		if !d.stopped.Load() {
 			d.run(rn, c, true)
 		}

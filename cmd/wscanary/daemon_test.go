@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -143,9 +144,11 @@ func TestDaemonFlipEndToEnd(t *testing.T) {
 	slack := testbed.NewFakeSlack(canarySlackToken)
 	t.Cleanup(slack.Close)
 	listen, _ := testbed.FreeAddr()
+	debugAddr, _ := testbed.FreeAddr()
+	_, debugPort, _ := net.SplitHostPort(debugAddr)
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "checks.d"), 0o755)
-	main := fmt.Sprintf("vantage: e2e\nlisten: %s\nstate_dir: %s\nslack:\n  token: ${SLACK_BOT_TOKEN}\n  channel: \"#ws-alerts\"\n  api_url: %s\n",
+	main := fmt.Sprintf("vantage: e2e\nlisten: %s\ndebug_listen: \":"+debugPort+"\"\nstate_dir: %s\nslack:\n  token: ${SLACK_BOT_TOKEN}\n  channel: \"#ws-alerts\"\n  api_url: %s\n",
 		listen, filepath.Join(dir, "state"), slack.APIURL())
 	check := fmt.Sprintf("checks:\n  - name: chat\n    url: ws://%s/ws?room=1\n    direct: {address: \"%s\"}\n    schedule: \"@every 1s\"\n    timeout: 2s\n    token: {value: \"${CHAT_TOKEN}\"}\n",
 		ec.Listen, origin.Addr())
@@ -156,6 +159,14 @@ func TestDaemonFlipEndToEnd(t *testing.T) {
 
 	p := startRun(t, cfgPath, env...)
 	waitFor(t, "/healthz", 10*time.Second, func() bool { return healthy(listen) })
+	// The profiler answers on debug_listen (loopback: its host was left
+	// out), and only there.
+	if code, body := get("127.0.0.1:"+debugPort, "/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Fatalf("debug_listen /debug/pprof/: %d %.200s", code, body)
+	}
+	if code, _ := get(listen, "/debug/pprof/"); code == 200 {
+		t.Fatal("the main listener serves /debug/pprof/")
+	}
 	waitFor(t, "a first healthy run", 10*time.Second, func() bool {
 		_, s := getStatus(t, listen)
 		return strings.Contains(s, `"status": 101`)

@@ -236,6 +236,32 @@ func TestLoadBytes(t *testing.T) {
 	}
 }
 
+// TestDebugListen: the profiler's address is off by default, loopback when
+// its host is left out, as written otherwise, and refused with its line
+// when it is not host:port.
+func TestDebugListen(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want, err string }{
+		{"", "", ""},
+		{"debug_listen: \":6060\"\n", "127.0.0.1:6060", ""},
+		{"debug_listen: \"[::1]:6060\"\n", "[::1]:6060", ""},
+		{"debug_listen: \"0.0.0.0:6060\"\n", "0.0.0.0:6060", ""},
+		{"debug_listen: \"6060\"\n", "", `m.yaml:3: debug_listen: "6060" is not host:port`},
+	} {
+		cfg, err := config.LoadBytes("m.yaml", []byte("vantage: v\nlisten: \"\"\n"+tc.in), nil, env(nil))
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want %q", tc.in, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.in, err)
+		case cfg.DebugListen != tc.want:
+			t.Errorf("%q: debug_listen %q, want %q", tc.in, cfg.DebugListen, tc.want)
+		}
+	}
+}
+
 // FuzzLoad: any bytes as a check file give a config or errors, never a panic.
 func FuzzLoad(f *testing.F) {
 	for _, p := range []string{"testdata/valid/checks.d/chat.yaml", "testdata/invalid-many/checks.d/a.yaml"} {

@@ -43,6 +43,22 @@ var mainKeys = section[mainDraft]{
 			}
 		}
 	}},
+	{"debug_listen", sString(`Address of Go's /debug/pprof, for profiling in the field; off by default, loopback when the host is left out (":6060").`),
+		func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+			addr, _ := l.str(file, "debug_listen", v)
+			if addr == "" {
+				return
+			}
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil || port == "" {
+				l.add(file, v.Line, "debug_listen: %q is not host:port", addr)
+				return
+			}
+			if host == "" {
+				host = "127.0.0.1" // never all interfaces by omission
+			}
+			d.cfg.DebugListen = net.JoinHostPort(host, port)
+		}},
 	{"vantages", sList(sObject(vantageKeys, ""), "Extra egress points that checks can name."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		l.list(file, "vantages", v, func(item *yaml.Node) { l.vantage(file, item, d.cfg) })
 	}},

@@ -17,6 +17,7 @@ func RestartNeeded(running, next *Config) []string {
 		was, is string
 	}{
 		{"listen", running.Listen, next.Listen},
+		{"debug_listen", running.DebugListen, next.DebugListen},
 		{"state_dir", running.StateDir, next.StateDir},
 		{"store", running.Store, next.Store},
 		{"slack.app_token", running.Slack.AppToken, next.Slack.AppToken},

@@ -21,6 +21,7 @@ func TestRestartNeeded(t *testing.T) {
 		{"channel", func(c *Config) { c.Slack.Channel = "#b" }, nil, true},
 		{"notify", func(c *Config) { c.Notify = []Notifier{{Name: "pd"}} }, nil, true},
 		{"state dir", func(c *Config) { c.StateDir = "/tmp" }, []string{"state_dir"}, false},
+		{"debug listener", func(c *Config) { c.DebugListen = "127.0.0.1:6060" }, []string{"debug_listen"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			next := base

@@ -37,6 +37,11 @@ type Config struct {
 	// Listen is the address of /healthz, /metrics and /status; "" disables.
 	// Default 127.0.0.1:9464.
 	Listen string
+	// DebugListen serves Go's /debug/pprof on its own address, so a daemon
+	// in the field can be profiled without exposing the profiler on the
+	// main listener; "" (the default) serves none. A host left out means
+	// loopback.
+	DebugListen string
 	// Vantages are the extra egress points, by name.
 	Vantages map[string]Vantage
 	Slack    Slack

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync"
@@ -50,11 +51,13 @@ type Options struct {
 // Service is one started daemon with its store, telemetry, listener and
 // Slack socket. Stop ends all of them.
 type Service struct {
-	opts    Options
-	daemon  *monitor.Daemon
-	store   *store.Store
-	tel     *telemetry.Telemetry
-	srv     *http.Server
+	opts   Options
+	daemon *monitor.Daemon
+	store  *store.Store
+	tel    *telemetry.Telemetry
+	srv    *http.Server
+	// debug serves /debug/pprof on debug_listen (nil: off).
+	debug   *http.Server
 	applied *config.Config // whose notifiers run
 	// stopBG ends the watchdog and the Slack socket; listening is closed
 	// when the socket has stopped.
@@ -89,9 +92,15 @@ func Start(ctx context.Context, opts Options) (*Service, error) {
 	s.daemon, err = monitor.NewDaemon(monitor.DaemonOptions{Config: cfg, Store: s.store, Notifier: opts.Notifier, Targets: opts.Targets,
 		Telemetry: tel, Logger: logger, Version: opts.Version})
 	if err == nil && cfg.Listen != "" {
-		err = s.listen(cfg.Listen)
+		s.srv, err = serveOn(cfg.Listen, s.daemon.Handler(s.tel.Handler), logger)
+	}
+	if err == nil && cfg.DebugListen != "" {
+		s.debug, err = serveOn(cfg.DebugListen, debugHandler(), logger)
 	}
 	if err != nil {
+		if s.srv != nil {
+			s.srv.Close()
+		}
 		s.store.Close()
 		tel.Shutdown(context.Background())
 		return nil, err
@@ -112,18 +121,31 @@ func Start(ctx context.Context, opts Options) (*Service, error) {
 	return s, nil
 }
 
-func (s *Service) listen(addr string) error {
+// serveOn serves h on addr until Stop.
+func serveOn(addr string, h http.Handler, logger *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", addr, err)
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	s.srv = &http.Server{Handler: s.daemon.Handler(s.tel.Handler), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.opts.Logger.Error("listener stopped", "err", err)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("listener stopped", "addr", addr, "err", err)
 		}
 	}()
-	return nil
+	return srv, nil
+}
+
+// debugHandler is Go's profiler (net/http/pprof) on a mux of its own: the
+// package also registers on http.DefaultServeMux, which nothing serves.
+func debugHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // Daemon is the running daemon (the demo reads its status).
@@ -202,9 +224,12 @@ func (s *Service) Stop() {
 		if err := s.daemon.Stop(ctx); err != nil {
 			logger.Error("stop", "err", err)
 		}
-		if s.srv != nil {
-			if err := s.srv.Shutdown(ctx); err != nil {
-				logger.Warn("listener shutdown", "err", err)
+		for _, srv := range []*http.Server{s.srv, s.debug} {
+			if srv == nil {
+				continue
+			}
+			if err := srv.Shutdown(ctx); err != nil {
+				logger.Warn("listener shutdown", "addr", srv.Addr, "err", err)
 			}
 		}
 		if err := s.store.Close(); err != nil {
