@@ -156,7 +156,7 @@ func TestValid(t *testing.T) {
 	if want, _ := filepath.Abs("testdata/valid/checks.d"); cfg.ChecksDir != "testdata/valid/checks.d" && cfg.ChecksDir != want {
 		t.Errorf("checks dir %q", cfg.ChecksDir)
 	}
-	if cfg.Store != "" || cfg.History != 30*config.Day {
+	if cfg.Store != "" || cfg.History != config.DefaultHistory() {
 		t.Errorf("store %q history %v", cfg.Store, cfg.History)
 	}
 	if cfg.Slack.Token != "xoxb-test" || cfg.Slack.Channel != "#ws-alerts" {
@@ -258,6 +258,43 @@ func TestDebugListen(t *testing.T) {
 			t.Errorf("%q: %v", tc.in, err)
 		case cfg.DebugListen != tc.want:
 			t.Errorf("%q: debug_listen %q, want %q", tc.in, cfg.DebugListen, tc.want)
+		}
+	}
+}
+
+// TestHistory: a duration alone is keep (what `history: 30d` meant before
+// rollups), with the default raw window unless keep is shorter; the mapping
+// sets either; errors name the file and line.
+func TestHistory(t *testing.T) {
+	t.Parallel()
+	h := func(raw, keep time.Duration) config.History { return config.History{Raw: raw, Keep: keep} }
+	for _, tc := range []struct {
+		in   string
+		want config.History
+		err  string
+	}{
+		{"", config.DefaultHistory(), ""},
+		{"history: 30d\n", h(48*time.Hour, 30*config.Day), ""},
+		{"history: 36h\n", h(36*time.Hour, 36*time.Hour), ""},
+		{"history: {raw: 7d}\n", h(7*config.Day, 400*config.Day), ""},
+		{"history: {keep: 90d}\n", h(48*time.Hour, 90*config.Day), ""},
+		{"history: {keep: 1d}\n", h(config.Day, config.Day), ""},
+		{"history: {raw: 12h, keep: 2y}\n", h(12*time.Hour, 400*config.Day), "m.yaml:3: history.keep: expected a positive duration"},
+		{"history: {raw: 3d, keep: 1d}\n", config.History{}, "m.yaml:3: history: raw (72h0m0s) is longer than keep (24h0m0s)"},
+		{"history: 30m\n", config.History{}, "m.yaml:3: history: 30m is less than the minimum of 1h0m0s"},
+		{"history: {raw: 30m}\n", config.History{}, "m.yaml:3: history.raw: 30m is less than the minimum"},
+		{"history: {rows: 5}\n", config.History{}, `m.yaml:3: unknown key "rows" (known: raw, keep)`},
+	} {
+		cfg, err := config.LoadBytes("m.yaml", []byte("vantage: v\nlisten: \"\"\n"+tc.in), nil, env(nil))
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want %q", tc.in, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.in, err)
+		case cfg.History != tc.want:
+			t.Errorf("%q: history %+v, want %+v", tc.in, cfg.History, tc.want)
 		}
 	}
 }

@@ -46,11 +46,16 @@ func DefaultWarn() Warn { return Warn{CertExpiry: 14 * Day, TokenShare: 0.1} }
 // Day is the unit of the "d" suffix in durations (history: 30d).
 const Day = 24 * time.Hour
 
-// Store defaults.
+// Store defaults: every attempt is kept for two days, hourly rollups of
+// them for 400 days (more than a year, for a year-on-year look).
 const (
-	DefaultHistory = 30 * Day
-	MinHistory     = time.Hour
+	DefaultHistoryRaw  = 48 * time.Hour
+	DefaultHistoryKeep = 400 * Day
+	MinHistory         = time.Hour
 )
+
+// DefaultHistory is history: when the main file does not say.
+func DefaultHistory() History { return History{Raw: DefaultHistoryRaw, Keep: DefaultHistoryKeep} }
 
 // defaultTokenName is the parameter, cookie or header a token goes in.
 func defaultTokenName(in TokenIn) string {

@@ -99,14 +99,8 @@ var mainKeys = section[mainDraft]{
 	{"group", groupSchema("Incidents of several checks as one message: off, or {wait, min, by, interval}.", true), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
 		d.cfg.Group = l.group(file, v)
 	}},
-	{"history", sString("How long every run's outcomes are kept (30d, 36h); default 30d."), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
-		if h, ok := l.days(file, "history", v); ok {
-			if h < MinHistory {
-				l.add(file, v.Line, "history: %s is less than the minimum of %s", v.Value, MinHistory)
-				return
-			}
-			d.cfg.History = h
-		}
+	{"history", historySchema(), func(l *loader, file string, _, v *yaml.Node, d *mainDraft) {
+		d.cfg.History = l.history(file, v)
 	}},
 }
 
@@ -209,7 +203,7 @@ var slackKeys = section[Slack]{
 // main parses the main file into a Config with its defaults applied.
 func (l *loader) main(file string, b []byte) *Config {
 	l.mainFile = file
-	d := mainDraft{cfg: &Config{Path: file, Listen: DefaultListen, Vantages: map[string]Vantage{}, History: DefaultHistory, Group: DefaultGroup()}}
+	d := mainDraft{cfg: &Config{Path: file, Listen: DefaultListen, Vantages: map[string]Vantage{}, History: DefaultHistory(), Group: DefaultGroup()}}
 	if root := l.parse(file, b); root != nil {
 		mainKeys.read(l, file, root, &d)
 	}

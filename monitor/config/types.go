@@ -54,9 +54,8 @@ type Config struct {
 	// Store is "" for SQLite in StateDir, or a postgres:// URL that a
 	// fleet shares.
 	Store string
-	// History is how long the store keeps every run's outcomes; default
-	// 30 days.
-	History time.Duration
+	// History is how long the store keeps what the daemon saw.
+	History History
 	// Group is how incidents of several checks become one message
 	// (group:).
 	Group Group
@@ -86,6 +85,14 @@ func (c *Config) Check(name string) *Check {
 		}
 	}
 	return nil
+}
+
+// History is how long the store keeps what the daemon saw: every attempt
+// for Raw, hourly rollups of them (counts by outcome, status and cause, a
+// latency histogram) for Keep. Raw <= Keep.
+type History struct {
+	Raw  time.Duration
+	Keep time.Duration
 }
 
 // Dependents are the checks whose alert.depends_on names this one, in

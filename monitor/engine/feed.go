@@ -30,8 +30,9 @@ const (
 	// sweepEvery: open incidents are decided again this often without new
 	// runs (reminders, members that went silent).
 	sweepEvery = 30 * time.Second
-	// pruneEvery: history older than `history` is deleted this often.
-	pruneEvery = time.Hour
+	// pruneEvery: the history's hours are rolled up, and what is older
+	// than history.raw and history.keep deleted, this often.
+	pruneEvery = 10 * time.Minute
 	// StoreTimeout bounds one store transaction of the feed or delivery:
 	// long enough for a batch of a thousand runs on a busy machine.
 	StoreTimeout = 30 * time.Second
@@ -682,27 +683,43 @@ func (e *Engine) pruneLoop() {
 	}
 }
 
-// prune deletes history (and closed incidents) older than `history`, in
-// chunks: each takes the store's write turn for one chunk only, so records
-// go on between them.
+// prune rolls up the hours of raw history that ended, then deletes raw
+// attempts older than history.raw and rollups (and closed incidents)
+// older than history.keep; on PostgreSQL it also makes the days ahead's
+// partitions. Each step takes the store's writer in short turns (an hour
+// of rollups, a chunk of rows), so records go on between them.
 func (e *Engine) prune() {
-	keep := e.config().History
-	if keep <= 0 {
-		keep = config.DefaultHistory
+	h := e.config().History
+	if h.Keep <= 0 {
+		h = config.DefaultHistory()
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Minute)
 	defer cancel()
+	now := e.now()
 	start := time.Now()
-	e.log.Debug("pruning history", "older_than", keep.String())
-	n, err := e.store.Prune(ctx, e.now().Add(-keep))
-	if err != nil {
+	e.log.Debug("pruning history", "raw", h.Raw.String(), "keep", h.Keep.String())
+	failed := func(op string, err error) {
 		if e.ctx.Err() == nil { // stopping is not a store failure
-			e.StoreFails("prune", err)
+			e.StoreFails(op, err)
 		}
+	}
+	if err := e.store.PrepareHistory(ctx, now); err != nil {
+		failed("history partitions", err)
 		return
 	}
-	if n > 0 {
-		e.log.Info("history pruned", "rows", n, "older_than", keep.String(), "took", time.Since(start).Round(time.Millisecond).String())
+	hours, err := e.store.Rollup(ctx, now)
+	if err != nil {
+		failed("rollup", err)
+		return
+	}
+	p, err := e.store.Prune(ctx, store.Retention{Raw: now.Add(-h.Raw), Keep: now.Add(-h.Keep)})
+	if err != nil {
+		failed("prune", err)
+		return
+	}
+	if hours > 0 || p != (store.Pruned{}) {
+		e.log.Info("history pruned", "hours_rolled_up", hours, "raw_rows", p.RawRows, "partitions", p.Partitions,
+			"rollups", p.Rollups, "raw", h.Raw.String(), "keep", h.Keep.String(), "took", time.Since(start).Round(time.Millisecond).String())
 	}
 }
 

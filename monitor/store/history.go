@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/wscanary/wscanary/monitor/report"
@@ -29,9 +32,11 @@ type Stat struct {
 	SeriesKey
 	Runs     int `json:"runs"`
 	Upgraded int `json:"upgraded"`
-	// P50MS and P95MS are handshake times in milliseconds, within 5%.
+	// P50MS, P95MS and P99MS are handshake times in milliseconds, within
+	// 5% (the histogram's buckets, in raw rows and rollups alike).
 	P50MS float64 `json:"p50_ms"`
 	P95MS float64 `json:"p95_ms"`
+	P99MS float64 `json:"p99_ms"`
 	// ReplyP50MS is the median time from the upgrade to the first expected
 	// message, 0 when the check expects none.
 	ReplyP50MS float64 `json:"reply_p50_ms,omitempty"`
@@ -50,65 +55,55 @@ func (s Stat) Uptime() float64 {
 }
 
 // Stats reads the history since a time, per series (of one check when
-// check is not ""). It streams the rows and keeps a small histogram per
-// series, so a day of 10,000 checks costs no more memory than their count.
+// check is not ""). Within the raw window it reads every attempt; further
+// back it reads the hourly rollups (from the hour of since) up to where
+// they end and raw attempts from there. Both sum up into the same tallies
+// with the same latency buckets, so uptime and percentiles agree on the
+// hours they share.
 func (s *Store) Stats(ctx context.Context, since time.Time, check string) ([]Stat, error) {
-	where, args := "WHERE at >= ?", []any{ms(since)}
-	if check != "" {
-		where, args = where+" AND check_name = ?", append(args, check)
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT at, check_name, vantage, route, transport, outcome, cause, duration_ms, reply_ms FROM history `+where), args...)
+	by := map[SeriesKey]*tally{}
+	from, err := s.rawReadFrom(ctx, since)
 	if err != nil {
-		return nil, fmt.Errorf("read history: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	type acc struct {
-		st          Stat
-		hist, reply durations
-	}
-	by := map[SeriesKey]*acc{}
-	for rows.Next() {
-		var at int64
-		var k SeriesKey
-		var outcome, cause string
-		var d, reply float64
-		if err := rows.Scan(&at, &k.Check, &k.Vantage, &k.Route, &k.Transport, &outcome, &cause, &d, &reply); err != nil {
-			return nil, fmt.Errorf("read history: %w", err)
-		}
-		a := by[k]
-		if a == nil {
-			a = &acc{st: Stat{SeriesKey: k, Failures: map[report.Cause]int{}}}
-			by[k] = a
-		}
-		a.st.Runs++
-		t := fromMS(at)
-		if a.st.First.IsZero() || t.Before(a.st.First) {
-			a.st.First = t
-		}
-		if t.After(a.st.Last) {
-			a.st.Last = t
-		}
-		if report.Outcome(outcome) == report.OutcomeUpgraded {
-			a.st.Upgraded++
-			a.hist.add(d)
-			if reply > 0 {
-				a.reply.add(reply)
-			}
-		} else {
-			a.st.Failures[report.Cause(cause)]++
+	if from > ms(since) {
+		if err := s.scanRollups(ctx, ms(since)-ms(since)%hourMS, from, check, by); err != nil {
+			return nil, err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read history: %w", err)
+	where, args := "WHERE at >= ?", []any{max(from, ms(since))}
+	if check != "" {
+		where, args = "WHERE check_name = ? AND at >= ?", []any{check, max(from, ms(since))}
+	}
+	if err := s.scanRaw(ctx, s.db, where, args, by); err != nil {
+		return nil, err
 	}
 	out := make([]Stat, 0, len(by))
-	for _, a := range by {
-		a.st.P50MS, a.st.P95MS = a.hist.quantile(0.5), a.hist.quantile(0.95)
-		a.st.ReplyP50MS = a.reply.quantile(0.5)
-		out = append(out, a.st)
+	for k, tl := range by {
+		out = append(out, tl.stat(k))
 	}
 	sort.Slice(out, func(i, j int) bool { return less(out[i].SeriesKey, out[j].SeriesKey) })
 	return out, nil
+}
+
+// rawReadFrom is where a read since a time takes raw rows from: since
+// itself when the raw rows since then are all there, else where the
+// rollups end (rollups before, raw rows from there).
+func (s *Store) rawReadFrom(ctx context.Context, since time.Time) (int64, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, s.q("SELECT value FROM meta WHERE name = ?"), metaRawFrom).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read %s: %w", metaRawFrom, err)
+	}
+	rawFrom, _ := strconv.ParseInt(v, 10, 64)
+	if rawFrom <= ms(since) {
+		return ms(since), nil
+	}
+	until, err := s.rolledUntil(ctx, s.db, false)
+	if err != nil {
+		return 0, err
+	}
+	return max(until, ms(since)), nil
 }
 
 func less(a, b SeriesKey) bool {
@@ -168,27 +163,22 @@ type Bucket struct {
 	Upgraded int       `json:"upgraded"`
 }
 
-// Timeline cuts the history since a time into n buckets per series.
+// Timeline cuts the history since a time into n buckets per series. Past
+// the raw window it reads the hourly rollups: an hour's runs count in the
+// bucket its start falls in.
 func (s *Store) Timeline(ctx context.Context, since time.Time, width time.Duration, n int) (map[SeriesKey][]Bucket, error) {
 	w := width.Milliseconds()
 	if w <= 0 || n <= 0 {
 		return nil, fmt.Errorf("timeline: bad width %v or count %d", width, n)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT check_name, vantage, route, transport, b, COUNT(*), SUM(up) FROM
-		(SELECT check_name, vantage, route, transport, (at - ?) / ? AS b, CASE WHEN outcome = 'upgraded' THEN 1 ELSE 0 END AS up
-		 FROM history WHERE at >= ?) h
-		GROUP BY check_name, vantage, route, transport, b`), ms(since), w, ms(since))
+	from, err := s.rawReadFrom(ctx, since)
 	if err != nil {
-		return nil, fmt.Errorf("read timeline: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	out := map[SeriesKey][]Bucket{}
-	for rows.Next() {
-		var k SeriesKey
-		var i int64
-		var runs, up int
-		if err := rows.Scan(&k.Check, &k.Vantage, &k.Route, &k.Transport, &i, &runs, &up); err != nil {
-			return nil, fmt.Errorf("read timeline: %w", err)
+	put := func(k SeriesKey, i int64, runs, up int) {
+		if i < 0 || int(i) >= n {
+			return
 		}
 		bs := out[k]
 		if bs == nil {
@@ -198,9 +188,34 @@ func (s *Store) Timeline(ctx context.Context, since time.Time, width time.Durati
 			}
 			out[k] = bs
 		}
-		if i >= 0 && int(i) < n {
-			bs[i].Runs, bs[i].Upgraded = runs, up
+		bs[i].Runs += runs
+		bs[i].Upgraded += up
+	}
+	if from > ms(since) {
+		hour0 := ms(since) - ms(since)%hourMS
+		err := s.eachRollup(ctx, "WHERE hour >= ? AND hour < ?", []any{hour0, from}, func(k SeriesKey, hour int64, tl *tally) {
+			put(k, (max(hour, ms(since))-ms(since))/w, tl.runs, tl.upgraded)
+		})
+		if err != nil {
+			return nil, err
 		}
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT check_name, vantage, route, transport, b, COUNT(*), SUM(up) FROM
+		(SELECT check_name, vantage, route, transport, (at - ?) / ? AS b, CASE WHEN outcome = 'upgraded' THEN 1 ELSE 0 END AS up
+		 FROM history WHERE at >= ?) h
+		GROUP BY check_name, vantage, route, transport, b`), ms(since), w, max(from, ms(since)))
+	if err != nil {
+		return nil, fmt.Errorf("read timeline: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k SeriesKey
+		var i int64
+		var runs, up int
+		if err := rows.Scan(&k.Check, &k.Vantage, &k.Route, &k.Transport, &i, &runs, &up); err != nil {
+			return nil, fmt.Errorf("read timeline: %w", err)
+		}
+		put(k, i, runs, up)
 	}
 	return out, rows.Err()
 }
@@ -248,37 +263,85 @@ func (s *Store) Incidents(ctx context.Context, since time.Time, check string) ([
 	return out, rows.Err()
 }
 
-// Prune deletes history, closed incidents and silences ended before before,
-// in chunks so that runs never wait long behind it. It returns the number
-// of history rows deleted.
-func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
-	var total int64
-	chunk := "DELETE FROM history WHERE rowid IN (SELECT rowid FROM history WHERE at < ? LIMIT 20000)"
-	if s.backend == Postgres {
-		chunk = "DELETE FROM history WHERE ctid IN (SELECT ctid FROM history WHERE at < ? LIMIT 20000)"
+// Retention says what a prune deletes: raw attempts before Raw (never
+// those at or after where the rollups end: every run stays in one tier),
+// and rollups, closed incidents and ended silences before Keep.
+type Retention struct {
+	Raw, Keep time.Time
+}
+
+// Pruned is what a prune deleted.
+type Pruned struct {
+	RawRows    int64 // SQLite: rows deleted
+	Partitions int   // PostgreSQL: days dropped
+	Rollups    int64
+}
+
+// pruneChunk: SQLite deletes this many rows a statement, each its own
+// turn at the writer, so the feed's records go on between them.
+const pruneChunk = 5000
+
+// Prune deletes what r says is old enough. On PostgreSQL the raw history
+// goes a day partition at a time (dropped, never a DELETE), so raw rows
+// stay up to a day longer than history.raw; on SQLite in chunks.
+func (s *Store) Prune(ctx context.Context, r Retention) (Pruned, error) {
+	var p Pruned
+	until, err := s.rolledUntil(ctx, s.db, false)
+	if err != nil {
+		return p, err
 	}
+	cut := min(ms(r.Raw), until)
+	if s.backend == Postgres {
+		if p.Partitions, cut, err = s.dropPartitions(ctx, cut); err != nil {
+			return p, err
+		}
+	} else if p.RawRows, err = s.deleteChunks(ctx, "history", "at", cut); err != nil {
+		return p, err
+	}
+	if cut > 0 {
+		// Reads before cut take rollups: raw rows are no longer all there.
+		if _, err := s.exec(ctx, `INSERT INTO meta (name, value) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, metaRawFrom, strconv.FormatInt(cut, 10)); err != nil {
+			return p, fmt.Errorf("write %s: %w", metaRawFrom, err)
+		}
+	}
+	keep := ms(r.Keep)
+	if p.Rollups, err = s.deleteChunks(ctx, "rollups", "hour", keep); err != nil {
+		return p, err
+	}
+	if _, err := s.exec(ctx, `DELETE FROM group_members WHERE group_id IN
+		(SELECT id FROM incidents WHERE state = 'closed' AND closed < ?)`, keep); err != nil {
+		return p, fmt.Errorf("prune groups: %w", err)
+	}
+	if _, err := s.exec(ctx, "DELETE FROM incidents WHERE state = 'closed' AND closed < ?", keep); err != nil {
+		return p, fmt.Errorf("prune incidents: %w", err)
+	}
+	if _, err := s.exec(ctx, "DELETE FROM silences WHERE ends < ?", keep); err != nil {
+		return p, fmt.Errorf("prune silences: %w", err)
+	}
+	return p, nil
+}
+
+// deleteChunks deletes table's rows whose col is before before, pruneChunk
+// rows a statement.
+func (s *Store) deleteChunks(ctx context.Context, table, col string, before int64) (int64, error) {
+	id := "rowid"
+	if s.backend == Postgres {
+		id = "ctid"
+	}
+	chunk := fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT %s FROM %s WHERE %s < ? LIMIT %d)", table, id, id, table, col, pruneChunk)
+	var total int64
 	for {
-		res, err := s.exec(ctx, chunk, ms(before))
+		res, err := s.exec(ctx, chunk, before)
 		if err != nil {
-			return total, fmt.Errorf("prune history: %w", err)
+			return total, fmt.Errorf("prune %s: %w", table, err)
 		}
 		n, _ := res.RowsAffected()
 		total += n
-		if n < 20000 {
-			break
+		if n < pruneChunk {
+			return total, nil
 		}
 	}
-	if _, err := s.exec(ctx, `DELETE FROM group_members WHERE group_id IN
-		(SELECT id FROM incidents WHERE state = 'closed' AND closed < ?)`, ms(before)); err != nil {
-		return total, fmt.Errorf("prune groups: %w", err)
-	}
-	if _, err := s.exec(ctx, "DELETE FROM incidents WHERE state = 'closed' AND closed < ?", ms(before)); err != nil {
-		return total, fmt.Errorf("prune incidents: %w", err)
-	}
-	if _, err := s.exec(ctx, "DELETE FROM silences WHERE ends < ?", ms(before)); err != nil {
-		return total, fmt.Errorf("prune silences: %w", err)
-	}
-	return total, nil
 }
 
 // AllSeries returns every series of every check.

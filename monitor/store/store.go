@@ -62,6 +62,9 @@ type Options struct {
 	// wait for the daemon's, like any SQLite writer (busy timeout).
 	Beside bool
 	Logger *slog.Logger
+	// schema, when not 0, migrates to that version only and stops there:
+	// tests of an upgrade make yesterday's store with it.
+	schema int64
 }
 
 // Store is a handle on the database. It is safe for concurrent use.
@@ -78,6 +81,8 @@ type Store struct {
 	// messages a second on a busy machine). A channel, so that a writer's
 	// deadline holds while it waits.
 	writing chan struct{}
+	// parts are the raw history's partitions this process saw (PostgreSQL).
+	parts partitions
 }
 
 // write takes this process's turn to write, for SQLite; the returned func
@@ -150,12 +155,25 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 		return s, nil
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, opts.schema); err != nil {
 		s.Close()
 		return nil, err
 	}
+	if opts.schema != 0 {
+		return s, nil
+	}
 	if s.backend == SQLite {
 		if err := s.importLegacy(ctx, opts.Dir); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	if s.backend == Postgres {
+		if err := s.partitionHistory(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if err := s.PrepareHistory(ctx, time.Now()); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -248,7 +266,7 @@ func (s *Store) openPostgres(opts Options) error {
 
 // migrate applies the embedded migrations. On PostgreSQL members that
 // start together take turns on an advisory lock, polled every second.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context, upTo int64) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
@@ -267,7 +285,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store %s: migrations: %w", s.where, err)
 	}
-	res, err := p.Up(ctx)
+	var res []*goose.MigrationResult
+	if upTo != 0 {
+		res, err = p.UpTo(ctx, upTo)
+	} else {
+		res, err = p.Up(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("store %s: migrate: %w", s.where, err)
 	}

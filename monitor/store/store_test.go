@@ -311,12 +311,36 @@ func TestHistory(t *testing.T) {
 		if err != nil || len(tl[key]) != 10 || tl[key][3].Runs != 10 || tl[key][3].Upgraded != 9 {
 			t.Fatalf("timeline %+v, %v", tl, err)
 		}
-		n, err := s.Prune(ctx, t0.Add(50*time.Minute))
-		if err != nil || n != 50 {
-			t.Fatalf("pruned %d, %v", n, err)
+		// Nothing is pruned before it is rolled up.
+		if p, err := s.Prune(ctx, store.Retention{Raw: t0.Add(50 * time.Minute)}); err != nil || p.RawRows != 0 || p.Partitions != 0 {
+			t.Fatalf("pruned %+v before any rollup, %v", p, err)
 		}
-		if stats, _ := s.Stats(ctx, t0, ""); stats[0].Runs != 50 {
-			t.Fatalf("after pruning %d runs remain", stats[0].Runs)
+		if n, err := s.Rollup(ctx, t0.Add(3*time.Hour)); err != nil || n != 2 {
+			t.Fatalf("rolled up %d hours, %v; want 2", n, err)
+		}
+		p, err := s.Prune(ctx, store.Retention{Raw: t0.Add(50 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// SQLite deletes the 50 rows before the cut; PostgreSQL drops day
+		// partitions only, and the cut is in the middle of a day.
+		if want := (store.Pruned{RawRows: 50}); s.Backend() == store.Postgres {
+			want = store.Pruned{}
+			if p != want {
+				t.Fatalf("pruned %+v, want %+v", p, want)
+			}
+		} else if p != want {
+			t.Fatalf("pruned %+v, want %+v", p, want)
+		}
+		// The history reads the same past the raw window: rollups before
+		// it, raw rows after.
+		again, err := s.Stats(ctx, t0, "")
+		if err != nil || len(again) != 1 {
+			t.Fatalf("stats after pruning %v, %v", again, err)
+		}
+		if a := again[0]; a.Runs != 100 || a.Upgraded != 90 || a.Failures[report.CauseCDNBlocked] != 10 || a.P50MS != st.P50MS ||
+			a.P95MS != st.P95MS || a.P99MS != st.P99MS || a.ReplyP50MS != st.ReplyP50MS || !a.First.Equal(st.First) || !a.Last.Equal(st.Last) {
+			t.Fatalf("after pruning:\n%+v\nbefore:\n%+v", a, st)
 		}
 	})
 }
@@ -537,7 +561,8 @@ func TestMergedReplyIsBounded(t *testing.T) {
 }
 
 // TestRetentionKeepsTheDatabaseBounded: 10,000 checks run every ten
-// minutes of simulated time for eight hours with a history of two: once
+// minutes of simulated time for eight hours with a history of two (raw and
+// rollups alike): once
 // pruning keeps up, the database stops growing (SQLite reuses the pages of
 // what was pruned), and only the last two hours remain.
 func TestRetentionKeepsTheDatabaseBounded(t *testing.T) {
@@ -572,7 +597,10 @@ func TestRetentionKeepsTheDatabaseBounded(t *testing.T) {
 		if err := s.Update(ctx, func(tx *store.Tx) error { return tx.AddHistory(ctx, rows) }); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Prune(ctx, now.Add(-2*time.Hour)); err != nil {
+		if _, err := s.Rollup(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Prune(ctx, store.Retention{Raw: now.Add(-2 * time.Hour), Keep: now.Add(-2 * time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 		if step == 24 {
@@ -580,10 +608,11 @@ func TestRetentionKeepsTheDatabaseBounded(t *testing.T) {
 		}
 	}
 	at8h := size()
-	stats, err := s.Stats(ctx, t0, "check-00042")
+	stats, err := s.Stats(ctx, t0.Add(8*time.Hour-2*time.Hour), "check-00042")
 	if err != nil || len(stats) != 1 || stats[0].Runs != 13 {
 		t.Fatalf("one check keeps %+v, want the last 2 hours (13 runs, both ends): %v", stats, err)
 	}
+
 	t.Logf("10,000 checks every 10 min, 2 h kept: %.1f MB after 4 h, %.1f MB after 8 h (%.0f bytes a row kept)",
 		float64(at4h)/1e6, float64(at8h)/1e6, float64(at8h)/float64(checks*13))
 	if float64(at8h) > 1.1*float64(at4h) {

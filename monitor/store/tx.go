@@ -251,26 +251,28 @@ type HistoryRow struct {
 	TraceID string
 }
 
-// AddHistory appends attempts to the history, with one prepared statement
-// for the batch: parsed once, however many rows.
+// AddHistory appends attempts to the history in multi-row inserts (one
+// statement a few hundred rows); on PostgreSQL it makes the partitions of
+// their days first if they are not there.
 func (t *Tx) AddHistory(ctx context.Context, rows []HistoryRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	stmt, err := t.tx.PrepareContext(ctx, t.s.q(`INSERT INTO history (at, check_name, vantage, route, transport, member, outcome,
-		status, cause, duration_ms, reply_ms, trace_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`))
-	if err != nil {
-		return fmt.Errorf("write history: %w", err)
-	}
-	defer stmt.Close()
-	for _, r := range rows {
-		if _, err := stmt.ExecContext(ctx, ms(r.At), r.Check, r.Vantage, string(r.Route), string(r.Transport.OrHTTP1()), r.Member,
-			string(r.Outcome), r.Status, string(r.Cause), r.DurationMS, r.ReplyMS, r.TraceID); err != nil {
-			return fmt.Errorf("write history: %w", err)
+	if t.s.backend == Postgres {
+		if err := t.ensureRows(ctx, rows); err != nil {
+			return err
 		}
 	}
-	return nil
+	vals := make([]any, 0, historyCols*len(rows))
+	for _, r := range rows {
+		vals = append(vals, ms(r.At), r.Check, r.Vantage, string(r.Route), string(r.Transport.OrHTTP1()), r.Member,
+			string(r.Outcome), r.Status, string(r.Cause), r.DurationMS, r.ReplyMS, r.TraceID)
+	}
+	return t.insertMany(ctx, "history", "at, check_name, vantage, route, transport, member, outcome, status, cause, duration_ms, reply_ms, trace_id",
+		historyCols, vals, "")
 }
+
+const historyCols = 12
 
 // DeleteSeries removes a member's series that keep rejects: those of checks
 // removed from its configuration, or of vantages a check no longer names.

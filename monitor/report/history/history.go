@@ -103,14 +103,14 @@ func (h Doc) WriteJSON(w io.Writer) error {
 func (h Doc) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "History from %s to %s\n\n", h.Since.UTC().Format(time.RFC3339), h.Until.UTC().Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHECK\tVANTAGE\tROUTE\tRUNS\tUPTIME\tP50\tP95\tREPLY P50\tFAILURES")
+	fmt.Fprintln(tw, "CHECK\tVANTAGE\tROUTE\tRUNS\tUPTIME\tP50\tP95\tP99\tREPLY P50\tFAILURES")
 	for _, s := range h.Series {
 		route := string(s.Route)
 		if s.Transport == report.TransportHTTP2 {
 			route += " h2"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f%%\t%s\t%s\t%s\t%s\n", s.Check, s.Vantage, route, s.Runs, s.Uptime(),
-			msText(s.P50MS), msText(s.P95MS), msText(s.ReplyP50MS), failures(s.Failures))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f%%\t%s\t%s\t%s\t%s\t%s\n", s.Check, s.Vantage, route, s.Runs, s.Uptime(),
+			msText(s.P50MS), msText(s.P95MS), msText(s.P99MS), msText(s.ReplyP50MS), failures(s.Failures))
 	}
 	if len(h.Series) == 0 {
 		fmt.Fprintln(tw, "(no runs recorded in this window)")
