@@ -139,7 +139,7 @@ func fleetScale(addr string, sz sizes, r *Results) error {
 			if err != nil {
 				return nil, 0, err
 			}
-			l, err := latenessBuckets(m.listen)
+			l, _, err := scheduleMetrics(m.listen)
 			if err != nil {
 				return nil, 0, err
 			}
@@ -229,8 +229,8 @@ func benchBinary(dir string) (string, error) {
 func secondFailure(db *sql.DB, check string, since time.Time) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rows, err := db.QueryContext(ctx, `SELECT member, MIN(at) FROM history WHERE check_name = $1 AND outcome <> 'upgraded' AND at >= $2
-		GROUP BY member ORDER BY 2`, check, since.UnixMilli())
+	rows, err := db.QueryContext(ctx, `SELECT k.member, MIN(h.at) FROM history h JOIN series_keys k ON k.id = h.series
+		WHERE k.check_name = $1 AND h.outcome <> 'upgraded' AND h.at >= $2 GROUP BY k.member ORDER BY 2`, check, since.UnixMilli())
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -316,19 +316,27 @@ func peakRSS(pid int) (float64, error) {
 	return 0, errors.New("no VmHWM")
 }
 
-// latenessBuckets reads the cumulative buckets of a member's tick
-// lateness histogram from its /metrics, by upper bound in seconds.
-func latenessBuckets(listen string) (map[float64]float64, error) {
-	resp, err := http.Get("http://" + listen + "/metrics")
+// scheduleMetrics reads, from a daemon's /metrics, the cumulative buckets
+// of its lateness histogram by upper bound in seconds, and the runs it
+// skipped.
+func scheduleMetrics(listen string) (map[float64]float64, float64, error) {
+	client := http.Client{Timeout: 3 * time.Minute}
+	resp, err := client.Get("http://" + listen + "/metrics")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	out := map[float64]float64{}
+	skipped := 0.0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		l := sc.Text()
+		if strings.HasPrefix(l, "wscanary_runs_skipped_total") {
+			v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+			skipped += v
+			continue
+		}
 		if !strings.HasPrefix(l, "wscanary_schedule_lateness_seconds_bucket{") {
 			continue
 		}
@@ -347,7 +355,7 @@ func latenessBuckets(listen string) (map[float64]float64, error) {
 		v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
 		out[bound] += v
 	}
-	return out, sc.Err()
+	return out, skipped, sc.Err()
 }
 
 // quantileBound is the upper bound of the bucket that holds quantile q of

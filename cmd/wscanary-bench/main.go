@@ -71,6 +71,14 @@ type Results struct {
 	ProcessRatio    float64 `json:"process_ratio"`
 	// Fleet is three members on one PostgreSQL (fleet.go); nil when not run.
 	Fleet *FleetResults `json:"fleet,omitempty"`
+	// Sizes is the size table (sizes.go): the process from outside at
+	// 200 @1s and 1k, 10k, 30k (and 100k) @60s; SizesRawCPUus the raw
+	// floor measured between them, EmptyRSSMB an empty daemon's peak RSS.
+	Sizes         []SizeResult `json:"sizes,omitempty"`
+	SizesRawCPUus float64      `json:"sizes_raw_cpu_us,omitempty"`
+	EmptyRSSMB    float64      `json:"empty_rss_mb,omitempty"`
+	// Storage is bytes on disk per raw row and per rollup row (storage.go).
+	Storage []StorageResult `json:"storage,omitempty"`
 }
 
 type sizes struct {
@@ -91,7 +99,7 @@ func main() {
 		return
 	}
 	quick := flag.Bool("quick", false, "smaller scale, same figures (about 4 minutes)")
-	only := flag.String("only", "", "run one part: cpu, history, process, daemon, accuracy, alert or fleet (for investigating a figure)")
+	only := flag.String("only", "", "run one part: cpu, history, sizes, storage, daemon, accuracy, alert or fleet (for investigating a figure)")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *profile != "" {
@@ -107,16 +115,16 @@ func main() {
 		sz = sizes{attempts: 1000, checks: 2000, interval: 20 * time.Second, window: 45 * time.Second, slow: 20, flips: 3,
 			busy: 200, turn: 8 * time.Second, fleetChecks: 1000, fleetInterval: 20 * time.Second}
 	}
-	if err := run(sz, *only); err != nil {
+	if err := run(sz, *only, *quick); err != nil {
 		fmt.Fprintln(os.Stderr, "wscanary-bench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(sz sizes, only string) error {
+func run(sz sizes, only string, quick bool) error {
 	raiseNoFile()
-	monitor.TuneGC() // as `wscanary run` does: the daemon parts run in this process
+	monitor.TuneGC(sz.checks) // as `wscanary run` does: the daemon parts run in this process
 	srv, addr, err := startServer()
 	if err != nil {
 		return err
@@ -127,7 +135,7 @@ func run(sz sizes, only string) error {
 
 	part := func(name string) bool { return only == "" || only == name }
 	if part("cpu") {
-		fmt.Fprintf(os.Stderr, "1/7 CPU per attempt: %d attempts each\n", sz.attempts)
+		fmt.Fprintf(os.Stderr, "1/8 CPU per attempt: %d attempts each\n", sz.attempts)
 		fmt.Fprintf(os.Stderr, "    in %d alternating turns: wscanary, raw socket, net/http, coder/websocket\n", rounds)
 		wsc, stop, err := wscanaryAttempt(addr)
 		if err != nil {
@@ -142,37 +150,43 @@ func run(sz sizes, only string) error {
 		r.Ratio = r.AttemptCPUus / r.RawFloorCPUus
 	}
 	if part("history") {
-		fmt.Fprintf(os.Stderr, "2/7 the history's cost: %d checks on @every 1s, %d turns of %s with and without\n", sz.busy, rounds, sz.turn)
+		fmt.Fprintf(os.Stderr, "2/8 the history's cost: %d checks on @every 1s, %d turns of %s with and without\n", sz.busy, rounds, sz.turn)
 		if err := historyCost(addr, sz, &r); err != nil {
 			return err
 		}
 	}
-	if part("process") {
-		fmt.Fprintf(os.Stderr, "3/7 the wscanary run process from outside: %d checks on @every 1s for %s\n", sz.busy, 3*sz.turn)
-		if err := processCost(addr, sz, &r); err != nil {
+	if part("sizes") {
+		fmt.Fprintf(os.Stderr, "3/8 the wscanary run process from outside, by number of checks (the raw floor between sizes)\n")
+		if err := sizeTable(addr, quick, &r); err != nil {
+			return err
+		}
+	}
+	if part("storage") {
+		fmt.Fprintf(os.Stderr, "4/8 storage: bytes on disk per raw and rollup row, SQLite and PostgreSQL\n")
+		if err := storageCost(quick, &r); err != nil {
 			return err
 		}
 	}
 	if part("daemon") {
-		fmt.Fprintf(os.Stderr, "4/7 daemon: %d checks on @every %s for %s\n", sz.checks, sz.interval, sz.window)
+		fmt.Fprintf(os.Stderr, "5/8 daemon: %d checks on @every %s for %s\n", sz.checks, sz.interval, sz.window)
 		if err := daemonScale(addr, sz, &r); err != nil {
 			return err
 		}
 	}
 	if part("accuracy") {
-		fmt.Fprintf(os.Stderr, "5/7 accuracy against a 200 ms server delay: %d attempts\n", sz.slow)
+		fmt.Fprintf(os.Stderr, "6/8 accuracy against a 200 ms server delay: %d attempts\n", sz.slow)
 		if r.AccuracyMS, err = accuracy(addr, sz.slow); err != nil {
 			return err
 		}
 	}
 	if part("alert") {
-		fmt.Fprintf(os.Stderr, "6/7 transition to Slack request: %d flips\n", sz.flips)
+		fmt.Fprintf(os.Stderr, "7/8 transition to Slack request: %d flips\n", sz.flips)
 		if r.AlertLatencyMS, err = alertLatency(sz.flips); err != nil {
 			return err
 		}
 	}
 	if part("fleet") {
-		fmt.Fprintf(os.Stderr, "7/7 fleet: 3 members on one PostgreSQL, %d checks each on @every %s for %s, then %d incidents\n",
+		fmt.Fprintf(os.Stderr, "8/8 fleet: 3 members on one PostgreSQL, %d checks each on @every %s for %s, then %d incidents\n",
 			sz.fleetChecks, sz.fleetInterval, sz.window, sz.flips)
 		if err := fleetScale(addr, sz, &r); err != nil {
 			return err
@@ -201,7 +215,12 @@ func serve() {
 		os.Exit(1)
 	}
 	fmt.Println(ln.Addr().String())
+	var upgrades atomic.Int64
 	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/count" { // the upgrades accepted so far: the handshakes the target counted
+			fmt.Fprintln(w, upgrades.Load())
+			return
+		}
 		if r.URL.Path == "/slow" {
 			// Sleep most of it, then spin: a sleeping Go process wakes up
 			// to a millisecond late, and the injected delay must be 200 ms,
@@ -215,6 +234,7 @@ func serve() {
 		if err != nil {
 			return
 		}
+		upgrades.Add(1)
 		c.CloseNow()
 	}))
 }
@@ -603,15 +623,14 @@ func printTable(w io.Writer, r Results) {
 	fmt.Fprintf(w, "%-44s %9.1f us\n", "daemon CPU per attempt, history on SQLite", r.HistoryCPUus)
 	fmt.Fprintf(w, "%-44s %9.1f us\n", "daemon CPU per attempt, no history", r.NoHistoryCPUus)
 	row("history ratio", r.HistoryRatio, "x", "<= 1.15", r.HistoryRatio <= 1.15)
-	fmt.Fprintf(w, "%-44s %9.1f us\n", "wscanary run process per attempt (outside)", r.ProcessCPUus)
-	fmt.Fprintf(w, "%-44s %9.1f us\n", "raw socket floor, same run", r.ProcessRawCPUus)
-	row("process ratio", r.ProcessRatio, "x", "<= 2.5", r.ProcessRatio <= 2.5)
 	row(fmt.Sprintf("lateness p50 (%d checks)", r.Checks), r.LatenessP50ms, "ms", "", true)
 	row(fmt.Sprintf("lateness p99 (%d checks)", r.Checks), r.LatenessP99ms, "ms", "< 250 ms", r.LatenessP99ms < 250)
 	row(fmt.Sprintf("average CPU over %.0f s", r.DurationS), r.CPUCorePct, "%", "< 30% core", r.CPUCorePct < 30)
 	row("peak RSS", r.RSSMB, "MB", "< 200 MB", r.RSSMB < 200)
 	row("reported - injected 200 ms delay", r.AccuracyMS, "ms", "within 2 ms", r.AccuracyMS >= -2 && r.AccuracyMS <= 2)
 	row("transition to Slack request", r.AlertLatencyMS, "ms", "< 500 ms", r.AlertLatencyMS < 500)
+	printSizes(w, r)
+	printStorage(w, r)
 	if f := r.Fleet; f != nil {
 		fmt.Fprintf(w, "fleet: %d members x %d checks on @every %.0fs, one PostgreSQL, over %.0f s\n", f.Members, f.ChecksEach, f.IntervalS, f.WindowS)
 		row("  lateness p99 (bucket bound, worst member)", f.LatenessP99ms, "ms", "< 250 ms", f.LatenessP99ms < 250)
@@ -698,97 +717,4 @@ func historyCost(addr string, sz sizes, r *Results) error {
 	r.HistoryRatio = r.HistoryCPUus / r.NoHistoryCPUus
 	fmt.Fprintf(os.Stderr, "   %d and %d attempts\n", nWith, nWithout)
 	return nil
-}
-
-// processCost runs `wscanary run` as a process with busy checks and
-// measures it from outside, like any process: its CPU time from /proc and
-// its attempts from its own /metrics; the raw floor is measured in this
-// process in the same run, between the process's turns.
-func processCost(addr string, sz sizes, r *Results) error {
-	dir, err := os.MkdirTemp("", "wscanary-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	bin, err := benchBinary(dir)
-	if err != nil {
-		return err
-	}
-	listen, err := testbed.FreeAddr()
-	if err != nil {
-		return err
-	}
-	os.MkdirAll(dir+"/checks.d", 0o755)
-	os.WriteFile(dir+"/wscanary.yaml", []byte(fmt.Sprintf("vantage: bench\nlisten: %s\nstate_dir: %s/state\n", listen, dir)), 0o600)
-	os.WriteFile(dir+"/checks.d/busy.yaml", []byte(busyConfig(addr, sz.busy)), 0o600)
-	cmd := exec.Command(bin, "run", "--config", dir+"/wscanary.yaml")
-	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=", "OTEL_EXPORTER_OTLP_ENDPOINT=")
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	time.Sleep(5 * time.Second) // started, every check has run
-	raw := rawAttempt(addr)
-	var procCPU, rawCPU time.Duration
-	var procN, rawN int
-	for range 3 {
-		c0, a0, err := procStat(cmd.Process.Pid, listen)
-		if err != nil {
-			return err
-		}
-		time.Sleep(sz.turn)
-		c1, a1, err := procStat(cmd.Process.Pid, listen)
-		if err != nil {
-			return err
-		}
-		procCPU, procN = procCPU+c1-c0, procN+int(a1-a0)
-		// The floor, while the daemon waits for its next tick: its own
-		// CPU is not billed here, only this process's.
-		start := cpu()
-		for range 1000 {
-			if err := raw(); err != nil {
-				return err
-			}
-		}
-		rawCPU, rawN = rawCPU+cpu()-start, rawN+1000
-	}
-	if procN == 0 {
-		return fmt.Errorf("process cost: no attempts")
-	}
-	r.ProcessCPUus = float64(procCPU.Microseconds()) / float64(procN)
-	r.ProcessRawCPUus = float64(rawCPU.Microseconds()) / float64(rawN)
-	r.ProcessRatio = r.ProcessCPUus / r.ProcessRawCPUus
-	fmt.Fprintf(os.Stderr, "   %d attempts by the process\n", procN)
-	return nil
-}
-
-// procStat is a process's user+system CPU time (from /proc) and the
-// attempts it counted (from its /metrics).
-func procStat(pid int, listen string) (time.Duration, float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	const clk = 100 // USER_HZ on Linux
-	resp, err := http.Get("http://" + listen + "/metrics")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
-	var attempts float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.HasPrefix(l, "wscanary_attempts_total{") {
-			v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
-			attempts += v
-		}
-	}
-	return time.Duration(utime+stime) * time.Second / clk, attempts, sc.Err()
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/wscanary/wscanary/monitor"
 	"github.com/wscanary/wscanary/monitor/config"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/service"
@@ -22,14 +21,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	logger := telemetry.NewLogger(stderr, slog.LevelInfo)
-	monitor.TuneGC()
 	path := configPath(*cfgFlag)
 	cfg, ok := loadConfig(path, stderr)
 	if !ok {
 		return exitUsage
 	}
 	svc, err := service.Start(ctx, service.Options{Config: cfg, Logger: logger, Stdout: stdout, Color: report.IsTerminal(stdout),
-		Version: versionString()})
+		Version: versionString(), OwnsProcess: true})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return exitUsage

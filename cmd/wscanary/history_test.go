@@ -39,7 +39,7 @@ func TestHistoryCommand(t *testing.T) {
 		t.Fatalf("history exit %d: %s", code, errOut)
 	}
 	t.Logf("wscanary history --since 1h\n%s", out)
-	row := regexp.MustCompile(`(?m)^chat\s+us\s+cdn\s+(\d+)\s+(\d+\.\d\d)%\s+(\d+\.\dms)\s+(\d+\.\dms)\s+-\s+auth_missing x(\d+)`).FindStringSubmatch(out)
+	row := regexp.MustCompile(`(?m)^chat\s+us\s+cdn\s+(\d+)\s+(\d+\.\d\d)%\s+(\d+\.\dms)\s+(\d+\.\dms)\s+(\d+\.\dms)\s+-\s+auth_missing x(\d+)`).FindStringSubmatch(out)
 	if row == nil || !strings.Contains(out, "Incidents (1)") || !regexp.MustCompile(`(?m)^chat\s+\S+Z\s+\S+Z\s+\d+s\s+auth_missing\s+chat-`).MatchString(out) {
 		t.Fatalf("history table:\n%s", out)
 	}
@@ -49,7 +49,7 @@ func TestHistoryCommand(t *testing.T) {
 		t.Fatalf("history json: %v\n%s", err, out)
 	}
 	if len(doc.Series) != 2 || len(doc.Incidents) != 1 || doc.Incidents[0].Open || doc.Series[0].Runs < 5 ||
-		doc.Series[0].Upgraded >= doc.Series[0].Runs || doc.Series[0].P95MS <= 0 {
+		doc.Series[0].Upgraded >= doc.Series[0].Runs || doc.Series[0].P95MS <= 0 || doc.Series[0].P99MS < doc.Series[0].P95MS {
 		t.Fatalf("history json: %+v", doc)
 	}
 	if _, errOut, code := wscanary(t, "history", "--config", cfg, "--since", "soon"); code != exitUsage || !strings.Contains(errOut, "--since") {

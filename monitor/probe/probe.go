@@ -183,8 +183,10 @@ func (p *Prober) AttemptSpan(ctx context.Context, req Request) (report.Attempt, 
 	if tracer == nil {
 		tracer = noop.NewTracerProvider().Tracer("")
 	}
-	ctx, span := tracer.Start(ctx, "websocket.handshake", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attemptAttrs(req, att.URL)...))
+	ctx, span := tracer.Start(ctx, "websocket.handshake", trace.WithSpanKind(trace.SpanKindClient))
+	if span.IsRecording() { // attributes are built only for a span that keeps them
+		span.SetAttributes(attemptAttrs(req, att.URL)...)
+	}
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		att.TraceID = sc.TraceID().String()
 		if !req.NoTraceHeader {
@@ -485,6 +487,9 @@ func recordReadErr(ctx context.Context, err error, att *report.Attempt, doing st
 }
 
 func finishSpan(span trace.Span, att report.Attempt) {
+	if !span.IsRecording() {
+		return
+	}
 	span.SetAttributes(resultAttrs(att)...)
 	if !att.OK {
 		msg := att.Error

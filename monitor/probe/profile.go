@@ -1,11 +1,12 @@
 package probe
 
 import (
-	"bufio"
+	"bytes"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	utls "github.com/refraction-networking/utls"
 	"golang.org/x/net/http2"
@@ -133,14 +134,26 @@ func profileOf(c Client) profile {
 // way the profile's browser does (headFields). net/http's Request.Write
 // sorts the header, which no browser does.
 func writeHead(w io.Writer, req *http.Request, p profile, ua string, written map[string]string) error {
-	bw := bufio.NewWriterSize(w, 2048)
-	bw.WriteString("GET " + req.URL.RequestURI() + " HTTP/1.1\r\n")
+	b := heads.Get().(*bytes.Buffer)
+	defer heads.Put(b)
+	b.Reset()
+	b.WriteString("GET ")
+	b.WriteString(req.URL.RequestURI())
+	b.WriteString(" HTTP/1.1\r\n")
 	for _, f := range headFields(req, p.head, ua, written) {
-		bw.WriteString(f.name + ": " + f.value + "\r\n")
+		b.WriteString(f.name)
+		b.WriteString(": ")
+		b.WriteString(f.value)
+		b.WriteString("\r\n")
 	}
-	bw.WriteString("\r\n")
-	return bw.Flush()
+	b.WriteString("\r\n")
+	_, err := w.Write(b.Bytes()) // one write, as a browser's head goes out in one segment
+	return err
 }
+
+// heads are the buffers request heads are written in: one per attempt in
+// flight, not a new one for every attempt.
+var heads = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 2048)) }}
 
 // headFields are the request's header lines as the profile's browser
 // sends them: its lines in its order (head), with values of its own; the

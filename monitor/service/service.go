@@ -46,6 +46,9 @@ type Options struct {
 	Stdout   io.Writer
 	Color    bool
 	Version  string
+	// OwnsProcess: the daemon sizes the process's garbage collector to
+	// its checks (monitor.TuneGC); `wscanary run` says so, the demo not.
+	OwnsProcess bool
 }
 
 // Service is one started daemon with its store, telemetry, listener and
@@ -90,7 +93,7 @@ func Start(ctx context.Context, opts Options) (*Service, error) {
 		return nil, err
 	}
 	s.daemon, err = monitor.NewDaemon(monitor.DaemonOptions{Config: cfg, Store: s.store, Notifier: opts.Notifier, Targets: opts.Targets,
-		Telemetry: tel, Logger: logger, Version: opts.Version})
+		Telemetry: tel, Logger: logger, Version: opts.Version, TuneGC: opts.OwnsProcess})
 	if err == nil && cfg.Listen != "" {
 		s.srv, err = serveOn(cfg.Listen, s.daemon.Handler(s.tel.Handler), logger)
 	}

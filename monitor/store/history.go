@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -61,7 +59,7 @@ func (s Stat) Uptime() float64 {
 // with the same latency buckets, so uptime and percentiles agree on the
 // hours they share.
 func (s *Store) Stats(ctx context.Context, since time.Time, check string) ([]Stat, error) {
-	by := map[SeriesKey]*tally{}
+	by := tallies{}
 	from, err := s.rawReadFrom(ctx, since)
 	if err != nil {
 		return nil, err
@@ -71,9 +69,9 @@ func (s *Store) Stats(ctx context.Context, since time.Time, check string) ([]Sta
 			return nil, err
 		}
 	}
-	where, args := "WHERE at >= ?", []any{max(from, ms(since))}
+	where, args := "WHERE h.at >= ?", []any{max(from, ms(since))}
 	if check != "" {
-		where, args = "WHERE check_name = ? AND at >= ?", []any{check, max(from, ms(since))}
+		where, args = "WHERE k.check_name = ? AND h.at >= ?", []any{check, max(from, ms(since))}
 	}
 	if err := s.scanRaw(ctx, s.db, where, args, by); err != nil {
 		return nil, err
@@ -90,12 +88,10 @@ func (s *Store) Stats(ctx context.Context, since time.Time, check string) ([]Sta
 // itself when the raw rows since then are all there, else where the
 // rollups end (rollups before, raw rows from there).
 func (s *Store) rawReadFrom(ctx context.Context, since time.Time) (int64, error) {
-	var v string
-	err := s.db.QueryRowContext(ctx, s.q("SELECT value FROM meta WHERE name = ?"), metaRawFrom).Scan(&v)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("read %s: %w", metaRawFrom, err)
+	rawFrom, err := s.metaInt(ctx, metaRawFrom)
+	if err != nil {
+		return 0, err
 	}
-	rawFrom, _ := strconv.ParseInt(v, 10, 64)
 	if rawFrom <= ms(since) {
 		return ms(since), nil
 	}
@@ -193,17 +189,17 @@ func (s *Store) Timeline(ctx context.Context, since time.Time, width time.Durati
 	}
 	if from > ms(since) {
 		hour0 := ms(since) - ms(since)%hourMS
-		err := s.eachRollup(ctx, "WHERE hour >= ? AND hour < ?", []any{hour0, from}, func(k SeriesKey, hour int64, tl *tally) {
+		err := s.eachRollup(ctx, "WHERE r.hour >= ? AND r.hour < ?", []any{hour0, from}, func(k SeriesKey, hour int64, tl *tally) {
 			put(k, (max(hour, ms(since))-ms(since))/w, tl.runs, tl.upgraded)
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT check_name, vantage, route, transport, b, COUNT(*), SUM(up) FROM
-		(SELECT check_name, vantage, route, transport, (at - ?) / ? AS b, CASE WHEN outcome = 'upgraded' THEN 1 ELSE 0 END AS up
-		 FROM history WHERE at >= ?) h
-		GROUP BY check_name, vantage, route, transport, b`), ms(since), w, max(from, ms(since)))
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT k.check_name, k.vantage, k.route, k.transport, h.b, COUNT(*), SUM(h.up) FROM
+		(SELECT series, (at - ?) / ? AS b, CASE WHEN outcome = 'upgraded' THEN 1 ELSE 0 END AS up
+		 FROM history WHERE at >= ?) h JOIN series_keys k ON k.id = h.series
+		GROUP BY k.check_name, k.vantage, k.route, k.transport, h.b`), ms(since), w, max(from, ms(since)))
 	if err != nil {
 		return nil, fmt.Errorf("read timeline: %w", err)
 	}
@@ -273,7 +269,7 @@ type Retention struct {
 // Pruned is what a prune deleted.
 type Pruned struct {
 	RawRows    int64 // SQLite: rows deleted
-	Partitions int   // PostgreSQL: days dropped
+	Partitions int   // PostgreSQL: tables dropped (days, the history from before rollups)
 	Rollups    int64
 }
 
@@ -291,17 +287,23 @@ func (s *Store) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		return p, err
 	}
 	cut := min(ms(r.Raw), until)
+	gone := cut // raw rows before it are gone
 	if s.backend == Postgres {
-		if p.Partitions, cut, err = s.dropPartitions(ctx, cut); err != nil {
+		if p.Partitions, gone, err = s.dropPartitions(ctx, cut); err != nil {
 			return p, err
 		}
 	} else if p.RawRows, err = s.deleteChunks(ctx, "history", "at", cut); err != nil {
 		return p, err
 	}
-	if cut > 0 {
-		// Reads before cut take rollups: raw rows are no longer all there.
+	if err := s.pruneLegacy(ctx, cut, &p); err != nil {
+		return p, err
+	}
+	if from, err := s.metaInt(ctx, metaRawFrom); err != nil {
+		return p, err
+	} else if gone > from {
+		// Reads before it take rollups: raw rows are no longer all there.
 		if _, err := s.exec(ctx, `INSERT INTO meta (name, value) VALUES (?, ?)
-			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, metaRawFrom, strconv.FormatInt(cut, 10)); err != nil {
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, metaRawFrom, strconv.FormatInt(gone, 10)); err != nil {
 			return p, fmt.Errorf("write %s: %w", metaRawFrom, err)
 		}
 	}
@@ -320,6 +322,38 @@ func (s *Store) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		return p, fmt.Errorf("prune silences: %w", err)
 	}
 	return p, nil
+}
+
+// pruneLegacy prunes the history kept before rollups (history_legacy) as
+// the raw one: its rows before cut, and the table once all its rows are
+// (on PostgreSQL only then, never a DELETE of rows).
+func (s *Store) pruneLegacy(ctx context.Context, cut int64, p *Pruned) error {
+	legacy, err := s.metaInt(ctx, metaLegacyUntil)
+	if err != nil || legacy == 0 || cut == 0 {
+		return err
+	}
+	if s.backend == SQLite {
+		// A DROP of a big table holds the writer while it frees every
+		// page: the rows go in chunks first.
+		n, err := s.deleteChunks(ctx, "history_legacy", "at", min(cut, legacy))
+		p.RawRows += n
+		if err != nil {
+			return err
+		}
+	}
+	if legacy > cut {
+		return nil
+	}
+	if _, err := s.exec(ctx, "DROP TABLE IF EXISTS history_legacy"); err != nil {
+		return fmt.Errorf("prune history_legacy: %w", err)
+	}
+	if _, err := s.exec(ctx, "UPDATE meta SET value = '0' WHERE name = ?", metaLegacyUntil); err != nil {
+		return fmt.Errorf("write %s: %w", metaLegacyUntil, err)
+	}
+	if s.backend == Postgres {
+		p.Partitions++
+	}
+	return nil
 }
 
 // deleteChunks deletes table's rows whose col is before before, pruneChunk

@@ -3,10 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,13 +13,12 @@ import (
 // On PostgreSQL the raw history is a table partitioned by day (UTC), so a
 // prune drops whole partitions: dropping a day is instant where a DELETE
 // of millions of rows bloats the table and the WAL. The partitions are
-// history_YYYYMMDD; a store upgraded from an unpartitioned history keeps
-// its rows in history_legacy, a partition that ends where they ended.
+// history_YYYYMMDD. Rows arrive in time order, so a BRIN index on at (a
+// few pages a day) serves reads by time where a B-tree would take a fifth
+// of the table again.
 
 const (
 	dayMS             = int64(24 * time.Hour / time.Millisecond)
-	legacyPartition   = "history_legacy"
-	metaLegacyUntil   = "history.legacy_until"
 	partitionLockName = "wscanary history partitions"
 	// partitionsAhead: days created ahead of the clock, so that a day
 	// starts with its partition there.
@@ -69,9 +66,10 @@ func partitionDay(name string) (int64, bool) {
 	return t.UnixMilli(), true
 }
 
-// partitionHistory turns an unpartitioned history into a partitioned one,
-// once, whichever member of a fleet comes first: the old table becomes the
-// partition history_legacy, with every row in it.
+// partitionHistory makes the history that migration 00009 created (a
+// plain table, the same on both backends) a table partitioned by day, once,
+// whichever member of a fleet comes first. The table is new and empty then;
+// rows it holds all the same are moved.
 func (s *Store) partitionHistory(ctx context.Context) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -88,48 +86,54 @@ func (s *Store) partitionHistory(ctx context.Context) error {
 	if kind == "p" {
 		return nil // done before
 	}
-	var until int64
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(at) + 1, 0) FROM history").Scan(&until); err != nil {
-		return fmt.Errorf("partition history: %w", err)
-	}
 	steps := []string{
-		"ALTER TABLE history RENAME TO " + legacyPartition,
-		"ALTER INDEX history_by_check RENAME TO history_legacy_by_check",
-		"ALTER INDEX history_by_time RENAME TO history_legacy_by_time",
+		"ALTER TABLE history RENAME TO history_unpartitioned",
+		"ALTER INDEX raw_by_series RENAME TO raw_unpartitioned_by_series",
+		"ALTER INDEX raw_by_time RENAME TO raw_unpartitioned_by_time",
 		`CREATE TABLE history (
-			at          BIGINT           NOT NULL,
-			check_name  TEXT             NOT NULL,
-			vantage     TEXT             NOT NULL,
-			route       TEXT             NOT NULL,
-			member      TEXT             NOT NULL,
-			outcome     TEXT             NOT NULL,
-			status      INTEGER          NOT NULL,
-			cause       TEXT             NOT NULL,
-			duration_ms DOUBLE PRECISION NOT NULL,
-			trace_id    TEXT             NOT NULL,
-			transport   TEXT             NOT NULL DEFAULT 'http1',
-			reply_ms    DOUBLE PRECISION NOT NULL DEFAULT 0
+			at          BIGINT  NOT NULL,
+			series      BIGINT  NOT NULL,
+			status      INTEGER NOT NULL,
+			outcome     TEXT    NOT NULL,
+			cause       TEXT    NOT NULL,
+			duration_us INTEGER NOT NULL,
+			reply_us    INTEGER NOT NULL,
+			trace_id    BYTEA   NOT NULL
 		) PARTITION BY RANGE (at)`,
-		"CREATE INDEX history_by_check ON history (check_name, at)",
-		"CREATE INDEX history_by_time ON history (at)",
-	}
-	if until > 0 {
-		steps = append(steps, fmt.Sprintf("ALTER TABLE history ATTACH PARTITION %s FOR VALUES FROM (MINVALUE) TO (%d)", legacyPartition, until))
-	} else {
-		steps = append(steps, "DROP TABLE "+legacyPartition)
+		"CREATE INDEX raw_by_series ON history (series, at)",
+		"CREATE INDEX raw_by_time ON history USING brin (at)",
 	}
 	for _, q := range steps {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("partition history: %s: %w", strings.Fields(q)[0]+" "+strings.Fields(q)[1], err)
+			return fmt.Errorf("partition history: %s: %w", strings.Join(strings.Fields(q)[:3], " "), err)
 		}
 	}
-	if err := s.setMeta(ctx, tx, metaLegacyUntil, strconv.FormatInt(until, 10)); err != nil {
+	var days []int64
+	rows, err := tx.QueryContext(ctx, "SELECT DISTINCT at - at % $1 FROM history_unpartitioned", dayMS)
+	if err != nil {
 		return fmt.Errorf("partition history: %w", err)
+	}
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return err
+		}
+		days = append(days, d)
+	}
+	rows.Close()
+	if err := s.ensureDays(ctx, tx, days); err != nil {
+		return err
+	}
+	for _, q := range []string{"INSERT INTO history SELECT * FROM history_unpartitioned", "DROP TABLE history_unpartitioned"} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("partition history: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("partition history: %w", err)
 	}
-	s.log.Info("history partitioned by day", "store", s.where, "legacy_rows_until", fromMS(until).Format(time.RFC3339))
+	s.log.Info("history partitioned by day", "store", s.where)
 	return nil
 }
 
@@ -163,8 +167,7 @@ func (s *Store) PrepareHistory(ctx context.Context, now time.Time) error {
 }
 
 // ensureDays creates, in tx, the partitions of days that do not exist,
-// under a lock that members take in turn. A day before the legacy
-// partition's end starts where it ends.
+// under a lock that members take in turn.
 func (s *Store) ensureDays(ctx context.Context, tx *sql.Tx, days []int64) error {
 	var todo []int64
 	for _, d := range days {
@@ -178,21 +181,15 @@ func (s *Store) ensureDays(ctx context.Context, tx *sql.Tx, days []int64) error 
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", partitionLockName); err != nil {
 		return fmt.Errorf("history partitions: %w", err)
 	}
-	var legacy string
-	if err := tx.QueryRowContext(ctx, "SELECT value FROM meta WHERE name = $1", metaLegacyUntil).Scan(&legacy); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("history partitions: %w", err)
-	}
-	legacyUntil, _ := strconv.ParseInt(legacy, 10, 64)
 	for _, d := range todo {
 		var n int
 		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM pg_class WHERE relname = $1", partitionName(d)).Scan(&n); err != nil {
 			return fmt.Errorf("history partitions: %w", err)
 		}
-		from, to := max(d, legacyUntil), d+dayMS
-		if n > 0 || from >= to {
+		if n > 0 {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s PARTITION OF history FOR VALUES FROM (%d) TO (%d)", partitionName(d), from, to)); err != nil {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("CREATE TABLE %s PARTITION OF history FOR VALUES FROM (%d) TO (%d)", partitionName(d), d, d+dayMS)); err != nil {
 			return fmt.Errorf("history partition %s: %w", partitionName(d), err)
 		}
 	}
@@ -236,8 +233,6 @@ func (s *Store) dropPartitions(ctx context.Context, before int64) (int, int64, e
 		}
 		if d, ok := partitionDay(name); ok {
 			parts = append(parts, part{name, d, d + dayMS})
-		} else if name == legacyPartition {
-			parts = append(parts, part{name, -1, -1})
 		}
 	}
 	rows.Close()
@@ -246,24 +241,13 @@ func (s *Store) dropPartitions(ctx context.Context, before int64) (int, int64, e
 	}
 	dropped, end := 0, int64(0)
 	for _, p := range parts {
-		if p.name == legacyPartition {
-			var v string
-			if err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE name = $1", metaLegacyUntil).Scan(&v); err != nil {
-				return dropped, end, fmt.Errorf("read %s: %w", metaLegacyUntil, err)
-			}
-			p.end, _ = strconv.ParseInt(v, 10, 64)
-		}
-		if p.end > before || p.end <= 0 {
+		if p.end > before {
 			continue
 		}
 		if err := s.dropPartition(ctx, p.name); err != nil {
 			return dropped, end, err
 		}
-		if p.day >= 0 {
-			s.parts.set(p.day, false)
-		} else if err := s.setMeta(ctx, s.db, metaLegacyUntil, "0"); err != nil {
-			return dropped, end, fmt.Errorf("write %s: %w", metaLegacyUntil, err)
-		}
+		s.parts.set(p.day, false)
 		dropped++
 		end = max(end, p.end)
 	}

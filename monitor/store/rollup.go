@@ -32,6 +32,9 @@ const (
 	metaRollupUntil    = "rollup.until"
 	// metaRawFrom: raw rows before it were pruned (0: none were).
 	metaRawFrom = "history.raw_from"
+	// metaLegacyUntil: where the rows of history_legacy end (0: the table
+	// is gone, or was empty).
+	metaLegacyUntil = "history.legacy_until"
 )
 
 // tally sums up runs of one series: what a rollup row holds, and what
@@ -218,11 +221,18 @@ func (s *Store) rollupHour(ctx context.Context, end int64) (did, more bool, err 
 			return false, false, err
 		}
 	}
-	by := map[SeriesKey]*tally{}
+	by := tallies{}
 	next := from
 	if from+hourMS <= end {
-		if err := s.scanRaw(ctx, s.db, "WHERE at >= ? AND at < ?", []any{from, from + hourMS}, by); err != nil {
+		if err := s.scanRaw(ctx, s.db, "WHERE h.at >= ? AND h.at < ?", []any{from, from + hourMS}, by); err != nil {
 			return false, false, err
+		}
+		if legacy, err := s.metaInt(ctx, metaLegacyUntil); err != nil {
+			return false, false, err
+		} else if from < legacy {
+			if err := s.scanLegacy(ctx, s.db, from, from+hourMS, by); err != nil {
+				return false, false, err
+			}
 		}
 		next = from + hourMS
 		if len(by) == 0 {
@@ -252,27 +262,82 @@ func (s *Store) rollupHour(ctx context.Context, end int64) (did, more bool, err 
 }
 
 // firstRawHour is the start of the hour of the oldest raw row at or after
-// from and before end; end when there is none.
+// from and before end (in history, or history_legacy while it is there);
+// end when there is none.
 func (s *Store) firstRawHour(ctx context.Context, q querier, from, end int64) (int64, error) {
-	var at sql.NullInt64
-	if err := q.QueryRowContext(ctx, s.q("SELECT MIN(at) FROM history WHERE at >= ? AND at < ?"), from, end).Scan(&at); err != nil {
-		return 0, fmt.Errorf("read history: %w", err)
+	first := end
+	tables := []string{"history"}
+	if legacy, err := s.metaInt(ctx, metaLegacyUntil); err != nil {
+		return 0, err
+	} else if from < legacy {
+		tables = append(tables, "history_legacy")
 	}
-	if !at.Valid {
-		return end, nil
+	for _, table := range tables {
+		var at sql.NullInt64
+		if err := q.QueryRowContext(ctx, s.q("SELECT MIN(at) FROM "+table+" WHERE at >= ? AND at < ?"), from, end).Scan(&at); err != nil {
+			return 0, fmt.Errorf("read %s: %w", table, err)
+		}
+		if at.Valid {
+			first = min(first, at.Int64-at.Int64%hourMS)
+		}
 	}
-	return at.Int64 - at.Int64%hourMS, nil
+	return first, nil
+}
+
+// metaInt is a number kept in meta (0 when it is not there).
+func (s *Store) metaInt(ctx context.Context, name string) (int64, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, s.q("SELECT value FROM meta WHERE name = ?"), name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", name, err)
+	}
+	return strconv.ParseInt(v, 10, 64)
 }
 
 func (t *Tx) setRolledUntil(ctx context.Context, until int64) error {
 	return t.exec(ctx, "UPDATE meta SET value = ? WHERE name = ?", strconv.FormatInt(until, 10), metaRollupUntil)
 }
 
-// scanRaw adds the raw rows that where selects to by.
-func (s *Store) scanRaw(ctx context.Context, q querier, where string, args []any, by map[SeriesKey]*tally) error {
-	rows, err := q.QueryContext(ctx, s.q(`SELECT at, check_name, vantage, route, transport, outcome, status, cause, duration_ms, reply_ms FROM history `+where), args...)
+// rawCols read a raw row with its series' key (where may name k.check_name
+// and h.at).
+const rawCols = `SELECT h.at, k.check_name, k.vantage, k.route, k.transport, h.outcome, h.status, h.cause, h.duration_us, h.reply_us
+	FROM history h JOIN series_keys k ON k.id = h.series `
+
+// scanRaw adds the raw rows that where selects (on h, history, and k,
+// series_keys) to by.
+func (s *Store) scanRaw(ctx context.Context, q querier, where string, args []any, by tallies) error {
+	rows, err := q.QueryContext(ctx, s.q(rawCols+where), args...)
 	if err != nil {
 		return fmt.Errorf("read history: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var at, d, reply int64
+		var k SeriesKey
+		var outcome, cause string
+		var status int
+		if err := rows.Scan(&at, &k.Check, &k.Vantage, &k.Route, &k.Transport, &outcome, &status, &cause, &d, &reply); err != nil {
+			return fmt.Errorf("read history: %w", err)
+		}
+		by.tally(k).add(at, outcome, status, cause, float64(d)/1000, float64(reply)/1000)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read history: %w", err)
+	}
+	return nil
+}
+
+// scanLegacy adds the rows of the history kept before rollups existed
+// (history_legacy, one row per attempt with its key spelled out) in
+// [from, to) to by.
+func (s *Store) scanLegacy(ctx context.Context, q querier, from, to int64, by tallies) error {
+	rows, err := q.QueryContext(ctx, s.q(`SELECT at, check_name, vantage, route, transport, outcome, status, cause, duration_ms, reply_ms
+		FROM history_legacy WHERE at >= ? AND at < ?`), from, to)
+	if err != nil {
+		return fmt.Errorf("read history_legacy: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -282,25 +347,35 @@ func (s *Store) scanRaw(ctx context.Context, q querier, where string, args []any
 		var status int
 		var d, reply float64
 		if err := rows.Scan(&at, &k.Check, &k.Vantage, &k.Route, &k.Transport, &outcome, &status, &cause, &d, &reply); err != nil {
-			return fmt.Errorf("read history: %w", err)
+			return fmt.Errorf("read history_legacy: %w", err)
 		}
-		tl := by[k]
-		if tl == nil {
-			tl = newTally()
-			by[k] = tl
-		}
-		tl.add(at, outcome, status, cause, d, reply)
+		// As if written today: microseconds.
+		by.tally(k).add(at, outcome, status, cause, float64(micros(d))/1000, float64(micros(reply))/1000)
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read history: %w", err)
+		return fmt.Errorf("read history_legacy: %w", err)
 	}
 	return nil
 }
 
-const rollupCols = "check_name, vantage, route, transport, hour, runs, upgraded, first_at, last_at, outcomes, statuses, causes, latency, reply"
+// tallies are tallies by series.
+type tallies map[SeriesKey]*tally
 
-// insertRollups writes one hour's tallies, in multi-row inserts.
-func (t *Tx) insertRollups(ctx context.Context, hour int64, by map[SeriesKey]*tally) error {
+func (by tallies) tally(k SeriesKey) *tally {
+	tl := by[k]
+	if tl == nil {
+		tl = newTally()
+		by[k] = tl
+	}
+	return tl
+}
+
+const rollupCols = "series, hour, runs, upgraded, first_at, last_at, outcomes, statuses, causes, latency, reply"
+
+// insertRollups writes one hour's tallies, in multi-row inserts. A
+// rollup's series is its key without a member (seriesID with ""): runs of
+// a series recorded by several members add up.
+func (t *Tx) insertRollups(ctx context.Context, hour int64, by tallies) error {
 	keys := slices.SortedFunc(maps.Keys(by), func(a, b SeriesKey) int {
 		if less(a, b) {
 			return -1
@@ -310,16 +385,21 @@ func (t *Tx) insertRollups(ctx context.Context, hour int64, by map[SeriesKey]*ta
 		}
 		return 0
 	})
-	vals := make([]any, 0, 14*len(keys))
+	names := make([]any, 0, 6*len(keys))
+	vals := make([]any, 0, 11*len(keys))
 	for _, k := range keys {
-		tl := by[k]
-		vals = append(vals, k.Check, k.Vantage, string(k.Route), string(k.Transport.OrHTTP1()), hour, tl.runs, tl.upgraded, tl.first, tl.last,
+		tl, id := by[k], seriesID(k, "")
+		names = append(names, id, k.Check, k.Vantage, string(k.Route), string(k.Transport.OrHTTP1()), "")
+		vals = append(vals, id, hour, tl.runs, tl.upgraded, tl.first, tl.last,
 			encodeCounts(tl.outcomes), encodeCounts(tl.statuses), encodeCounts(tl.causes), tl.latency.encode(), tl.reply.encode())
+	}
+	if err := t.insertMany(ctx, "series_keys", "id, check_name, vantage, route, transport, member", 6, names, " ON CONFLICT (id) DO NOTHING"); err != nil {
+		return err
 	}
 	// An hour is rolled up once (rollup.until moves in the same
 	// transaction); a row already there means meta was reset by hand, and
 	// the first one stands.
-	return t.insertMany(ctx, "rollups", rollupCols, 14, vals, ` ON CONFLICT (check_name, vantage, route, transport, hour) DO NOTHING`)
+	return t.insertMany(ctx, "rollups", rollupCols, 11, vals, ` ON CONFLICT (series, hour) DO NOTHING`)
 }
 
 // insertMany inserts rows of n columns (vals, row after row) in multi-row
@@ -363,10 +443,10 @@ func insertSQL(table, cols string, n, k int) string {
 }
 
 // scanRollups adds the rollups of the hours in [from, to) to by.
-func (s *Store) scanRollups(ctx context.Context, from, to int64, check string, by map[SeriesKey]*tally) error {
-	where, args := "WHERE hour >= ? AND hour < ?", []any{from, to}
+func (s *Store) scanRollups(ctx context.Context, from, to int64, check string, by tallies) error {
+	where, args := "WHERE r.hour >= ? AND r.hour < ?", []any{from, to}
 	if check != "" {
-		where, args = "WHERE check_name = ? AND hour >= ? AND hour < ?", []any{check, from, to}
+		where, args = "WHERE k.check_name = ? AND r.hour >= ? AND r.hour < ?", []any{check, from, to}
 	}
 	return s.eachRollup(ctx, where, args, func(k SeriesKey, _ int64, tl *tally) {
 		if have := by[k]; have != nil {
@@ -377,9 +457,11 @@ func (s *Store) scanRollups(ctx context.Context, from, to int64, check string, b
 	})
 }
 
-// eachRollup calls fn with every rollup row that where selects.
+// eachRollup calls fn with every rollup row that where selects (on r,
+// rollups, and k, series_keys).
 func (s *Store) eachRollup(ctx context.Context, where string, args []any, fn func(SeriesKey, int64, *tally)) error {
-	rows, err := s.db.QueryContext(ctx, s.q("SELECT "+rollupCols+" FROM rollups "+where), args...)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT k.check_name, k.vantage, k.route, k.transport, r.hour, r.runs, r.upgraded,
+		r.first_at, r.last_at, r.outcomes, r.statuses, r.causes, r.latency, r.reply FROM rollups r JOIN series_keys k ON k.id = r.series `+where), args...)
 	if err != nil {
 		return fmt.Errorf("read rollups: %w", err)
 	}
@@ -404,4 +486,35 @@ func (s *Store) eachRollup(ctx context.Context, where string, args []any, fn fun
 		return fmt.Errorf("read rollups: %w", err)
 	}
 	return nil
+}
+
+// Footprint is what the history takes on disk, indexes included.
+type Footprint struct {
+	RawRows, RawBytes       int64
+	RollupRows, RollupBytes int64
+}
+
+// Footprint measures the history's two tiers on disk (SQLite: its pages,
+// from dbstat; PostgreSQL: the relations, every partition included).
+func (s *Store) Footprint(ctx context.Context) (Footprint, error) {
+	var f Footprint
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM history").Scan(&f.RawRows); err != nil {
+		return f, fmt.Errorf("count history: %w", err)
+	}
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM rollups").Scan(&f.RollupRows); err != nil {
+		return f, fmt.Errorf("count rollups: %w", err)
+	}
+	raw := `SELECT COALESCE(SUM(d.pgsize), 0) FROM dbstat d JOIN sqlite_master m ON m.name = d.name WHERE m.tbl_name = 'history'`
+	rollups := `SELECT COALESCE(SUM(d.pgsize), 0) FROM dbstat d JOIN sqlite_master m ON m.name = d.name WHERE m.tbl_name = 'rollups'`
+	if s.backend == Postgres {
+		raw = `SELECT COALESCE(SUM(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits WHERE inhparent = 'history'::regclass`
+		rollups = `SELECT pg_total_relation_size('rollups')`
+	}
+	if err := s.db.QueryRowContext(ctx, raw).Scan(&f.RawBytes); err != nil {
+		return f, fmt.Errorf("size of history: %w", err)
+	}
+	if err := s.db.QueryRowContext(ctx, rollups).Scan(&f.RollupBytes); err != nil {
+		return f, fmt.Errorf("size of rollups: %w", err)
+	}
+	return f, nil
 }

@@ -72,10 +72,26 @@ func sameStats(t *testing.T, what string, got, want []store.Stat) {
 
 func rawCount(t *testing.T, s *store.Store, from, to time.Time) int {
 	t.Helper()
+	return countIn(t, s, "history", from, to)
+}
+
+// countIn counts a history table's rows in [from, to); -1 when the table
+// is gone.
+func countIn(t *testing.T, s *store.Store, table string, from, to time.Time) int {
+	t.Helper()
 	var n int
-	q := "SELECT COUNT(*) FROM history WHERE at >= ? AND at < ?"
+	q := "SELECT COUNT(*) FROM " + table + " WHERE at >= ? AND at < ?"
 	if s.Backend() == store.Postgres {
-		q = "SELECT COUNT(*) FROM history WHERE at >= $1 AND at < $2"
+		q = "SELECT COUNT(*) FROM " + table + " WHERE at >= $1 AND at < $2"
+		var exists bool
+		if err := s.DB().QueryRow("SELECT to_regclass($1) IS NOT NULL", table).Scan(&exists); err != nil || !exists {
+			return -1
+		}
+	} else {
+		var k int
+		if err := s.DB().QueryRow("SELECT COUNT(*) FROM sqlite_master WHERE name = ?", table).Scan(&k); err != nil || k == 0 {
+			return -1
+		}
 	}
 	if err := s.DB().QueryRow(q, from.UnixMilli(), to.UnixMilli()).Scan(&n); err != nil {
 		t.Fatal(err)
@@ -150,10 +166,11 @@ func TestRollupsAgreeWithRawRows(t *testing.T) {
 }
 
 // TestUpgradeRollsUpOldRows: a store of the release before rollups (schema
-// 8) with three days of raw history is opened by this one: every row is
-// still there (PostgreSQL: in a partition of a history now partitioned by
-// day), and once rolled up and pruned, the history of those days reads the
-// same from the rollups alone; new rows are written beside.
+// 8) with three days of raw history is opened by this one: the old rows
+// stay in history_legacy until they are rolled up and older than the raw
+// window, the history of those days then reads the same from the rollups
+// as it read from the rows, and new rows go to the new history
+// (PostgreSQL: partitioned by day).
 func TestUpgradeRollsUpOldRows(t *testing.T) {
 	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
@@ -170,13 +187,21 @@ func TestUpgradeRollsUpOldRows(t *testing.T) {
 
 func upgrade(t *testing.T, opts store.Options) {
 	ctx := context.Background()
+	from := time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
+	to := from.Add(3 * 24 * time.Hour)
+	rows := attempts(from, to, 2)
+	// What these rows read as in a store of this version, written there.
+	fresh := openT(t, store.Options{Dir: t.TempDir()})
+	addHistory(t, fresh, rows)
+	want, err := fresh.Stats(ctx, from, "")
+	if err != nil || len(want) != 3 {
+		t.Fatalf("stats %v, %v", want, err)
+	}
+
 	old, err := store.OpenAtSchema(ctx, opts, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	from := time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
-	to := from.Add(3 * 24 * time.Hour)
-	rows := attempts(from, to, 2)
 	q := "INSERT INTO history (at, check_name, vantage, route, transport, member, outcome, status, cause, duration_ms, reply_ms, trace_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 	if old.Backend() == store.Postgres {
 		q = "INSERT INTO history (at, check_name, vantage, route, transport, member, outcome, status, cause, duration_ms, reply_ms, trace_id) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
@@ -197,8 +222,8 @@ func upgrade(t *testing.T, opts store.Options) {
 	old.Close()
 
 	s := openT(t, opts)
-	if n := rawCount(t, s, from, to); n != len(rows) {
-		t.Fatalf("%d raw rows after the upgrade, want %d", n, len(rows))
+	if n := countIn(t, s, "history_legacy", from, to); n != len(rows) {
+		t.Fatalf("%d rows kept from before the upgrade, want %d", n, len(rows))
 	}
 	if s.Backend() == store.Postgres {
 		var kind string
@@ -206,25 +231,33 @@ func upgrade(t *testing.T, opts store.Options) {
 			t.Fatalf("history is of kind %q (%v), want partitioned", kind, err)
 		}
 	}
-	before, err := s.Stats(ctx, from, "")
-	if err != nil || len(before) != 3 {
-		t.Fatalf("stats %v, %v", before, err)
-	}
 	// 09:00 on the first day to 09:00 on the fourth, both included.
 	if n, err := s.Rollup(ctx, to.Add(2*time.Hour)); err != nil || n != 3*24+1 {
 		t.Fatalf("rolled up %d hours, %v; want %d", n, err, 3*24+1)
 	}
-	if _, err := s.Prune(ctx, store.Retention{Raw: to.Add(2 * time.Hour), Keep: from.Add(-time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	if n := rawCount(t, s, from, to); n != 0 {
-		t.Fatalf("%d old raw rows left after the prune", n)
-	}
-	after, err := s.Stats(ctx, from, "")
+	got, err := s.Stats(ctx, from, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameStats(t, "the old rows from rollups", after, before)
+	sameStats(t, "the old rows from rollups", got, want)
+	// Not yet older than the raw window: kept.
+	if _, err := s.Prune(ctx, store.Retention{Raw: from.Add(time.Hour), Keep: from.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countIn(t, s, "history_legacy", to.Add(-time.Hour), to); n <= 0 {
+		t.Fatalf("the last hour's old rows are gone (%d) before the raw window passed", n)
+	}
+	if _, err := s.Prune(ctx, store.Retention{Raw: to.Add(2 * time.Hour), Keep: from.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countIn(t, s, "history_legacy", from, to); n != -1 {
+		t.Fatalf("history_legacy still there (%d rows) once rolled up and older than the raw window", n)
+	}
+	got, err = s.Stats(ctx, from, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameStats(t, "the old rows from rollups, once pruned", got, want)
 	// Today's writes go on.
 	addHistory(t, s, attempts(to.Add(3*time.Hour), to.Add(4*time.Hour), 3))
 	if n := rawCount(t, s, to.Add(3*time.Hour), to.Add(4*time.Hour)); n != 3*60 {

@@ -83,6 +83,8 @@ type Store struct {
 	writing chan struct{}
 	// parts are the raw history's partitions this process saw (PostgreSQL).
 	parts partitions
+	// series are the series ids known to be named in series_keys.
+	seriesIDs namedSeries
 }
 
 // write takes this process's turn to write, for SQLite; the returned func

@@ -36,6 +36,9 @@ type Tx struct {
 	tx *sql.Tx
 	// locked are the checks this transaction holds the lock of.
 	locked map[string]bool
+	// committed runs once the transaction committed (what the store
+	// remembers of it, such as the series ids it wrote).
+	committed []func()
 }
 
 // updateTries bounds the runs of one transaction that loses a deadlock or a
@@ -75,12 +78,16 @@ func (s *Store) update(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("store %s: begin: %w", s.where, err)
 	}
-	if err := fn(&Tx{s: s, tx: tx}); err != nil {
+	t := &Tx{s: s, tx: tx}
+	if err := fn(t); err != nil {
 		tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store %s: commit: %w", s.where, err)
+	}
+	for _, f := range t.committed {
+		f()
 	}
 	return nil
 }
@@ -252,8 +259,10 @@ type HistoryRow struct {
 }
 
 // AddHistory appends attempts to the history in multi-row inserts (one
-// statement a few hundred rows); on PostgreSQL it makes the partitions of
-// their days first if they are not there.
+// statement a few hundred rows), each naming its series by id (seriesID);
+// a series not seen before is named in series_keys in the same
+// transaction. On PostgreSQL it makes the partitions of their days first
+// if they are not there.
 func (t *Tx) AddHistory(ctx context.Context, rows []HistoryRow) error {
 	if len(rows) == 0 {
 		return nil
@@ -264,15 +273,27 @@ func (t *Tx) AddHistory(ctx context.Context, rows []HistoryRow) error {
 		}
 	}
 	vals := make([]any, 0, historyCols*len(rows))
+	var fresh []any
+	var freshIDs []int64
 	for _, r := range rows {
-		vals = append(vals, ms(r.At), r.Check, r.Vantage, string(r.Route), string(r.Transport.OrHTTP1()), r.Member,
-			string(r.Outcome), r.Status, string(r.Cause), r.DurationMS, r.ReplyMS, r.TraceID)
+		k := AttemptKeyOf(r)
+		id := seriesID(k, r.Member)
+		if !t.s.named(id) && !slices.Contains(freshIDs, id) {
+			freshIDs = append(freshIDs, id)
+			fresh = append(fresh, id, k.Check, k.Vantage, string(k.Route), string(k.Transport), r.Member)
+		}
+		vals = append(vals, ms(r.At), id, r.Status, string(r.Outcome), string(r.Cause), micros(r.DurationMS), micros(r.ReplyMS), traceBytes(r.TraceID))
 	}
-	return t.insertMany(ctx, "history", "at, check_name, vantage, route, transport, member, outcome, status, cause, duration_ms, reply_ms, trace_id",
-		historyCols, vals, "")
+	if len(fresh) > 0 {
+		if err := t.insertMany(ctx, "series_keys", "id, check_name, vantage, route, transport, member", 6, fresh, " ON CONFLICT (id) DO NOTHING"); err != nil {
+			return err
+		}
+		t.committed = append(t.committed, func() { t.s.name(freshIDs) })
+	}
+	return t.insertMany(ctx, "history", "at, series, status, outcome, cause, duration_us, reply_us, trace_id", historyCols, vals, "")
 }
 
-const historyCols = 12
+const historyCols = 8
 
 // DeleteSeries removes a member's series that keep rejects: those of checks
 // removed from its configuration, or of vantages a check no longer names.

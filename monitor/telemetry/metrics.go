@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -26,8 +27,15 @@ type Metrics struct {
 	storeErrs metric.Int64Counter
 	slackConn metric.Int64Counter
 
+	// attemptSets are the attribute sets of Attempt, by attemptKey: built
+	// once per series and status, so an attempt records without building
+	// (and sorting, and allocating) its attributes, and without a lock.
+	attemptSets sync.Map
+	// series are the last status and outcome of every series
+	// (*seriesState by seriesKey), updated without a lock.
+	series sync.Map
+
 	mu        sync.Mutex
-	series    map[seriesKey]seriesState
 	incidents map[string]bool       // check -> open
 	certs     map[seriesKey]float64 // unix seconds
 	tokens    map[string]float64    // check -> unix seconds
@@ -39,8 +47,34 @@ type Metrics struct {
 type seriesKey struct{ check, vantage, route string }
 
 type seriesState struct {
-	status  int64
-	outcome string
+	status  atomic.Int64
+	outcome atomic.Pointer[string]
+}
+
+func (s *seriesState) load() (int64, string) {
+	o := ""
+	if p := s.outcome.Load(); p != nil {
+		o = *p
+	}
+	return s.status.Load(), o
+}
+
+// eachSeries calls fn with every series' state.
+func (m *Metrics) eachSeries(fn func(seriesKey, int64, string)) {
+	m.series.Range(func(k, v any) bool {
+		st, o := v.(*seriesState).load()
+		fn(k.(seriesKey), st, o)
+		return true
+	})
+}
+
+type attemptKey struct {
+	check, vantage, route, transport, variant string
+	status                                    int
+}
+
+type attemptSet struct {
+	duration, attempts metric.MeasurementOption
 }
 
 type memberState struct {
@@ -51,7 +85,7 @@ type memberState struct {
 // NewMetrics creates the instruments on mp.
 func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	meter := mp.Meter("github.com/wscanary/wscanary")
-	m := &Metrics{series: map[seriesKey]seriesState{}, incidents: map[string]bool{}, certs: map[seriesKey]float64{},
+	m := &Metrics{incidents: map[string]bool{}, certs: map[seriesKey]float64{},
 		tokens: map[string]float64{}, storeOK: true, members: map[string]memberState{}, broken: map[string]bool{}}
 	var errs []error
 	keep := func(err error) {
@@ -99,23 +133,21 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 			attribute.String("vantage", k.vantage), attribute.String("route", k.route)}, more...)...)
 	}
 	gauge("wscanary.series.status", "Last HTTP status of each series (0: no answer), whether or not it fails.", func(o metric.Float64Observer) {
-		for k, s := range m.series {
-			o.Observe(float64(s.status), attrs(k))
-		}
+		m.eachSeries(func(k seriesKey, status int64, _ string) { o.Observe(float64(status), attrs(k)) })
 	})
 	gauge("wscanary.series.success", "1 when the series' last run upgraded (and passed send/expect), else 0, like probe_success.", func(o metric.Float64Observer) {
-		for k, s := range m.series {
+		m.eachSeries(func(k seriesKey, _ int64, outcome string) {
 			v := 0.0
-			if s.outcome == string(report.OutcomeUpgraded) {
+			if outcome == string(report.OutcomeUpgraded) {
 				v = 1
 			}
 			o.Observe(v, attrs(k))
-		}
+		})
 	})
 	gauge("wscanary.series.outcome", "1 for the outcome of the series' last run (upgraded, refused, rejected_after_open, no_answer).", func(o metric.Float64Observer) {
-		for k, s := range m.series {
-			o.Observe(1, attrs(k, attribute.String("outcome", s.outcome)))
-		}
+		m.eachSeries(func(k seriesKey, _ int64, outcome string) {
+			o.Observe(1, attrs(k, attribute.String("outcome", outcome)))
+		})
 	})
 	gauge("wscanary.incident.open", "1 while the check has an open incident.", func(o metric.Float64Observer) {
 		for c, open := range m.incidents {
@@ -184,12 +216,18 @@ func (m *Metrics) Attempt(ctx context.Context, check, vantage, route, transport,
 	if m == nil {
 		return
 	}
-	m.duration.Record(ctx, seconds, metric.WithAttributes(attribute.String("check", check),
-		attribute.String("vantage", vantage), attribute.String("route", route), attribute.String("transport", transport),
-		attribute.Int("status", status)))
-	m.attempts.Add(ctx, 1, metric.WithAttributes(attribute.String("check", check), attribute.String("vantage", vantage),
-		attribute.String("route", route), attribute.String("transport", transport), attribute.String("variant", variant),
-		attribute.String("status_class", statusClass(status))))
+	k := attemptKey{check, vantage, route, transport, variant, status}
+	v, ok := m.attemptSets.Load(k)
+	if !ok {
+		d := attribute.NewSet(attribute.String("check", check), attribute.String("vantage", vantage), attribute.String("route", route),
+			attribute.String("transport", transport), attribute.Int("status", status))
+		a := attribute.NewSet(attribute.String("check", check), attribute.String("vantage", vantage), attribute.String("route", route),
+			attribute.String("transport", transport), attribute.String("variant", variant), attribute.String("status_class", statusClass(status)))
+		v, _ = m.attemptSets.LoadOrStore(k, &attemptSet{duration: metric.WithAttributeSet(d), attempts: metric.WithAttributeSet(a)})
+	}
+	set := v.(*attemptSet)
+	m.duration.Record(ctx, seconds, set.duration)
+	m.attempts.Add(ctx, 1, set.attempts)
 }
 
 // SeriesObserved records the last status and outcome of a series, for
@@ -198,9 +236,16 @@ func (m *Metrics) SeriesObserved(check, vantage, route string, status int, outco
 	if m == nil {
 		return
 	}
-	m.mu.Lock()
-	m.series[seriesKey{check, vantage, route}] = seriesState{status: int64(status), outcome: outcome}
-	m.mu.Unlock()
+	k := seriesKey{check, vantage, route}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, &seriesState{})
+	}
+	st := v.(*seriesState)
+	st.status.Store(int64(status))
+	if p := st.outcome.Load(); p == nil || *p != outcome {
+		st.outcome.Store(&outcome)
+	}
 }
 
 // IncidentOpen records whether the check has an open incident.
@@ -240,11 +285,18 @@ func (m *Metrics) Forget(check string) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for k := range m.series {
-		if k.check == check {
-			delete(m.series, k)
+	m.series.Range(func(k, _ any) bool {
+		if k.(seriesKey).check == check {
+			m.series.Delete(k)
 		}
-	}
+		return true
+	})
+	m.attemptSets.Range(func(k, _ any) bool {
+		if k.(attemptKey).check == check {
+			m.attemptSets.Delete(k)
+		}
+		return true
+	})
 	for k := range m.certs {
 		if k.check == check {
 			delete(m.certs, k)

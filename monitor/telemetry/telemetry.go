@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -96,7 +97,8 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 		}
 	}
 
-	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sdktrace.AlwaysSample())}
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	recorded := len(opts.SpanProcessors) > 0
 	for _, p := range opts.SpanProcessors {
 		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(p))
 	}
@@ -108,8 +110,19 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 		if !autoexport.IsNoneSpanExporter(exp) {
 			tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
 			opts.Logger.Info("exporting traces", "exporter", fmt.Sprintf("%T", exp))
+			recorded = true
 		}
 	}
+	// Every attempt is sampled when its spans go somewhere. When nothing
+	// takes them, attempts still get trace ids (history, alerts, the
+	// traceparent a target sees, flagged not sampled) but spans record
+	// nothing: building attributes no one reads was a tenth of the
+	// garbage of an attempt.
+	sampler := sdktrace.NeverSample()
+	if recorded {
+		sampler = sdktrace.AlwaysSample()
+	}
+	tpOpts = append(tpOpts, sdktrace.WithSampler(sampler))
 	tp := sdktrace.NewTracerProvider(tpOpts...)
 
 	reg := prometheus.NewRegistry()
@@ -120,6 +133,13 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	}
 	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promExp),
 		sdkmetric.WithCardinalityLimit(CardinalityLimit)}
+	if env("OTEL_METRICS_EXEMPLAR_FILTER") == "" {
+		// Every attempt runs in a sampled span, so the SDK's default
+		// (trace_based) keeps a reservoir of exemplars for every series:
+		// 2 KB a check, most of the daemon's heap at 30,000 checks. On
+		// when asked for (OTEL_METRICS_EXEMPLAR_FILTER=trace_based).
+		mpOpts = append(mpOpts, sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
+	}
 	if me := strings.TrimSpace(env("OTEL_METRICS_EXPORTER")); me != "prometheus" && wants(env, "OTEL_METRICS_EXPORTER", "METRICS") {
 		reader, err := autoexport.NewMetricReader(ctx)
 		if err != nil {

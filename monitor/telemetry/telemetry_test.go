@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/wscanary/wscanary/monitor/telemetry"
 )
 
@@ -29,8 +32,24 @@ func TestSetupWithoutExportersIsQuietAndTraces(t *testing.T) {
 	}
 	_, span := tel.TracerProvider.Tracer("t").Start(context.Background(), "x")
 	defer span.End()
-	if !span.SpanContext().HasTraceID() || !span.IsRecording() {
+	if !span.SpanContext().HasTraceID() {
 		t.Fatal("spans must carry trace ids even without an exporter")
+	}
+	// Nothing takes the spans: they record nothing (no attributes built
+	// for no one), and say so to the targets (not sampled).
+	if span.IsRecording() || span.SpanContext().IsSampled() {
+		t.Fatal("spans are recorded with nowhere to go")
+	}
+	rec := tracetest.NewSpanRecorder()
+	withRecorder, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "us", Env: noEnv, SpanProcessors: []sdktrace.SpanProcessor{rec}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer withRecorder.Shutdown(context.Background())
+	_, span = withRecorder.TracerProvider.Tracer("t").Start(context.Background(), "x")
+	span.End()
+	if !span.SpanContext().IsSampled() || len(rec.Ended()) != 1 {
+		t.Fatal("with a span processor every span is sampled and recorded")
 	}
 }
 
