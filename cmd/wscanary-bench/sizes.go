@@ -130,20 +130,9 @@ func runSize(bin, parent, addr string, sz size) (SizeResult, error) {
 	}
 	os.MkdirAll(filepath.Join(dir, "checks.d"), 0o755)
 	os.WriteFile(filepath.Join(dir, "wscanary.yaml"), []byte(fmt.Sprintf("vantage: bench\nlisten: %s\nstate_dir: %s/state\n", listen, dir)), 0o600)
-	f, err := os.Create(filepath.Join(dir, "checks.d", "size.yaml"))
-	if err != nil {
+	if err := writeChecks(filepath.Join(dir, "checks.d"), addr, sz); err != nil {
 		return res, err
 	}
-	w := bufio.NewWriter(f)
-	w.WriteString("checks:\n")
-	if sz.checks == 0 {
-		w.WriteString("  []\n")
-	}
-	for i := range sz.checks {
-		fmt.Fprintf(w, "  - {name: s%06d, url: \"ws://%s/?s=%d\", schedule: \"@every %s\"}\n", i, addr, i, sz.every)
-	}
-	w.Flush()
-	f.Close()
 	cmd := exec.Command(bin, "run", "--config", filepath.Join(dir, "wscanary.yaml"))
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=", "OTEL_EXPORTER_OTLP_ENDPOINT=")
 	var stderr strings.Builder
@@ -194,6 +183,35 @@ func runSize(bin, parent, addr string, sz size) (SizeResult, error) {
 	}
 	res.LatenessP99ms, res.Skipped = 1000*quantileBound(nil, late, 0.99), int(skipped)
 	return res, nil
+}
+
+// perFile: a check file is at most 4 MiB (config.MaxFileBytes); 20,000
+// checks of the bench's take 1.6 MB.
+const perFile = 20000
+
+// writeChecks writes sz.checks checks against addr into files of perFile.
+func writeChecks(dir, addr string, sz size) error {
+	for first := 0; first < max(sz.checks, 1); first += perFile {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("size-%06d.yaml", first)))
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriter(f)
+		w.WriteString("checks:\n")
+		if sz.checks == 0 {
+			w.WriteString("  []\n")
+		}
+		for i := first; i < min(sz.checks, first+perFile); i++ {
+			fmt.Fprintf(w, "  - {name: s%06d, url: \"ws://%s/?s=%d\", schedule: \"@every %s\"}\n", i, addr, i, sz.every)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func waitHealthy(listen string, within time.Duration) error {

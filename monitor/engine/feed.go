@@ -206,13 +206,17 @@ func (e *Engine) decisions(batch []Observation, rows []store.SeriesRow, cfg *con
 		runs[o.check.Name]++
 	}
 	seen := map[string]bool{}
+	byCheck := map[string][]int{} // rows by check: a batch of n runs is looked at in n steps, not n²
+	for i := range rows {
+		byCheck[rows[i].Check] = append(byCheck[rows[i].Check], i)
+	}
 	for _, o := range batch {
 		stale[o.check.Name] = staleAfter(o.check, now)
 		if seen[o.check.Name] {
 			continue
 		}
 		seen[o.check.Name] = true
-		if o.force || e.needsDecision(o, rows) {
+		if o.force || e.needsDecision(o, rows, byCheck[o.check.Name]) {
 			dc := decision{cfg: cfg, check: o.check, traceURL: o.traceURL, token: o.rep.Token, now: now, windows: cfg.Maintenance, force: o.force,
 				route: e.route(o.check, cfg), routeOf: e.routeOf(cfg), member: e.member}
 			if runs[o.check.Name] == 1 && o.rep.Error == "" {
@@ -394,13 +398,15 @@ func (e *Engine) series(batch []Observation, now time.Time) ([]store.SeriesRow, 
 				prev = &p.Series
 			}
 			s := incident.Next(prev, c.Alert, e.member, a, o.rep.Diagnosis.Cause, o.at)
-			var attempts []report.Attempt
-			for _, v := range o.rep.Attempts {
-				if store.AttemptKey(c.Name, v) == k {
-					attempts = append(attempts, v)
+			row := store.SeriesRow{Check: c.Name, Series: s}
+			if s.Outcome != report.OutcomeUpgraded {
+				for _, v := range o.rep.Attempts {
+					if store.AttemptKey(c.Name, v) == k {
+						row.Attempts = append(row.Attempts, v)
+					}
 				}
 			}
-			row := store.SeriesRow{Check: c.Name, Series: s, Attempts: attempts}
+			row = store.Kept(row)
 			if i, ok := latest[k]; ok {
 				rows[i] = row
 			} else {
@@ -419,21 +425,20 @@ func (e *Engine) series(batch []Observation, now time.Time) ([]store.SeriesRow, 
 	return rows, history
 }
 
-// needsDecision: a check is decided when its run changed a series, when
+// needsDecision: a check is decided when its run changed a series (mine:
+// the indexes of its rows in rows), when
 // it fails without an open incident (the streak may now confirm one), or
 // when its incident is open (the run may close or widen it).
-func (e *Engine) needsDecision(o Observation, rows []store.SeriesRow) bool {
+func (e *Engine) needsDecision(o Observation, rows []store.SeriesRow, mine []int) bool {
 	if _, open := e.mem.openIncident(o.check.Name); open {
 		return true
 	}
-	for _, r := range rows {
-		if r.Check != o.check.Name {
-			continue
-		}
+	for _, i := range mine {
+		r := &rows[i]
 		if o.check.Alert.Fails(r.Outcome, r.Status, r.Cause) {
 			return true
 		}
-		p, ok := e.mem.prev(keyOf(r))
+		p, ok := e.mem.prev(keyOf(*r))
 		if !ok || p.Outcome != r.Outcome || p.Status != r.Status || p.Cause != r.Cause {
 			return true
 		}

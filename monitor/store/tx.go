@@ -196,13 +196,26 @@ func (s *Store) series(ctx context.Context, qr querier, where string, now time.T
 				return nil, fmt.Errorf("read series %s/%s/%s: %w", r.Check, r.Vantage, r.Route, err)
 			}
 		} else {
-			// An upgraded series keeps no attempts: its state is the evidence.
-			r.Attempts = []report.Attempt{{Vantage: r.Vantage, Route: r.Route, Transport: r.Transport, Variant: report.VariantConfigured,
-				Status: r.Status, OK: r.Outcome == report.OutcomeUpgraded, Outcome: r.Outcome, TraceID: r.TraceID}}
+			r.Attempts = stateAttempt(r)
 		}
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// Kept is the row as the store keeps it: an upgraded series keeps no
+// attempts, its state is the evidence (one attempt made of it). Memory
+// keeps the same, so a healthy series costs no more there than here.
+func Kept(r SeriesRow) SeriesRow {
+	if r.Outcome == report.OutcomeUpgraded {
+		r.Attempts = stateAttempt(r)
+	}
+	return r
+}
+
+func stateAttempt(r SeriesRow) []report.Attempt {
+	return []report.Attempt{{Vantage: r.Vantage, Route: r.Route, Transport: r.Transport, Variant: report.VariantConfigured,
+		Status: r.Status, OK: r.Outcome == report.OutcomeUpgraded, Outcome: r.Outcome, TraceID: r.TraceID}}
 }
 
 // PutSeries writes series (upserts): the state after a run, with the run's
