@@ -370,7 +370,10 @@ func (by tallies) tally(k SeriesKey) *tally {
 	return tl
 }
 
-const rollupCols = "series, hour, runs, upgraded, first_at, last_at, outcomes, statuses, causes, latency, reply"
+const (
+	rollupCols    = "series, hour, runs, upgraded, first_at, last_at, outcomes, statuses, causes, latency, reply"
+	seriesKeyCols = "id, check_name, vantage, route, transport, member"
+)
 
 // insertRollups writes one hour's tallies, in multi-row inserts. A
 // rollup's series is its key without a member (seriesID with ""): runs of
@@ -393,7 +396,7 @@ func (t *Tx) insertRollups(ctx context.Context, hour int64, by tallies) error {
 		vals = append(vals, id, hour, tl.runs, tl.upgraded, tl.first, tl.last,
 			encodeCounts(tl.outcomes), encodeCounts(tl.statuses), encodeCounts(tl.causes), tl.latency.encode(), tl.reply.encode())
 	}
-	if err := t.insertMany(ctx, "series_keys", "id, check_name, vantage, route, transport, member", 6, names, " ON CONFLICT (id) DO NOTHING"); err != nil {
+	if err := t.insertMany(ctx, "series_keys", seriesKeyCols, 6, names, " ON CONFLICT (id) DO NOTHING"); err != nil {
 		return err
 	}
 	// An hour is rolled up once (rollup.until moves in the same
@@ -403,15 +406,64 @@ func (t *Tx) insertRollups(ctx context.Context, hour int64, by tallies) error {
 }
 
 // insertMany inserts rows of n columns (vals, row after row) in multi-row
-// INSERTs of up to 500 rows: one statement parsed and one round trip per
-// 500 rows, not per row.
+// INSERTs of 512 rows, the rest in chunks of powers of two: a handful of
+// statements per table, prepared when the store opens (prepareInserts) and
+// then only executed. One round trip per chunk, not per row.
 func (t *Tx) insertMany(ctx context.Context, table, cols string, n int, vals []any, suffix string) error {
-	const perStmt = 500
 	rows := len(vals) / n
-	for start := 0; start < rows; start += perStmt {
-		k := min(perStmt, rows-start)
-		if err := t.exec(ctx, insertSQL(table, cols, n, k)+suffix, vals[start*n:(start+k)*n]...); err != nil {
+	for done := 0; done < rows; {
+		k := insertChunk
+		for k > rows-done {
+			k /= 2
+		}
+		query := insertSQL(table, cols, n, k) + suffix
+		var st *sql.Stmt
+		if p, ok := t.s.stmts.Load(query); ok {
+			// On the transaction's own connection: database/sql prepares
+			// it there once. Never a prepare on another connection while
+			// this transaction holds SQLite's write turn.
+			st = t.tx.StmtContext(ctx, p.(*sql.Stmt))
+		} else {
+			var err error
+			if st, err = t.tx.PrepareContext(ctx, t.s.q(query)); err != nil {
+				return fmt.Errorf("write %s: %w", table, err)
+			}
+		}
+		_, err := st.ExecContext(ctx, vals[done*n:(done+k)*n]...)
+		st.Close()
+		if err != nil {
 			return fmt.Errorf("write %s: %w", table, err)
+		}
+		done += k
+	}
+	return nil
+}
+
+// insertChunk is the most rows one INSERT takes.
+const insertChunk = 512
+
+// inserts are the multi-row inserts of the store: table, columns, their
+// number and the conflict clause.
+var inserts = []struct {
+	table, cols string
+	n           int
+	suffix      string
+}{
+	{"history", historyInsertCols, historyCols, ""},
+	{"series_keys", seriesKeyCols, 6, " ON CONFLICT (id) DO NOTHING"},
+	{"rollups", rollupCols, 11, " ON CONFLICT (series, hour) DO NOTHING"},
+}
+
+// prepareInserts prepares every insert's chunk sizes once, at open.
+func (s *Store) prepareInserts(ctx context.Context) error {
+	for _, in := range inserts {
+		for k := insertChunk; k >= 1; k /= 2 {
+			query := insertSQL(in.table, in.cols, in.n, k) + in.suffix
+			st, err := s.db.PrepareContext(ctx, s.q(query))
+			if err != nil {
+				return fmt.Errorf("store %s: prepare insert into %s: %w", s.where, in.table, err)
+			}
+			s.stmts.Store(query, st)
 		}
 	}
 	return nil

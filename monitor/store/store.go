@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -85,6 +86,8 @@ type Store struct {
 	parts partitions
 	// series are the series ids known to be named in series_keys.
 	seriesIDs namedSeries
+	// stmts are the statements prepared once (prepared), by query.
+	stmts sync.Map
 }
 
 // write takes this process's turn to write, for SQLite; the returned func
@@ -163,6 +166,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if opts.schema != 0 {
 		return s, nil
+	}
+	if err := s.prepareInserts(ctx); err != nil {
+		s.Close()
+		return nil, err
 	}
 	if s.backend == SQLite {
 		if err := s.importLegacy(ctx, opts.Dir); err != nil {
@@ -314,6 +321,10 @@ func (s *Store) Where() string { return s.where }
 // Close closes the database and releases the state directory.
 func (s *Store) Close() error {
 	var err error
+	s.stmts.Range(func(_, st any) bool {
+		st.(*sql.Stmt).Close()
+		return true
+	})
 	if s.db != nil {
 		err = s.db.Close()
 	}

@@ -298,15 +298,18 @@ func (t *Tx) AddHistory(ctx context.Context, rows []HistoryRow) error {
 		vals = append(vals, ms(r.At), id, r.Status, string(r.Outcome), string(r.Cause), micros(r.DurationMS), micros(r.ReplyMS), traceBytes(r.TraceID))
 	}
 	if len(fresh) > 0 {
-		if err := t.insertMany(ctx, "series_keys", "id, check_name, vantage, route, transport, member", 6, fresh, " ON CONFLICT (id) DO NOTHING"); err != nil {
+		if err := t.insertMany(ctx, "series_keys", seriesKeyCols, 6, fresh, " ON CONFLICT (id) DO NOTHING"); err != nil {
 			return err
 		}
 		t.committed = append(t.committed, func() { t.s.name(freshIDs) })
 	}
-	return t.insertMany(ctx, "history", "at, series, status, outcome, cause, duration_us, reply_us, trace_id", historyCols, vals, "")
+	return t.insertMany(ctx, "history", historyInsertCols, historyCols, vals, "")
 }
 
-const historyCols = 8
+const (
+	historyInsertCols = "at, series, status, outcome, cause, duration_us, reply_us, trace_id"
+	historyCols       = 8
+)
 
 // DeleteSeries removes a member's series that keep rejects: those of checks
 // removed from its configuration, or of vantages a check no longer names.
