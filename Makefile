@@ -1,6 +1,6 @@
 # make test            every test (installs nginx etc. when root): scripts/test
-# make bench           the performance figures of DESIGN.md at full size (~11 min; the fleet needs PostgreSQL)
-# make bench QUICK=1   the same figures at a smaller scale (~4 min)
+# make bench           the performance figures at full size (~35 min; storage and the fleet need PostgreSQL)
+# make bench QUICK=1   the same figures at a smaller scale, without 100,000 checks (~15 min)
 # make deb             the Debian package in dist/ (nfpm, a Go tool of this module)
 .PHONY: test bench build deb
 
