@@ -48,6 +48,7 @@ type Scheduler struct {
 	work    chan Fire
 	loop    sync.WaitGroup
 	workers sync.WaitGroup
+	idle    chan struct{} // closed once every worker ended (after Stop)
 }
 
 // New is a Scheduler with an empty plan; Start starts it.
@@ -58,7 +59,7 @@ func New(opts Options) *Scheduler {
 	if opts.Beat == nil {
 		opts.Beat = func(time.Time) {}
 	}
-	return &Scheduler{opts: opts, plan: NewPlan(), wake: make(chan struct{}, 1), quit: make(chan struct{}),
+	return &Scheduler{opts: opts, plan: NewPlan(), wake: make(chan struct{}, 1), quit: make(chan struct{}), idle: make(chan struct{}),
 		// A queue of a few fires per worker: deep enough that a burst due
 		// in the same millisecond does not stall the loop, short enough
 		// that a stop drops little.
@@ -123,14 +124,14 @@ func (s *Scheduler) Stop() {
 	close(s.quit)
 	s.loop.Wait()
 	close(s.work) // the loop was its only sender
+	// One goroutine closes idle, however many Waits give up before it.
+	go func() { s.workers.Wait(); close(s.idle) }()
 }
 
 // Wait reports whether every worker ended (after Stop) before ctx did.
 func (s *Scheduler) Wait(ctx context.Context) bool {
-	done := make(chan struct{})
-	go func() { s.workers.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.idle:
 		return true
 	case <-ctx.Done():
 		return false

@@ -95,7 +95,7 @@ func (s *Store) rawReadFrom(ctx context.Context, since time.Time) (int64, error)
 	if rawFrom <= ms(since) {
 		return ms(since), nil
 	}
-	until, err := s.rolledUntil(ctx, s.db, false)
+	until, err := s.metaInt(ctx, metaRollupUntil)
 	if err != nil {
 		return 0, err
 	}
@@ -282,7 +282,7 @@ const pruneChunk = 5000
 // stay up to a day longer than history.raw; on SQLite in chunks.
 func (s *Store) Prune(ctx context.Context, r Retention) (Pruned, error) {
 	var p Pruned
-	until, err := s.rolledUntil(ctx, s.db, false)
+	until, err := s.metaInt(ctx, metaRollupUntil)
 	if err != nil {
 		return p, err
 	}

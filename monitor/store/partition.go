@@ -90,16 +90,8 @@ func (s *Store) partitionHistory(ctx context.Context) error {
 		"ALTER TABLE history RENAME TO history_unpartitioned",
 		"ALTER INDEX raw_by_series RENAME TO raw_unpartitioned_by_series",
 		"ALTER INDEX raw_by_time RENAME TO raw_unpartitioned_by_time",
-		`CREATE TABLE history (
-			at          BIGINT  NOT NULL,
-			series      BIGINT  NOT NULL,
-			status      INTEGER NOT NULL,
-			outcome     TEXT    NOT NULL,
-			cause       TEXT    NOT NULL,
-			duration_us INTEGER NOT NULL,
-			reply_us    INTEGER NOT NULL,
-			trace_id    BYTEA   NOT NULL
-		) PARTITION BY RANGE (at)`,
+		// The columns are migration 00009's, not a copy of them.
+		"CREATE TABLE history (LIKE history_unpartitioned INCLUDING DEFAULTS) PARTITION BY RANGE (at)",
 		"CREATE INDEX raw_by_series ON history (series, at)",
 		"CREATE INDEX raw_by_time ON history USING brin (at)",
 	}

@@ -168,14 +168,17 @@ func (h *durations) merge(o *durations) {
 // RolledUntil is the hour up to which raw history is rolled up (zero when
 // nothing is yet).
 func (s *Store) RolledUntil(ctx context.Context) (time.Time, error) {
-	v, err := s.rolledUntil(ctx, s.db, false)
+	v, err := s.metaInt(ctx, metaRollupUntil)
 	return fromMS(v), err
 }
 
-func (s *Store) rolledUntil(ctx context.Context, q querier, lock bool) (int64, error) {
+// lockRolledUntil reads rollup.until in tx, locked on PostgreSQL: one
+// member rolls up an hour, the others wait and find it done.
+func (t *Tx) lockRolledUntil(ctx context.Context) (int64, error) {
+	s, q := t.s, t.tx
 	query := "SELECT value FROM meta WHERE name = ?"
-	if lock && s.backend == Postgres {
-		query += " FOR UPDATE" // one member rolls up an hour, the others wait and find it done
+	if s.backend == Postgres {
+		query += " FOR UPDATE"
 	}
 	var v string
 	if err := q.QueryRowContext(ctx, s.q(query), metaRollupUntil).Scan(&v); err != nil {
@@ -209,7 +212,7 @@ func (s *Store) Rollup(ctx context.Context, now time.Time) (int, error) {
 // and the write, short, stores its rollups only if no one else (another
 // member of a fleet) did meanwhile.
 func (s *Store) rollupHour(ctx context.Context, end int64) (did, more bool, err error) {
-	stored, err := s.rolledUntil(ctx, s.db, false)
+	stored, err := s.metaInt(ctx, metaRollupUntil)
 	if err != nil {
 		return false, false, err
 	}
@@ -247,7 +250,7 @@ func (s *Store) rollupHour(ctx context.Context, end int64) (did, more bool, err 
 	}
 	err = s.Update(ctx, func(tx *Tx) error {
 		did, more = false, false
-		cur, err := s.rolledUntil(ctx, tx.tx, true)
+		cur, err := tx.lockRolledUntil(ctx)
 		if err != nil || cur != stored {
 			more = err == nil // someone else rolled it up: look again
 			return err
