@@ -3,22 +3,25 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-
-	"github.com/wscanary/wscanary/monitor/report"
 )
 
 // Metrics are wscanary's instruments. Label sets stay bounded: check,
 // vantage, route, variant, status, outcome and kind, never URLs or error
 // strings. A nil *Metrics records nothing.
+//
+// The families with a line per check or series are kept by Metrics itself
+// and written to /metrics from there (series.go); the others are
+// OpenTelemetry instruments. With an OTLP metrics exporter the per-series
+// families are also OpenTelemetry instruments, on a meter provider of
+// their own that only that exporter reads (otlpSeries).
 type Metrics struct {
-	duration  metric.Float64Histogram
-	attempts  metric.Int64Counter
 	sent      metric.Int64Counter
 	failed    metric.Int64Counter
 	dropped   metric.Int64Counter
@@ -27,21 +30,26 @@ type Metrics struct {
 	storeErrs metric.Int64Counter
 	slackConn metric.Int64Counter
 
-	// attemptSets are the attribute sets of Attempt, by attemptKey: built
-	// once per series and status, so an attempt records without building
-	// (and sorting, and allocating) its attributes, and without a lock.
+	// attemptSets are what Attempt updates, by attemptKey: found once per
+	// series and status, so an attempt records with atomic adds, without
+	// building its attributes and without a lock.
 	attemptSets sync.Map
-	// series are the last status and outcome of every series
-	// (*seriesState by seriesKey), updated without a lock.
+	durations   sync.Map // durationKey -> *histogram
+	counts      sync.Map // countKey -> *atomic.Uint64
+	// series are the last status, outcome and certificate expiry of every
+	// series (*seriesState by seriesKey).
 	series sync.Map
+	// incidents: check -> whether it has an open incident (bool).
+	incidents sync.Map
+	// otlp are the per-series instruments for an OTLP exporter; nil
+	// without one.
+	otlp *otlpSeries
 
-	mu        sync.Mutex
-	incidents map[string]bool       // check -> open
-	certs     map[seriesKey]float64 // unix seconds
-	tokens    map[string]float64    // check -> unix seconds
-	storeOK   bool
-	members   map[string]memberState
-	broken    map[string]bool // notifier -> held until a person fixes it
+	mu      sync.Mutex
+	tokens  map[string]float64 // check -> unix seconds
+	storeOK bool
+	members map[string]memberState
+	broken  map[string]bool // notifier -> held until a person fixes it
 }
 
 type seriesKey struct{ check, vantage, route string }
@@ -49,6 +57,7 @@ type seriesKey struct{ check, vantage, route string }
 type seriesState struct {
 	status  atomic.Int64
 	outcome atomic.Pointer[string]
+	cert    atomic.Int64 // unix seconds the leaf certificate expires; 0: none seen
 }
 
 func (s *seriesState) load() (int64, string) {
@@ -59,13 +68,13 @@ func (s *seriesState) load() (int64, string) {
 	return s.status.Load(), o
 }
 
-// eachSeries calls fn with every series' state.
-func (m *Metrics) eachSeries(fn func(seriesKey, int64, string)) {
-	m.series.Range(func(k, v any) bool {
-		st, o := v.(*seriesState).load()
-		fn(k.(seriesKey), st, o)
-		return true
-	})
+// state is the series' state, made on first sight.
+func (m *Metrics) state(k seriesKey) *seriesState {
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, &seriesState{})
+	}
+	return v.(*seriesState)
 }
 
 type attemptKey struct {
@@ -74,6 +83,9 @@ type attemptKey struct {
 }
 
 type attemptSet struct {
+	hist  *histogram
+	count *atomic.Uint64
+	// for otlp
 	duration, attempts metric.MeasurementOption
 }
 
@@ -82,11 +94,11 @@ type memberState struct {
 	silent bool
 }
 
-// NewMetrics creates the instruments on mp.
-func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
+// NewMetrics creates the instruments on mp. series, when not nil, is the
+// meter provider of the per-series instruments for an OTLP exporter.
+func NewMetrics(mp, series metric.MeterProvider) (*Metrics, error) {
 	meter := mp.Meter("github.com/wscanary/wscanary")
-	m := &Metrics{incidents: map[string]bool{}, certs: map[seriesKey]float64{},
-		tokens: map[string]float64{}, storeOK: true, members: map[string]memberState{}, broken: map[string]bool{}}
+	m := &Metrics{tokens: map[string]float64{}, storeOK: true, members: map[string]memberState{}, broken: map[string]bool{}}
 	var errs []error
 	keep := func(err error) {
 		if err != nil {
@@ -94,12 +106,6 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 		}
 	}
 	var err error
-	m.duration, err = meter.Float64Histogram("wscanary.handshake.duration", metric.WithUnit("s"),
-		metric.WithDescription("Duration of WebSocket opening handshakes."),
-		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-	keep(err)
-	m.attempts, err = meter.Int64Counter("wscanary.attempts", metric.WithDescription("Handshake attempts by status class, variants included."))
-	keep(err)
 	m.sent, err = meter.Int64Counter("wscanary.notifications.sent", metric.WithDescription("Notifications delivered, by kind (open, update, reply, notice)."))
 	keep(err)
 	m.failed, err = meter.Int64Counter("wscanary.notifications.failed", metric.WithDescription("Failed notification attempts (each retry counts), by kind."))
@@ -128,60 +134,12 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 			}))
 		keep(err)
 	}
-	attrs := func(k seriesKey, more ...attribute.KeyValue) metric.MeasurementOption {
-		return metric.WithAttributes(append([]attribute.KeyValue{attribute.String("check", k.check),
-			attribute.String("vantage", k.vantage), attribute.String("route", k.route)}, more...)...)
-	}
-	gauge("wscanary.series.status", "Last HTTP status of each series (0: no answer), whether or not it fails.", func(o metric.Float64Observer) {
-		m.eachSeries(func(k seriesKey, status int64, _ string) { o.Observe(float64(status), attrs(k)) })
-	})
-	gauge("wscanary.series.success", "1 when the series' last run upgraded (and passed send/expect), else 0, like probe_success.", func(o metric.Float64Observer) {
-		m.eachSeries(func(k seriesKey, _ int64, outcome string) {
-			v := 0.0
-			if outcome == string(report.OutcomeUpgraded) {
-				v = 1
-			}
-			o.Observe(v, attrs(k))
-		})
-	})
-	gauge("wscanary.series.outcome", "1 for the outcome of the series' last run (upgraded, refused, rejected_after_open, no_answer).", func(o metric.Float64Observer) {
-		m.eachSeries(func(k seriesKey, _ int64, outcome string) {
-			o.Observe(1, attrs(k, attribute.String("outcome", outcome)))
-		})
-	})
-	gauge("wscanary.incident.open", "1 while the check has an open incident.", func(o metric.Float64Observer) {
-		for c, open := range m.incidents {
-			v := 0.0
-			if open {
-				v = 1
-			}
-			o.Observe(v, metric.WithAttributes(attribute.String("check", c)))
-		}
-	})
-	gauge("wscanary.cert.expiry.timestamp", "When the leaf certificate a series saw expires, unix seconds.", func(o metric.Float64Observer) {
-		for k, v := range m.certs {
-			o.Observe(v, attrs(k))
-		}
-	})
-	gauge("wscanary.token.expiry.timestamp", "When the check's JWT expires (its exp claim), unix seconds.", func(o metric.Float64Observer) {
-		for c, v := range m.tokens {
-			o.Observe(v, metric.WithAttributes(attribute.String("check", c)))
-		}
-	})
 	gauge("wscanary.store.healthy", "1 while the store takes writes, 0 while this daemon works from memory.", func(o metric.Float64Observer) {
-		v := 0.0
-		if m.storeOK {
-			v = 1
-		}
-		o.Observe(v)
+		o.Observe(b2f(m.storeOK))
 	})
 	gauge("wscanary.notifier.broken", "1 while a notifier's messages are held for a refusal a person must fix (a revoked token, a missing channel).", func(o metric.Float64Observer) {
 		for name, b := range m.broken {
-			v := 0.0
-			if b {
-				v = 1
-			}
-			o.Observe(v, metric.WithAttributes(attribute.String("notifier", name)))
+			o.Observe(b2f(b), metric.WithAttributes(attribute.String("notifier", name)))
 		}
 	})
 	gauge("wscanary.fleet.member.seen.timestamp", "When each fleet member last reported, unix seconds.", func(o metric.Float64Observer) {
@@ -191,13 +149,13 @@ func NewMetrics(mp metric.MeterProvider) (*Metrics, error) {
 	})
 	gauge("wscanary.fleet.member.up", "1 while a fleet member reports, 0 once it went silent.", func(o metric.Float64Observer) {
 		for name, s := range m.members {
-			v := 1.0
-			if s.silent {
-				v = 0
-			}
-			o.Observe(v, metric.WithAttributes(attribute.String("member", name)))
+			o.Observe(b2f(!s.silent), metric.WithAttributes(attribute.String("member", name)))
 		}
 	})
+	if series != nil {
+		m.otlp, err = newOTLPSeries(series.Meter("github.com/wscanary/wscanary"), m)
+		keep(err)
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("metrics: %w", errs[0])
 	}
@@ -219,15 +177,39 @@ func (m *Metrics) Attempt(ctx context.Context, check, vantage, route, transport,
 	k := attemptKey{check, vantage, route, transport, variant, status}
 	v, ok := m.attemptSets.Load(k)
 	if !ok {
-		d := attribute.NewSet(attribute.String("check", check), attribute.String("vantage", vantage), attribute.String("route", route),
-			attribute.String("transport", transport), attribute.Int("status", status))
-		a := attribute.NewSet(attribute.String("check", check), attribute.String("vantage", vantage), attribute.String("route", route),
-			attribute.String("transport", transport), attribute.String("variant", variant), attribute.String("status_class", statusClass(status)))
-		v, _ = m.attemptSets.LoadOrStore(k, &attemptSet{duration: metric.WithAttributeSet(d), attempts: metric.WithAttributeSet(a)})
+		v, _ = m.attemptSets.LoadOrStore(k, m.newAttemptSet(k))
 	}
 	set := v.(*attemptSet)
-	m.duration.Record(ctx, seconds, set.duration)
-	m.attempts.Add(ctx, 1, set.attempts)
+	set.hist.observe(seconds)
+	set.count.Add(1)
+	if m.otlp != nil {
+		m.otlp.duration.Record(ctx, seconds, set.duration)
+		m.otlp.attempts.Add(ctx, 1, set.attempts)
+	}
+}
+
+// newAttemptSet finds (or makes) the histogram and counter an attempt of
+// k updates: variants share a histogram, statuses of a class a counter.
+func (m *Metrics) newAttemptSet(k attemptKey) *attemptSet {
+	dk := durationKey{k.check, k.vantage, k.route, k.transport, k.status}
+	h, ok := m.durations.Load(dk)
+	if !ok {
+		h, _ = m.durations.LoadOrStore(dk, &histogram{status: strconv.Itoa(k.status)})
+	}
+	ck := countKey{k.check, k.vantage, k.route, k.transport, k.variant, statusClass(k.status)}
+	c, ok := m.counts.Load(ck)
+	if !ok {
+		c, _ = m.counts.LoadOrStore(ck, new(atomic.Uint64))
+	}
+	set := &attemptSet{hist: h.(*histogram), count: c.(*atomic.Uint64)}
+	if m.otlp != nil {
+		set.duration = metric.WithAttributeSet(attribute.NewSet(attribute.String("check", k.check), attribute.String("vantage", k.vantage),
+			attribute.String("route", k.route), attribute.String("transport", k.transport), attribute.Int("status", k.status)))
+		set.attempts = metric.WithAttributeSet(attribute.NewSet(attribute.String("check", k.check), attribute.String("vantage", k.vantage),
+			attribute.String("route", k.route), attribute.String("transport", k.transport), attribute.String("variant", k.variant),
+			attribute.String("status_class", ck.class)))
+	}
+	return set
 }
 
 // SeriesObserved records the last status and outcome of a series, for
@@ -236,12 +218,7 @@ func (m *Metrics) SeriesObserved(check, vantage, route string, status int, outco
 	if m == nil {
 		return
 	}
-	k := seriesKey{check, vantage, route}
-	v, ok := m.series.Load(k)
-	if !ok {
-		v, _ = m.series.LoadOrStore(k, &seriesState{})
-	}
-	st := v.(*seriesState)
+	st := m.state(seriesKey{check, vantage, route})
 	st.status.Store(int64(status))
 	if p := st.outcome.Load(); p == nil || *p != outcome {
 		st.outcome.Store(&outcome)
@@ -253,9 +230,7 @@ func (m *Metrics) IncidentOpen(check string, open bool) {
 	if m == nil {
 		return
 	}
-	m.mu.Lock()
-	m.incidents[check] = open
-	m.mu.Unlock()
+	m.incidents.Store(check, open)
 }
 
 // CertExpiry records when the certificate a series saw expires.
@@ -263,9 +238,7 @@ func (m *Metrics) CertExpiry(check, vantage, route string, at time.Time) {
 	if m == nil || at.IsZero() {
 		return
 	}
-	m.mu.Lock()
-	m.certs[seriesKey{check, vantage, route}] = float64(at.Unix())
-	m.mu.Unlock()
+	m.state(seriesKey{check, vantage, route}).cert.Store(at.Unix())
 }
 
 // TokenExpiry records when the check's JWT expires.
@@ -283,27 +256,22 @@ func (m *Metrics) Forget(check string) {
 	if m == nil {
 		return
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.series.Range(func(k, _ any) bool {
-		if k.(seriesKey).check == check {
-			m.series.Delete(k)
-		}
-		return true
-	})
-	m.attemptSets.Range(func(k, _ any) bool {
-		if k.(attemptKey).check == check {
-			m.attemptSets.Delete(k)
-		}
-		return true
-	})
-	for k := range m.certs {
-		if k.check == check {
-			delete(m.certs, k)
-		}
+	forget := func(sm *sync.Map, of func(any) string) {
+		sm.Range(func(k, _ any) bool {
+			if of(k) == check {
+				sm.Delete(k)
+			}
+			return true
+		})
 	}
-	delete(m.incidents, check)
+	forget(&m.series, func(k any) string { return k.(seriesKey).check })
+	forget(&m.attemptSets, func(k any) string { return k.(attemptKey).check })
+	forget(&m.durations, func(k any) string { return k.(durationKey).check })
+	forget(&m.counts, func(k any) string { return k.(countKey).check })
+	m.incidents.Delete(check)
+	m.mu.Lock()
 	delete(m.tokens, check)
+	m.mu.Unlock()
 }
 
 // NotificationSent counts a delivered message.

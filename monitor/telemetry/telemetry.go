@@ -18,7 +18,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel/attribute"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
@@ -34,10 +33,11 @@ import (
 	"github.com/wscanary/wscanary/monitor/report"
 )
 
-// CardinalityLimit bounds the data points of one instrument. The SDK's
-// default (2,000) folds everything past it into otel_metric_overflow; a
-// daemon with 10,000 checks from several vantages on two routes has tens of
-// thousands of series, each with a few statuses.
+// CardinalityLimit bounds the data points of one OpenTelemetry
+// instrument. The SDK's default (2,000) folds everything past it into
+// otel_metric_overflow; over OTLP, a daemon with 10,000 checks from several
+// vantages on two routes has tens of thousands of series, each with a few
+// statuses. (/metrics writes the per-series families itself: no limit.)
 const CardinalityLimit = 1 << 19
 
 // Options configure Setup.
@@ -67,8 +67,9 @@ type Telemetry struct {
 	// client profile says it in its User-Agent.
 	Version string
 
-	tp *sdktrace.TracerProvider
-	mp *sdkmetric.MeterProvider
+	tp       *sdktrace.TracerProvider
+	mp       *sdkmetric.MeterProvider
+	seriesMP *sdkmetric.MeterProvider // nil without an OTLP metrics exporter
 }
 
 // Setup builds the providers. Traces are exported when OTEL_TRACES_EXPORTER
@@ -131,15 +132,18 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
-	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(promExp),
-		sdkmetric.WithCardinalityLimit(CardinalityLimit)}
+	common := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithCardinalityLimit(CardinalityLimit)}
 	if env("OTEL_METRICS_EXEMPLAR_FILTER") == "" {
 		// Every attempt runs in a sampled span, so the SDK's default
 		// (trace_based) keeps a reservoir of exemplars for every series:
 		// 2 KB a check, most of the daemon's heap at 30,000 checks. On
 		// when asked for (OTEL_METRICS_EXEMPLAR_FILTER=trace_based).
-		mpOpts = append(mpOpts, sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
+		common = append(common, sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
 	}
+	mpOpts := append([]sdkmetric.Option{sdkmetric.WithReader(promExp)}, common...)
+	// An OTLP exporter gets a second reader, on a meter provider of the
+	// per-series instruments alone (see Metrics).
+	var seriesMP *sdkmetric.MeterProvider
 	if me := strings.TrimSpace(env("OTEL_METRICS_EXPORTER")); me != "prometheus" && wants(env, "OTEL_METRICS_EXPORTER", "METRICS") {
 		reader, err := autoexport.NewMetricReader(ctx)
 		if err != nil {
@@ -147,19 +151,28 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 		}
 		if !autoexport.IsNoneMetricReader(reader) {
 			mpOpts = append(mpOpts, sdkmetric.WithReader(reader))
+			series, err := autoexport.NewMetricReader(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("metric exporter: %w", err)
+			}
+			seriesMP = sdkmetric.NewMeterProvider(append([]sdkmetric.Option{sdkmetric.WithReader(series)}, common...)...)
 		}
 	}
 	mp := sdkmetric.NewMeterProvider(mpOpts...)
-	m, err := NewMetrics(mp)
+	var sm metric.MeterProvider
+	if seriesMP != nil {
+		sm = seriesMP
+	}
+	m, err := NewMetrics(mp, sm)
 	if err != nil {
 		return nil, err
 	}
 	return &Telemetry{
 		TracerProvider: tp, MeterProvider: mp, Metrics: m,
 		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-		Handler:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Handler:    &metricsHandler{reg: reg, m: m},
 		Version:    opts.ServiceVersion,
-		tp:         tp, mp: mp,
+		tp:         tp, mp: mp, seriesMP: seriesMP,
 	}, nil
 }
 
@@ -179,7 +192,11 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 	if t == nil {
 		return nil
 	}
-	return errors.Join(t.tp.Shutdown(ctx), t.mp.Shutdown(ctx))
+	err := errors.Join(t.tp.Shutdown(ctx), t.mp.Shutdown(ctx))
+	if t.seriesMP != nil {
+		err = errors.Join(err, t.seriesMP.Shutdown(ctx))
+	}
+	return err
 }
 
 // NewLogger logs to w: text for a person at a terminal, JSON for a journal

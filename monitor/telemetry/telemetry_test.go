@@ -1,14 +1,28 @@
 package telemetry_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	"google.golang.org/protobuf/proto"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -169,5 +183,171 @@ func TestMetricsAtScale(t *testing.T) {
 		if !strings.Contains(text, "\n"+name+" ") {
 			t.Errorf("/metrics lacks %s", name)
 		}
+	}
+}
+
+// TestExpositionParsesAndRoundTrips: /metrics is one valid text
+// exposition (each family once, promtool's lint clean), compressed when
+// asked, and what it says of a histogram and of a hostile check name is
+// what was recorded.
+func TestExpositionParsesAndRoundTrips(t *testing.T) {
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "us", Env: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	ctx := context.Background()
+	m := tel.Metrics
+	const hostile = "we\"ird\\name\nnext line"
+	for _, d := range []float64{0.003, 0.041, 0.043, 7, 30} {
+		m.Attempt(ctx, "chat", "us", "cdn", "http1", "configured", 403, d)
+	}
+	m.Attempt(ctx, hostile, "us", "cdn", "h2", "configured", 101, 0.02)
+	m.SeriesObserved(hostile, "us", "cdn", 101, "upgraded")
+	m.IncidentOpen(hostile, false)
+	m.CertExpiry(hostile, "us", "cdn", time.Unix(1767225600, 0))
+	m.NotificationSent(ctx, "chat", "open", "slack")
+
+	srv := httptest.NewServer(tel.Handler)
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q for a scraper that takes gzip", resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := func(text string) string { // the runtime's figures move between scrapes
+		var b strings.Builder
+		for line := range strings.Lines(text) {
+			if strings.HasPrefix(line, "wscanary_") {
+				b.WriteString(line)
+			}
+		}
+		return b.String()
+	}
+	if plain := scrape(t, tel); ours(plain) != ours(string(text)) {
+		t.Errorf("plain and gzip expositions differ:\n%s\n%s", ours(plain), ours(string(text)))
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(text))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	hist := fams["wscanary_handshake_duration_seconds"]
+	if hist == nil || hist.GetType() != dto.MetricType_HISTOGRAM {
+		t.Fatalf("no handshake histogram: %v", hist)
+	}
+	var chat *dto.Histogram
+	var names []string
+	for _, mt := range hist.Metric {
+		for _, l := range mt.Label {
+			if l.GetName() == "check" {
+				names = append(names, l.GetValue())
+				if l.GetValue() == "chat" {
+					chat = mt.Histogram
+				}
+			}
+		}
+	}
+	if !slices.Contains(names, hostile) {
+		t.Errorf("the hostile check name did not round-trip: %q", names)
+	}
+	if chat == nil || chat.GetSampleCount() != 5 || math.Abs(chat.GetSampleSum()-37.087) > 1e-9 {
+		t.Fatalf("chat's histogram: %v", chat)
+	}
+	want := map[float64]uint64{0.005: 1, 0.025: 1, 0.05: 3, 5: 3, 10: 4}
+	for _, b := range chat.Bucket {
+		if n, ok := want[b.GetUpperBound()]; ok && b.GetCumulativeCount() != n {
+			t.Errorf("bucket le=%g holds %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), n)
+		}
+	}
+	if fams["wscanary_notifications_sent_total"] == nil || fams["go_goroutines"] == nil || fams["wscanary_incident_open"] == nil {
+		t.Error("families missing from the exposition")
+	}
+
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("WSCANARY_REQUIRE_TOOLS") == "1" {
+			t.Fatal("promtool: not installed (the Debian package prometheus; scripts/test installs it)")
+		}
+		t.Skip("skipped the lint: promtool is not installed (the Debian package prometheus; scripts/test installs it)")
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestOTLPGetsEveryFamilyOnce: with an OTLP metrics exporter the
+// per-series families (kept outside the SDK for /metrics) still reach it,
+// each once, beside the SDK's own instruments.
+func TestOTLPGetsEveryFamilyOnce(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var points int
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var req colmetrics.ExportMetricsServiceRequest
+		if err := proto.Unmarshal(b, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, rm := range req.ResourceMetrics {
+			for _, sm := range rm.ScopeMetrics {
+				for _, mt := range sm.Metrics {
+					seen[mt.Name]++
+					if h := mt.GetHistogram(); h != nil && mt.Name == "wscanary.handshake.duration" {
+						for _, dp := range h.DataPoints {
+							points += int(dp.GetCount())
+						}
+					}
+				}
+			}
+		}
+	}))
+	defer sink.Close()
+	t.Setenv("OTEL_METRICS_EXPORTER", "otlp")
+	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf")
+	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", sink.URL+"/v1/metrics")
+	t.Setenv("OTEL_TRACES_EXPORTER", "")
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "us"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m := tel.Metrics
+	m.Attempt(ctx, "chat", "us", "cdn", "http1", "configured", 403, 0.041)
+	m.Attempt(ctx, "chat", "us", "cdn", "http1", "no-origin", 403, 0.043)
+	m.SeriesObserved("chat", "us", "cdn", 403, "refused")
+	m.IncidentOpen("chat", true)
+	m.NotificationSent(ctx, "chat", "open", "slack")
+	if err := tel.Shutdown(ctx); err != nil { // flushes both readers
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, name := range []string{"wscanary.handshake.duration", "wscanary.attempts", "wscanary.series.status",
+		"wscanary.series.outcome", "wscanary.incident.open", "wscanary.notifications.sent"} {
+		if seen[name] != 1 {
+			t.Errorf("%s exported %d times, want once (all: %v)", name, seen[name], seen)
+		}
+	}
+	if points != 2 {
+		t.Errorf("the exported histogram counts %d attempts, want 2", points)
 	}
 }
