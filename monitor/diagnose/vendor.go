@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"net/textproto"
 	"regexp"
 	"strings"
 )
@@ -336,16 +337,12 @@ func EdgePop(headers map[string]string) string {
 	return ""
 }
 
+// headerValue is the value of the header name, "" when absent. Names are
+// canonical (the prober records them so, as net/http does), so a miss of
+// the canonical name is an answer: scanning every header for another
+// spelling on each miss was most of Vendor's cost on every attempt.
 func headerValue(headers map[string]string, name string) string {
-	if v, ok := headers[name]; ok {
-		return v
-	}
-	for k, v := range headers {
-		if strings.EqualFold(k, name) {
-			return v
-		}
-	}
-	return ""
+	return headers[textproto.CanonicalMIMEHeaderKey(name)]
 }
 
 func hasPrefixHeader(headers map[string]string, prefix string) bool {

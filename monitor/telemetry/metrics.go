@@ -16,9 +16,9 @@ import (
 // vantage, route, variant, status, outcome and kind, never URLs or error
 // strings. A nil *Metrics records nothing.
 //
-// The families with a line per check or series are kept by Metrics itself
-// and written to /metrics from there (series.go); the others are
-// OpenTelemetry instruments. With an OTLP metrics exporter the per-series
+// The families with a line per check or series, and the lateness of every
+// fire, are kept by Metrics itself and written to /metrics from there
+// (series.go); the others are OpenTelemetry instruments. With an OTLP metrics exporter the per-series
 // families are also OpenTelemetry instruments, on a meter provider of
 // their own that only that exporter reads (otlpSeries).
 type Metrics struct {
@@ -26,7 +26,6 @@ type Metrics struct {
 	failed    metric.Int64Counter
 	dropped   metric.Int64Counter
 	skipped   metric.Int64Counter
-	lateness  metric.Float64Histogram
 	storeErrs metric.Int64Counter
 	slackConn metric.Int64Counter
 
@@ -41,6 +40,7 @@ type Metrics struct {
 	series sync.Map
 	// incidents: check -> whether it has an open incident (bool).
 	incidents sync.Map
+	lateness  *histogram
 	// otlp are the per-series instruments for an OTLP exporter; nil
 	// without one.
 	otlp *otlpSeries
@@ -98,7 +98,8 @@ type memberState struct {
 // meter provider of the per-series instruments for an OTLP exporter.
 func NewMetrics(mp, series metric.MeterProvider) (*Metrics, error) {
 	meter := mp.Meter("github.com/wscanary/wscanary")
-	m := &Metrics{tokens: map[string]float64{}, storeOK: true, members: map[string]memberState{}, broken: map[string]bool{}}
+	m := &Metrics{tokens: map[string]float64{}, storeOK: true, members: map[string]memberState{}, broken: map[string]bool{},
+		lateness: newHistogram(latenessBuckets)}
 	var errs []error
 	keep := func(err error) {
 		if err != nil {
@@ -117,10 +118,6 @@ func NewMetrics(mp, series metric.MeterProvider) (*Metrics, error) {
 	keep(err)
 	m.slackConn, err = meter.Int64Counter("wscanary.slack.socket.connections",
 		metric.WithDescription("Socket Mode connections opened to Slack (buttons), by whether it was a reconnection."))
-	keep(err)
-	m.lateness, err = meter.Float64Histogram("wscanary.schedule.lateness", metric.WithUnit("s"),
-		metric.WithDescription("How late a run started after its scheduled time."),
-		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5))
 	keep(err)
 	m.storeErrs, err = meter.Int64Counter("wscanary.store.errors", metric.WithDescription("Store operations that failed, by operation."))
 	keep(err)
@@ -194,7 +191,9 @@ func (m *Metrics) newAttemptSet(k attemptKey) *attemptSet {
 	dk := durationKey{k.check, k.vantage, k.route, k.transport, k.status}
 	h, ok := m.durations.Load(dk)
 	if !ok {
-		h, _ = m.durations.LoadOrStore(dk, &histogram{status: strconv.Itoa(k.status)})
+		nh := newHistogram(durationBuckets)
+		nh.status = strconv.Itoa(k.status)
+		h, _ = m.durations.LoadOrStore(dk, nh)
 	}
 	ck := countKey{k.check, k.vantage, k.route, k.transport, k.variant, statusClass(k.status)}
 	c, ok := m.counts.Load(ck)
@@ -360,5 +359,8 @@ func (m *Metrics) Lateness(ctx context.Context, seconds float64) {
 	if m == nil {
 		return
 	}
-	m.lateness.Record(ctx, seconds)
+	m.lateness.observe(seconds)
+	if m.otlp != nil {
+		m.otlp.lateness.Record(ctx, seconds)
+	}
 }

@@ -14,6 +14,7 @@ import (
 type otlpSeries struct {
 	duration metric.Float64Histogram
 	attempts metric.Int64Counter
+	lateness metric.Float64Histogram
 }
 
 func newOTLPSeries(meter metric.Meter, m *Metrics) (*otlpSeries, error) {
@@ -21,7 +22,11 @@ func newOTLPSeries(meter metric.Meter, m *Metrics) (*otlpSeries, error) {
 	var err error
 	if o.duration, err = meter.Float64Histogram("wscanary.handshake.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of WebSocket opening handshakes."),
-		metric.WithExplicitBucketBoundaries(durationBounds...)); err != nil {
+		metric.WithExplicitBucketBoundaries(durationBuckets.bounds...)); err != nil {
+		return nil, err
+	}
+	if o.lateness, err = meter.Float64Histogram("wscanary.schedule.lateness", metric.WithUnit("s"),
+		metric.WithDescription(helpLateness), metric.WithExplicitBucketBoundaries(latenessBuckets.bounds...)); err != nil {
 		return nil, err
 	}
 	if o.attempts, err = meter.Int64Counter("wscanary.attempts", metric.WithDescription("Handshake attempts by status class, variants included.")); err != nil {

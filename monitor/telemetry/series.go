@@ -19,22 +19,48 @@ import (
 // marking that garbage; at 100,000 checks it stalled the schedule for
 // seconds. Written from here a scrape allocates nothing per line, and an
 // attempt records with a few atomic adds and no lock (docs/architecture.md,
-// section 2). The families and their labels are the ones the exporter wrote,
-// label names in its (sorted) order, so dashboards and rules are unchanged.
+// section 2). The families and their labels are the ones the exporter
+// wrote, label names in its (sorted) order, so dashboards and rules are
+// unchanged. The schedule's lateness, recorded at every fire, is kept the
+// same way.
 
-// durationBounds are the handshake histogram's upper bounds, seconds.
-var durationBounds = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+// buckets are a histogram's upper bounds and their le labels, +Inf last.
+type buckets struct {
+	bounds []float64
+	les    []string
+}
+
+func newBuckets(bounds ...float64) buckets {
+	b := buckets{bounds: bounds}
+	for _, v := range bounds {
+		b.les = append(b.les, strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	b.les = append(b.les, "+Inf")
+	return b
+}
+
+var (
+	// durationBuckets: the handshake's, seconds.
+	durationBuckets = newBuckets(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+	// latenessBuckets: how late a run started, seconds.
+	latenessBuckets = newBuckets(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
+)
 
 // histogram counts observations per bucket (not cumulative: the last is
 // above every bound) and keeps their sum, as float64 bits.
 type histogram struct {
-	counts [12]atomic.Uint64
+	buckets
+	counts []atomic.Uint64
 	sum    atomic.Uint64
-	status string // its status label, formatted once
+	status string // a handshake histogram's status label, formatted once
+}
+
+func newHistogram(b buckets) *histogram {
+	return &histogram{buckets: b, counts: make([]atomic.Uint64, len(b.les))}
 }
 
 func (h *histogram) observe(v float64) {
-	h.counts[sort.SearchFloat64s(durationBounds, v)].Add(1)
+	h.counts[sort.SearchFloat64s(h.bounds, v)].Add(1)
 	for {
 		old := h.sum.Load()
 		if h.sum.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
@@ -82,11 +108,17 @@ func (e *expo) family(name, typ, help string) {
 	e.w.WriteByte('\n')
 }
 
-// labels writes `name{k="v",...` (without the closing brace, so a caller
-// can add le), from pairs of name and value. Values are escaped: a
-// check's name is the operator's text, and may hold quotes.
-func (e *expo) labels(name string, pairs ...string) {
+// sample starts a sample line: the name and its suffix (_bucket, _sum,
+// _count or ""), the label pairs (name, value, ...), and le when not "".
+// Values are escaped: a check's name is the operator's text, and may hold
+// quotes.
+func (e *expo) sample(name, suffix, le string, pairs ...string) {
 	e.w.WriteString(name)
+	e.w.WriteString(suffix)
+	if len(pairs) == 0 && le == "" {
+		e.w.WriteByte(' ')
+		return
+	}
 	e.w.WriteByte('{')
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if i > 0 {
@@ -109,11 +141,19 @@ func (e *expo) labels(name string, pairs ...string) {
 		}
 		e.w.WriteByte('"')
 	}
+	if le != "" {
+		if len(pairs) > 0 {
+			e.w.WriteByte(',')
+		}
+		e.w.WriteString(`le="`)
+		e.w.WriteString(le)
+		e.w.WriteByte('"')
+	}
+	e.w.WriteString("} ")
 }
 
-// value ends a sample line: the closing brace and the value.
+// value ends a sample line with a float.
 func (e *expo) value(v float64) {
-	e.w.WriteString("} ")
 	switch {
 	case math.IsInf(v, +1):
 		e.w.WriteString("+Inf")
@@ -128,23 +168,25 @@ func (e *expo) value(v float64) {
 	e.w.WriteByte('\n')
 }
 
+// count ends a sample line with an integer.
 func (e *expo) count(v uint64) {
-	e.w.WriteString("} ")
 	e.num = strconv.AppendUint(e.num[:0], v, 10)
 	e.w.Write(e.num)
 	e.w.WriteByte('\n')
 }
 
-// le writes a bucket's bound label after the others.
-func (e *expo) le(bound float64) {
-	e.w.WriteString(`,le="`)
-	if math.IsInf(bound, +1) {
-		e.w.WriteString("+Inf")
-	} else {
-		e.num = strconv.AppendFloat(e.num[:0], bound, 'g', -1, 64)
-		e.w.Write(e.num)
+// histogram writes h's buckets (cumulative), sum and count.
+func (e *expo) histogram(name string, h *histogram, pairs ...string) {
+	var total uint64
+	for i := range h.counts {
+		total += h.counts[i].Load()
+		e.sample(name, "_bucket", h.les[i], pairs...)
+		e.count(total)
 	}
-	e.w.WriteByte('"')
+	e.sample(name, "_sum", "", pairs...)
+	e.value(math.Float64frombits(h.sum.Load()))
+	e.sample(name, "_count", "", pairs...)
+	e.count(total)
 }
 
 // writeSeries writes the per-series families. Ranging over a sync.Map
@@ -156,7 +198,7 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 	e.family("wscanary_attempts_total", "counter", "Handshake attempts by status class, variants included.")
 	m.counts.Range(func(k, v any) bool {
 		c := k.(countKey)
-		e.labels("wscanary_attempts_total", "check", c.check, "route", c.route, "status_class", c.class,
+		e.sample("wscanary_attempts_total", "", "", "check", c.check, "route", c.route, "status_class", c.class,
 			"transport", c.transport, "vantage", c.vantage, "variant", c.variant)
 		e.count(v.(*atomic.Uint64).Load())
 		return true
@@ -165,26 +207,13 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 	e.family("wscanary_handshake_duration_seconds", "histogram", "Duration of WebSocket opening handshakes.")
 	m.durations.Range(func(k, v any) bool {
 		d, h := k.(durationKey), v.(*histogram)
-		var total uint64
-		for i := range h.counts {
-			total += h.counts[i].Load()
-			e.labels("wscanary_handshake_duration_seconds_bucket", "check", d.check, "route", d.route,
-				"status", h.status, "transport", d.transport, "vantage", d.vantage)
-			if i < len(durationBounds) {
-				e.le(durationBounds[i])
-			} else {
-				e.le(math.Inf(+1))
-			}
-			e.count(total)
-		}
-		e.labels("wscanary_handshake_duration_seconds_sum", "check", d.check, "route", d.route,
+		e.histogram("wscanary_handshake_duration_seconds", h, "check", d.check, "route", d.route,
 			"status", h.status, "transport", d.transport, "vantage", d.vantage)
-		e.value(math.Float64frombits(h.sum.Load()))
-		e.labels("wscanary_handshake_duration_seconds_count", "check", d.check, "route", d.route,
-			"status", h.status, "transport", d.transport, "vantage", d.vantage)
-		e.count(total)
 		return true
 	})
+
+	e.family("wscanary_schedule_lateness_seconds", "histogram", helpLateness)
+	e.histogram("wscanary_schedule_lateness_seconds", m.lateness)
 
 	e.family("wscanary_series_status", "gauge", helpStatus)
 	m.series.Range(func(k, v any) bool {
@@ -192,7 +221,7 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 		if _, o := st.load(); o == "" {
 			return true // a certificate seen, no run recorded yet
 		}
-		e.labels("wscanary_series_status", "check", s.check, "route", s.route, "vantage", s.vantage)
+		e.sample("wscanary_series_status", "", "", "check", s.check, "route", s.route, "vantage", s.vantage)
 		e.value(float64(st.status.Load()))
 		return true
 	})
@@ -203,7 +232,7 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 		if o == "" {
 			return true
 		}
-		e.labels("wscanary_series_success", "check", s.check, "route", s.route, "vantage", s.vantage)
+		e.sample("wscanary_series_success", "", "", "check", s.check, "route", s.route, "vantage", s.vantage)
 		e.value(success(o))
 		return true
 	})
@@ -214,7 +243,7 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 		if o == "" {
 			return true
 		}
-		e.labels("wscanary_series_outcome", "check", s.check, "outcome", o, "route", s.route, "vantage", s.vantage)
+		e.sample("wscanary_series_outcome", "", "", "check", s.check, "outcome", o, "route", s.route, "vantage", s.vantage)
 		e.value(1)
 		return true
 	})
@@ -222,7 +251,7 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 	m.series.Range(func(k, v any) bool {
 		s, st := k.(seriesKey), v.(*seriesState)
 		if at := st.cert.Load(); at != 0 {
-			e.labels("wscanary_cert_expiry_timestamp", "check", s.check, "route", s.route, "vantage", s.vantage)
+			e.sample("wscanary_cert_expiry_timestamp", "", "", "check", s.check, "route", s.route, "vantage", s.vantage)
 			e.value(float64(at))
 		}
 		return true
@@ -230,7 +259,7 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 
 	e.family("wscanary_incident_open", "gauge", helpIncident)
 	m.incidents.Range(func(k, v any) bool {
-		e.labels("wscanary_incident_open", "check", k.(string))
+		e.sample("wscanary_incident_open", "", "", "check", k.(string))
 		e.value(b2f(v.(bool)))
 		return true
 	})
@@ -238,7 +267,7 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 	e.family("wscanary_token_expiry_timestamp", "gauge", helpToken)
 	m.mu.Lock()
 	for c, at := range m.tokens {
-		e.labels("wscanary_token_expiry_timestamp", "check", c)
+		e.sample("wscanary_token_expiry_timestamp", "", "", "check", c)
 		e.value(at)
 	}
 	m.mu.Unlock()
@@ -251,6 +280,7 @@ const (
 	helpCert     = "When the leaf certificate a series saw expires, unix seconds."
 	helpIncident = "1 while the check has an open incident."
 	helpToken    = "When the check's JWT expires (its exp claim), unix seconds."
+	helpLateness = "How late a run started after its scheduled time."
 )
 
 // success is wscanary_series_success of an outcome.

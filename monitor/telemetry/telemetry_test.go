@@ -336,13 +336,14 @@ func TestOTLPGetsEveryFamilyOnce(t *testing.T) {
 	m.SeriesObserved("chat", "us", "cdn", 403, "refused")
 	m.IncidentOpen("chat", true)
 	m.NotificationSent(ctx, "chat", "open", "slack")
+	m.Lateness(ctx, 0.002)
 	if err := tel.Shutdown(ctx); err != nil { // flushes both readers
 		t.Fatal(err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, name := range []string{"wscanary.handshake.duration", "wscanary.attempts", "wscanary.series.status",
-		"wscanary.series.outcome", "wscanary.incident.open", "wscanary.notifications.sent"} {
+		"wscanary.series.outcome", "wscanary.incident.open", "wscanary.notifications.sent", "wscanary.schedule.lateness"} {
 		if seen[name] != 1 {
 			t.Errorf("%s exported %d times, want once (all: %v)", name, seen[name], seen)
 		}
