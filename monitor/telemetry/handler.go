@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -24,16 +25,18 @@ type metricsHandler struct {
 }
 
 func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	mfs, err := h.reg.Gather()
-	if err != nil && len(mfs) == 0 {
-		http.Error(w, "gathering metrics: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
 	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 	if r.Method == http.MethodHead {
 		return
 	}
-	var out io.Writer = w
+	// As promhttp did: a collector that fails fails the scrape, so the
+	// scraper says so (up == 0) rather than missing series quietly.
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		http.Error(w, "gathering metrics: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	out := &sticky{w: w}
 	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		w.Header().Set("Content-Encoding", "gzip")
 		w.Header().Add("Vary", "Accept-Encoding")
@@ -41,7 +44,7 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// must not take a core from the schedule for long.
 		gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
 		defer gz.Close()
-		out = gz
+		out.w = gz
 	}
 	bw, _ := h.bufs.Get().(*bufio.Writer)
 	if bw == nil {
@@ -55,19 +58,44 @@ func (h *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return // the scraper went away
 		}
 	}
-	h.m.writeSeries(bw)
+	h.m.writeSeries(bw, out.failed)
 	bw.Flush()
 }
 
-// acceptsGzip reports whether an Accept-Encoding header takes gzip
-// (and does not refuse it with q=0).
+// sticky keeps the first write error, so that a scrape whose scraper went
+// away stops walking 100,000 series.
+type sticky struct {
+	w   io.Writer
+	err error
+}
+
+func (s *sticky) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	s.err = err
+	return n, err
+}
+
+func (s *sticky) failed() bool { return s.err != nil }
+
+// acceptsGzip reports whether an Accept-Encoding header takes gzip (and
+// does not refuse it with q=0).
 func acceptsGzip(header string) bool {
 	for part := range strings.SplitSeq(header, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			q := strings.ReplaceAll(params, " ", "")
-			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		coding, params, _ := strings.Cut(part, ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
 		}
+		for param := range strings.SplitSeq(params, ";") {
+			name, value, _ := strings.Cut(param, "=")
+			if strings.EqualFold(strings.TrimSpace(name), "q") {
+				q, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+				return err == nil && q > 0
+			}
+		}
+		return true
 	}
 	return false
 }

@@ -18,21 +18,24 @@ import (
 //
 // The families with a line per check or series, and the lateness of every
 // fire, are kept by Metrics itself and written to /metrics from there
-// (series.go); the others are OpenTelemetry instruments. With an OTLP metrics exporter the per-series
-// families are also OpenTelemetry instruments, on a meter provider of
-// their own that only that exporter reads (otlpSeries).
+// (series.go); the others are OpenTelemetry instruments. With an OTLP
+// metrics exporter the per-series families are OpenTelemetry instruments
+// too, on that exporter's meter provider only (otlp.go).
 type Metrics struct {
-	sent      metric.Int64Counter
-	failed    metric.Int64Counter
-	dropped   metric.Int64Counter
-	skipped   metric.Int64Counter
-	storeErrs metric.Int64Counter
-	slackConn metric.Int64Counter
+	sent      counter
+	failed    counter
+	dropped   counter
+	skipped   counter
+	storeErrs counter
+	slackConn counter
 
 	// attemptSets are what Attempt updates, by attemptKey: found once per
 	// series and status, so an attempt records with atomic adds, without
-	// building its attributes and without a lock.
+	// building its attributes and without a lock. A set is made, and a
+	// check forgotten, under setsMu: a set never points at a histogram or
+	// counter that Forget took out of durations and counts.
 	attemptSets sync.Map
+	setsMu      sync.Mutex
 	durations   sync.Map // durationKey -> *histogram
 	counts      sync.Map // countKey -> *atomic.Uint64
 	// series are the last status, outcome and certificate expiry of every
@@ -94,42 +97,52 @@ type memberState struct {
 	silent bool
 }
 
-// NewMetrics creates the instruments on mp. series, when not nil, is the
-// meter provider of the per-series instruments for an OTLP exporter.
-func NewMetrics(mp, series metric.MeterProvider) (*Metrics, error) {
-	meter := mp.Meter("github.com/wscanary/wscanary")
+// NewMetrics creates the instruments. prom is the meter provider the
+// Prometheus exporter reads; otlp, when not nil, the one an OTLP exporter
+// reads, which also gets the per-series families as instruments. Each
+// exporter has one reader of its own: a second reader would send the
+// runtime metrics OTEL_METRICS_PRODUCERS adds twice.
+func NewMetrics(prom, otlp metric.MeterProvider) (*Metrics, error) {
+	const scope = "github.com/wscanary/wscanary"
+	meters := []metric.Meter{prom.Meter(scope)}
+	if otlp != nil {
+		meters = append(meters, otlp.Meter(scope))
+	}
 	m := &Metrics{tokens: map[string]float64{}, storeOK: true, members: map[string]memberState{}, broken: map[string]bool{},
 		lateness: newHistogram(latenessBuckets)}
 	var errs []error
-	keep := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
+	counter := func(name, desc string) counter {
+		var c counter
+		for _, meter := range meters {
+			i, err := meter.Int64Counter(name, metric.WithDescription(desc))
+			if err != nil {
+				errs = append(errs, err)
+			}
+			c = append(c, i)
 		}
+		return c
 	}
-	var err error
-	m.sent, err = meter.Int64Counter("wscanary.notifications.sent", metric.WithDescription("Notifications delivered, by kind (open, update, reply, notice)."))
-	keep(err)
-	m.failed, err = meter.Int64Counter("wscanary.notifications.failed", metric.WithDescription("Failed notification attempts (each retry counts), by kind."))
-	keep(err)
-	m.dropped, err = meter.Int64Counter("wscanary.notifications.dropped",
-		metric.WithDescription("Notifications given up on (undelivered for a day, a notifier removed, a receiver's 410), by kind."))
-	keep(err)
-	m.skipped, err = meter.Int64Counter("wscanary.runs.skipped", metric.WithDescription("Runs skipped because the previous run of the check was still going."))
-	keep(err)
-	m.slackConn, err = meter.Int64Counter("wscanary.slack.socket.connections",
-		metric.WithDescription("Socket Mode connections opened to Slack (buttons), by whether it was a reconnection."))
-	keep(err)
-	m.storeErrs, err = meter.Int64Counter("wscanary.store.errors", metric.WithDescription("Store operations that failed, by operation."))
-	keep(err)
+	m.sent = counter("wscanary.notifications.sent", "Notifications delivered, by kind (open, update, reply, notice).")
+	m.failed = counter("wscanary.notifications.failed", "Failed notification attempts (each retry counts), by kind.")
+	m.dropped = counter("wscanary.notifications.dropped",
+		"Notifications given up on (undelivered for a day, a notifier removed, a receiver's 410), by kind.")
+	m.skipped = counter("wscanary.runs.skipped", "Runs skipped because the previous run of the check was still going.")
+	m.slackConn = counter("wscanary.slack.socket.connections",
+		"Socket Mode connections opened to Slack (buttons), by whether it was a reconnection.")
+	m.storeErrs = counter("wscanary.store.errors", "Store operations that failed, by operation.")
 	gauge := func(name, desc string, cb func(o metric.Float64Observer)) {
-		_, err := meter.Float64ObservableGauge(name, metric.WithDescription(desc),
-			metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
-				m.mu.Lock()
-				defer m.mu.Unlock()
-				cb(o)
-				return nil
-			}))
-		keep(err)
+		for _, meter := range meters {
+			_, err := meter.Float64ObservableGauge(name, metric.WithDescription(desc),
+				metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+					m.mu.Lock()
+					defer m.mu.Unlock()
+					cb(o)
+					return nil
+				}))
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	gauge("wscanary.store.healthy", "1 while the store takes writes, 0 while this daemon works from memory.", func(o metric.Float64Observer) {
 		o.Observe(b2f(m.storeOK))
@@ -149,14 +162,25 @@ func NewMetrics(mp, series metric.MeterProvider) (*Metrics, error) {
 			o.Observe(b2f(!s.silent), metric.WithAttributes(attribute.String("member", name)))
 		}
 	})
-	if series != nil {
-		m.otlp, err = newOTLPSeries(series.Meter("github.com/wscanary/wscanary"), m)
-		keep(err)
+	if otlp != nil {
+		var err error
+		if m.otlp, err = newOTLPSeries(meters[1], m); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("metrics: %w", errs[0])
 	}
 	return m, nil
+}
+
+// counter is one counter on every meter provider.
+type counter []metric.Int64Counter
+
+func (c counter) add(ctx context.Context, opts ...metric.AddOption) {
+	for _, i := range c {
+		i.Add(ctx, 1, opts...)
+	}
 }
 
 func statusClass(s int) string {
@@ -174,7 +198,7 @@ func (m *Metrics) Attempt(ctx context.Context, check, vantage, route, transport,
 	k := attemptKey{check, vantage, route, transport, variant, status}
 	v, ok := m.attemptSets.Load(k)
 	if !ok {
-		v, _ = m.attemptSets.LoadOrStore(k, m.newAttemptSet(k))
+		v = m.newAttemptSet(k)
 	}
 	set := v.(*attemptSet)
 	set.hist.observe(seconds)
@@ -186,8 +210,14 @@ func (m *Metrics) Attempt(ctx context.Context, check, vantage, route, transport,
 }
 
 // newAttemptSet finds (or makes) the histogram and counter an attempt of
-// k updates: variants share a histogram, statuses of a class a counter.
+// k updates, and keeps them as k's set: variants share a histogram,
+// statuses of a class a counter.
 func (m *Metrics) newAttemptSet(k attemptKey) *attemptSet {
+	m.setsMu.Lock()
+	defer m.setsMu.Unlock()
+	if v, ok := m.attemptSets.Load(k); ok {
+		return v.(*attemptSet)
+	}
 	dk := durationKey{k.check, k.vantage, k.route, k.transport, k.status}
 	h, ok := m.durations.Load(dk)
 	if !ok {
@@ -208,6 +238,7 @@ func (m *Metrics) newAttemptSet(k attemptKey) *attemptSet {
 			attribute.String("route", k.route), attribute.String("transport", k.transport), attribute.String("variant", k.variant),
 			attribute.String("status_class", ck.class)))
 	}
+	m.attemptSets.Store(k, set)
 	return set
 }
 
@@ -264,9 +295,11 @@ func (m *Metrics) Forget(check string) {
 		})
 	}
 	forget(&m.series, func(k any) string { return k.(seriesKey).check })
+	m.setsMu.Lock()
 	forget(&m.attemptSets, func(k any) string { return k.(attemptKey).check })
 	forget(&m.durations, func(k any) string { return k.(durationKey).check })
 	forget(&m.counts, func(k any) string { return k.(countKey).check })
+	m.setsMu.Unlock()
 	m.incidents.Delete(check)
 	m.mu.Lock()
 	delete(m.tokens, check)
@@ -278,7 +311,7 @@ func (m *Metrics) NotificationSent(ctx context.Context, check, kind, notifier st
 	if m == nil {
 		return
 	}
-	m.sent.Add(ctx, 1, metric.WithAttributes(attribute.String("check", check), attribute.String("kind", kind), attribute.String("notifier", notifier)))
+	m.sent.add(ctx, metric.WithAttributes(attribute.String("check", check), attribute.String("kind", kind), attribute.String("notifier", notifier)))
 }
 
 // NotificationFailed counts a failed delivery attempt.
@@ -286,7 +319,7 @@ func (m *Metrics) NotificationFailed(ctx context.Context, kind, notifier string)
 	if m == nil {
 		return
 	}
-	m.failed.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind), attribute.String("notifier", notifier)))
+	m.failed.add(ctx, metric.WithAttributes(attribute.String("kind", kind), attribute.String("notifier", notifier)))
 }
 
 // NotificationDropped counts a message given up on.
@@ -294,7 +327,7 @@ func (m *Metrics) NotificationDropped(ctx context.Context, kind, notifier string
 	if m == nil {
 		return
 	}
-	m.dropped.Add(ctx, 1, metric.WithAttributes(attribute.String("kind", kind), attribute.String("notifier", notifier)))
+	m.dropped.add(ctx, metric.WithAttributes(attribute.String("kind", kind), attribute.String("notifier", notifier)))
 }
 
 // NotifierBroken records whether a notifier is held for a refusal a
@@ -313,7 +346,7 @@ func (m *Metrics) StoreError(ctx context.Context, op string) {
 	if m == nil {
 		return
 	}
-	m.storeErrs.Add(ctx, 1, metric.WithAttributes(attribute.String("op", op)))
+	m.storeErrs.add(ctx, metric.WithAttributes(attribute.String("op", op)))
 }
 
 // StoreHealthy records whether the store takes writes.
@@ -342,7 +375,7 @@ func (m *Metrics) RunSkipped(ctx context.Context, check string) {
 	if m == nil {
 		return
 	}
-	m.skipped.Add(ctx, 1, metric.WithAttributes(attribute.String("check", check)))
+	m.skipped.add(ctx, metric.WithAttributes(attribute.String("check", check)))
 }
 
 // SlackConnected counts a Socket Mode connection: count is 0 for the
@@ -351,7 +384,7 @@ func (m *Metrics) SlackConnected(count int) {
 	if m == nil {
 		return
 	}
-	m.slackConn.Add(context.Background(), 1, metric.WithAttributes(attribute.Bool("reconnect", count > 0)))
+	m.slackConn.add(context.Background(), metric.WithAttributes(attribute.Bool("reconnect", count > 0)))
 }
 
 // Lateness records how late a scheduled run started.

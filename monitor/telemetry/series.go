@@ -189,10 +189,13 @@ func (e *expo) histogram(name string, h *histogram, pairs ...string) {
 	e.count(total)
 }
 
-// writeSeries writes the per-series families. Ranging over a sync.Map
-// sees every entry present for the whole range and takes no lock an
-// attempt waits on.
-func (m *Metrics) writeSeries(w *bufio.Writer) {
+// writeSeries writes the per-series families, until failed (nil: never)
+// says the writer below w failed. Ranging over a sync.Map sees every entry
+// present for the whole range and takes no lock an attempt waits on.
+func (m *Metrics) writeSeries(w *bufio.Writer, failed func() bool) {
+	if failed == nil {
+		failed = func() bool { return false }
+	}
 	e := &expo{w: w, num: make([]byte, 0, 32)}
 
 	e.family("wscanary_attempts_total", "counter", "Handshake attempts by status class, variants included.")
@@ -201,7 +204,7 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 		e.sample("wscanary_attempts_total", "", "", "check", c.check, "route", c.route, "status_class", c.class,
 			"transport", c.transport, "vantage", c.vantage, "variant", c.variant)
 		e.count(v.(*atomic.Uint64).Load())
-		return true
+		return !failed()
 	})
 
 	e.family("wscanary_handshake_duration_seconds", "histogram", "Duration of WebSocket opening handshakes.")
@@ -209,7 +212,7 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 		d, h := k.(durationKey), v.(*histogram)
 		e.histogram("wscanary_handshake_duration_seconds", h, "check", d.check, "route", d.route,
 			"status", h.status, "transport", d.transport, "vantage", d.vantage)
-		return true
+		return !failed()
 	})
 
 	e.family("wscanary_schedule_lateness_seconds", "histogram", helpLateness)
@@ -223,7 +226,7 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 		}
 		e.sample("wscanary_series_status", "", "", "check", s.check, "route", s.route, "vantage", s.vantage)
 		e.value(float64(st.status.Load()))
-		return true
+		return !failed()
 	})
 	e.family("wscanary_series_success", "gauge", helpSuccess)
 	m.series.Range(func(k, v any) bool {
@@ -234,7 +237,7 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 		}
 		e.sample("wscanary_series_success", "", "", "check", s.check, "route", s.route, "vantage", s.vantage)
 		e.value(success(o))
-		return true
+		return !failed()
 	})
 	e.family("wscanary_series_outcome", "gauge", helpOutcome)
 	m.series.Range(func(k, v any) bool {
@@ -245,7 +248,7 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 		}
 		e.sample("wscanary_series_outcome", "", "", "check", s.check, "outcome", o, "route", s.route, "vantage", s.vantage)
 		e.value(1)
-		return true
+		return !failed()
 	})
 	e.family("wscanary_cert_expiry_timestamp", "gauge", helpCert)
 	m.series.Range(func(k, v any) bool {
@@ -254,14 +257,14 @@ func (m *Metrics) writeSeries(w *bufio.Writer) {
 			e.sample("wscanary_cert_expiry_timestamp", "", "", "check", s.check, "route", s.route, "vantage", s.vantage)
 			e.value(float64(at))
 		}
-		return true
+		return !failed()
 	})
 
 	e.family("wscanary_incident_open", "gauge", helpIncident)
 	m.incidents.Range(func(k, v any) bool {
 		e.sample("wscanary_incident_open", "", "", "check", k.(string))
 		e.value(b2f(v.(bool)))
-		return true
+		return !failed()
 	})
 
 	e.family("wscanary_token_expiry_timestamp", "gauge", helpToken)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func TestScrapeAllocatesNothingPerSeries(t *testing.T) {
 		}
 		w := bufio.NewWriter(io.Discard)
 		return cost{
-			scrape: testing.AllocsPerRun(3, func() { m.writeSeries(w) }),
+			scrape: testing.AllocsPerRun(3, func() { m.writeSeries(w, nil) }),
 			record: testing.AllocsPerRun(100, func() {
 				m.Attempt(ctx, "check-00042", "us", "cdn", "http1", "configured", 101, 0.01)
 				m.SeriesObserved("check-00042", "us", "cdn", 101, "upgraded")
@@ -51,4 +52,66 @@ func TestScrapeAllocatesNothingPerSeries(t *testing.T) {
 			large.record, small.record)
 	}
 	t.Logf("allocations: a scrape %.0f (100 checks) and %.0f (10,000), an attempt %.0f", small.scrape, large.scrape, large.record)
+}
+
+// TestForgetLeavesNoStaleSet: a reload forgets a check while runs of it
+// are still finishing. No attempt set may survive that points at a
+// histogram or counter Forget took out of what /metrics writes: every
+// later attempt of the series (the check added back) would vanish.
+func TestForgetLeavesNoStaleSet(t *testing.T) {
+	ctx := context.Background()
+	stale := func(m *Metrics) (n int) {
+		m.attemptSets.Range(func(k, v any) bool {
+			a, s := k.(attemptKey), v.(*attemptSet)
+			h, okH := m.durations.Load(durationKey{a.check, a.vantage, a.route, a.transport, a.status})
+			c, okC := m.counts.Load(countKey{a.check, a.vantage, a.route, a.transport, a.variant, statusClass(a.status)})
+			if !okH || !okC || h.(*histogram) != s.hist || c.(*atomic.Uint64) != s.count {
+				n++
+			}
+			return true
+		})
+		return n
+	}
+	for trial := range 2000 {
+		m, err := NewMetrics(noop.NewMeterProvider(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for status := range 50 { // other series: Forget's ranges take a while
+			m.Attempt(ctx, "other", "us", "cdn", "http1", "configured", 100+status, 0.01)
+		}
+		m.Attempt(ctx, "chat", "us", "cdn", "http1", "configured", 101, 0.01)
+		done := make(chan struct{})
+		go func() { defer close(done); m.Forget("chat") }()
+		for running := true; running; {
+			m.Attempt(ctx, "chat", "us", "cdn", "http1", "configured", 403, 0.01)
+			select {
+			case <-done:
+				running = false
+			default:
+			}
+		}
+		if n := stale(m); n > 0 {
+			t.Fatalf("trial %d: %d attempt sets point at what /metrics no longer writes", trial, n)
+		}
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{
+		"":                          false,
+		"gzip":                      true,
+		"GZIP":                      true,
+		"deflate, gzip;q=0.5":       true,
+		"gzip;q=0":                  false,
+		"gzip; Q=0.000":             false,
+		"identity, gzip ; q = 0.1 ": true,
+		"x-gzip":                    false,
+		"br;q=1, *;q=0.1":           false,
+		"gzip;level=1":              true,
+	} {
+		if got := acceptsGzip(header); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", header, got, want)
+		}
+	}
 }

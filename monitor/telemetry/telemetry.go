@@ -57,7 +57,6 @@ type Options struct {
 // Telemetry holds the providers wscanary's packages are given.
 type Telemetry struct {
 	TracerProvider trace.TracerProvider
-	MeterProvider  metric.MeterProvider
 	// Propagator injects traceparent (W3C trace context and baggage).
 	Propagator propagation.TextMapPropagator
 	Metrics    *Metrics
@@ -67,9 +66,9 @@ type Telemetry struct {
 	// client profile says it in its User-Agent.
 	Version string
 
-	tp       *sdktrace.TracerProvider
-	mp       *sdkmetric.MeterProvider
-	seriesMP *sdkmetric.MeterProvider // nil without an OTLP metrics exporter
+	tp     *sdktrace.TracerProvider
+	mp     *sdkmetric.MeterProvider
+	otlpMP *sdkmetric.MeterProvider // nil without an OTLP metrics exporter
 }
 
 // Setup builds the providers. Traces are exported when OTEL_TRACES_EXPORTER
@@ -140,39 +139,39 @@ func Setup(ctx context.Context, opts Options) (*Telemetry, error) {
 		// when asked for (OTEL_METRICS_EXEMPLAR_FILTER=trace_based).
 		common = append(common, sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
 	}
-	mpOpts := append([]sdkmetric.Option{sdkmetric.WithReader(promExp)}, common...)
-	// An OTLP exporter gets a second reader, on a meter provider of the
-	// per-series instruments alone (see Metrics).
-	var seriesMP *sdkmetric.MeterProvider
+	// The Prometheus exporter and an OTLP exporter read meter providers of
+	// their own: the per-series families are instruments only on the
+	// OTLP one (/metrics writes them itself, see Metrics).
+	mp := sdkmetric.NewMeterProvider(append([]sdkmetric.Option{sdkmetric.WithReader(promExp)}, common...)...)
+	var otlpMP *sdkmetric.MeterProvider
 	if me := strings.TrimSpace(env("OTEL_METRICS_EXPORTER")); me != "prometheus" && wants(env, "OTEL_METRICS_EXPORTER", "METRICS") {
 		reader, err := autoexport.NewMetricReader(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("metric exporter: %w", err)
 		}
 		if !autoexport.IsNoneMetricReader(reader) {
-			mpOpts = append(mpOpts, sdkmetric.WithReader(reader))
-			series, err := autoexport.NewMetricReader(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("metric exporter: %w", err)
-			}
-			seriesMP = sdkmetric.NewMeterProvider(append([]sdkmetric.Option{sdkmetric.WithReader(series)}, common...)...)
+			otlpMP = sdkmetric.NewMeterProvider(append([]sdkmetric.Option{sdkmetric.WithReader(reader)}, common...)...)
 		}
 	}
-	mp := sdkmetric.NewMeterProvider(mpOpts...)
-	var sm metric.MeterProvider
-	if seriesMP != nil {
-		sm = seriesMP
+	var om metric.MeterProvider
+	if otlpMP != nil {
+		om = otlpMP
 	}
-	m, err := NewMetrics(mp, sm)
+	m, err := NewMetrics(mp, om)
 	if err != nil {
+		tp.Shutdown(ctx)
+		mp.Shutdown(ctx)
+		if otlpMP != nil {
+			otlpMP.Shutdown(ctx)
+		}
 		return nil, err
 	}
 	return &Telemetry{
-		TracerProvider: tp, MeterProvider: mp, Metrics: m,
+		TracerProvider: tp, Metrics: m,
 		Propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		Handler:    &metricsHandler{reg: reg, m: m},
 		Version:    opts.ServiceVersion,
-		tp:         tp, mp: mp, seriesMP: seriesMP,
+		tp:         tp, mp: mp, otlpMP: otlpMP,
 	}, nil
 }
 
@@ -193,8 +192,8 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	err := errors.Join(t.tp.Shutdown(ctx), t.mp.Shutdown(ctx))
-	if t.seriesMP != nil {
-		err = errors.Join(err, t.seriesMP.Shutdown(ctx))
+	if t.otlpMP != nil {
+		err = errors.Join(err, t.otlpMP.Shutdown(ctx))
 	}
 	return err
 }

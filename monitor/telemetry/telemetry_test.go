@@ -293,7 +293,8 @@ func TestExpositionParsesAndRoundTrips(t *testing.T) {
 
 // TestOTLPGetsEveryFamilyOnce: with an OTLP metrics exporter the
 // per-series families (kept outside the SDK for /metrics) still reach it,
-// each once, beside the SDK's own instruments.
+// each once, beside the SDK's own instruments and the Go runtime's that
+// OTEL_METRICS_PRODUCERS=prometheus adds (once: one reader).
 func TestOTLPGetsEveryFamilyOnce(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -324,6 +325,7 @@ func TestOTLPGetsEveryFamilyOnce(t *testing.T) {
 	t.Setenv("OTEL_METRICS_EXPORTER", "otlp")
 	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf")
 	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", sink.URL+"/v1/metrics")
+	t.Setenv("OTEL_METRICS_PRODUCERS", "prometheus")
 	t.Setenv("OTEL_TRACES_EXPORTER", "")
 	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "us"})
 	if err != nil {
@@ -343,7 +345,7 @@ func TestOTLPGetsEveryFamilyOnce(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, name := range []string{"wscanary.handshake.duration", "wscanary.attempts", "wscanary.series.status",
-		"wscanary.series.outcome", "wscanary.incident.open", "wscanary.notifications.sent", "wscanary.schedule.lateness"} {
+		"wscanary.series.outcome", "wscanary.incident.open", "wscanary.notifications.sent", "wscanary.schedule.lateness", "go_goroutines"} {
 		if seen[name] != 1 {
 			t.Errorf("%s exported %d times, want once (all: %v)", name, seen[name], seen)
 		}
