@@ -113,8 +113,6 @@ func sizeTable(addr string, quick bool, r *Results) error {
 				return err
 			}
 			res.PacedRatio = res.CPUus / res.PacedCPUus
-		}
-		if res.Checks > 0 {
 			res.RSSPerChk = (res.RSSMB - empty.RSSMB) * 1024 / float64(res.Checks)
 		}
 		fmt.Fprintf(os.Stderr, "   %d checks @%s: %d attempts in %.0f s, %.0f us each, %.1f%% of a core, %.1f MB, lateness p99 <= %.0f ms, %d skipped\n",

@@ -218,12 +218,10 @@ func (m *Metrics) newAttemptSet(k attemptKey) *attemptSet {
 	if v, ok := m.attemptSets.Load(k); ok {
 		return v.(*attemptSet)
 	}
-	dk := durationKey{k.check, k.vantage, k.route, k.transport, k.status}
+	dk := durationKey{k.check, k.vantage, k.route, k.transport, strconv.Itoa(k.status)}
 	h, ok := m.durations.Load(dk)
 	if !ok {
-		nh := newHistogram(durationBuckets)
-		nh.status = strconv.Itoa(k.status)
-		h, _ = m.durations.LoadOrStore(dk, nh)
+		h, _ = m.durations.LoadOrStore(dk, newHistogram(durationBuckets))
 	}
 	ck := countKey{k.check, k.vantage, k.route, k.transport, k.variant, statusClass(k.status)}
 	c, ok := m.counts.Load(ck)

@@ -21,7 +21,7 @@ func newOTLPSeries(meter metric.Meter, m *Metrics) (*otlpSeries, error) {
 	o := &otlpSeries{}
 	var err error
 	if o.duration, err = meter.Float64Histogram("wscanary.handshake.duration", metric.WithUnit("s"),
-		metric.WithDescription("Duration of WebSocket opening handshakes."),
+		metric.WithDescription(helpDuration),
 		metric.WithExplicitBucketBoundaries(durationBuckets.bounds...)); err != nil {
 		return nil, err
 	}
@@ -29,44 +29,31 @@ func newOTLPSeries(meter metric.Meter, m *Metrics) (*otlpSeries, error) {
 		metric.WithDescription(helpLateness), metric.WithExplicitBucketBoundaries(latenessBuckets.bounds...)); err != nil {
 		return nil, err
 	}
-	if o.attempts, err = meter.Int64Counter("wscanary.attempts", metric.WithDescription("Handshake attempts by status class, variants included.")); err != nil {
+	if o.attempts, err = meter.Int64Counter("wscanary.attempts", metric.WithDescription(helpAttempts)); err != nil {
 		return nil, err
 	}
 	attrs := func(k seriesKey, more ...attribute.KeyValue) metric.MeasurementOption {
 		return metric.WithAttributes(append([]attribute.KeyValue{attribute.String("check", k.check),
 			attribute.String("vantage", k.vantage), attribute.String("route", k.route)}, more...)...)
 	}
-	eachSeries := func(fn func(seriesKey, *seriesState, int64, string)) {
-		m.series.Range(func(k, v any) bool {
-			st := v.(*seriesState)
-			if status, outcome := st.load(); outcome != "" {
-				fn(k.(seriesKey), st, status, outcome)
-			}
-			return true
-		})
-	}
 	gauges := []struct {
 		name, help string
 		cb         func(o metric.Float64Observer)
 	}{
 		{"wscanary.series.status", helpStatus, func(o metric.Float64Observer) {
-			eachSeries(func(k seriesKey, _ *seriesState, status int64, _ string) { o.Observe(float64(status), attrs(k)) })
+			m.eachRun(func(k seriesKey, status int64, _ string) bool { o.Observe(float64(status), attrs(k)); return true })
 		}},
 		{"wscanary.series.success", helpSuccess, func(o metric.Float64Observer) {
-			eachSeries(func(k seriesKey, _ *seriesState, _ int64, outcome string) { o.Observe(success(outcome), attrs(k)) })
+			m.eachRun(func(k seriesKey, _ int64, outcome string) bool { o.Observe(success(outcome), attrs(k)); return true })
 		}},
 		{"wscanary.series.outcome", helpOutcome, func(o metric.Float64Observer) {
-			eachSeries(func(k seriesKey, _ *seriesState, _ int64, outcome string) {
+			m.eachRun(func(k seriesKey, _ int64, outcome string) bool {
 				o.Observe(1, attrs(k, attribute.String("outcome", outcome)))
+				return true
 			})
 		}},
 		{"wscanary.cert.expiry.timestamp", helpCert, func(o metric.Float64Observer) {
-			m.series.Range(func(k, v any) bool {
-				if at := v.(*seriesState).cert.Load(); at != 0 {
-					o.Observe(float64(at), attrs(k.(seriesKey)))
-				}
-				return true
-			})
+			m.eachCert(func(k seriesKey, at int64) bool { o.Observe(float64(at), attrs(k)); return true })
 		}},
 		{"wscanary.incident.open", helpIncident, func(o metric.Float64Observer) {
 			m.incidents.Range(func(k, v any) bool {

@@ -52,7 +52,6 @@ type histogram struct {
 	buckets
 	counts []atomic.Uint64
 	sum    atomic.Uint64
-	status string // a handshake histogram's status label, formatted once
 }
 
 func newHistogram(b buckets) *histogram {
@@ -69,10 +68,10 @@ func (h *histogram) observe(v float64) {
 	}
 }
 
-// durationKey labels wscanary_handshake_duration_seconds.
+// durationKey labels wscanary_handshake_duration_seconds; the status is
+// formatted once, when the series is first seen.
 type durationKey struct {
-	check, vantage, route, transport string
-	status                           int
+	check, vantage, route, transport, status string
 }
 
 // countKey labels wscanary_attempts_total.
@@ -189,16 +188,13 @@ func (e *expo) histogram(name string, h *histogram, pairs ...string) {
 	e.count(total)
 }
 
-// writeSeries writes the per-series families, until failed (nil: never)
-// says the writer below w failed. Ranging over a sync.Map sees every entry
-// present for the whole range and takes no lock an attempt waits on.
+// writeSeries writes the per-series families, until failed says the
+// writer below w failed. Ranging over a sync.Map sees every entry present
+// for the whole range and takes no lock an attempt waits on.
 func (m *Metrics) writeSeries(w *bufio.Writer, failed func() bool) {
-	if failed == nil {
-		failed = func() bool { return false }
-	}
 	e := &expo{w: w, num: make([]byte, 0, 32)}
 
-	e.family("wscanary_attempts_total", "counter", "Handshake attempts by status class, variants included.")
+	e.family("wscanary_attempts_total", "counter", helpAttempts)
 	m.counts.Range(func(k, v any) bool {
 		c := k.(countKey)
 		e.sample("wscanary_attempts_total", "", "", "check", c.check, "route", c.route, "status_class", c.class,
@@ -207,11 +203,11 @@ func (m *Metrics) writeSeries(w *bufio.Writer, failed func() bool) {
 		return !failed()
 	})
 
-	e.family("wscanary_handshake_duration_seconds", "histogram", "Duration of WebSocket opening handshakes.")
+	e.family("wscanary_handshake_duration_seconds", "histogram", helpDuration)
 	m.durations.Range(func(k, v any) bool {
 		d, h := k.(durationKey), v.(*histogram)
 		e.histogram("wscanary_handshake_duration_seconds", h, "check", d.check, "route", d.route,
-			"status", h.status, "transport", d.transport, "vantage", d.vantage)
+			"status", d.status, "transport", d.transport, "vantage", d.vantage)
 		return !failed()
 	})
 
@@ -219,44 +215,27 @@ func (m *Metrics) writeSeries(w *bufio.Writer, failed func() bool) {
 	e.histogram("wscanary_schedule_lateness_seconds", m.lateness)
 
 	e.family("wscanary_series_status", "gauge", helpStatus)
-	m.series.Range(func(k, v any) bool {
-		s, st := k.(seriesKey), v.(*seriesState)
-		if _, o := st.load(); o == "" {
-			return true // a certificate seen, no run recorded yet
-		}
-		e.sample("wscanary_series_status", "", "", "check", s.check, "route", s.route, "vantage", s.vantage)
-		e.value(float64(st.status.Load()))
+	m.eachRun(func(k seriesKey, status int64, _ string) bool {
+		e.sample("wscanary_series_status", "", "", "check", k.check, "route", k.route, "vantage", k.vantage)
+		e.value(float64(status))
 		return !failed()
 	})
 	e.family("wscanary_series_success", "gauge", helpSuccess)
-	m.series.Range(func(k, v any) bool {
-		s, st := k.(seriesKey), v.(*seriesState)
-		_, o := st.load()
-		if o == "" {
-			return true
-		}
-		e.sample("wscanary_series_success", "", "", "check", s.check, "route", s.route, "vantage", s.vantage)
-		e.value(success(o))
+	m.eachRun(func(k seriesKey, _ int64, outcome string) bool {
+		e.sample("wscanary_series_success", "", "", "check", k.check, "route", k.route, "vantage", k.vantage)
+		e.value(success(outcome))
 		return !failed()
 	})
 	e.family("wscanary_series_outcome", "gauge", helpOutcome)
-	m.series.Range(func(k, v any) bool {
-		s, st := k.(seriesKey), v.(*seriesState)
-		_, o := st.load()
-		if o == "" {
-			return true
-		}
-		e.sample("wscanary_series_outcome", "", "", "check", s.check, "outcome", o, "route", s.route, "vantage", s.vantage)
+	m.eachRun(func(k seriesKey, _ int64, outcome string) bool {
+		e.sample("wscanary_series_outcome", "", "", "check", k.check, "outcome", outcome, "route", k.route, "vantage", k.vantage)
 		e.value(1)
 		return !failed()
 	})
 	e.family("wscanary_cert_expiry_timestamp", "gauge", helpCert)
-	m.series.Range(func(k, v any) bool {
-		s, st := k.(seriesKey), v.(*seriesState)
-		if at := st.cert.Load(); at != 0 {
-			e.sample("wscanary_cert_expiry_timestamp", "", "", "check", s.check, "route", s.route, "vantage", s.vantage)
-			e.value(float64(at))
-		}
+	m.eachCert(func(k seriesKey, at int64) bool {
+		e.sample("wscanary_cert_expiry_timestamp", "", "", "check", k.check, "route", k.route, "vantage", k.vantage)
+		e.value(float64(at))
 		return !failed()
 	})
 
@@ -276,7 +255,28 @@ func (m *Metrics) writeSeries(w *bufio.Writer, failed func() bool) {
 	m.mu.Unlock()
 }
 
+// eachRun calls fn with the last status and outcome of every series that
+// recorded a run (a series whose certificate alone was seen has none),
+// until fn returns false.
+func (m *Metrics) eachRun(fn func(k seriesKey, status int64, outcome string) bool) {
+	m.series.Range(func(k, v any) bool {
+		status, outcome := v.(*seriesState).load()
+		return outcome == "" || fn(k.(seriesKey), status, outcome)
+	})
+}
+
+// eachCert calls fn with the certificate expiry of every series that saw
+// one, until fn returns false.
+func (m *Metrics) eachCert(fn func(k seriesKey, at int64) bool) {
+	m.series.Range(func(k, v any) bool {
+		at := v.(*seriesState).cert.Load()
+		return at == 0 || fn(k.(seriesKey), at)
+	})
+}
+
 const (
+	helpAttempts = "Handshake attempts by status class, variants included."
+	helpDuration = "Duration of WebSocket opening handshakes."
 	helpStatus   = "Last HTTP status of each series (0: no answer), whether or not it fails."
 	helpSuccess  = "1 when the series' last run upgraded (and passed send/expect), else 0, like probe_success."
 	helpOutcome  = "1 for the outcome of the series' last run (upgraded, refused, rejected_after_open, no_answer)."

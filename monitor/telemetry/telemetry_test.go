@@ -9,7 +9,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -28,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/wscanary/wscanary/monitor/telemetry"
+	"github.com/wscanary/wscanary/monitor/testbed"
 )
 
 func noEnv(string) string { return "" }
@@ -67,6 +67,18 @@ func TestSetupWithoutExportersIsQuietAndTraces(t *testing.T) {
 	}
 }
 
+// setup is telemetry with no exporter configured, shut down at the end of
+// the test.
+func setup(t *testing.T) *telemetry.Telemetry {
+	t.Helper()
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "us", Env: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	return tel
+}
+
 // scrape returns the /metrics text.
 func scrape(t *testing.T, tel *telemetry.Telemetry) string {
 	t.Helper()
@@ -82,11 +94,7 @@ func scrape(t *testing.T, tel *telemetry.Telemetry) string {
 }
 
 func TestMetricsOnPrometheusEndpoint(t *testing.T) {
-	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "us", Env: noEnv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tel.Shutdown(context.Background())
+	tel := setup(t)
 	ctx := context.Background()
 	m := tel.Metrics
 	m.Attempt(ctx, "chat", "us", "cdn", "http1", "configured", 403, 0.041)
@@ -153,11 +161,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 // default limit is 2,000 per instrument). Go runtime and process metrics
 // are exported beside ours.
 func TestMetricsAtScale(t *testing.T) {
-	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "us", Env: noEnv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tel.Shutdown(context.Background())
+	tel := setup(t)
 	ctx := context.Background()
 	const checks = 10000
 	for i := range checks {
@@ -191,11 +195,7 @@ func TestMetricsAtScale(t *testing.T) {
 // asked, and what it says of a histogram and of a hostile check name is
 // what was recorded.
 func TestExpositionParsesAndRoundTrips(t *testing.T) {
-	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Vantage: "us", Env: noEnv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tel.Shutdown(context.Background())
+	tel := setup(t)
 	ctx := context.Background()
 	m := tel.Metrics
 	const hostile = "we\"ird\\name\nnext line"
@@ -279,10 +279,7 @@ func TestExpositionParsesAndRoundTrips(t *testing.T) {
 
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
-		if os.Getenv("WSCANARY_REQUIRE_TOOLS") == "1" {
-			t.Fatal("promtool: not installed (the Debian package prometheus; scripts/test installs it)")
-		}
-		t.Skip("skipped the lint: promtool is not installed (the Debian package prometheus; scripts/test installs it)")
+		testbed.MissingTool(t, fmt.Errorf("promtool (the Debian package prometheus, which scripts/test installs): %w", err))
 	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = bytes.NewReader(text)
