@@ -59,8 +59,12 @@ slack:
 			t.Logf("Slack calls:\n%s\nlogs:\n%s", callList(r.slack), lastLines(r.p.stderr.String(), 60))
 		}
 	})
-	waitFor(t, "the incident's message and a Socket Mode connection", 20*time.Second, func() bool {
-		return len(incidentRoots(r.slack)) == 1 && r.slack.SocketOpens() == 1
+	// Clicks come after the daemon recorded where the message is: Slack
+	// answered the post, but a click in the milliseconds before the daemon
+	// stored that answer is (rightly) not known as the incident's message.
+	waitFor(t, "the incident's message, its delivery recorded, and a Socket Mode connection", 20*time.Second, func() bool {
+		delivered := strings.Contains(r.p.stderr.String(), `"msg":"notification delivered","check":"chat","kind":"open"`)
+		return len(incidentRoots(r.slack)) == 1 && delivered && r.slack.SocketOpens() == 1
 	})
 	r.root = incidentRoots(r.slack)[0]
 	r.id = theIncident(t, r.listen)
