@@ -290,6 +290,17 @@ func formGroup(ctx context.Context, l ledger, dc decision, inc *incident.Inciden
 		}
 	}
 	joinView(inc, view, g, dc.now)
+	if inc.Opened.Before(dc.now) {
+		// The group formed when this member's cause settled on the key:
+		// it was told on its own before, like a late joiner, so every
+		// notifier hears it joined and what waited of its own is not sent.
+		if _, err := l.DropQueued(ctx, inc.ID, ""); err != nil {
+			return grouping{}, err
+		}
+		if err := folded(ctx, l, dc, dc.check, inc.ID); err != nil {
+			return grouping{}, err
+		}
+	}
 	return grouping{scope: notifier.ScopeMember, changed: true}, nil
 }
 

@@ -281,3 +281,28 @@ func TestGroupFollowsMajority(t *testing.T) {
 	}
 	t.Logf("Slack calls:\n%s", strings.Join(g.calls, "\n"))
 }
+
+// TestGroupFormedByCauseChange: a check told alone for one cause whose
+// cause settles on the key of two others forms the group with them; its
+// own message, posted long before, points at the group's like the
+// others' do (the fleet test saw it stay a plain FAILING message).
+func TestGroupFormedByCauseChange(t *testing.T) {
+	g := newGroupRig(t, "group: {wait: 5m}\n", "a", "b", "c")
+	g.runs(map[string]*report.Attempt{"a": &wafRefusal, "b": &wafRefusal, "c": &tokenRefusal})
+	if got := g.settle(t); count(got, "open ") != 3 {
+		t.Fatalf("the start told:\n%s\nwant three messages of their own", strings.Join(got, "\n"))
+	}
+	var formed []string
+	for range 3 {
+		g.runs(map[string]*report.Attempt{"a": &wafRefusal, "b": &wafRefusal, "c": &wafRefusal})
+		formed = append(formed, g.settle(t)...)
+	}
+	if count(formed, "3 checks fail together") == 0 || count(formed, "open ") != 0 {
+		t.Fatalf("c's cause settling told:\n%s\nwant the group formed in a posted message", strings.Join(formed, "\n"))
+	}
+	// a's message became the group's (the first posted); b and c point
+	// at it.
+	if count(formed, "IN GROUP  b:") != 1 || count(formed, "IN GROUP  c:") != 1 || count(formed, "IN GROUP  a:") != 0 {
+		t.Errorf("the group forming told:\n%s\nwant b's and c's messages pointing at the group's", strings.Join(formed, "\n"))
+	}
+}
