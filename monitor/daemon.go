@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/wscanary/wscanary/monitor/delivery"
 	"github.com/wscanary/wscanary/monitor/engine"
 	"github.com/wscanary/wscanary/monitor/fleet"
+	"github.com/wscanary/wscanary/monitor/gctune"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/runner"
 	"github.com/wscanary/wscanary/monitor/schedule"
@@ -43,32 +43,6 @@ const (
 	// a database failover, short enough to matter.
 	LocalAfterShared = 2 * time.Minute
 )
-
-// The daemon's garbage collector: its live heap is steady (the series and
-// the configuration of its checks, about 5 KB a check) while every attempt
-// allocates a little. Collecting at 4x the live heap instead of 2x saves a
-// tenth to a quarter of its CPU; the soft memory limit, which grows with
-// the number of checks, makes it collect sooner before the heap could grow
-// past what the design allows (8 KB a check above an empty daemon). A fixed
-// limit was wrong both ways: at 30,000 checks the live heap passed it and
-// the collector ran all the time (84% of the CPU).
-const (
-	gcPercent      = 300
-	memoryBase     = 64 << 20
-	memoryPerCheck = 6 << 10
-)
-
-// TuneGC sets the process's collector for a daemon of n checks; GOGC and
-// GOMEMLIMIT in the environment win. A daemon whose DaemonOptions say
-// TuneGC calls it at start and at every reload.
-func TuneGC(checks int) {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memoryBase + int64(checks)*memoryPerCheck)
-	}
-}
 
 // DaemonOptions are the daemon's dependencies; cmd/wscanary builds them.
 type DaemonOptions struct {
@@ -101,7 +75,8 @@ type DaemonOptions struct {
 	// it started (the benchmark measures the scheduler with it).
 	OnTick func(check string, late time.Duration)
 	// TuneGC: this daemon owns its process (`wscanary run`), and sizes
-	// the garbage collector to its checks (TuneGC) at start and reload.
+	// the garbage collector to its checks (monitor/gctune) at start and
+	// reload.
 	TuneGC bool
 }
 
@@ -127,6 +102,8 @@ type Daemon struct {
 
 	mu  sync.Mutex
 	cfg *config.Config
+	// gc sizes the process's collector to cfg (opts.TuneGC); under mu.
+	gc *gctune.Tuner
 	// sched fires the checks (monitor/schedule); current is what a fire
 	// runs with: the configuration and runner in force.
 	sched   *schedule.Scheduler
@@ -249,7 +226,11 @@ func (d *Daemon) install(cfg *config.Config) schedule.Diff {
 	d.current.Store(&installed{cfg: cfg, runner: rn})
 	d.cfg = cfg
 	if d.opts.TuneGC {
-		TuneGC(len(cfg.Checks))
+		if d.gc == nil {
+			d.gc = gctune.New(len(cfg.Checks))
+		} else {
+			d.gc.Size(len(cfg.Checks))
+		}
 	}
 	want := make([]schedule.Entry, len(cfg.Checks))
 	for i := range cfg.Checks {
@@ -291,6 +272,9 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	if d.stopped.Swap(true) {
 		d.mu.Unlock()
 		return nil
+	}
+	if d.gc != nil {
+		d.gc.Stop()
 	}
 	d.mu.Unlock()
 	if d.started.Load() {

@@ -33,6 +33,7 @@ import (
 
 	"github.com/wscanary/wscanary/monitor"
 	"github.com/wscanary/wscanary/monitor/config"
+	"github.com/wscanary/wscanary/monitor/gctune"
 	"github.com/wscanary/wscanary/monitor/report"
 	"github.com/wscanary/wscanary/monitor/runner"
 	"github.com/wscanary/wscanary/monitor/store"
@@ -124,7 +125,7 @@ func main() {
 
 func run(sz sizes, only string, quick bool) error {
 	raiseNoFile()
-	monitor.TuneGC(sz.checks) // as `wscanary run` does: the daemon parts run in this process
+	defer gctune.New(sz.checks).Stop() // as `wscanary run` does: the daemon parts run in this process
 	srv, addr, err := startServer()
 	if err != nil {
 		return err

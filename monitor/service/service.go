@@ -47,7 +47,7 @@ type Options struct {
 	Color    bool
 	Version  string
 	// OwnsProcess: the daemon sizes the process's garbage collector to
-	// its checks (monitor.TuneGC); `wscanary run` says so, the demo not.
+	// its checks (monitor/gctune); `wscanary run` says so, the demo not.
 	OwnsProcess bool
 }
 
