@@ -133,6 +133,8 @@ func groupStep(ctx context.Context, l ledger, dc decision, d incident.Decision, 
 		}
 	}
 	inc.GroupKey = key
+	// A message of its own went out (this incident's, not an earlier one's).
+	posted := rec != nil && rec.Decision.ID == inc.ID && rec.Posted
 	g, err := l.Incident(ctx, groupCheck(key))
 	if err != nil {
 		return grouping{}, err
@@ -141,7 +143,7 @@ func groupStep(ctx context.Context, l ledger, dc decision, d incident.Decision, 
 		// It joins the open group of its key: a late member, or one whose
 		// cause settled on the group's. Nothing of its own is posted; a
 		// message it has points at the group's from now on.
-		if err := join(ctx, l, dc, inc, view, g, key, rec != nil && rec.Decision.ID == inc.ID && rec.Posted); err != nil {
+		if err := join(ctx, l, dc, inc, view, g, key, posted); err != nil {
 			return grouping{}, err
 		}
 		return grouping{scope: notifier.ScopeMember, changed: true}, nil
@@ -163,7 +165,7 @@ func groupStep(ctx context.Context, l ledger, dc decision, d incident.Decision, 
 	if len(cands)+1 < dc.cfg.Group.Min {
 		return grouping{}, nil // the first incidents post at once, as alone
 	}
-	return formGroup(ctx, l, dc, inc, view, key, cands)
+	return formGroup(ctx, l, dc, inc, view, key, cands, posted)
 }
 
 // join adds a member to the open group g and updates the group. What of
@@ -173,6 +175,17 @@ func join(ctx context.Context, l ledger, dc decision, inc *incident.Incident, vi
 	if err := l.PutMember(ctx, g.Decision.ID, lineOf(inc, *view, key, dc.now)); err != nil {
 		return err
 	}
+	if err := foldInto(ctx, l, dc, inc, view, g.Decision, posted); err != nil {
+		return err
+	}
+	return putGroup(ctx, l, dc, g.Decision, g, nil)
+}
+
+// foldInto makes the incident being decided a member of g as far as its
+// own messages go, whether it joins an open group or its decision forms
+// one: what waited of its own is not sent, and a message of its own that
+// was posted (or is being posted) points at the group's.
+func foldInto(ctx context.Context, l ledger, dc decision, inc *incident.Incident, view *notifier.Incident, g incident.Incident, posted bool) error {
 	if _, err := l.DropQueued(ctx, inc.ID, ""); err != nil {
 		return err
 	}
@@ -180,20 +193,18 @@ func join(ctx context.Context, l ledger, dc decision, inc *incident.Incident, vi
 	if err != nil {
 		return err
 	}
-	joinView(inc, view, g.Decision, dc.now)
+	joinView(inc, view, g, dc.now)
 	if inc.Opened.Before(dc.now) {
-		// It was told on its own before: every notifier hears it joined
-		// (a pointer on its Slack message, its page ended, its alert
+		// It was told on its own before (a late member, or one whose cause
+		// settled on the group's key): every notifier hears it joined (a
+		// pointer on its Slack message, its page ended, its alert
 		// labelled with the group).
-		if err := folded(ctx, l, dc, dc.check, inc.ID); err != nil {
-			return err
-		}
-	} else if posted || inFlight {
-		if err := pointAt(ctx, l, dc, inc.ID); err != nil {
-			return err
-		}
+		return folded(ctx, l, dc, dc.check, inc.ID)
 	}
-	return putGroup(ctx, l, dc, g.Decision, g, nil)
+	if posted || inFlight {
+		return pointAt(ctx, l, dc, inc.ID)
+	}
+	return nil
 }
 
 // foldedElsewhere is folded for every notifier but the primary.
@@ -237,7 +248,7 @@ func pointAt(ctx context.Context, l ledger, dc decision, incidentID string) erro
 // message is the first member's that was posted (updated in place), else
 // a new one; the other members posted already point at it, and what
 // waited of theirs is not sent.
-func formGroup(ctx context.Context, l ledger, dc decision, inc *incident.Incident, view *notifier.Incident, key string, cands []*store.Record) (grouping, error) {
+func formGroup(ctx context.Context, l ledger, dc decision, inc *incident.Incident, view *notifier.Incident, key string, cands []*store.Record, posted bool) (grouping, error) {
 	first := cands[0]
 	g := incident.Incident{ID: groupID(key, dc.now), Check: groupCheck(key), State: incident.Open, Opened: dc.now,
 		Cause: first.Decision.Cause, Vendor: first.Decision.Vendor}
@@ -289,17 +300,8 @@ func formGroup(ctx context.Context, l ledger, dc decision, inc *incident.Inciden
 			}
 		}
 	}
-	joinView(inc, view, g, dc.now)
-	if inc.Opened.Before(dc.now) {
-		// The group formed when this member's cause settled on the key:
-		// it was told on its own before, like a late joiner, so every
-		// notifier hears it joined and what waited of its own is not sent.
-		if _, err := l.DropQueued(ctx, inc.ID, ""); err != nil {
-			return grouping{}, err
-		}
-		if err := folded(ctx, l, dc, dc.check, inc.ID); err != nil {
-			return grouping{}, err
-		}
+	if err := foldInto(ctx, l, dc, inc, view, g, posted); err != nil {
+		return grouping{}, err
 	}
 	return grouping{scope: notifier.ScopeMember, changed: true}, nil
 }

@@ -111,7 +111,7 @@ func NewMetrics(prom, otlp metric.MeterProvider) (*Metrics, error) {
 	m := &Metrics{tokens: map[string]float64{}, storeOK: true, members: map[string]memberState{}, broken: map[string]bool{},
 		lateness: newHistogram(latenessBuckets)}
 	var errs []error
-	counter := func(name, desc string) counter {
+	newCounter := func(name, desc string) counter {
 		var c counter
 		for _, meter := range meters {
 			i, err := meter.Int64Counter(name, metric.WithDescription(desc))
@@ -122,14 +122,14 @@ func NewMetrics(prom, otlp metric.MeterProvider) (*Metrics, error) {
 		}
 		return c
 	}
-	m.sent = counter("wscanary.notifications.sent", "Notifications delivered, by kind (open, update, reply, notice).")
-	m.failed = counter("wscanary.notifications.failed", "Failed notification attempts (each retry counts), by kind.")
-	m.dropped = counter("wscanary.notifications.dropped",
+	m.sent = newCounter("wscanary.notifications.sent", "Notifications delivered, by kind (open, update, reply, notice).")
+	m.failed = newCounter("wscanary.notifications.failed", "Failed notification attempts (each retry counts), by kind.")
+	m.dropped = newCounter("wscanary.notifications.dropped",
 		"Notifications given up on (undelivered for a day, a notifier removed, a receiver's 410), by kind.")
-	m.skipped = counter("wscanary.runs.skipped", "Runs skipped because the previous run of the check was still going.")
-	m.slackConn = counter("wscanary.slack.socket.connections",
+	m.skipped = newCounter("wscanary.runs.skipped", "Runs skipped because the previous run of the check was still going.")
+	m.slackConn = newCounter("wscanary.slack.socket.connections",
 		"Socket Mode connections opened to Slack (buttons), by whether it was a reconnection.")
-	m.storeErrs = counter("wscanary.store.errors", "Store operations that failed, by operation.")
+	m.storeErrs = newCounter("wscanary.store.errors", "Store operations that failed, by operation.")
 	gauge := func(name, desc string, cb func(o metric.Float64Observer)) {
 		for _, meter := range meters {
 			_, err := meter.Float64ObservableGauge(name, metric.WithDescription(desc),
